@@ -1,0 +1,14 @@
+# One image for the web tier and the CPU worker; build with --build-arg EXTRAS=gpu for GPU workers.
+FROM python:3.11-slim
+ARG EXTRAS=""
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 WORKBENCH_DATA_DIR=/data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY workbench ./workbench
+COPY workers ./workers
+RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
+COPY . .
+RUN DEBUG=1 python manage.py collectstatic --noinput -v0
+RUN useradd --create-home workbench && mkdir -p /data && chown workbench /data
+USER workbench
+EXPOSE 8000

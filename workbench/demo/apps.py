@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    name = "workbench.demo"
+    verbose_name = "Single-machine start"

@@ -1,0 +1,58 @@
+"""Source documents imported into a project and the chunks they are cut into."""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from workbench.projects.models import Project
+
+
+class SourceDocument(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="documents")
+    # sha256 of the normalised (NFC, LF) text: re-importing the same content creates nothing new.
+    content_hash = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=300, blank=True)
+    title = models.CharField(max_length=500, blank=True)
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    origin_filename = models.CharField(max_length=500, blank=True)
+    origin_size = models.BigIntegerField(null=True, blank=True)
+    origin_sha256 = models.CharField(max_length=64, blank=True)
+    origin_locator = models.CharField(max_length=200, blank=True, help_text="Record, line or row within the file.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "content_hash"], name="document_unique_content_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Document {self.pk}"
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(SourceDocument, on_delete=models.CASCADE, related_name="chunks")
+    # Chunks are immutable: re-chunking after a settings change writes a new set (a new key) and retires the old
+    # one, so pairs stay attached to the exact text they were generated from.
+    chunking_key = models.CharField(max_length=64, help_text="Hash of the chunking settings that produced this chunk.")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    start = models.PositiveIntegerField(help_text="Character offset of the chunk's first character in the document.")
+    end = models.PositiveIntegerField(help_text="Character offset just past the chunk's last character.")
+    size = models.PositiveIntegerField(help_text="Size in the project's chunk unit (characters or tokens).")
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "chunking_key", "index"], name="chunk_unique_index"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="chunk_offsets_ordered"),
+        ]
+        indexes = [
+            models.Index(fields=["document", "index"], condition=Q(is_current=True), name="chunk_current_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} #{self.index}"

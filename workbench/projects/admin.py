@@ -1,0 +1,98 @@
+"""Django admin for project setup: presets, members with roles, thresholds."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+
+from workbench.projects.models import Membership, Project
+from workbench.projects.presets import preset_defaults
+from workbench.projects.services import ProjectAlreadyExists, project_create
+
+SETTINGS_FIELDS = (
+    "base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template", "temperature", "top_p",
+    "max_new_tokens", "samples_per_chunk", "chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap",
+    "tokenizer", "filter_thresholds", "queue_order", "lease_seconds",
+)
+
+
+class ProjectAdminForm(forms.ModelForm):
+    apply_preset = forms.BooleanField(
+        required=False,
+        label="Apply the preset's defaults",
+        help_text="Overwrite the adapter, prompt template and sampling fields with the chosen preset's values.",
+    )
+
+    class Meta:
+        model = Project
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["apply_preset"].initial = True
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("apply_preset") and cleaned.get("adapter_preset"):
+            for field, value in preset_defaults(cleaned["adapter_preset"]).items():
+                cleaned[field] = value
+                self.errors.pop(field, None)
+        return cleaned
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectAdminForm
+    inlines = [MembershipInline]
+    list_display = ["name", "slug", "adapter_preset", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at", "created_by"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "created_at", "created_by"]}),
+        (
+            "Generation",
+            {
+                "fields": [
+                    "adapter_preset", "apply_preset", "base_model", "base_model_revision", "adapter",
+                    "adapter_revision", "prompt_template", "temperature", "top_p", "max_new_tokens",
+                    "samples_per_chunk",
+                ]
+            },
+        ),
+        ("Chunking", {"fields": ["chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap", "tokenizer"]}),
+        ("Quality filters and review", {"fields": ["filter_thresholds", "queue_order", "lease_seconds"]}),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # New projects go through the same service as `manage.py create_project`; the inline members follow.
+        try:
+            created = project_create(
+                slug=obj.slug,
+                name=obj.name,
+                description=obj.description,
+                adapter_preset=obj.adapter_preset,
+                created_by=request.user,
+                **{field: getattr(obj, field) for field in SETTINGS_FIELDS},
+            )
+        except ProjectAlreadyExists as exc:  # a race with another admin; the form already checked uniqueness
+            messages.error(request, str(exc))
+            raise
+        obj.pk, obj.created_at, obj.created_by = created.pk, created.created_at, created.created_by
+        obj._state.adding = False
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "role", "created_at"]
+    list_filter = ["role", "project"]
+    autocomplete_fields = ["user", "project"]

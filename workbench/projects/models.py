@@ -1,0 +1,116 @@
+"""Projects, their generation/chunking/filter settings, and who may work on them."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from workbench.projects.presets import BASE_MODEL_ID, DEFAULT_PRESET, PRESET_CHOICES, PRESETS
+from workbench.projects.prompts import validate_prompt_template
+
+
+def validate_filter_thresholds(value) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in value.items()
+    ):
+        raise ValidationError(
+            'Filter thresholds must be a JSON object of names to numbers, for example {"echo.question_overlap": 0.6}.'
+        )
+
+
+class ChunkUnit(models.TextChoices):
+    CHARACTERS = "chars", "Characters"
+    TOKENS = "tokens", "Tokens of the project's tokenizer"
+
+
+class QueueOrder(models.TextChoices):
+    FLAGGED_FIRST = "flagged_first", "Flagged first"
+    CLEAN_FIRST = "clean_first", "Clean first"
+    DOCUMENT_ORDER = "document_order", "Document order"
+    RANDOM = "random", "Random"
+
+
+def _default_preset():
+    return PRESETS[DEFAULT_PRESET]
+
+
+class Project(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    # Generation preset. Revisions pin weights: the base repository's main branch changed after the adapters were
+    # trained (see README, "Pinning the base model").
+    adapter_preset = models.CharField(max_length=32, choices=PRESET_CHOICES, default=DEFAULT_PRESET)
+    base_model = models.CharField(max_length=300, default=BASE_MODEL_ID)
+    base_model_revision = models.CharField(max_length=100, blank=True)
+    adapter = models.CharField(max_length=300, default=_default_preset().adapter_id)
+    adapter_revision = models.CharField(max_length=100, blank=True)
+    prompt_template = models.TextField(default=_default_preset().prompt_template, validators=[validate_prompt_template])
+    temperature = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
+    top_p = models.FloatField(default=1.0, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)])
+    max_new_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(4096)])
+    samples_per_chunk = models.PositiveSmallIntegerField(
+        default=_default_preset().samples_per_chunk, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
+
+    # Chunking: the model card asks for texts cut to a suitable size.
+    chunk_unit = models.CharField(max_length=8, choices=ChunkUnit.choices, default=ChunkUnit.CHARACTERS)
+    chunk_target_size = models.PositiveIntegerField(default=900, validators=[MinValueValidator(50)])
+    chunk_max_size = models.PositiveIntegerField(default=1400, validators=[MinValueValidator(50)])
+    chunk_overlap = models.PositiveIntegerField(default=0)
+    tokenizer = models.CharField(max_length=300, blank=True, help_text="Tokenizer for token-measured chunks.")
+
+    # Quality filters: overrides of the filter defaults, by name ({"echo.question_overlap": 0.6, ...}).
+    filter_thresholds = models.JSONField(default=dict, blank=True, validators=[validate_filter_thresholds])
+
+    # Review queue.
+    queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.FLAGGED_FIRST)
+    lease_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(30)])
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(chunk_target_size__lte=F("chunk_max_size")), name="project_chunk_target_le_max"
+            ),
+            models.CheckConstraint(
+                condition=Q(chunk_overlap__lt=F("chunk_target_size")), name="project_chunk_overlap_lt_target"
+            ),
+            models.CheckConstraint(condition=Q(samples_per_chunk__gte=1), name="project_samples_per_chunk_positive"),
+            models.CheckConstraint(condition=Q(temperature__gte=0), name="project_temperature_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REVIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="membership_one_per_user")]
+        indexes = [models.Index(fields=["user", "project"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role}) in {self.project}"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN

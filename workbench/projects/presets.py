@@ -1,0 +1,74 @@
+"""The ko-genstruct adapter presets: adapter, prompt template and sampling defaults for each sibling model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BASE_MODEL_ID = "MLP-KTLim/llama-3-Korean-Bllossom-8B"
+
+# Verbatim from the simple-qa model card (PROMPT_QA).
+SIMPLE_QA_PROMPT = """주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요, 대답은 아래 형태로 작성하세요
+**답변 형식**
+[[Q]] 지시문
+[[A]] 답변
+---
+{text}"""
+
+# The writing siblings' cards publish no prompt of their own; these keep the simple-qa layout (which is what the
+# [[Q]]/[[A]] parser expects) and change only the task sentence. Admins can edit them per project.
+WRITING_PROMPT = """주어진 텍스트 컨텐츠를 참고하여 글쓰기 지시문과 그에 대한 정확하고 상세한 답변을 만드세요, 대답은 아래 형태로 작성하세요
+**답변 형식**
+[[Q]] 지시문
+[[A]] 답변
+---
+{text}"""
+
+CREATIVE_WRITING_PROMPT = """주어진 텍스트 컨텐츠를 참고하여 창의적인 글쓰기 지시문과 그에 대한 답변을 만드세요, 대답은 아래 형태로 작성하세요
+**답변 형식**
+[[Q]] 지시문
+[[A]] 답변
+---
+{text}"""
+
+
+@dataclass(frozen=True)
+class AdapterPreset:
+    key: str
+    label: str
+    adapter_id: str
+    prompt_template: str
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    samples_per_chunk: int = 3
+
+
+PRESETS: dict[str, AdapterPreset] = {
+    preset.key: preset
+    for preset in (
+        AdapterPreset("simple-qa", "Simple QA", "iknow-lab/0725-ko-genstruct-v0.2-simple-qa", SIMPLE_QA_PROMPT),
+        AdapterPreset("writing", "Writing", "iknow-lab/0725-ko-genstruct-v0.2-writing", WRITING_PROMPT),
+        AdapterPreset(
+            "creative-writing",
+            "Creative writing",
+            "iknow-lab/0725-ko-genstruct-v0.2-creative-writing",
+            CREATIVE_WRITING_PROMPT,
+        ),
+    )
+}
+DEFAULT_PRESET = "simple-qa"
+PRESET_CHOICES = [(preset.key, preset.label) for preset in PRESETS.values()]
+
+
+def preset_defaults(key: str) -> dict:
+    """The Project field values a preset sets."""
+    preset = PRESETS[key]
+    return {
+        "adapter_preset": preset.key,
+        "base_model": BASE_MODEL_ID,
+        "adapter": preset.adapter_id,
+        "prompt_template": preset.prompt_template,
+        "temperature": preset.temperature,
+        "top_p": preset.top_p,
+        "max_new_tokens": preset.max_new_tokens,
+        "samples_per_chunk": preset.samples_per_chunk,
+    }
