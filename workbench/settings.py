@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "csp",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "workbench.projects",
     "workbench.documents",
     "workbench.generation",
@@ -138,6 +141,23 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# --- JSON API ---------------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # Authorization: Token <key>
+        "rest_framework.authentication.SessionAuthentication",  # the browser, with CSRF
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Genstruct Workbench API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
 # --- Celery (one configuration block; the `workbench.celery` app reads every CELERY_* name) -------------------------
 CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "filesystem://")
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800, minimum=1)
@@ -185,3 +205,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Document import limits -------------------------------------------------------------------------------------------
+DOCUMENTS_MAX_UPLOAD_BYTES = env_int("DOCUMENTS_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, minimum=1)
+DOCUMENTS_MAX_PER_IMPORT = env_int("DOCUMENTS_MAX_PER_IMPORT", 200_000, minimum=1)
+DOCUMENTS_MAX_ARCHIVE_MEMBERS = env_int("DOCUMENTS_MAX_ARCHIVE_MEMBERS", 10_000, minimum=1)
+DOCUMENTS_MAX_ARCHIVE_BYTES = env_int("DOCUMENTS_MAX_ARCHIVE_BYTES", 1024 * 1024 * 1024, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -12,5 +12,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("api/", include("workbench.api_urls")),
     path("", include("workbench.projects.urls")),
+    path("", include("workbench.documents.urls")),
 ]

@@ -1,14 +1,56 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
+from workbench.documents.forms import DocumentUploadForm
+from workbench.documents.importers import FieldMap
 from workbench.documents.models import Chunk, SourceDocument
+from workbench.documents.services import documents_import
+from workbench.projects.models import Project
+
+
+class AdminImportForm(DocumentUploadForm):
+    project = forms.ModelChoiceField(queryset=Project.objects.all())
+    field_order = ["project", "files"]
 
 
 @admin.register(SourceDocument)
 class SourceDocumentAdmin(admin.ModelAdmin):
-    list_display = ["title", "project", "origin_filename", "created_at"]
+    list_display = ["title", "project", "origin_filename", "origin_locator", "created_at"]
     list_filter = ["project"]
     search_fields = ["title", "external_id", "origin_filename"]
-    readonly_fields = ["content_hash", "origin_sha256", "origin_size", "created_at"]
+    readonly_fields = ["content_hash", "origin_sha256", "origin_size", "origin_locator", "created_at"]
+    change_list_template = "admin/documents/sourcedocument/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # documents come in through the import (hashing, normalising, chunking)
+
+    def get_urls(self):
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="documents_import")] + super().get_urls()
+
+    def import_view(self, request):
+        form = AdminImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            report = documents_import(
+                project=form.cleaned_data["project"],
+                files=((f.name, f.read()) for f in form.cleaned_data["files"]),
+                fields=FieldMap(
+                    text=form.cleaned_data["text_field"],
+                    title=form.cleaned_data["title_field"],
+                    id=form.cleaned_data["id_field"],
+                ),
+            )
+            for f in report.files:
+                if f.status == "failed":
+                    where = f" ({f.locator})" if f.locator else ""
+                    self.message_user(request, f"{f.name}{where}: {f.error}. Nothing from this file was imported.", messages.ERROR)
+                else:
+                    self.message_user(request, f"{f.name}: {f.documents_created} new documents, {f.chunks_created} chunks.")
+            return redirect("admin:documents_sourcedocument_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Import documents", "opts": self.model._meta}
+        return TemplateResponse(request, "admin/documents/import.html", context)
 
 
 @admin.register(Chunk)

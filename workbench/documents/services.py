@@ -1,56 +1,185 @@
-"""Writes of source documents."""
+"""Writes of source documents and chunks: one import service behind the upload form, the admin, the CLI and the API."""
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
 
-from workbench.documents.models import SourceDocument
+from workbench.documents.chunking import ChunkSettings, chunk_text
+from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.documents.text import normalize_text
 from workbench.projects.models import Project
-
-# C0/C1 control characters except tab and newline.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def normalize_text(text: str) -> str:
-    """NFC (macOS writes NFD, which breaks search, dedup and filters), LF line ends, no stray control characters."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
-    return unicodedata.normalize("NFC", text).strip("\ufeff")
 
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@transaction.atomic
-def source_document_create(
+def chunk_settings_for(project: Project) -> ChunkSettings:
+    return ChunkSettings(
+        unit=project.chunk_unit,
+        target=project.chunk_target_size,
+        maximum=project.chunk_max_size,
+        overlap=project.chunk_overlap,
+        tokenizer=project.tokenizer if project.chunk_unit == "tokens" else "",
+    )
+
+
+@dataclass
+class FileReport:
+    name: str
+    status: str  # "imported", "unchanged" or "failed"
+    documents_created: int = 0
+    documents_existing: int = 0
+    chunks_created: int = 0
+    error: str = ""
+    locator: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ImportReport:
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(f.status != "failed" for f in self.files)
+
+    @property
+    def documents_created(self) -> int:
+        return sum(f.documents_created for f in self.files)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "documents_created": self.documents_created, "files": [f.as_dict() for f in self.files]}
+
+
+def documents_import(
     *,
     project: Project,
-    text: str,
-    title: str = "",
-    metadata: dict | None = None,
-    external_id: str = "",
-    origin_filename: str = "",
-    origin_size: int | None = None,
-    origin_sha256: str = "",
-) -> tuple[SourceDocument, bool]:
-    """Store a document once per project: the same normalised content returns the existing row (created=False)."""
+    files: Iterable[tuple[str, bytes]],
+    fields: FieldMap = FieldMap(),
+    limits: Limits | None = None,
+) -> ImportReport:
+    """Import each file atomically: a file with one bad record imports nothing; other files are unaffected."""
+    limits = limits or Limits()
+    report = ImportReport()
+    budget = limits.max_documents
+    settings = chunk_settings_for(project)
+    for name, raw in files:
+        try:
+            parsed = parse_file(name, raw, fields=fields, limits=limits)
+            if len(parsed) > budget:
+                raise ImportProblem(f"importing it would pass the limit of {limits.max_documents:,} documents per import")
+            created, existing, chunks = _store(project=project, parsed=parsed, settings=settings)
+        except ImportProblem as exc:
+            report.files.append(FileReport(name=name, status="failed", error=exc.reason, locator=exc.locator))
+            continue
+        budget -= len(parsed)
+        report.files.append(
+            FileReport(
+                name=name,
+                status="imported" if created else "unchanged",
+                documents_created=created,
+                documents_existing=existing,
+                chunks_created=chunks,
+            )
+        )
+    return report
+
+
+@transaction.atomic
+def _store(*, project: Project, parsed: list[ParsedDocument], settings: ChunkSettings) -> tuple[int, int, int]:
+    by_hash: dict[str, ParsedDocument] = {}
+    for doc in parsed:
+        by_hash.setdefault(content_hash(doc.text), doc)  # the same text twice in one file is one document
+    existing = set(
+        SourceDocument.objects.filter(project=project, content_hash__in=list(by_hash)).values_list("content_hash", flat=True)
+    )
+    new = [
+        SourceDocument(
+            project=project,
+            content_hash=digest,
+            text=doc.text,
+            title=doc.title,
+            external_id=doc.external_id,
+            metadata=doc.metadata,
+            origin_filename=doc.origin_filename,
+            origin_size=doc.origin_size,
+            origin_sha256=doc.origin_sha256,
+            origin_locator=doc.locator,
+        )
+        for digest, doc in by_hash.items()
+        if digest not in existing
+    ]
+    # ignore_conflicts: a concurrent import of the same content wins quietly instead of failing this file.
+    SourceDocument.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    created_docs = SourceDocument.objects.filter(
+        project=project, content_hash__in=[d.content_hash for d in new], chunks__isnull=True
+    ).only("id", "text")
+    chunk_count = 0
+    for document in created_docs.iterator(chunk_size=200):
+        chunk_count += _chunk_document(document=document, settings=settings)
+    return len(new), len(parsed) - len(new), chunk_count
+
+
+def _chunk_document(*, document: SourceDocument, settings: ChunkSettings) -> int:
+    spans = chunk_text(document.text, settings)
+    Chunk.objects.bulk_create(
+        [
+            Chunk(
+                document_id=document.pk,
+                chunking_key=settings.key,
+                index=index,
+                text=document.text[span.start:span.end],
+                start=span.start,
+                end=span.end,
+                size=span.size,
+                is_current=True,
+            )
+            for index, span in enumerate(spans)
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    return len(spans)
+
+
+@transaction.atomic
+def source_document_create(*, project: Project, text: str, title: str = "", origin_filename: str = "",
+                           origin_size: int | None = None) -> tuple[SourceDocument, bool]:
+    """One document from text already in hand (the demo's samples), chunked with the project's settings."""
     text = normalize_text(text)
-    if not text.strip():
-        raise ValueError("The document has no text.")
-    return SourceDocument.objects.get_or_create(
+    if not text:
+        raise ImportProblem("the document has no text")
+    document, created = SourceDocument.objects.get_or_create(
         project=project,
         content_hash=content_hash(text),
-        defaults={
-            "text": text,
-            "title": unicodedata.normalize("NFC", title),
-            "metadata": metadata or {},
-            "external_id": external_id,
-            "origin_filename": origin_filename,
-            "origin_size": origin_size,
-            "origin_sha256": origin_sha256,
-        },
+        defaults={"text": text, "title": title, "origin_filename": origin_filename, "origin_size": origin_size},
     )
+    if created:
+        _chunk_document(document=document, settings=chunk_settings_for(project))
+    return document, created
+
+
+@transaction.atomic
+def project_rechunk(*, project: Project) -> dict:
+    """Cut every document with the project's current settings. Chunks from earlier settings are retired, not deleted:
+    pairs generated from them stay attached to the exact text they came from."""
+    settings = chunk_settings_for(project)
+    documents = SourceDocument.objects.filter(project=project)
+    retired = Chunk.objects.filter(document__project=project, is_current=True).exclude(chunking_key=settings.key).update(
+        is_current=False
+    )
+    revived = Chunk.objects.filter(document__project=project, chunking_key=settings.key, is_current=False).update(
+        is_current=True
+    )
+    have = set(Chunk.objects.filter(document__project=project, chunking_key=settings.key).values_list("document_id", flat=True))
+    created = 0
+    for document in documents.exclude(pk__in=have).only("id", "text").iterator(chunk_size=200):
+        created += _chunk_document(document=document, settings=settings)
+    return {"retired": retired, "revived": revived, "created": created, "chunking_key": settings.key}

@@ -1,6 +1,7 @@
 """Access helpers for views: objects outside the user's projects do not exist for them (404, never 403)."""
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from workbench.projects.models import Membership, Project
@@ -22,7 +23,8 @@ def get_project_for_member(request, slug: str) -> Project:
 
 
 def get_project_for_admin(request, slug: str) -> Project:
+    """Admin-only actions: outsiders get 404, reviewers of the project 403."""
     membership = get_membership(request, slug)
     if not membership.is_admin:
-        raise Http404
+        raise PermissionDenied("Only project admins can do this.")
     return membership.project

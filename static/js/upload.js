@@ -1,0 +1,72 @@
+// Upload each chosen file on its own request, with a progress bar and the server's report per file.
+(function () {
+  "use strict";
+  var form = document.getElementById("upload-form");
+  if (!form || !window.XMLHttpRequest || !window.FormData) return;
+  var list = document.getElementById("upload-progress");
+  var input = form.querySelector("input[type=file]");
+
+  function row(name) {
+    var li = document.createElement("li");
+    var label = document.createElement("span");
+    label.textContent = name + " ";
+    var bar = document.createElement("progress");
+    bar.max = 100; bar.value = 0;
+    var status = document.createElement("span");
+    status.className = "status";
+    li.append(label, bar, status);
+    list.append(li);
+    return { bar: bar, status: status, li: li };
+  }
+
+  function send(file, ui) {
+    return new Promise(function (resolve) {
+      var data = new FormData();
+      data.append("files", file, file.name);
+      ["text_field", "title_field", "id_field", "csrfmiddlewaretoken"].forEach(function (name) {
+        var el = form.elements[name];
+        if (el) data.append(name, el.value);
+      });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.upload.onprogress = function (e) { if (e.lengthComputable) ui.bar.value = (100 * e.loaded) / e.total; };
+      xhr.onload = function () {
+        ui.bar.value = 100;
+        var report;
+        try { report = JSON.parse(xhr.responseText); } catch (err) { report = null; }
+        var f = report && report.files && report.files[0];
+        if (f && f.status !== "failed") {
+          ui.status.textContent = " " + f.documents_created + " new, " + f.documents_existing + " already present, " + f.chunks_created + " chunks";
+          ui.li.className = "ok";
+        } else {
+          ui.status.textContent = " failed: " + (f ? (f.locator ? f.locator + ": " : "") + f.error : "HTTP " + xhr.status) + " (nothing imported)";
+          ui.li.className = "error";
+        }
+        resolve();
+      };
+      xhr.onerror = function () { ui.status.textContent = " network error"; ui.li.className = "error"; resolve(); };
+      xhr.send(data);
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    if (!input.files.length) return;
+    event.preventDefault();
+    list.textContent = "";
+    var files = Array.prototype.slice.call(input.files);
+    var chain = Promise.resolve();
+    files.forEach(function (file) {
+      var ui = row(file.name);
+      chain = chain.then(function () { return send(file, ui); });
+    });
+    chain.then(function () {
+      var done = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = window.location.pathname;
+      link.textContent = "Refresh the document list";
+      done.append(link);
+      list.append(done);
+    });
+  });
+})();

@@ -1,0 +1,187 @@
+"""Korean-aware chunking: paragraphs kept whole where they fit, long ones cut at sentence boundaries (Kiwi).
+
+Chunks are spans of the stored document text, so `text[start:end]` is always the chunk, and chunking is a pure
+function of the text and the settings (deterministic).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+ALGORITHM_VERSION = 1
+_PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    unit: str = "chars"  # "chars" or "tokens"
+    target: int = 900
+    maximum: int = 1400
+    overlap: int = 0
+    tokenizer: str = ""
+
+    def __post_init__(self):
+        if not 0 < self.target <= self.maximum:
+            raise ValueError("chunk target size must be positive and at most the maximum size")
+        if not 0 <= self.overlap < self.target:
+            raise ValueError("chunk overlap must be below the target size")
+        if self.unit == "tokens" and not self.tokenizer:
+            raise ValueError("token-measured chunks need a tokenizer")
+
+    @property
+    def key(self) -> str:
+        payload = json.dumps({**self.__dict__, "v": ALGORITHM_VERSION}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    @property
+    def min_size(self) -> int:
+        """Chunks below this are slivers and are merged into their neighbour where the maximum allows."""
+        return max(1, self.target // 4)
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    start: int
+    end: int
+    size: int
+
+
+class KiwiSentenceSplitter:
+    """Sentence boundaries from Kiwi (kiwipiepy). Loaded once per process, on first use."""
+
+    _lock = threading.Lock()
+    _kiwi = None
+
+    @classmethod
+    def _get(cls):
+        with cls._lock:
+            if cls._kiwi is None:
+                from kiwipiepy import Kiwi
+
+                cls._kiwi = Kiwi(num_workers=-1)
+            return cls._kiwi
+
+    def boundaries(self, text: str) -> list[int]:
+        """Offsets in `text` where a new sentence starts (excluding 0)."""
+        return [s.start for s in self._get().split_into_sents(text)[1:]]
+
+
+@lru_cache(maxsize=8)
+def _load_tokenizer(name: str):
+    from tokenizers import Tokenizer
+
+    if name.endswith(".json"):
+        return Tokenizer.from_file(name)
+    return Tokenizer.from_pretrained(name)
+
+
+def measure_for(settings: ChunkSettings) -> Callable[[str], int]:
+    if settings.unit == "chars":
+        return len
+    tokenizer = _load_tokenizer(settings.tokenizer)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _hard_split(text: str, start: int, end: int, maximum: int, measure) -> list[tuple[int, int]]:
+    """Cut a span with no usable sentence boundary into pieces of at most `maximum`, preferring whitespace."""
+    pieces = []
+    while start < end:
+        start, end = _trim(text, start, end)
+        if start >= end:
+            break
+        if measure(text[start:end]) <= maximum:
+            pieces.append((start, end))
+            break
+        # Largest prefix that fits (binary search works for characters and tokens alike).
+        lo, hi = start + 1, end
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if measure(text[start:mid]) <= maximum:
+                lo = mid
+            else:
+                hi = mid - 1
+        cut = lo
+        space = text.rfind(" ", start, cut)
+        if space > start + (cut - start) * 0.8:
+            cut = space
+        piece = _trim(text, start, cut)
+        if piece[0] < piece[1]:
+            pieces.append(piece)
+        start = cut
+    return pieces
+
+
+def _units(text: str, settings: ChunkSettings, measure, splitter) -> list[ChunkSpan]:
+    """Paragraphs; within a paragraph longer than the maximum its lines; within a longer line its sentences (Kiwi);
+    within a longer sentence, pieces cut at whitespace. The sentence splitter runs only where it is needed."""
+    units: list[ChunkSpan] = []
+
+    def add(start: int, end: int, level: int) -> None:
+        start, end = _trim(text, start, end)
+        if start >= end:
+            return
+        size = measure(text[start:end])
+        if size <= settings.maximum:
+            units.append(ChunkSpan(start, end, size))
+        elif level == 0:
+            line_starts = [start] + [start + m.end() for m in re.finditer(r"\n", text[start:end])] + [end]
+            for s, e in zip(line_starts, line_starts[1:]):
+                add(s, e, 1)
+        elif level == 1:
+            cuts = [start] + [start + b for b in splitter.boundaries(text[start:end])] + [end]
+            for s, e in zip(cuts, cuts[1:]):
+                add(s, e, 2)
+        else:
+            units.extend(
+                ChunkSpan(a, b, measure(text[a:b])) for a, b in _hard_split(text, start, end, settings.maximum, measure)
+            )
+
+    for match in _PARAGRAPH.finditer(text):
+        add(match.start(), match.end(), 0)
+    return units
+
+
+def chunk_text(text: str, settings: ChunkSettings, *, splitter=None, measure=None) -> list[ChunkSpan]:
+    measure = measure or measure_for(settings)
+    splitter = splitter or KiwiSentenceSplitter()
+    units = _units(text, settings, measure, splitter)
+    chunks: list[ChunkSpan] = []
+    i = 0
+    while i < len(units):
+        # Start a chunk at unit i, then add units while the chunk stays within the target.
+        j = i
+        size = units[i].size
+        while j + 1 < len(units):
+            candidate = measure(text[units[i].start:units[j + 1].end])
+            if candidate > settings.target:
+                break
+            j, size = j + 1, candidate
+        chunks.append(ChunkSpan(units[i].start, units[j].end, size))
+        if j + 1 >= len(units):
+            break
+        # Overlap: the next chunk repeats the trailing units of this one that fit in the overlap budget.
+        k = j + 1
+        while settings.overlap and k - 1 > i and measure(text[units[k - 1].start:units[j].end]) <= settings.overlap:
+            k -= 1
+        if k <= j and measure(text[units[k].start:units[j + 1].end]) > settings.maximum:
+            k = j + 1
+        i = k
+    # Merge a sliver tail into the chunk before it where the maximum allows.
+    if len(chunks) > 1 and chunks[-1].size < settings.min_size:
+        merged_size = measure(text[chunks[-2].start:chunks[-1].end])
+        if merged_size <= settings.maximum:
+            chunks[-2:] = [ChunkSpan(chunks[-2].start, chunks[-1].end, merged_size)]
+    return chunks

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django import forms
+
+from workbench.documents.importers import SUPPORTED
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(SUPPORTED)}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class DocumentUploadForm(forms.Form):
+    files = MultipleFileField(help_text="Several files at once: " + ", ".join(SUPPORTED))
+    text_field = forms.CharField(initial="text", max_length=100, help_text="JSON/CSV field that holds the text.")
+    title_field = forms.CharField(initial="title", max_length=100)
+    id_field = forms.CharField(initial="id", max_length=100)
+
+
+class ChunkPreviewForm(forms.Form):
+    target = forms.IntegerField(min_value=50, required=False)
+    maximum = forms.IntegerField(min_value=50, required=False)
+    overlap = forms.IntegerField(min_value=0, required=False)

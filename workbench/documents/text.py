@@ -1,0 +1,126 @@
+"""Text hygiene for imported documents: decoding, normalisation, and repair of hard-wrapped (PDF-extracted) lines."""
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+
+from charset_normalizer import from_bytes
+
+# C0/C1 control characters except tab and newline; form feeds from PDF page breaks become newlines first.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_BLANK_RUN = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+
+
+class DecodeError(ValueError):
+    pass
+
+
+def decode_bytes(raw: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else the encoding charset-normalizer detects (CP949/EUC-KR...)."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8):].decode("utf-8")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(raw, cp_isolation=["cp949", "euc_kr", "utf_16", "utf_16_le", "utf_16_be", "johab", "latin_1"]).best()
+    if best is None or best.encoding in {"latin_1", "ascii"} and _looks_binary(raw):
+        raise DecodeError("the file is not text in a known encoding (UTF-8, UTF-16, CP949/EUC-KR)")
+    # Prefer CP949, the superset Korean Windows writes, over EUC-KR: it decodes every EUC-KR file too.
+    encoding = "cp949" if best.encoding in {"euc_kr", "cp949"} else best.encoding
+    return raw.decode(encoding)
+
+
+def _looks_binary(raw: bytes) -> bool:
+    sample = raw[:8192]
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return control > len(sample) * 0.05
+
+
+def looks_binary(raw: bytes) -> bool:
+    """Binary content (images, executables, office files given a text name): NUL bytes or many control bytes."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    return _looks_binary(raw)
+
+
+def normalize_text(text: str, *, repair_wraps: bool = True) -> str:
+    """NFC (macOS writes NFD, which breaks search, dedup and filters), LF line ends, no stray control characters,
+    and lines that a fixed-width layout (PDF extraction) broke mid-sentence joined again."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x0c", "\n").replace("\ufeff", "")
+    text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFC", text)
+    if repair_wraps and is_hard_wrapped(text):
+        text = repair_hard_wraps(text)
+    text = _TRAILING_SPACE.sub("\n", text)
+    text = _BLANK_RUN.sub("\n\n", text)
+    return text.strip()
+
+
+# A line that ends a sentence or a heading-like unit; a wrapped line ends in the middle of one.
+# Korean endings like 다/요 are not used: a wrapped line often ends in the middle of a word ("필요" / "한").
+_TERMINAL = re.compile(r"[.!?。:;)\]」』”\"'’>\-─]\s*$")
+# A line that starts a new unit: list markers, article numbers, circled numbers, rules of dashes, headers.
+_STARTS_UNIT = re.compile(
+    r"^\s*(?:[-─━=*•·∙ㆍ▶▷○●◎□■◇◆※]|\d+[.)]|[가-하][.)]|\(\d+\)|[①-⑳]|제\s*\d+\s*[조항호장절]|[IVX]+\.)"
+)
+
+
+def wrap_width(text: str) -> int:
+    lengths = sorted(len(line) for line in text.split("\n") if line.strip())
+    return lengths[int(len(lengths) * 0.9)] if lengths else 0
+
+
+def is_hard_wrapped(text: str) -> bool:
+    """PDF extraction breaks lines at a fixed width, mid-sentence; ordinary text ends its lines at sentences."""
+    width = wrap_width(text)
+    if width == 0 or width > 120:
+        return False
+    lines = [line for line in text.split("\n") if line.strip()]
+    long_lines = [line for line in lines if len(line) >= 0.7 * width]
+    if len(long_lines) < 5:
+        return False
+    unfinished = sum(1 for line in long_lines if not _TERMINAL.search(line))
+    return unfinished / len(long_lines) > 0.4
+
+
+def repair_hard_wraps(text: str) -> str:
+    """Join lines that a fixed-width layout broke mid-sentence (the break may be a blank line, as in PDF text).
+
+    A line is joined to the next when it is nearly as long as the layout's width, does not end a sentence, and the
+    next line does not start a new unit (a list item, an article, a rule). The text is otherwise unchanged, so words
+    split at the break ("필요" / "한") come back whole; trailing spaces the extractor kept separate words.
+    """
+    width = wrap_width(text)
+    segments = re.split(r"(\n+)", text)
+    out: list[str] = []
+    i = 0
+    while i < len(segments):
+        line = segments[i]
+        out.append(line)
+        if i + 2 < len(segments):
+            nxt = segments[i + 2]
+            if (
+                len(line) >= 0.7 * width
+                and not _TERMINAL.search(line)
+                and nxt.strip()
+                and not _STARTS_UNIT.match(nxt)
+                and len(segments[i + 1]) <= 2
+            ):
+                # The extractor keeps a trailing space where the break fell between words.
+                if line.endswith((" ", "\t")):
+                    out[-1] = line.rstrip() + " "
+                segments[i + 2] = nxt.lstrip()
+                i += 2
+                continue
+            out.append(segments[i + 1])
+        elif i + 1 < len(segments):
+            out.append(segments[i + 1])
+        i += 2
+    return "".join(out)

@@ -1,0 +1,104 @@
+"""Document pages: list and upload (admins), chunk preview, re-chunking."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from workbench.documents.chunking import chunk_text
+from workbench.documents.forms import ChunkPreviewForm, DocumentUploadForm
+from workbench.documents.importers import FieldMap
+from workbench.documents.models import SourceDocument
+from workbench.documents.selectors import documents_for_project, size_histogram
+from workbench.documents.services import chunk_settings_for, documents_import, project_rechunk
+from workbench.projects.access import get_membership, get_project_for_admin
+
+
+@login_required
+def document_list(request, slug: str):
+    membership = get_membership(request, slug)
+    project = membership.project
+    page = Paginator(documents_for_project(project=project), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "documents/document_list.html",
+        {"project": project, "membership": membership, "page": page, "form": DocumentUploadForm()},
+    )
+
+
+@login_required
+@require_POST
+def document_upload(request, slug: str):
+    project = get_project_for_admin(request, slug)
+    form = DocumentUploadForm(request.POST, request.FILES)
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    if not form.is_valid():
+        if wants_json:
+            return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
+        messages.error(request, "Choose at least one file to import.")
+        return redirect("documents:list", slug=slug)
+    report = documents_import(
+        project=project,
+        files=((f.name, f.read()) for f in form.cleaned_data["files"]),
+        fields=FieldMap(
+            text=form.cleaned_data["text_field"], title=form.cleaned_data["title_field"], id=form.cleaned_data["id_field"]
+        ),
+    )
+    if wants_json:
+        return JsonResponse(report.as_dict(), status=200 if report.ok else 400)
+    for f in report.files:
+        if f.status == "failed":
+            messages.error(request, f"{f.name}{' (' + f.locator + ')' if f.locator else ''}: {f.error}. Nothing from this file was imported.")
+        else:
+            messages.success(request, f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunks.")
+    return redirect("documents:list", slug=slug)
+
+
+@login_required
+def document_preview(request, slug: str, pk: int):
+    membership = get_membership(request, slug)
+    project = membership.project
+    document = get_object_or_404(SourceDocument, project=project, pk=pk)
+    settings = chunk_settings_for(project)
+    form = ChunkPreviewForm(request.GET or None)
+    error = ""
+    if form.is_valid():
+        overrides = {k: v for k, v in form.cleaned_data.items() if v is not None}
+        try:
+            settings = replace(settings, **overrides)
+        except ValueError as exc:
+            error = str(exc)
+    spans = chunk_text(document.text, settings)
+    chunks = [{"index": i, "start": s.start, "end": s.end, "size": s.size, "text": document.text[s.start:s.end]} for i, s in enumerate(spans)]
+    return render(
+        request,
+        "documents/document_preview.html",
+        {
+            "project": project,
+            "membership": membership,
+            "document": document,
+            "settings": settings,
+            "form": form if request.GET else ChunkPreviewForm(initial={"target": settings.target, "maximum": settings.maximum, "overlap": settings.overlap}),
+            "error": error,
+            "chunks": chunks,
+            "histogram": size_histogram([c["size"] for c in chunks]),
+        },
+    )
+
+
+@login_required
+@require_POST
+def rechunk(request, slug: str):
+    project = get_project_for_admin(request, slug)
+    result = project_rechunk(project=project)
+    messages.success(
+        request,
+        f"Re-chunked with the current settings: {result['created']} new chunks, {result['retired']} retired "
+        "(pairs keep the chunks they came from).",
+    )
+    return redirect("documents:list", slug=slug)
