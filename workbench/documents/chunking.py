@@ -172,11 +172,12 @@ def chunk_text(text: str, settings: ChunkSettings, *, splitter=None, measure=Non
         chunks.append(ChunkSpan(units[i].start, units[j].end, size))
         if j + 1 >= len(units):
             break
-        # Overlap: the next chunk repeats the trailing units of this one that fit in the overlap budget.
+        # Overlap: the next chunk repeats the trailing units of this one that fit in the overlap budget, if the
+        # next new unit still fits beside them (otherwise the chunk would not advance).
         k = j + 1
         while settings.overlap and k - 1 > i and measure(text[units[k - 1].start:units[j].end]) <= settings.overlap:
             k -= 1
-        if k <= j and measure(text[units[k].start:units[j + 1].end]) > settings.maximum:
+        if k <= j and measure(text[units[k].start:units[j + 1].end]) > settings.target:
             k = j + 1
         i = k
     # Merge a sliver tail into the chunk before it where the maximum allows.
