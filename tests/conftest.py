@@ -36,38 +36,87 @@ def project(owner, reviewer):
     return make_project(slug="kor-news", name="Korean news", admins=[owner], reviewers=[reviewer])
 
 
+class WorkerProcess:
+    """A real `celery worker` process on the test database and the Redis broker."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        from workbench.celery import app
+
+        self.name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
+        self.hostname = self.name.replace("%h", os.uname().nodename)
+        self.log_path = log_path
+        self.log = open(log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workbench", "worker", "-Q", "default,gpu", "-P", "solo",
+             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", self.name],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"celery worker exited early:\n{log_path.read_text()}")
+            if app.control.ping(destination=[self.hostname], timeout=0.5):
+                return
+        self.kill()
+        pytest.fail("celery worker did not answer a ping within 90 s")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no chance to ack, requeue or clean up."""
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+
 @pytest.fixture
-def celery_worker(transactional_db):
-    """A real `celery worker` process on the test database and the Redis broker, stopped after the test."""
+def start_worker(transactional_db, tmp_path):
+    """Start real worker processes (extra environment per call); all are stopped after the test."""
     from django.db import connection
 
     from workbench.celery import app
 
     db = connection.settings_dict
-    env = os.environ.copy()
-    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env["PYTHONUNBUFFERED"] = "1"
+    base_env = os.environ.copy()
+    base_env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    base_env["PYTHONUNBUFFERED"] = "1"
     app.control.purge()
-    name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workbench", "worker", "-Q", "default,gpu", "-P", "solo",
-         "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", name],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    hostname = name.replace("%h", os.uname().nodename)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"celery worker exited early:\n{proc.stdout.read()}")
-        if app.control.ping(destination=[hostname], timeout=0.5):
-            break
-    else:
-        proc.kill()
-        pytest.fail("celery worker did not answer a ping within 60 s")
-    proc.hostname = hostname
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    workers: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = WorkerProcess(base_env | env, tmp_path / "worker.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    app.control.purge()
+
+
+@pytest.fixture
+def celery_worker(start_worker):
+    return start_worker()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny Llama-3-shaped base model and a rank-16 LoRA on all linear layers, built locally once per session."""
+    from workers.tiny import build_base_model, build_lora, build_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    texts = [(SHARED_DATA / "constitution.txt").read_text(encoding="utf-8")]
+    texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "workbench" / "demo" / "samples").glob("*.md"))]
+    build_tokenizer(texts, root / "tokenizer")
+    build_base_model(root / "tokenizer", root / "base", max_positions=1024)
+    build_lora(root / "base", root / "adapter")
+    return {"base": str(root / "base"), "adapter": str(root / "adapter"), "root": root}

@@ -15,4 +15,5 @@ urlpatterns = [
     path("api/", include("workbench.api_urls")),
     path("", include("workbench.projects.urls")),
     path("", include("workbench.documents.urls")),
+    path("", include("workbench.generation.urls")),
 ]

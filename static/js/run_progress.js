@@ -1,0 +1,33 @@
+// Live progress of a generation run: polls the run's JSON until it ends.
+(function () {
+  "use strict";
+  var box = document.getElementById("run-progress");
+  if (!box) return;
+  var url = box.getAttribute("data-url");
+  var labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
+  function text(id, value) { var el = document.getElementById(id); if (el) el.textContent = value; }
+  function tick() {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (p) {
+        var bar = document.getElementById("run-bar");
+        bar.max = p.samples_expected; bar.value = p.samples_done;
+        text("run-status", labels[p.status] || p.status);
+        text("run-done", p.samples_done);
+        text("run-rate", p.pairs_per_minute === null ? "–" : p.pairs_per_minute);
+        text("run-eta", p.eta_seconds === null ? "–" : p.eta_seconds + " s");
+        text("run-failed", p.batches_failed);
+        var list = document.getElementById("run-errors");
+        list.textContent = "";
+        p.failed_batches.concat(p.retrying_batches).forEach(function (b) {
+          var li = document.createElement("li");
+          li.textContent = "Batch " + b.index + " (attempt " + b.attempts + "): " + b.error;
+          list.append(li);
+        });
+        if (p.status === "queued" || p.status === "running") setTimeout(tick, 2000);
+        else if (!box.hasAttribute("data-final")) { box.setAttribute("data-final", p.status); }
+      })
+      .catch(function () { setTimeout(tick, 5000); });
+  }
+  tick();
+})();

@@ -1,0 +1,62 @@
+"""JSON API for generation runs."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from workbench.generation.models import GenerationRun
+from workbench.generation.selectors import run_progress
+from workbench.generation.services import generation_run_cancel, generation_run_create
+from workbench.projects.access import get_membership, get_project_for_admin
+
+RunSerializer = inline_serializer(
+    "RunProgress",
+    {
+        "id": serializers.IntegerField(),
+        "status": serializers.CharField(),
+        "samples_done": serializers.IntegerField(),
+        "samples_expected": serializers.IntegerField(),
+        "percent": serializers.FloatField(),
+        "pairs_per_minute": serializers.FloatField(allow_null=True),
+        "eta_seconds": serializers.IntegerField(allow_null=True),
+        "error": serializers.CharField(),
+    },
+)
+
+
+def _run_for_member(request, run_id: int, *, admin: bool = False) -> GenerationRun:
+    run = get_object_or_404(GenerationRun.objects.select_related("project"), pk=run_id)
+    (get_project_for_admin if admin else get_membership)(request, run.project.slug)
+    return run
+
+
+class RunCreateView(APIView):
+    @extend_schema(request=None, responses={201: RunSerializer}, summary="Start a generation run (project admins).")
+    def post(self, request, slug: str):
+        project = get_project_for_admin(request, slug)
+        try:
+            run = generation_run_create(project=project, created_by=request.user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"detail": exc.messages}) from None
+        return Response(run_progress(run=run), status=201)
+
+
+class RunDetailView(APIView):
+    @extend_schema(responses={200: RunSerializer}, summary="A run's progress.")
+    def get(self, request, run_id: int):
+        return Response(run_progress(run=_run_for_member(request, run_id)))
+
+
+class RunCancelView(APIView):
+    @extend_schema(request=None, responses={200: RunSerializer}, summary="Cancel a run (project admins).")
+    def post(self, request, run_id: int):
+        run = _run_for_member(request, run_id, admin=True)
+        try:
+            run = generation_run_cancel(run=run)
+        except DjangoValidationError as exc:
+            return Response({"detail": exc.messages}, status=409)
+        return Response(run_progress(run=run))

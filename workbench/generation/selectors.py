@@ -1,0 +1,46 @@
+"""Reads of runs and their progress."""
+from __future__ import annotations
+
+from django.utils import timezone
+
+from workbench.generation.models import BatchStatus, GenerationRun
+
+
+def run_progress(*, run: GenerationRun) -> dict:
+    """What the progress bar shows: pairs done, pairs per minute, ETA and the reasons of failed batches."""
+    rate = None
+    eta = None
+    if run.started_at and run.samples_done:
+        end = run.finished_at or timezone.now()
+        minutes = max((end - run.started_at).total_seconds() / 60, 1e-6)
+        rate = run.samples_done / minutes
+        remaining = max(0, run.samples_expected - run.samples_done)
+        eta = None if run.finished_at else round(remaining / rate * 60)
+    failures = list(
+        run.batches.filter(status=BatchStatus.FAILED).order_by("index").values("index", "error", "attempts")[:20]
+    )
+    retrying = list(
+        run.batches.filter(status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]).exclude(error="").order_by("index").values("index", "error", "attempts")[:20]
+    )
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "samples_done": run.samples_done,
+        "samples_expected": run.samples_expected,
+        "percent": round(100 * run.samples_done / run.samples_expected, 1) if run.samples_expected else 0.0,
+        "batches_total": run.batches_total,
+        "batches_done": run.batches_done,
+        "batches_failed": run.batches_failed,
+        "pairs_per_minute": round(rate, 1) if rate is not None else None,
+        "eta_seconds": eta,
+        "error": run.error,
+        "failed_batches": failures,
+        "retrying_batches": retrying,
+        "created_at": run.created_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def runs_for_project(*, project):
+    return GenerationRun.objects.filter(project=project).select_related("created_by").order_by("-created_at")

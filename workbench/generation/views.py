@@ -1,0 +1,78 @@
+"""Generation pages: start, watch (live progress), cancel and retry runs."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from workbench.generation.models import GenerationRun
+from workbench.generation.selectors import run_progress, runs_for_project
+from workbench.generation.services import generation_run_cancel, generation_run_create, generation_run_retry
+from workbench.projects.access import get_membership, get_project_for_admin
+
+
+@login_required
+def run_list(request, slug: str):
+    membership = get_membership(request, slug)
+    runs = runs_for_project(project=membership.project)[:50]
+    return render(request, "generation/run_list.html", {"project": membership.project, "membership": membership, "runs": runs})
+
+
+@login_required
+@require_POST
+def run_start(request, slug: str):
+    project = get_project_for_admin(request, slug)
+    try:
+        run = generation_run_create(project=project, created_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("generation:list", slug=slug)
+    messages.success(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
+    return redirect("generation:detail", slug=slug, pk=run.pk)
+
+
+@login_required
+def run_detail(request, slug: str, pk: int):
+    membership = get_membership(request, slug)
+    run = get_object_or_404(GenerationRun, project=membership.project, pk=pk)
+    return render(
+        request,
+        "generation/run_detail.html",
+        {"project": membership.project, "membership": membership, "run": run, "progress": run_progress(run=run)},
+    )
+
+
+@login_required
+def run_progress_json(request, slug: str, pk: int):
+    membership = get_membership(request, slug)
+    run = get_object_or_404(GenerationRun, project=membership.project, pk=pk)
+    return JsonResponse(run_progress(run=run))
+
+
+@login_required
+@require_POST
+def run_cancel(request, slug: str, pk: int):
+    project = get_project_for_admin(request, slug)
+    run = get_object_or_404(GenerationRun, project=project, pk=pk)
+    try:
+        generation_run_cancel(run=run)
+        messages.success(request, f"Run {run.pk} cancelled; no further batches will start.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("generation:detail", slug=slug, pk=pk)
+
+
+@login_required
+@require_POST
+def run_retry(request, slug: str, pk: int):
+    project = get_project_for_admin(request, slug)
+    run = get_object_or_404(GenerationRun, project=project, pk=pk)
+    try:
+        generation_run_retry(run=run)
+        messages.success(request, f"Run {run.pk}: failed batches queued again; only missing samples are generated.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("generation:detail", slug=slug, pk=pk)

@@ -1,0 +1,199 @@
+"""Batched generation: many chunks per forward pass, several samples per chunk, finished sequences stop costing time.
+
+Two backends, chosen by measurement (docs/PERFORMANCE.md):
+- `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache). A finished sequence leaves the
+  batch at once and a waiting one takes its slot, so outputs of different lengths cost only their own tokens.
+- `batched`: plain `generate` on length-sorted, left-padded batches sized from a token budget. The fallback where
+  continuous batching is unavailable.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "continuous", "batched")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    key: Any
+    prompt_ids: Sequence[int]
+
+
+@dataclass
+class SampleResult:
+    key: Any
+    token_ids: list[int]
+    text: str
+    finish_reason: str  # "stop" (end of turn) or "length" (token limit)
+    prompt_tokens: int
+    completion_tokens: int
+    duration_ms: int
+
+
+class Engine:
+    def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.eos = loaded.eos_token_id
+        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
+        on_gpu = loaded.device.startswith("cuda")
+        self.backend = ("continuous" if on_gpu else "batched") if backend == "auto" else backend
+        self.max_batch = max_batch
+        self.token_budget = token_budget or self._default_budget()
+
+    # -- sizing ---------------------------------------------------------------------------------------------------------
+    def _kv_bytes_per_token(self) -> int:
+        config = self.model.config
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        element = 2 if self.loaded.dtype in {"bfloat16", "float16"} else 4
+        return 2 * config.num_hidden_layers * kv_heads * head_dim * element
+
+    def _default_budget(self) -> int:
+        """Tokens of KV cache that fit: 80% of free GPU memory, or a fixed budget on CPU."""
+        import torch
+
+        if self.loaded.device.startswith("cuda"):
+            free, _total = torch.cuda.mem_get_info()
+            return max(4096, int(free * 0.8) // self._kv_bytes_per_token())
+        return 32_768
+
+    # -- generation -----------------------------------------------------------------------------------------------------
+    def generate(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[SampleResult]:
+        if not requests:
+            return []
+        if self.backend == "continuous":
+            return self._generate_continuous(requests, params)
+        return self._generate_batched(requests, params)
+
+    def _result(self, request: SampleRequest, generated: list[int], max_new_tokens: int, duration_ms: int) -> SampleResult:
+        if self.eos in generated:
+            generated = generated[: generated.index(self.eos) + 1]
+            finish = "stop"
+        else:
+            finish = "length" if len(generated) >= max_new_tokens else "stop"
+        content = generated[:-1] if finish == "stop" and generated and generated[-1] == self.eos else generated
+        return SampleResult(
+            key=request.key,
+            token_ids=list(generated),
+            text=self.tokenizer.decode(content, skip_special_tokens=True),
+            finish_reason=finish,
+            prompt_tokens=len(request.prompt_ids),
+            completion_tokens=len(generated),
+            duration_ms=duration_ms,
+        )
+
+    def _generate_continuous(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[SampleResult]:
+        import torch
+        from transformers import GenerationConfig
+
+        config = GenerationConfig(
+            do_sample=params.temperature > 0,
+            temperature=params.temperature if params.temperature > 0 else None,
+            top_p=params.top_p,
+            max_new_tokens=params.max_new_tokens,
+            eos_token_id=self.eos,
+            pad_token_id=self.pad,
+        )
+        torch.manual_seed(params.seed)
+        started = time.perf_counter()
+        with torch.no_grad():
+            outputs = self.model.generate_batch(
+                inputs=[list(r.prompt_ids) for r in requests], generation_config=config, progress_bar=False
+            )
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        ordered = sorted(outputs.values(), key=lambda o: int(str(o.request_id).rsplit("_", 1)[-1]))
+        if len(ordered) != len(requests):
+            raise RuntimeError(f"continuous batching returned {len(ordered)} outputs for {len(requests)} requests")
+        results = []
+        for request, output in zip(requests, ordered):
+            if getattr(output, "error", None):
+                raise RuntimeError(f"generation failed for a request: {output.error}")
+            results.append(self._result(request, list(output.generated_tokens), params.max_new_tokens, duration_ms))
+        return results
+
+    def _groups(self, order: list[int], requests: Sequence[SampleRequest], params: SamplingParams, max_rows: int):
+        """Length-sorted groups whose padded size (rows x (longest prompt + new tokens)) fits the token budget."""
+        group: list[int] = []
+        longest = 0
+        for index in order:
+            length = len(requests[index].prompt_ids)
+            new_longest = max(longest, length)
+            if group and (len(group) + 1 > max_rows or (len(group) + 1) * (new_longest + params.max_new_tokens) > self.token_budget):
+                yield group
+                group, new_longest = [], length
+            group.append(index)
+            longest = new_longest
+        if group:
+            yield group
+
+    def _generate_batched(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[SampleResult]:
+        import torch
+
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i].prompt_ids))
+        results: list[SampleResult | None] = [None] * len(requests)
+        max_rows = self.max_batch
+        pending = list(self._groups(order, requests, params, max_rows))
+        torch.manual_seed(params.seed)
+        while pending:
+            group = pending.pop(0)
+            try:
+                for index, result in zip(group, self._run_group([requests[i] for i in group], params)):
+                    results[index] = result
+            except torch.cuda.OutOfMemoryError:
+                if len(group) == 1:
+                    raise
+                # Halve the batch and try again; later groups use the smaller size too.
+                torch.cuda.empty_cache()
+                max_rows = max(1, len(group) // 2)
+                log.warning("CUDA out of memory at batch %d; retrying at %d", len(group), max_rows)
+                pending[:0] = [group[i : i + max_rows] for i in range(0, len(group), max_rows)]
+        return results  # type: ignore[return-value]
+
+    def _run_group(self, group: list[SampleRequest], params: SamplingParams) -> list[SampleResult]:
+        import torch
+
+        width = max(len(r.prompt_ids) for r in group)
+        input_ids = torch.full((len(group), width), self.pad, dtype=torch.long)
+        attention = torch.zeros((len(group), width), dtype=torch.long)
+        for row, request in enumerate(group):
+            ids = torch.tensor(list(request.prompt_ids), dtype=torch.long)
+            input_ids[row, width - len(ids):] = ids  # left padding: every prompt ends where generation starts
+            attention[row, width - len(ids):] = 1
+        device = self.loaded.device
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                do_sample=params.temperature > 0,
+                temperature=params.temperature if params.temperature > 0 else None,
+                top_p=params.top_p,
+                max_new_tokens=params.max_new_tokens,
+                eos_token_id=self.eos,
+                pad_token_id=self.pad,
+            )
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        generated = output[:, width:].tolist()
+        results = []
+        for request, tokens in zip(group, generated):
+            # Rows that finished early are padded after their eos; _result cuts at the first eos.
+            results.append(self._result(request, tokens, params.max_new_tokens, duration_ms))
+        return results

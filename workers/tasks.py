@@ -1,0 +1,106 @@
+"""Tasks of the `gpu` queue. A task carries a batch id only; the batch row says what to generate."""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+
+from celery import shared_task
+from django.conf import settings
+
+from workbench.generation import services as generation
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_engine = None
+_engine_key = None
+
+
+def engine_for(parameters: dict):
+    """The model is loaded once per worker process, after the fork, on first use, and reused while the run's model
+    and adapter stay the same; a different one replaces it (one model per GPU)."""
+    global _engine, _engine_key
+    from workers.engine import Engine
+    from workers.loading import ModelSpec, load_model
+
+    spec = ModelSpec(
+        base_model=parameters["base_model"],
+        base_revision=parameters.get("base_model_revision", ""),
+        adapter=parameters.get("adapter", ""),
+        adapter_revision=parameters.get("adapter_revision", ""),
+        cache_dir=str(settings.MODEL_CACHE_DIR) if settings.MODEL_CACHE_DIR.exists() else "",
+    )
+    with _lock:
+        if _engine_key != spec:
+            _engine = None
+            import gc
+
+            gc.collect()
+            loaded = load_model(spec, device=settings.MODEL_DEVICE or None)
+            _engine = Engine(loaded, backend=settings.GENERATION_BACKEND)
+            _engine_key = spec
+            log.info("loaded %s + %s on %s (%s, backend %s)", spec.base_model, spec.adapter, loaded.device, loaded.dtype, _engine.backend)
+        return _engine
+
+
+def gpu_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    return "cpu"
+
+
+@shared_task(bind=True, name="workers.tasks.generate_batch", acks_late=True, reject_on_worker_lost=True)
+def generate_batch(self, batch_id: int) -> None:
+    from workers.engine import SampleRequest, SamplingParams
+    from workers.prompts import encode_prompt, render_chat_prompt
+
+    worker = self.request.hostname or socket.gethostname()
+    batch = generation.batch_claim(batch_id=batch_id, worker=worker)
+    if batch is None:
+        return  # finished already, or its run was cancelled
+    if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
+        generation.batch_fail_exhausted(batch_id=batch_id)
+        return
+    params = batch.run.parameters
+    try:
+        missing = generation.batch_missing_samples(batch=batch)
+        if missing:
+            engine = engine_for(params)
+            prompts: dict[int, list[int]] = {}
+            requests = []
+            for chunk, sample_index in missing:
+                if chunk.pk not in prompts:
+                    rendered = render_chat_prompt(engine.tokenizer, params["prompt_template"], text=chunk.text, title=chunk.document.title)
+                    prompts[chunk.pk] = encode_prompt(engine.tokenizer, rendered)
+                    limit = getattr(engine.model.config, "max_position_embeddings", None)
+                    if limit and len(prompts[chunk.pk]) + params["max_new_tokens"] > limit:
+                        raise ValueError(
+                            f"chunk {chunk.pk}: prompt of {len(prompts[chunk.pk])} tokens plus {params['max_new_tokens']} new "
+                            f"tokens exceeds the model's context of {limit}; re-chunk the project smaller"
+                        )
+                requests.append(SampleRequest((chunk.pk, sample_index), prompts[chunk.pk]))
+            seed = (params["seed"] + 7919 * batch.index + batch.attempts) % 2**31
+            results = engine.generate(
+                requests,
+                SamplingParams(temperature=params["temperature"], top_p=params["top_p"], max_new_tokens=params["max_new_tokens"], seed=seed),
+            )
+            generation.generations_save(
+                batch=batch,
+                samples=[
+                    generation.GeneratedSample(
+                        chunk_id=r.key[0], sample_index=r.key[1], raw_text=r.text, finish_reason=r.finish_reason,
+                        prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, seed=seed, duration_ms=r.duration_ms,
+                    )
+                    for r in results
+                ],
+                worker=worker,
+                gpu_name=gpu_name(engine.loaded.device),
+            )
+        generation.batch_finish(batch_id=batch_id)
+    except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
+        log.exception("batch %s failed", batch_id)
+        if generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}"):
+            raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
