@@ -1,0 +1,133 @@
+"""Generation runs through real Celery worker processes on the tiny model: completion, crashes, poison batches, cancel."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db.models import Count
+
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.generation.models import BatchStatus, Generation, GenerationBatch, GenerationRun, QAPair, RunStatus
+from workbench.generation.services import generation_run_cancel, generation_run_create
+
+from tests.factories import make_project
+
+pytestmark = pytest.mark.worker
+
+WORKER_ENV = {
+    "MODEL_DEVICE": "cpu",
+    "GENERATION_BACKEND": "batched",
+    # Short broker timeouts so a killed worker's batch is redelivered within seconds, not an hour.
+    "CELERY_TASK_SOFT_TIME_LIMIT": "40",
+    "CELERY_TASK_TIME_LIMIT": "45",
+    "CELERY_VISIBILITY_TIMEOUT": "50",
+}
+KILL_ENV = WORKER_ENV | {"CELERY_TASK_SOFT_TIME_LIMIT": "8", "CELERY_TASK_TIME_LIMIT": "10", "CELERY_VISIBILITY_TIMEOUT": "12"}
+
+SENTENCES = [
+    "대한민국은 민주공화국이다.",
+    "대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다.",
+    "대한민국의 국민이 되는 요건은 법률로 정한다.",
+    "국가는 법률이 정하는 바에 의하여 재외국민을 보호할 의무를 진다.",
+    "대한민국의 영토는 한반도와 그 부속도서로 한다.",
+    "대한민국은 통일을 지향하며, 자유민주적 기본질서에 입각한 평화적 통일 정책을 수립하고 이를 추진한다.",
+    "대한민국은 국제평화의 유지에 노력하고 침략적 전쟁을 부인한다.",
+    "공무원은 국민전체에 대한 봉사자이며, 국민에 대하여 책임을 진다.",
+]
+
+
+def project_with_chunks(owner, tiny_model, n, *, samples=2, max_new_tokens=12, long_chunk=False):
+    project = make_project(admins=[owner], base_model=tiny_model["base"], adapter=tiny_model["adapter"],
+                           samples_per_chunk=samples, max_new_tokens=max_new_tokens)
+    doc = SourceDocument.objects.create(project=project, content_hash=f"h{project.pk}", text="\n".join(SENTENCES), title="헌법")
+    chunks = []
+    for i in range(n):
+        text = SENTENCES[i % len(SENTENCES)]
+        if long_chunk and i == 1:
+            text = "국민의 권리와 의무에 관한 조항을 길게 적는다 " * 200  # far beyond the tiny model's 1,024 positions
+        chunks.append(Chunk.objects.create(document=doc, chunking_key="k", index=i, text=text, start=0, end=len(text), size=len(text)))
+    return project, chunks
+
+
+def wait_for(predicate, timeout=180, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def run_state(run_id):
+    return GenerationRun.objects.get(pk=run_id)
+
+
+def assert_exactly_once(run, chunks, samples):
+    keys = list(Generation.objects.filter(run=run).values_list("chunk_id", "sample_index"))
+    assert sorted(keys) == sorted((c.pk, s) for c in chunks for s in range(samples))
+    assert QAPair.objects.filter(generation__run=run).count() == len(keys)
+    assert not QAPair.objects.values("generation").annotate(n=Count("id")).filter(n__gt=1).exists()
+
+
+def test_run_completes_with_provenance(start_worker, owner, tiny_model):
+    project, chunks = project_with_chunks(owner, tiny_model, 5)
+    start_worker(**WORKER_ENV)
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=2)
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, what="run to finish")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert (run.samples_done, run.samples_expected, run.batches_done) == (10, 10, 3)
+    assert_exactly_once(run, chunks, 2)
+    g = Generation.objects.filter(run=run).first()
+    assert g.finish_reason in {"stop", "length"} and g.prompt_tokens > 50 and 1 <= g.completion_tokens <= 12
+    assert g.worker.startswith("test-") and g.gpu_name == "cpu" and g.duration_ms is not None and g.seed is not None
+    assert run.parameters["adapter"] == tiny_model["adapter"] and len(run.parameters["prompt_template_hash"]) == 16
+    assert run.started_at and run.finished_at
+
+
+def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(start_worker, owner, tiny_model):
+    project, chunks = project_with_chunks(owner, tiny_model, 8, samples=2, max_new_tokens=48)
+    first = start_worker(**KILL_ENV)
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=1)
+    wait_for(lambda: GenerationBatch.objects.filter(run=run, status=BatchStatus.DONE).exists(), what="a first batch")
+    first.kill()
+    assert run_state(run.pk).status == RunStatus.RUNNING  # killed in the middle of the run
+    start_worker(**KILL_ENV)
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish after the crash")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert_exactly_once(run, chunks, 2)
+    assert GenerationBatch.objects.filter(run=run, attempts__gte=2).exists()  # the interrupted batch ran again
+
+
+def test_poison_batch_fails_after_max_attempts_and_the_rest_completes(start_worker, owner, tiny_model):
+    project, chunks = project_with_chunks(owner, tiny_model, 4, samples=1, long_chunk=True)
+    start_worker(**WORKER_ENV | {"GENERATION_MAX_ATTEMPTS": "3"})
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=1)
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, what="run to finish")
+    assert run.status == RunStatus.FAILED
+    poison = GenerationBatch.objects.get(run=run, index=1)
+    assert poison.status == BatchStatus.FAILED and poison.attempts == 3
+    assert "Failed after 3 attempts" in poison.error and "exceeds the model's context of 1024" in poison.error
+    assert GenerationBatch.objects.filter(run=run, status=BatchStatus.DONE).count() == 3
+    assert "batch 1" in run.error
+    assert Generation.objects.filter(run=run).count() == 3
+
+
+def test_cancelled_run_stops_dispatching(start_worker, owner, tiny_model):
+    project, chunks = project_with_chunks(owner, tiny_model, 6)
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=1)
+    generation_run_cancel(run=run)
+    worker = start_worker(**WORKER_ENV)
+    # The worker drains the six messages of the cancelled run; each is a no-op.
+    from workbench.celery import app
+
+    wait_for(lambda: not _queue_length(app), what="the gpu queue to drain")
+    assert worker.proc.poll() is None
+    assert not Generation.objects.filter(run=run).exists()
+    assert set(GenerationBatch.objects.filter(run=run).values_list("status", flat=True)) == {BatchStatus.CANCELLED}
+    assert run_state(run.pk).status == RunStatus.CANCELLED
+
+
+def _queue_length(app) -> int:
+    with app.connection_for_write() as conn:
+        return conn.default_channel.client.llen("gpu")
