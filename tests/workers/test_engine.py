@@ -60,3 +60,12 @@ def test_sampling_is_reproducible_with_a_seed(loaded):
 def test_unknown_backend(loaded):
     with pytest.raises(ValueError, match="unknown generation backend"):
         Engine(loaded, backend="vllm")
+
+
+@pytest.mark.parametrize("backend", ["batched", "continuous"])
+def test_per_request_budgets(loaded, backend):
+    reqs = [SampleRequest(i, r.prompt_ids, max_new_tokens=n) for i, (r, n) in enumerate(zip(requests(loaded, 3), [2, 5, 9]))]
+    results = Engine(loaded, backend=backend).generate(reqs, SamplingParams(max_new_tokens=9, seed=5))
+    for res, n in zip(results, [2, 5, 9]):
+        assert res.completion_tokens <= n
+        assert res.finish_reason == "stop" or res.completion_tokens == n

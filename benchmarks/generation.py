@@ -1,0 +1,200 @@
+"""Generation throughput on one GPU: the model card's loop vs our engine, side by side in one run.
+
+A random-weight model of Llama-3-8B's shape (bf16) with a rank-16 LoRA on all linear layers, ~600-token prompts,
+temperature 1.0, up to 256 new tokens:
+  (a) the card's loop: one prompt at a time, the adapter unmerged (as `model.load_adapter` leaves it);
+  (b) our engine (`workers.engine.Engine`, adapter merged) with each backend: `batched` (length-sorted plain `generate`)
+      and `continuous` (transformers' continuous batching);
+on a fixed-length workload (every output runs to 256 tokens) and a variable one (each output stops at its own length,
+drawn uniformly from 60-256 tokens). Prints output tokens/s, pairs/hour, peak GPU memory and the fraction of the
+memory-bandwidth roofline (measured copy bandwidth; every decode step must read the weights once plus the KV cache of
+the sequences in flight, at the engine's batch size).
+
+    python benchmarks/generation.py                # on the GPU machine
+    python benchmarks/generation.py --small        # a smoke test of the script on a CPU
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+class _Tokenizer:
+    """The benchmark measures generation, not detokenisation: decoding returns nothing."""
+
+    pad_token_id = 128001
+
+    def decode(self, ids, skip_special_tokens=True):
+        return ""
+
+
+def build(args, device, dtype):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if args.small:
+        shape = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2)
+    else:  # Llama-3-8B
+        shape = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8)
+    config = LlamaConfig(vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0, bos_token_id=128000,
+                         eos_token_id=128009, pad_token_id=128001, tie_word_embeddings=False, **shape)
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    with torch.device(device):
+        model = LlamaForCausalLM(config)
+    torch.set_default_dtype(previous)
+    model.eval()
+    lora = LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, init_lora_weights=False,
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    return get_peft_model(model, lora), config
+
+
+def copy_bandwidth(device):
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    x = torch.empty(2 * 1024**3, dtype=torch.uint8, device=device)
+    y = torch.empty_like(x)
+    for _ in range(3):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(10):
+        y.copy_(x)
+    torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / 10
+    del x, y
+    return 2 * 2 * 1024**3 / seconds  # bytes read + written per second
+
+
+def roofline_seconds(lengths, prompt_tokens, batch, weight_bytes, kv_per_token, bandwidth):
+    """Lower bound on decode time: per step, the weights once plus the KV cache of the sequences in flight."""
+    if not bandwidth:
+        return None
+    steps = sum(lengths) / batch
+    kv = sum(prompt_tokens * n + n * (n + 1) / 2 for n in lengths) * kv_per_token
+    return (steps * weight_bytes + kv) / bandwidth
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--prompt-tokens", type=int, default=600)
+    parser.add_argument("--max-new", type=int, default=256)
+    parser.add_argument("--card-prompts", type=int, default=3)
+    parser.add_argument("--backends", default="batched,continuous")
+    parser.add_argument("--max-batch", type=int, default=256)
+    parser.add_argument("--workloads", default="fixed,variable")
+    parser.add_argument("--out", default=os.environ.get("OUT", "."))
+    args = parser.parse_args()
+    if args.small:
+        args.prompts, args.prompt_tokens, args.max_new, args.card_prompts, args.max_batch = 16, 60, 24, 1, 8
+
+    import torch
+    import transformers
+    import peft
+
+    from workers.engine import Engine, SampleRequest, SamplingParams
+    from workers.loading import LoadedModel
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
+    print(f"device: {name}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}", flush=True)
+    bandwidth = copy_bandwidth(device)
+    if bandwidth:
+        print(f"measured copy bandwidth: {bandwidth / 1e12:.2f} TB/s", flush=True)
+
+    t0 = time.perf_counter()
+    model, config = build(args, device, dtype)
+    print(f"built model in {time.perf_counter() - t0:.0f} s", flush=True)
+    rng = random.Random(1)
+    prompts = [[128000] + [rng.randrange(1000, 120000) for _ in range(args.prompt_tokens - 1)] for _ in range(args.prompts)]
+    variable = [rng.randint(60, args.max_new) if not args.small else rng.randint(4, args.max_new) for _ in prompts]
+    rows = []
+
+    # (a) the card's loop: unmerged adapter, one prompt at a time.
+    ids = torch.tensor([prompts[0]], device=device)
+    with torch.inference_mode():
+        model.generate(input_ids=ids, max_new_tokens=4, do_sample=True, temperature=1.0, eos_token_id=128009, pad_token_id=128001)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start, produced = time.perf_counter(), 0
+        for p in prompts[: args.card_prompts]:
+            out = model.generate(input_ids=torch.tensor([p], device=device), max_new_tokens=args.max_new, do_sample=True,
+                                 temperature=1.0, eos_token_id=128009, pad_token_id=128001)
+            produced += out.shape[1] - len(p)
+        if device == "cuda":
+            torch.cuda.synchronize()
+    card_tps = produced / (time.perf_counter() - start)
+    rows.append({"path": "card loop (batch 1, adapter unmerged)", "workload": "fixed", "tokens_per_s": card_tps,
+                 "pairs_per_hour": card_tps / (produced / args.card_prompts) * 3600, "peak_gb": None, "roofline": None})
+    print(f"card loop: {card_tps:.1f} tokens/s over {args.card_prompts} prompts", flush=True)
+
+    merged = model.merge_and_unload()
+    del model
+    weight_bytes = sum(p.numel() * p.element_size() for p in merged.parameters())
+    head_dim = config.hidden_size // config.num_attention_heads
+    kv_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * (2 if dtype == torch.bfloat16 else 4)
+    loaded = LoadedModel(spec=None, model=merged, tokenizer=_Tokenizer(), device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=128009)
+
+    for backend in args.backends.split(","):
+        for workload in args.workloads.split(","):
+            budgets = [None] * len(prompts) if workload == "fixed" else variable
+            requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
+            try:
+                engine = Engine(loaded, backend=backend, max_batch=args.max_batch)
+                engine.generate(requests[: min(8, len(requests))], SamplingParams(max_new_tokens=8, seed=0))  # warm-up
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                start = time.perf_counter()
+                results = engine.generate(requests, SamplingParams(temperature=1.0, max_new_tokens=args.max_new, seed=1))
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - start
+            except Exception as exc:  # report and go on: one backend failing must not hide the others
+                traceback.print_exc()
+                rows.append({"path": f"engine {backend}", "workload": workload, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
+            lengths = [r.completion_tokens for r in results]
+            tps = sum(lengths) / seconds
+            floor = roofline_seconds(lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth)
+            rows.append({
+                "path": f"engine {backend} (merged)", "workload": workload, "tokens_per_s": tps,
+                "pairs_per_hour": len(results) / seconds * 3600, "mean_tokens": sum(lengths) / len(lengths),
+                "stops": sum(r.finish_reason == "stop" for r in results),
+                "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
+                "roofline": floor / seconds if floor else None, "x_card": tps / card_tps, "seconds": seconds,
+            })
+            print(json.dumps(rows[-1]), flush=True)
+            del engine
+
+    print()
+    print(f"{'path':42} {'workload':9} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'x card':>7}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['path']:42} {r['workload']:9} ERROR {r['error']}")
+            continue
+        print(f"{r['path']:42} {r['workload']:9} {r['tokens_per_s']:9.0f} {r['pairs_per_hour']:10.0f} "
+              f"{(r['peak_gb'] or 0):8.1f} {(r['roofline'] or 0) * 100:7.0f}% {r.get('x_card', 1):7.0f}")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "generation.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "transformers": transformers.__version__,
+                                                               "peft": peft.__version__, "bandwidth": bandwidth, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
