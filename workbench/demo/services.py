@@ -12,6 +12,7 @@ from workbench.projects.models import Project
 from workbench.projects.services import project_create
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+DEMO_MODEL_DIR_NAME = "workbench-demo-model"
 DEMO_SLUG = "demo"
 
 
@@ -47,3 +48,39 @@ def demo_project_ensure(*, admin_username: str = "admin") -> Project:
             project=project, text=text, title=title, origin_filename=path.name, origin_size=len(raw)
         )
     return project
+
+
+def demo_model_dir() -> Path:
+    from django.conf import settings
+
+    return settings.DATA_DIR / DEMO_MODEL_DIR_NAME
+
+
+def demo_model_ensure(*, steps: int = 500, log=print) -> Path | None:
+    """Train the demo model once (about two minutes on a CPU); None when torch is not installed."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return None
+    target = demo_model_dir()
+    if not (target / "demo-model.json").exists():
+        log(f"Training the demo model into {target} (once; about two minutes on a CPU) ...")
+        from workers.demo_model import build
+
+        info = build(target, steps=steps)
+        log(f"  demo model ready: loss {info['first_loss']} -> {info['last_loss']} in {info['seconds']} s")
+    return target
+
+
+@transaction.atomic
+def demo_generation_ensure(*, project: Project, model_dir: Path):
+    """Point the demo project at the demo model and start its first run (once)."""
+    from workbench.generation.models import GenerationRun
+    from workbench.generation.services import generation_run_create
+
+    project.base_model, project.adapter = str(model_dir / "base"), str(model_dir / "adapter")
+    project.base_model_revision = project.adapter_revision = ""
+    project.save(update_fields=["base_model", "adapter", "base_model_revision", "adapter_revision"])
+    if not GenerationRun.objects.filter(project=project).exists():
+        return generation_run_create(project=project, created_by=project.created_by)
+    return None

@@ -11,6 +11,9 @@ from workbench.projects.presets import BASE_MODEL_ID, DEFAULT_PRESET, PRESET_CHO
 from workbench.projects.prompts import validate_prompt_template
 
 
+DEMO_MODEL_MARK = "workbench-demo-model"
+
+
 def validate_filter_thresholds(value) -> None:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in value.items()
@@ -91,6 +94,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def uses_demo_model(self) -> bool:
+        """The tiny model the single-machine start trains (workers/demo_model.py), not ko-genstruct."""
+        return DEMO_MODEL_MARK in self.base_model or DEMO_MODEL_MARK in self.adapter
 
 
 class Role(models.TextChoices):

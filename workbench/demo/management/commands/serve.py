@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from workbench.demo.services import admin_account_ensure, demo_project_ensure
+from workbench.demo.services import admin_account_ensure, demo_generation_ensure, demo_model_ensure, demo_project_ensure
 
 
 class Command(BaseCommand):
@@ -21,12 +21,18 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo project and sample documents.")
+        parser.add_argument("--demo-model-steps", type=int, default=500, help="Training steps of the demo model.")
 
-    def handle(self, *args, host, port, no_demo, **options):
+    def handle(self, *args, host, port, no_demo, demo_model_steps, **options):
         call_command("migrate", interactive=False, verbosity=0)
         password = admin_account_ensure()
         if not no_demo:
-            demo_project_ensure()
+            project = demo_project_ensure()
+            model_dir = demo_model_ensure(steps=demo_model_steps, log=lambda line: self.stdout.write(line))
+            if model_dir is None:
+                self.stdout.write("torch is not installed: the demo project has no model (pip install '.[gpu]').")
+            elif run := demo_generation_ensure(project=project, model_dir=model_dir):
+                self.stdout.write(f"Started generation run {run.pk} on the demo project with the demo model.")
         python = sys.executable
         env = os.environ.copy()
         children = [
