@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("workbench.projects.urls")),
     path("", include("workbench.documents.urls")),
     path("", include("workbench.generation.urls")),
+    path("", include("workbench.quality.urls")),
 ]

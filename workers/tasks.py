@@ -7,8 +7,10 @@ import threading
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 
 from workbench.generation import services as generation
+from workbench.quality import services as quality
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +89,21 @@ def generate_batch(self, batch_id: int) -> None:
                 requests,
                 SamplingParams(temperature=params["temperature"], top_p=params["top_p"], max_new_tokens=params["max_new_tokens"], seed=seed),
             )
-            generation.generations_save(
-                batch=batch,
-                samples=[
-                    generation.GeneratedSample(
-                        chunk_id=r.key[0], sample_index=r.key[1], raw_text=r.text, finish_reason=r.finish_reason,
-                        prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, seed=seed, duration_ms=r.duration_ms,
-                    )
-                    for r in results
-                ],
-                worker=worker,
-                gpu_name=gpu_name(engine.loaded.device),
-            )
+            with transaction.atomic():  # pairs become visible to reviewers already flagged
+                pair_ids = generation.generations_save(
+                    batch=batch,
+                    samples=[
+                        generation.GeneratedSample(
+                            chunk_id=r.key[0], sample_index=r.key[1], raw_text=r.text, finish_reason=r.finish_reason,
+                            prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, seed=seed, duration_ms=r.duration_ms,
+                        )
+                        for r in results
+                    ],
+                    worker=worker,
+                    gpu_name=gpu_name(engine.loaded.device),
+                )
+                # Flag the new pairs as soon as the batch is saved, before any reviewer can claim them.
+                quality.pairs_assess(pair_ids=pair_ids)
         generation.batch_finish(batch_id=batch_id)
     except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
         log.exception("batch %s failed", batch_id)

@@ -1,6 +1,7 @@
 """Quality flags raised on pairs by the automatic filters."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from workbench.generation.models import QAPair
@@ -33,3 +34,40 @@ class PairFlag(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pair", "name"], name="flag_one_per_name")]
         indexes = [models.Index(fields=["name", "pair"])]
+
+
+class QuestionBand(models.Model):
+    """MinHash LSH bands of a pair's question, so near-duplicates are found project-wide with an index lookup.
+    Band -1 holds the exact key (the question without case, spaces and punctuation)."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    pair = models.ForeignKey(QAPair, on_delete=models.CASCADE, related_name="question_bands")
+    band = models.SmallIntegerField()
+    hash = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "band", "hash"], name="question_band_lookup")]
+        constraints = [models.UniqueConstraint(fields=["pair", "band"], name="question_band_once")]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ScoringJob(models.Model):
+    """Re-scoring a whole project after a threshold change (a Celery task on the default queue)."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="scoring_jobs")
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

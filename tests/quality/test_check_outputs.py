@@ -1,0 +1,78 @@
+"""`manage.py check_outputs`: the exact offline contract, without a database or any server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from tests.quality.card import article, outputs
+
+SOURCE_B = "김치는 배추나 무 같은 채소를 소금에 절인 뒤 양념으로 버무려 발효시킨 한국의 전통 음식이다."
+
+
+def run(tmp_path, lines, *args, raw=None):
+    path = tmp_path / "in.jsonl"
+    path.write_text(raw if raw is not None else "\n".join(json.dumps(l, ensure_ascii=False) for l in lines) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL"}}
+    env["DATABASE_URL"] = "postgres://nobody@127.0.0.1:1/none"  # no database: the command must not touch one
+    env["WORKBENCH_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run([sys.executable, "manage.py", "check_outputs", str(path), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_contract_order_ids_flags_and_scores(tmp_path):
+    src = article()
+    lines = [
+        {"id": 1, "source": src, "output": outputs()[0], "finish_reason": "stop"},
+        {"id": "two", "source": src, "output": outputs()[1], "finish_reason": "length", "title": "총선"},
+        {"id": {"doc": 3}, "source": src, "output": outputs()[4]},
+        {"id": None, "source": SOURCE_B, "output": outputs()[4].replace("프랑스", "프랑스의"), "finish_reason": None},
+        {"id": [5], "source": SOURCE_B, "output": "[[Q]] 김치는 무엇인가요?\n[[A]] 한국의 전통 음식입니다."},
+    ]
+    result = run(tmp_path, lines)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(l) for l in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == [1, "two", {"doc": 3}, None, [5]]
+    for row in rows:
+        assert set(row) == {"id", "question", "answer", "flags", "scores"}
+        assert row["flags"] == sorted(row["flags"])
+        assert set(row["flags"]) <= {"malformed", "truncated", "echo", "duplicate", "language", "repetition"}
+        assert all(isinstance(v, (int, float)) for v in row["scores"].values())
+    assert rows[0]["flags"] == [] and rows[0]["question"] == "프랑스 총선 결선 결과에 대해 간단히 설명해주세요."
+    assert rows[1]["flags"] == ["echo", "malformed", "truncated"] and rows[1]["answer"] is None
+    assert rows[2]["flags"] == []
+    # A near-duplicate of an earlier line of another source: compared across the file.
+    assert rows[3]["flags"] == ["duplicate"] and rows[3]["scores"]["duplicate"] >= 0.7
+    assert rows[4]["flags"] == []
+
+
+def test_duplicate_within_the_same_source(tmp_path):
+    lines = [
+        {"id": 1, "source": SOURCE_B, "output": "[[Q]] 김치는 어떻게 만드나요?\n[[A]] 채소를 절여 양념으로 버무립니다."},
+        {"id": 2, "source": SOURCE_B, "output": "[[Q]] 김치는 어떻게 만드나요\n[[A]] 소금에 절인 채소를 발효시킵니다."},
+    ]
+    rows = [json.loads(l) for l in run(tmp_path, lines).stdout.splitlines()]
+    assert rows[0]["flags"] == [] and rows[1]["flags"] == ["duplicate"]
+
+
+def test_out_file(tmp_path):
+    result = run(tmp_path, [{"id": 1, "source": SOURCE_B, "output": "[[Q]] 무엇?\n[[A]] 김치."}], "--out", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads((tmp_path / "out.jsonl").read_text())["id"] == 1
+
+
+def test_malformed_input_line_stops_with_its_number(tmp_path):
+    good = json.dumps({"id": 1, "source": SOURCE_B, "output": "[[Q]] 무엇?\n[[A]] 김치."}, ensure_ascii=False)
+    for bad, message in [
+        ("{not json", "line 2: invalid JSON"),
+        (json.dumps({"id": 1, "output": "x"}), "line 2: missing field 'source'"),
+        (json.dumps({"id": 1, "source": "x", "output": 3}), "line 2: 'output' must be a string"),
+        (json.dumps({"id": 1, "source": "x", "output": "y", "finish_reason": "eos"}), "line 2: finish_reason must be"),
+        (json.dumps([1, 2]), "line 2: expected a JSON object"),
+    ]:
+        result = run(tmp_path, None, raw=f"{good}\n{bad}\n")
+        assert result.returncode != 0
+        assert message in result.stderr
+        assert result.stdout == ""  # nothing written before the whole file was read

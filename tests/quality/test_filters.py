@@ -1,0 +1,115 @@
+"""Each filter on its own, and properties that hold for any output."""
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from workbench.generation.parsing import parse_output
+from workbench.quality.filters import FLAG_NAMES, DuplicateIndex, FilterConfig, assess
+
+SOURCE = (
+    "서울 지하철은 1974년 8월 15일 서울역과 청량리역 사이 약 7.8킬로미터 구간의 1호선이 개통되면서 시작되었다. "
+    "이후 도시가 빠르게 커지고 인구가 늘어나면서 노선이 계속 확장되었고, 1980년대에는 순환선인 2호선과 3호선, 4호선이 차례로 문을 열었다. "
+    "서울 지하철은 교통카드 하나로 버스와 지하철을 갈아탈 수 있는 통합 환승 할인 제도로도 잘 알려져 있다."
+)
+GOOD = "[[Q]] 서울 지하철 1호선은 언제 개통되었나요?\n[[A]] 1호선은 1974년 8월 15일에 서울역과 청량리역 사이 구간으로 개통되었습니다."
+
+
+def names(raw, finish_reason="stop", source=SOURCE, cfg=None):
+    return assess(source, raw, finish_reason=finish_reason, cfg=cfg).flag_names
+
+
+def test_good_pair_is_clean():
+    assert names(GOOD) == [] and names(GOOD, None) == []
+
+
+def test_malformed_variants():
+    assert names("[[Q]] 질문만 있습니다?") == ["malformed"]
+    assert names("질문 없이 답만 있습니다.") == ["malformed"]
+    assert names("[[Q]] 질문입니까?\n[[A]]   ") == ["malformed"]
+    assert names("[[Q]]\n[[A]] 답입니다.") == ["malformed"]
+
+
+def test_tolerated_formats():
+    assert parse_output("\n\n  ［［Q］］ 질문인가요?\n［［A］］ 답입니다.<|eot_id|>").ok
+    assert parse_output("[[ Q ]] 질문인가요? [[A]] 답입니다.</s>").answer == "답입니다."
+    assert parse_output("[[Q]] 첫 질문?\n[[A]] 첫 답.\n[[Q]] 둘째 질문?\n[[A]] 둘째 답.").answer == "첫 답."
+
+
+def test_truncated_by_finish_reason_only_when_length():
+    assert "truncated" in names(GOOD, "length")
+    assert "truncated" not in names(GOOD, "stop")
+
+
+def test_truncated_without_finish_reason_looks_at_the_end():
+    assert "truncated" in names("[[Q]] 1호선은 언제 개통되었나요?\n[[A]] 1호선은 1974년 8월 15일에 서울역과 청량", None)
+    assert "truncated" in names("[[Q]] 무엇이라고 했나요?\n[[A]] 그는 “유권자들이 불가능할 것으로 여겨진 승리를 만들어냈다.", None)
+    assert "truncated" in names("[[Q]] 무엇인가요?\n[[A]] 통합 환승 할인 제도(2004년 도입된 제도이며 교통카드", None)
+    assert "truncated" not in names("[[Q]] 몇 호선인가요?\n[[A]] 1호선", None)  # a short fact
+    assert "truncated" not in names("[[Q]] 무엇인가요?\n[[A]] 통합 환승 할인 제도입니다", None)  # ends a sentence, no period
+
+
+def test_echoed_question_answer_copy_and_repeated_question():
+    echo_q = "[[Q]] " + SOURCE[:150] + "\n[[A]] 네."
+    assert "echo" in names(echo_q)
+    copy_a = "[[Q]] 서울 지하철의 역사를 설명해 주세요.\n[[A]] " + SOURCE
+    assert "echo" in names(copy_a)
+    repeat = "[[Q]] 서울 지하철 1호선은 언제 개통되었나요?\n[[A]] 서울 지하철 1호선은 언제 개통되었나요"
+    assert "echo" in names(repeat)
+
+
+def test_echo_spans_map_into_the_source():
+    result = assess(SOURCE, "[[Q]] 지하철 역사를 알려주세요.\n[[A]] " + SOURCE[20:260], finish_reason="stop")
+    echo = next(f for f in result.flags if f.name == "echo")
+    for span in echo.details["spans"]:
+        assert result.answer[span["start"]:span["end"]] == SOURCE[span["source_start"]:span["source_end"]]
+
+
+def test_language():
+    assert "language" in names("[[Q]] When did Line 1 open?\n[[A]] It opened on 15 August 1974 between two stations.")
+    assert "language" not in names("[[Q]] KTX와 SRT의 차이는 무엇인가요?\n[[A]] KTX는 코레일이, SRT는 SR이 운영합니다.")
+    english = "Line 1 of the Seoul subway opened in 1974 between Seoul Station and Cheongnyangni. " * 2
+    assert "language" not in names("[[Q]] When did it open?\n[[A]] In 1974.", source=english)
+
+
+def test_repetition():
+    loop = "[[Q]] 무엇인가요?\n[[A]] 하나이다 하나이다 하나이다 하나이다 하나이다 하나이다."
+    assert "repetition" in names(loop)
+    assert "repetition" not in names(GOOD)
+
+
+def test_thresholds_and_severity_are_project_settings():
+    copy_a = "[[Q]] 서울 지하철의 역사를 설명해 주세요.\n[[A]] " + SOURCE[:170]
+    assert "echo" not in names(copy_a)
+    strict = FilterConfig.from_overrides({"echo.answer_longest_span": 100, "severity.echo": 0})
+    result = assess(SOURCE, copy_a, finish_reason="stop", cfg=strict)
+    assert [f.severity for f in result.flags if f.name == "echo"] == ["warning"]
+
+
+def test_duplicate_index_finds_paraphrases_not_different_questions():
+    index = DuplicateIndex(0.7)
+    assert index.check_and_add(1, "서울 지하철 1호선은 언제 개통되었나요?") == (None, 0.0)
+    assert index.check_and_add(2, "서울 지하철 1호선은 언제 개통되었나요??")[0] == 1  # punctuation only
+    hit, sim = index.check_and_add(3, "서울 지하철의 1호선은 언제 개통되었나요?")
+    assert hit in {1, 2} and sim >= 0.7
+    assert index.check_and_add(4, "김치는 어떻게 발효되나요?") == (None, 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.text(max_size=400), finish=st.sampled_from(["stop", "length", None]))
+def test_any_output_is_assessed(raw, finish):
+    result = assess(SOURCE, raw, finish_reason=finish)
+    assert set(result.flag_names) <= set(FLAG_NAMES)
+    assert set(result.scores) == set(FLAG_NAMES)
+    assert all(0.0 <= v <= 1.0 for v in result.scores.values())
+    if finish == "length":
+        assert "truncated" in result.flag_names
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    q=st.text(alphabet="가나다라마바사 ?.", min_size=1, max_size=60).filter(lambda s: s.strip()),
+    a=st.text(alphabet="가나다라마바사 ?.", min_size=1, max_size=60).filter(lambda s: s.strip()),
+)
+def test_well_formed_pairs_parse_back(q, a):
+    parsed = parse_output(f"[[Q]] {q}\n[[A]] {a}")
+    assert parsed.ok and parsed.question == q.strip() and parsed.answer == a.strip()

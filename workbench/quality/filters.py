@@ -1,0 +1,363 @@
+"""The automatic filters: pure functions over (source, raw output, finish reason), no database, so the offline
+`check_outputs` command, the pipeline and the re-scoring task share them.
+
+Each flag has a score in [0, 1], a severity and a reason a reviewer can read; echo flags carry the copied spans of the
+source so the review page can highlight them. Thresholds are project settings (`Project.filter_thresholds`) over
+DEFAULTS; the defaults are justified by the evaluation set (`benchmarks/quality_eval.py`, docs/PERFORMANCE.md).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from workbench.generation.parsing import parse_output
+
+FLAG_NAMES = ("malformed", "truncated", "echo", "duplicate", "language", "repetition")
+
+DEFAULTS: dict[str, float] = {
+    # Verbatim copying is measured in runs of at least this many characters shared with the source.
+    "echo.min_span": 20,
+    # A question that copies this many characters of the source is an echo, however it ends ...
+    "echo.question_copied_chars": 120,
+    # ... and one that copies this share of itself (from 40 characters on) and does not ask anything.
+    "echo.question_copied_share": 0.7,
+    # An answer is a copy when one verbatim run is this long, or when this share of a long answer is copied.
+    "echo.answer_longest_span": 180,
+    "echo.answer_copied_share": 0.9,
+    "echo.answer_copied_min_chars": 200,
+    # An answer that merely repeats the question (share of the answer's character trigrams found in the question).
+    "echo.answer_repeats_question": 0.8,
+    # Without a finish reason, answers shorter than this are facts ("182석"), not cut sentences.
+    "truncated.min_chars": 15,
+    # Korean must be at least this share of the letters of a question or answer when the source is Korean.
+    "language.min_hangul_share": 0.3,
+    "language.source_hangul_share": 0.5,
+    # A phrase repeated back to back this many times, or this low a share of distinct word trigrams, is a loop.
+    "repetition.min_repeats": 4,
+    "repetition.min_distinct_trigram_share": 0.4,
+    # Near-duplicate questions: Jaccard similarity of character trigrams.
+    "duplicate.similarity": 0.7,
+}
+
+SEVERITIES: dict[str, str] = {
+    "malformed": "reject",
+    "truncated": "reject",
+    "echo": "reject",
+    "duplicate": "warning",
+    "language": "reject",
+    "repetition": "reject",
+}
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    thresholds: dict = field(default_factory=lambda: dict(DEFAULTS))
+    severities: dict = field(default_factory=lambda: dict(SEVERITIES))
+
+    @classmethod
+    def from_overrides(cls, overrides: dict | None) -> "FilterConfig":
+        thresholds, severities = dict(DEFAULTS), dict(SEVERITIES)
+        for key, value in (overrides or {}).items():
+            if key.startswith("severity."):
+                severities[key.split(".", 1)[1]] = "reject" if value else "warning"
+            elif key in thresholds:
+                thresholds[key] = value
+        return cls(thresholds, severities)
+
+    def __getitem__(self, key: str) -> float:
+        return self.thresholds[key]
+
+
+@dataclass
+class Flag:
+    name: str
+    score: float
+    reason: str
+    severity: str = "warning"
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class Assessment:
+    question: str | None
+    answer: str | None
+    flags: list[Flag]
+    scores: dict[str, float]
+
+    @property
+    def flag_names(self) -> list[str]:
+        return sorted(f.name for f in self.flags)
+
+
+# --- verbatim copying ------------------------------------------------------------------------------------------------
+_KGRAM = 12
+_source_cache: "OrderedDict[str, dict[str, int]]" = OrderedDict()
+
+
+def _source_index(source: str) -> dict[str, int]:
+    """First position of every 12-character substring of the source (cached: a chunk has several samples)."""
+    index = _source_cache.get(source)
+    if index is None:
+        index = {}
+        for i in range(len(source) - _KGRAM + 1):
+            index.setdefault(source[i : i + _KGRAM], i)
+        _source_cache[source] = index
+        if len(_source_cache) > 256:
+            _source_cache.popitem(last=False)
+    else:
+        _source_cache.move_to_end(source)
+    return index
+
+
+def copied_spans(text: str, source: str, *, min_span: int) -> list[tuple[int, int, int]]:
+    """Maximal runs of `text` that occur verbatim in `source`: (start in text, end in text, start in source)."""
+    if len(text) < _KGRAM or len(source) < _KGRAM:
+        return []
+    index = _source_index(source)
+    spans = []
+    i = 0
+    n = len(text)
+    while i <= n - _KGRAM:
+        pos = index.get(text[i : i + _KGRAM])
+        if pos is None:
+            i += 1
+            continue
+        # Extend the match as far as text and source agree.
+        end, src_end = i + _KGRAM, pos + _KGRAM
+        while end < n and src_end < len(source) and text[end] == source[src_end]:
+            end += 1
+            src_end += 1
+        if end - i >= min_span:
+            spans.append((i, end, pos))
+        i = end if end - i >= min_span else i + 1
+    return spans
+
+
+_INTERROGATIVE = re.compile(r"(\?|？|까요?|나요|가요|습니까|인가|는가|세요|십시오|주십시오|해 ?주세요|주실 수|알려 ?줘|설명해|시오|하라|무엇|어떤|어떻게|왜|언제|어디|누구|얼마)")
+
+
+def _looks_like_question(question: str) -> bool:
+    return bool(_INTERROGATIVE.search(question[-40:]))
+
+
+def _trigrams(text: str) -> set[str]:
+    text = re.sub(r"\s+", " ", text.strip())
+    return {text[i : i + 3] for i in range(len(text) - 2)}
+
+
+# --- individual filters ------------------------------------------------------------------------------------------------
+def _echo(source: str, question: str | None, answer: str | None, cfg: FilterConfig) -> Flag | None:
+    min_span = int(cfg["echo.min_span"])
+    reasons, score, spans = [], 0.0, []
+    if question:
+        q_spans = copied_spans(question, source, min_span=min_span)
+        copied = sum(e - s for s, e, _ in q_spans)
+        share = copied / len(question)
+        if copied >= cfg["echo.question_copied_chars"] or (
+            len(question) >= 40 and share >= cfg["echo.question_copied_share"] and not _looks_like_question(question)
+        ):
+            reasons.append(f"the question copies {copied} characters of the source ({share:.0%} of it) instead of asking")
+            score = max(score, min(1.0, max(share, copied / cfg["echo.question_copied_chars"] / 1.5)))
+            spans += [{"field": "question", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in q_spans]
+    if answer:
+        a_spans = copied_spans(answer, source, min_span=min_span)
+        copied = sum(e - s for s, e, _ in a_spans)
+        longest = max((e - s for s, e, _ in a_spans), default=0)
+        share = copied / len(answer)
+        if longest >= cfg["echo.answer_longest_span"] or (
+            copied >= cfg["echo.answer_copied_min_chars"] and share >= cfg["echo.answer_copied_share"]
+        ):
+            reasons.append(f"the answer copies the source verbatim ({copied} characters, {share:.0%}; longest run {longest})")
+            score = max(score, min(1.0, max(share, longest / cfg["echo.answer_longest_span"] / 1.5)))
+            spans += [{"field": "answer", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in a_spans]
+        if question and len(answer) >= 10:
+            a_grams = _trigrams(answer)
+            overlap = len(a_grams & _trigrams(question)) / len(a_grams) if a_grams else 0.0
+            if overlap >= cfg["echo.answer_repeats_question"]:
+                reasons.append(f"the answer repeats the question ({overlap:.0%} of it)")
+                score = max(score, overlap)
+    if not reasons:
+        return None
+    return Flag("echo", round(score, 3), "; ".join(reasons).capitalize() + ".", details={"spans": spans})
+
+
+_TERMINAL_PUNCT = ".!?。…~)]」』”’\"'》〉>*`"
+_KOREAN_END = re.compile(r"(다|요|죠|까|음|함|임|됨|니다|세요|시오|라|네|군|자|지|오)$")
+_PAIRS = [("(", ")"), ("[", "]"), ("「", "」"), ("『", "』"), ("《", "》"), ("“", "”"), ("‘", "’")]
+
+
+def _unbalanced(text: str) -> str | None:
+    for opening, closing in _PAIRS:
+        if text.count(opening) > text.count(closing):
+            return f"an unclosed {opening}"
+    if text.count('"') % 2:
+        return 'an unclosed "'
+    return None
+
+
+def _truncated(question: str | None, answer: str | None, finish_reason: str | None, cfg: FilterConfig) -> Flag | None:
+    if finish_reason == "length":
+        return Flag("truncated", 1.0, "The generation hit the token limit before its end-of-turn token.")
+    if finish_reason == "stop":
+        return None
+    tail = (answer if answer is not None else question) or ""
+    tail = tail.rstrip()
+    if len(tail) < cfg["truncated.min_chars"]:
+        return None
+    if problem := _unbalanced(tail):
+        return Flag("truncated", 0.9, f"The text stops with {problem} (finish reason unknown).")
+    last = tail[-1]
+    if last in _TERMINAL_PUNCT or last.isdigit() and tail.endswith(("년", "%")):
+        return None
+    last_word = tail.split()[-1] if tail.split() else tail
+    if _KOREAN_END.search(last_word):
+        return None
+    return Flag("truncated", 0.8, f"The text stops mid-sentence at “…{tail[-20:]}” (finish reason unknown).")
+
+
+def _hangul_share(text: str) -> tuple[float, int]:
+    letters = hangul = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            if "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f":
+                hangul += 1
+    return (hangul / letters if letters else 1.0), letters
+
+
+def _language(source: str, question: str | None, answer: str | None, cfg: FilterConfig) -> Flag | None:
+    source_share, source_letters = _hangul_share(source)
+    if source_letters < 20 or source_share < cfg["language.source_hangul_share"]:
+        return None
+    worst, which = 1.0, []
+    for name, text in (("question", question), ("answer", answer)):
+        if not text:
+            continue
+        share, letters = _hangul_share(text)
+        if letters >= 8 and share < cfg["language.min_hangul_share"]:
+            which.append(f"the {name} is {share:.0%} Korean")
+            worst = min(worst, share)
+    if not which:
+        return None
+    return Flag("language", round(1 - worst, 3), "The source is Korean but " + " and ".join(which) + ".")
+
+
+_LOOP = re.compile(r"(.{2,40}?)(?:\s*\1){3,}", re.DOTALL)
+
+
+def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterConfig) -> Flag | None:
+    text = " ".join(t for t in (question, answer) if t) or raw
+    min_repeats = int(cfg["repetition.min_repeats"])
+    best = None
+    for match in _LOOP.finditer(text):
+        unit = match.group(1)
+        if not unit.strip() or unit.strip().isdigit():
+            continue
+        repeats = len(re.findall(re.escape(unit), match.group(0)))
+        if repeats >= min_repeats and (best is None or len(match.group(0)) > len(best[0])):
+            best = (match.group(0), unit, repeats)
+    if best:
+        return Flag("repetition", min(1.0, best[2] / (2 * min_repeats)), f"“{best[1].strip()}” is repeated {best[2]} times in a row.")
+    words = text.split()
+    if len(words) >= 24:
+        grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+        distinct = len(set(grams)) / len(grams)
+        if distinct < cfg["repetition.min_distinct_trigram_share"]:
+            return Flag("repetition", round(1 - distinct, 3), f"Only {distinct:.0%} of its word sequences are distinct: it loops.")
+    return None
+
+
+def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: FilterConfig | None = None) -> Assessment:
+    """Every per-pair filter (all but `duplicate`, which needs the other questions)."""
+    cfg = cfg or FilterConfig()
+    source = unicodedata.normalize("NFC", source)
+    parsed = parse_output(unicodedata.normalize("NFC", raw))
+    flags: list[Flag] = []
+    if not parsed.ok:
+        flags.append(Flag("malformed", 1.0, f"Not a [[Q]] … [[A]] … pair: {parsed.problem}."))
+    for flag in (
+        _truncated(parsed.question, parsed.answer, finish_reason, cfg),
+        _echo(source, parsed.question or (None if parsed.ok else _unparsed_text(raw)), parsed.answer, cfg),
+        _language(source, parsed.question, parsed.answer, cfg),
+        _repetition(parsed.question, parsed.answer, raw, cfg),
+    ):
+        if flag is not None:
+            flags.append(flag)
+    for flag in flags:
+        flag.severity = cfg.severities.get(flag.name, "warning")
+    scores = {name: 0.0 for name in FLAG_NAMES}
+    for flag in flags:
+        scores[flag.name] = flag.score
+    return Assessment(parsed.question, parsed.answer, flags, scores)
+
+
+def _unparsed_text(raw: str) -> str | None:
+    """When there is no [[Q]] marker, the whole output stands in for the question (an echo of the source is likely)."""
+    text = re.sub(r"<\|[A-Za-z0-9_]+\|>", "", raw).strip()
+    return text or None
+
+
+# --- duplicates ----------------------------------------------------------------------------------------------------
+_NORMALIZE = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def question_key(question: str) -> str:
+    return _NORMALIZE.sub("", unicodedata.normalize("NFC", question).lower())
+
+
+def shingles(question: str) -> set[str]:
+    key = question_key(question)
+    if len(key) < 3:
+        return {key} if key else set()
+    return {key[i : i + 3] for i in range(len(key) - 2)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+class DuplicateIndex:
+    """Near-duplicate questions with MinHash LSH (datasketch), verified by exact trigram Jaccard. Exact duplicates
+    (after normalising case, spaces and punctuation) are found by key."""
+
+    def __init__(self, threshold: float = DEFAULTS["duplicate.similarity"], num_perm: int = 64):
+        from datasketch import MinHashLSH
+
+        self.threshold = threshold
+        self.num_perm = num_perm
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.keys: dict[str, object] = {}
+        self.shingles: dict[object, set[str]] = {}
+
+    def _minhash(self, grams: set[str]):
+        from datasketch import MinHash
+
+        return MinHash.bulk([[g.encode() for g in grams]], num_perm=self.num_perm)[0]
+
+    def check_and_add(self, item_id, question: str, *, minhash=None) -> tuple[object | None, float]:
+        """The most similar earlier question (id, similarity) at or over the threshold, then index this one."""
+        key = question_key(question)
+        if not key:
+            return None, 0.0
+        if key in self.keys:
+            return self.keys[key], 1.0
+        grams = shingles(question)
+        mh = minhash if minhash is not None else self._minhash(grams)
+        best, best_sim = None, 0.0
+        for candidate in self.lsh.query(mh):
+            sim = jaccard(grams, self.shingles[candidate])
+            if sim >= self.threshold and sim > best_sim:
+                best, best_sim = candidate, sim
+        self.keys[key] = item_id
+        self.shingles[item_id] = grams
+        self.lsh.insert(item_id, mh, check_duplication=False)
+        return best, best_sim
+
+
+def duplicate_flag(similar_to, similarity: float, *, same_chunk: bool, label: str) -> Flag:
+    where = "another sample of the same chunk" if same_chunk else "a question elsewhere in the project"
+    kind = "the same as" if similarity >= 0.999 else f"{similarity:.0%} similar to"
+    return Flag("duplicate", round(similarity, 3), f"The question is {kind} {where} ({label} {similar_to}).",
+                severity=SEVERITIES["duplicate"], details={"similar_to": similar_to})
