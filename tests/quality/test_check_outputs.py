@@ -28,7 +28,7 @@ def test_contract_order_ids_flags_and_scores(tmp_path):
         {"id": 1, "source": src, "output": outputs()[0], "finish_reason": "stop"},
         {"id": "two", "source": src, "output": outputs()[1], "finish_reason": "length", "title": "총선"},
         {"id": {"doc": 3}, "source": src, "output": outputs()[4]},
-        {"id": None, "source": SOURCE_B, "output": outputs()[4].replace("프랑스", "프랑스의"), "finish_reason": None},
+        {"id": None, "source": SOURCE_B, "output": outputs()[4].replace("머물렀을까요?", "머물렀을까요 ??"), "finish_reason": None},
         {"id": [5], "source": SOURCE_B, "output": "[[Q]] 김치는 무엇인가요?\n[[A]] 한국의 전통 음식입니다."},
     ]
     result = run(tmp_path, lines)
@@ -44,7 +44,7 @@ def test_contract_order_ids_flags_and_scores(tmp_path):
     assert rows[1]["flags"] == ["echo", "malformed", "truncated"] and rows[1]["answer"] is None
     assert rows[2]["flags"] == []
     # A near-duplicate of an earlier line of another source: compared across the file.
-    assert rows[3]["flags"] == ["duplicate"] and rows[3]["scores"]["duplicate"] >= 0.7
+    assert rows[3]["flags"] == ["duplicate"] and rows[3]["scores"]["duplicate"] == 1.0
     assert rows[4]["flags"] == []
 
 

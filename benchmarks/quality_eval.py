@@ -1,0 +1,207 @@
+"""The quality filters' evaluation set: labelled cases built from the shared Korean documents, and precision and recall
+per flag, through the same code path as `manage.py check_outputs` (per-pair filters plus duplicates compared with
+earlier lines of the same source and of the file).
+
+Cases (labels by construction, seed fixed): good pairs (a question about the chunk, an answer that quotes one fact),
+echoed questions (the source copied as the "question", with and without [[A]], cut at the token limit or not), copied
+answers, answers that repeat the question, outputs cut at random points with finish reason "length" and without one,
+broken formats, paraphrased duplicate questions, answers in English, and degenerate loops.
+
+    python benchmarks/quality_eval.py [--write cases.jsonl]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "data" / "korean"
+FLAGS = ("malformed", "truncated", "echo", "duplicate", "language", "repetition")
+
+TEMPLATES = [
+    "{t}에 대해 설명해 주세요.", "{t}의 의미는 무엇인가요?", "{t}은 어떤 내용을 담고 있나요?",
+    "{t}에 관한 규정은 무엇인가요?", "{t}와 관련하여 무엇을 알 수 있나요?", "{t}에 대해 자세히 알려주세요.",
+]
+ENGLISH = [
+    "This provision sets out the rights of citizens and the duties of the state.",
+    "The article explains how the national assembly passes the budget each year.",
+    "It describes the procedure for amending the law and who may propose changes.",
+]
+
+
+def chunks() -> list[str]:
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+    import django
+
+    django.setup()
+    from workbench.documents.chunking import ChunkSettings, chunk_text
+    from workbench.documents.text import normalize_text
+
+    texts = [normalize_text((SHARED / "constitution.txt").read_text(encoding="utf-8"))]
+    texts += [normalize_text(p.read_text(encoding="utf-8")) for p in sorted((SHARED / "kobill").glob("*.txt"))]
+    out = []
+    for text in texts:
+        out += [text[c.start:c.end] for c in chunk_text(text, ChunkSettings(target=700, maximum=1000))]
+    klue = json.loads((SHARED / "klue-nli-v1.1_dev.json").read_text(encoding="utf-8"))
+    premises = sorted({r["premise"] for r in klue if len(r["premise"]) > 60})
+    out += [" ".join(premises[i : i + 4]) for i in range(0, 400, 4)]
+    return [c for c in out if len(c) >= 250]
+
+
+def sentences(chunk: str) -> list[str]:
+    """Whole Korean sentences of the chunk (no table rows or fragments): what a good answer quotes."""
+    out = []
+    for s in re.split(r"(?<=다\.)\s+|\n+", chunk):
+        s = s.strip()
+        hangul = sum("가" <= ch <= "힣" for ch in s)
+        if 25 <= len(s) <= 150 and s.endswith("다.") and hangul >= 0.6 * len(s.replace(" ", "")) and "--" not in s:
+            out.append(s)
+    return out
+
+
+def topic(sentence: str, rng: random.Random) -> str:
+    words = [w for w in re.findall(r"[가-힣]{2,}", sentence)]
+    start = rng.randrange(max(1, len(words) - 2))
+    return " ".join(words[start : start + rng.randint(1, 2)]) or "이 조항"
+
+
+def polite(sentence: str) -> str:
+    return sentence[:-2] + "습니다." if sentence.endswith("다.") else sentence
+
+
+def cut(text: str, rng: random.Random) -> str:
+    """Cut at a random point that does not fall at the end of a sentence."""
+    for _ in range(20):
+        at = rng.randrange(len(text) // 3, len(text) - 3)
+        piece = text[:at].rstrip()
+        if piece and piece[-1] not in ".!?다요" and not piece.endswith(("니다", "습니다")):
+            return piece
+    return text[: len(text) // 2]
+
+
+def build_cases(seed: int = 11) -> list[dict]:
+    rng = random.Random(seed)
+    cases = []
+    used_topics: set[str] = set()
+
+    def add(source, output, finish, labels, kind):
+        cases.append({"id": len(cases), "source": source, "output": output, "finish_reason": finish, "labels": sorted(labels), "kind": kind})
+
+    def good_pair(chunk):
+        for _ in range(20):
+            sentence = rng.choice(sentences(chunk) or [chunk[:120]])
+            t = topic(sentence, rng)
+            if t not in used_topics:
+                used_topics.add(t)
+                return rng.choice(TEMPLATES).format(t=t), polite(sentence)
+        return None
+
+    for chunk in [c for c in chunks() if sentences(c)] * 4:
+        pair = good_pair(chunk)
+        if pair is None:
+            continue
+        q, a = pair
+        roll = rng.random()
+        if roll < 0.30:
+            add(chunk, f"[[Q]] {q}\n[[A]] {a}", rng.choice(["stop", None]), [], "good")
+        elif roll < 0.38:
+            span = chunk[rng.randrange(0, 60): ][: rng.randint(200, 420)]
+            add(chunk, f"[[Q]] {span}", "length", ["malformed", "truncated", "echo"], "echoed question, cut")
+        elif roll < 0.44:
+            span = chunk[: rng.randint(130, 300)]
+            add(chunk, f"[[Q]] {span}\n[[A]] {a}", "stop", ["echo"], "echoed question")
+        elif roll < 0.52:
+            passage = chunk[rng.randrange(0, 40):][: rng.randint(230, 500)]
+            add(chunk, f"[[Q]] {q}\n[[A]] {passage.strip()}", "stop", ["echo"], "copied answer")
+        elif roll < 0.56:
+            add(chunk, f"[[Q]] {q}\n[[A]] {q.rstrip('?.')}", "stop", ["echo"], "answer repeats question")
+        elif roll < 0.64:
+            add(chunk, cut(f"[[Q]] {q}\n[[A]] {a} {polite(rng.choice(sentences(chunk) or [a]))}", rng), "length", ["truncated"], "cut, finish length")
+        elif roll < 0.76:
+            add(chunk, f"[[Q]] {q}\n[[A]] " + cut(f"{a} {polite(rng.choice(sentences(chunk) or [a]))}", rng), None, ["truncated"], "cut, no finish reason")
+        elif roll < 0.84:
+            broken = rng.choice([f"[[Q]] {q}", f"{q}\n{a}", f"[[Q]] {q}\n[[A]]", f"Q: {q}\nA: {a}", f"[[A]] {a}", f"[[Q]]\n[[A]] {a}"])
+            add(chunk, broken, "stop", ["malformed"], "broken format")
+        elif roll < 0.90:
+            add(chunk, f"[[Q]] {q}\n[[A]] {a}", "stop", [], "good (first of a duplicate)")
+            variant = rng.choice([q.rstrip("?.") + "?", q.replace("에 대해", "에 관해"), q.replace(" ", "  "), q.rstrip("?.。") + "??", q.replace("?", "")])
+            second = polite(rng.choice(sentences(chunk) or [a]))
+            add(chunk, f"[[Q]] {variant}\n[[A]] {second}", "stop", ["duplicate"], "paraphrased duplicate")
+        elif roll < 0.95:
+            add(chunk, f"[[Q]] {q}\n[[A]] {rng.choice(ENGLISH)}", "stop", ["language"], "answer in English")
+        else:
+            phrase = topic(a, rng) + "입니다"
+            add(chunk, f"[[Q]] {q}\n[[A]] " + " ".join([phrase] * rng.randint(5, 12)) + ".", "stop", ["repetition"], "loop")
+    return cases
+
+
+def evaluate(cases: list[dict]) -> dict:
+    from workbench.quality.filters import DuplicateIndex, assess
+
+    per_source: dict[str, DuplicateIndex] = {}
+    whole = DuplicateIndex()
+    predicted = []
+    for case in cases:
+        result = assess(case["source"], case["output"], finish_reason=case["finish_reason"])
+        flags = set(result.flag_names)
+        if result.question:
+            same, _ = per_source.setdefault(case["source"], DuplicateIndex()).check_and_add(case["id"], result.question)
+            other, _ = whole.check_and_add(case["id"], result.question)
+            if same is not None or other is not None:
+                flags.add("duplicate")
+        predicted.append(flags)
+    report = {}
+    for flag in FLAGS:
+        for subset, keep in (("all", lambda c: True), ("with finish reason", lambda c: c["finish_reason"] is not None),
+                             ("without finish reason", lambda c: c["finish_reason"] is None)):
+            if flag != "truncated" and subset != "all":
+                continue
+            tp = fp = fn = 0
+            misses = []
+            for case, flags in zip(cases, predicted):
+                if not keep(case):
+                    continue
+                want, got = flag in case["labels"], flag in flags
+                tp += want and got
+                fp += got and not want
+                fn += want and not got
+                if want != got and len(misses) < 3:
+                    misses.append({"kind": case["kind"], "output": case["output"][:80], "got": sorted(flags)})
+            report[f"{flag} ({subset})" if flag == "truncated" else flag] = {
+                "positives": tp + fn, "precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0,
+                "false_positives": fp, "false_negatives": fn, "examples": misses,
+            }
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--write", type=Path, help="write the labelled cases as JSONL (check_outputs input plus labels)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    cases = build_cases()
+    if args.write:
+        args.write.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    kinds = {}
+    for c in cases:
+        kinds[c["kind"]] = kinds.get(c["kind"], 0) + 1
+    print(f"{len(cases)} labelled cases: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+    report = evaluate(cases)
+    print(f"{'flag':34} {'positives':>9} {'precision':>9} {'recall':>7}")
+    for name, row in report.items():
+        print(f"{name:34} {row['positives']:9d} {row['precision']:9.3f} {row['recall']:7.3f}")
+        if args.verbose:
+            for miss in row["examples"]:
+                print("    miss:", miss)
+    return report
+
+
+if __name__ == "__main__":
+    main()

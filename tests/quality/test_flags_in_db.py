@@ -1,0 +1,102 @@
+"""Flags on stored pairs: assessment as batches are saved, project-wide duplicates, re-scoring, calibration."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
+from workbench.quality.models import JobStatus, PairFlag, ScoringJob
+from workbench.quality.services import pairs_assess, scoring_job_create
+from workbench.quality.selectors import flag_calibration
+
+from tests.conftest import PASSWORD
+from tests.quality.card import article, outputs
+
+
+def make_pairs(project, raws, *, chunk_text=None, finish="stop"):
+    doc, _ = SourceDocument.objects.get_or_create(project=project, content_hash="card", defaults={"text": article(), "title": "총선"})
+    chunk, _ = Chunk.objects.get_or_create(document=doc, chunking_key="k", index=0,
+                                          defaults={"text": chunk_text or article(), "start": 0, "end": len(article()), "size": 1})
+    run = GenerationRun.objects.create(project=project)
+    pairs = []
+    for i, raw in enumerate(raws):
+        g = Generation.objects.create(run=run, chunk=chunk, sample_index=i, raw_text=raw, finish_reason=finish)
+        from workbench.generation.parsing import parse_output
+
+        p = parse_output(raw)
+        pairs.append(QAPair.objects.create(project=project, chunk=chunk, generation=g, question=p.question or "", answer=p.answer or ""))
+    return pairs
+
+
+def test_card_outputs_flagged_in_the_database(project):
+    pairs = make_pairs(project, outputs())
+    pairs_assess(pair_ids=[p.pk for p in pairs])
+    flags = {p.pk: sorted(QAPair.objects.get(pk=p.pk).flags) for p in pairs}
+    assert flags[pairs[1].pk] == ["echo", "malformed"]  # finish reason "stop" here: not truncated
+    assert all(not {"echo", "malformed", "truncated"} & set(flags[p.pk]) for p in pairs if p.pk != pairs[1].pk)
+    echo = PairFlag.objects.get(pair=pairs[1], name="echo")
+    assert echo.severity == "reject" and echo.details["spans"] and "question copies" in echo.reason
+
+
+def test_duplicates_across_the_project_flag_the_later_pair(project):
+    first = make_pairs(project, ["[[Q]] 프랑스 총선에서 1당이 된 정당은 어디인가요?\n[[A]] 신민중전선입니다."])
+    pairs_assess(pair_ids=[p.pk for p in first])
+    later = make_pairs(project, ["[[Q]] 프랑스 총선에서 1당이 된 정당은 어디인가요\n[[A]] NFP입니다.",
+                                 "[[Q]] 마크롱 대통령의 정당은 몇 석을 얻었나요?\n[[A]] 168석입니다."])
+    pairs_assess(pair_ids=[p.pk for p in later])
+    assert QAPair.objects.get(pk=first[0].pk).flags == []
+    assert QAPair.objects.get(pk=later[0].pk).flags == ["duplicate"]
+    assert QAPair.objects.get(pk=later[1].pk).flags == []
+    flag = PairFlag.objects.get(pair=later[0], name="duplicate")
+    assert flag.details["similar_to"] == first[0].pk and flag.severity == "warning"
+
+
+def test_reassessing_replaces_flags(project):
+    pairs = make_pairs(project, [outputs()[1]])
+    pairs_assess(pair_ids=[pairs[0].pk])
+    pairs_assess(pair_ids=[pairs[0].pk])
+    assert PairFlag.objects.filter(pair=pairs[0], name="echo").count() == 1
+
+
+@pytest.mark.worker
+def test_rescore_after_threshold_change_runs_on_a_worker(celery_worker, project):
+    copy = "[[Q]] 총선 결과를 알려주세요.\n[[A]] " + article()[:170]
+    pairs = make_pairs(project, [copy, outputs()[0]])
+    pairs_assess(pair_ids=[p.pk for p in pairs])
+    assert QAPair.objects.get(pk=pairs[0].pk).flags == []
+    project.filter_thresholds = {"echo.answer_longest_span": 100}
+    project.save()
+    job = scoring_job_create(project=project)
+    deadline = time.monotonic() + 60
+    while ScoringJob.objects.get(pk=job.pk).status != JobStatus.DONE and time.monotonic() < deadline:
+        time.sleep(0.2)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.total) == (JobStatus.DONE, 2, 2)
+    assert QAPair.objects.get(pk=pairs[0].pk).flags == ["echo"]
+
+
+def test_calibration_counts_reviewer_decisions(project):
+    pairs = make_pairs(project, outputs())
+    pairs_assess(pair_ids=[p.pk for p in pairs])
+    QAPair.objects.filter(pk=pairs[1].pk).update(status=PairStatus.REJECTED)
+    QAPair.objects.filter(pk=pairs[0].pk).update(status=PairStatus.APPROVED)
+    QAPair.objects.filter(pk=pairs[2].pk).update(status=PairStatus.REJECTED)
+    rows = {r["name"]: r for r in flag_calibration(project=project)}
+    assert rows["echo"]["flagged"] == 1 and rows["echo"]["flagged_rejected_rate"] == 1.0
+    assert rows["echo"]["clean_decided"] == 2 and rows["echo"]["clean_rejected_rate"] == 0.5
+
+
+def test_quality_page_for_members_only(client, project, reviewer, outsider, owner):
+    make_pairs(project, outputs())
+    client.login(username=reviewer.username, password=PASSWORD)
+    body = client.get(reverse("quality:page", args=[project.slug])).content.decode()
+    assert "Calibration against reviewers" in body and "Re-score all pairs" not in body
+    assert client.post(reverse("quality:rescore", args=[project.slug])).status_code == 403
+    client.login(username=outsider.username, password=PASSWORD)
+    assert client.get(reverse("quality:page", args=[project.slug])).status_code == 404
+    assert client.get(reverse("quality:job", args=[project.slug])).status_code == 404
+    client.login(username=owner.username, password=PASSWORD)
+    assert client.post(reverse("quality:rescore", args=[project.slug])).status_code == 302
