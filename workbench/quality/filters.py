@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from workbench.generation.parsing import parse_output
@@ -219,18 +221,23 @@ def _truncated(question: str | None, answer: str | None, finish_reason: str | No
     return Flag("truncated", 0.8, f"The text stops mid-sentence at “…{tail[-20:]}” (finish reason unknown).")
 
 
+_NON_LETTER = re.compile(r"[\W\d_]+")
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+
 def _hangul_share(text: str) -> tuple[float, int]:
-    letters = hangul = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            if "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f":
-                hangul += 1
+    letters = len(_NON_LETTER.sub("", text))
+    hangul = len(_HANGUL.findall(text))
     return (hangul / letters if letters else 1.0), letters
 
 
+@lru_cache(maxsize=512)
+def _source_hangul_share(source: str) -> tuple[float, int]:
+    return _hangul_share(source)
+
+
 def _language(source: str, question: str | None, answer: str | None, cfg: FilterConfig) -> Flag | None:
-    source_share, source_letters = _hangul_share(source)
+    source_share, source_letters = _source_hangul_share(source)
     if source_letters < 20 or source_share < cfg["language.source_hangul_share"]:
         return None
     worst, which = 1.0, []
@@ -253,7 +260,10 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
     text = " ".join(t for t in (question, answer) if t) or raw
     min_repeats = int(cfg["repetition.min_repeats"])
     best = None
-    for match in _LOOP.finditer(text):
+    # A loop compresses far better than prose; the backtracking search runs only on text that does.
+    encoded = text.encode("utf-8")
+    looping = len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded)
+    for match in _LOOP.finditer(text) if looping else ():
         unit = match.group(1)
         if not any(ch.isalpha() for ch in unit):
             continue  # rules of dashes, dotted leaders and numbers in tables are layout, not a loop

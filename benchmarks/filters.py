@@ -1,0 +1,113 @@
+"""Filter throughput: the full per-pair filter set on one core, and corpus-wide near-duplicate detection over
+1,000,000 questions (MinHash LSH), side by side with the naive baseline (all-pairs comparison, on a sample).
+
+    python benchmarks/filters.py [--questions 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+
+
+def per_pair(cases, repeat: int, *, grouped: bool) -> float:
+    """grouped: the samples of a chunk arrive together, as a generation batch saves them; otherwise every pair comes
+    from another chunk than the one before (no reuse of the chunk's index)."""
+    from workbench.quality.filters import assess
+
+    work = cases * repeat
+    if grouped:
+        work.sort(key=lambda c: c["source"])
+    start = time.process_time()
+    for case in work:
+        assess(case["source"], case["output"], finish_reason=case["finish_reason"])
+    return len(work) / (time.process_time() - start)
+
+
+def questions(n: int, rng: random.Random) -> list[str]:
+    """Questions in the model's style: templates around subjects taken from the shared documents, with paraphrases."""
+    import json
+
+    from quality_eval import SHARED, TEMPLATES
+
+    premises = sorted({r["premise"] for r in json.loads((SHARED / "klue-nli-v1.1_dev.json").read_text(encoding="utf-8"))})
+    words = sorted({w for p in premises for w in p.split() if len(w) >= 2})
+    out = []
+    for _ in range(n):
+        subject = " ".join(rng.sample(words, rng.randint(2, 4)))
+        q = rng.choice(TEMPLATES).format(t=subject)
+        if out and rng.random() < 0.05:  # a paraphrase of an earlier question
+            q = rng.choice(out).rstrip("?.") + "?"
+        out.append(q)
+    return out
+
+
+def corpus_duplicates(qs: list[str], batch: int = 20000) -> tuple[float, int]:
+    from datasketch import MinHash
+
+    from workbench.quality.filters import DuplicateIndex, shingles
+
+    index = DuplicateIndex()
+    found = 0
+    start = time.perf_counter()
+    for s in range(0, len(qs), batch):
+        part = qs[s : s + batch]
+        hashes = MinHash.bulk([[g.encode() for g in shingles(q)] for q in part], num_perm=index.num_perm)
+        for i, (q, mh) in enumerate(zip(part, hashes)):
+            hit, _ = index.check_and_add(s + i, q, minhash=mh)
+            found += hit is not None
+    return time.perf_counter() - start, found
+
+
+def naive_duplicates(qs: list[str]) -> tuple[float, int]:
+    from workbench.quality.filters import jaccard, shingles
+
+    start = time.perf_counter()
+    seen: list[set[str]] = []
+    found = 0
+    for q in qs:
+        grams = shingles(q)
+        found += any(jaccard(grams, other) >= 0.9 for other in seen)
+        seen.append(grams)
+    return time.perf_counter() - start, found
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=1_000_000)
+    parser.add_argument("--naive", type=int, default=10_000)
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from quality_eval import build_cases
+
+    cases = build_cases()
+    for grouped in (True, False):
+        rate = per_pair(cases, 20, grouped=grouped)
+        order = "samples of a chunk together" if grouped else "every pair from another chunk"
+        print(f"per-pair filters (malformed, truncated, echo, language, repetition), one core, {order}: "
+              f"{rate:,.0f} pairs/s over {len(cases) * 20:,} pairs")
+    rng = random.Random(3)
+    qs = questions(args.questions, rng)
+    naive_s, naive_found = naive_duplicates(qs[: args.naive])
+    print(f"naive all-pairs duplicates, first {args.naive:,} questions: {naive_s:.1f} s ({naive_found:,} duplicates); "
+          f"quadratic, so 1,000,000 would take about {naive_s * (args.questions / args.naive) ** 2 / 3600:,.0f} h")
+    lsh_small, lsh_small_found = corpus_duplicates(qs[: args.naive])
+    print(f"MinHash LSH, same {args.naive:,} questions: {lsh_small:.1f} s ({lsh_small_found:,} duplicates)")
+    seconds, found = corpus_duplicates(qs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"MinHash LSH, {len(qs):,} questions: {seconds:.0f} s ({len(qs) / seconds:,.0f} questions/s), {found:,} duplicates, peak RSS {peak:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
