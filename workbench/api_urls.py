@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from workbench.documents.api import DocumentImportView
 from workbench.generation.api import RunCancelView, RunCreateView, RunDetailView
+from workbench.review.api import ClaimView, ReviewView, StatsView
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
@@ -11,4 +12,7 @@ urlpatterns = [
     path("projects/<slug:slug>/runs", RunCreateView.as_view(), name="api-runs-create"),
     path("runs/<int:run_id>", RunDetailView.as_view(), name="api-run"),
     path("runs/<int:run_id>/cancel", RunCancelView.as_view(), name="api-run-cancel"),
+    path("projects/<slug:slug>/queue/claim", ClaimView.as_view(), name="api-claim"),
+    path("pairs/<int:pair_id>/review", ReviewView.as_view(), name="api-review"),
+    path("projects/<slug:slug>/stats", StatsView.as_view(), name="api-stats"),
 ]

@@ -17,4 +17,5 @@ urlpatterns = [
     path("", include("workbench.documents.urls")),
     path("", include("workbench.generation.urls")),
     path("", include("workbench.quality.urls")),
+    path("", include("workbench.review.urls")),
 ]

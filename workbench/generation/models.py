@@ -100,6 +100,12 @@ class Generation(models.Model):
         ]
 
 
+def _shuffle_key() -> int:
+    import random
+
+    return random.randrange(2**31)
+
+
 class PairStatus(models.TextChoices):
     PENDING = "pending", "Pending review"
     APPROVED = "approved", "Approved"
@@ -119,8 +125,11 @@ class QAPair(models.Model):
     original_question = models.TextField(blank=True)
     original_answer = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=PairStatus.choices, default=PairStatus.PENDING)
-    # Names of the quality flags raised on this pair (details live in quality.PairFlag).
+    # Names of the quality flags raised on this pair (details live in quality.PairFlag); is_flagged orders the queue.
     flags = models.JSONField(default=list, blank=True)
+    is_flagged = models.BooleanField(default=False)
+    # Fixed at creation: the "random" queue order is an index scan, not ORDER BY random() over the project.
+    shuffle_key = models.IntegerField(default=_shuffle_key)
     # Optimistic locking: every write bumps the version; a write against a stale version is refused.
     version = models.PositiveIntegerField(default=1)
     # Review lease: who holds the pair and until when.
@@ -134,8 +143,14 @@ class QAPair(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
+            # One partial index per queue order: claiming the next pending pair is an index scan at any size.
             models.Index(fields=["project", "id"], condition=Q(status="pending"), name="pair_pending_idx"),
+            models.Index(fields=["project", "-is_flagged", "id"], condition=Q(status="pending"), name="pair_pending_flagged_idx"),
+            models.Index(fields=["project", "is_flagged", "id"], condition=Q(status="pending"), name="pair_pending_clean_idx"),
+            models.Index(fields=["project", "chunk", "id"], condition=Q(status="pending"), name="pair_pending_document_idx"),
+            models.Index(fields=["project", "shuffle_key", "id"], condition=Q(status="pending"), name="pair_pending_random_idx"),
             models.Index(fields=["project", "status"], name="pair_project_status_idx"),
+            models.Index(fields=["claimed_by", "lease_expires_at"], name="pair_lease_idx"),
         ]
         constraints = [models.CheckConstraint(condition=Q(version__gte=1), name="pair_version_positive")]
 

@@ -86,8 +86,9 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
             new_flags.append(PairFlag(pair=pair, name=flag.name, severity=flag.severity, score=flag.score,
                                       reason=flag.reason, details=flag.details))
         pair.flags = sorted({f.name for f in flags})
+        pair.is_flagged = bool(pair.flags)
     PairFlag.objects.bulk_create(new_flags)
-    QAPair.objects.bulk_update(pairs, ["flags"])
+    QAPair.objects.bulk_update(pairs, ["flags", "is_flagged"])
     return len(pairs)
 
 

@@ -1,0 +1,84 @@
+"""JSON API of the review queue (token authentication): claim, review, stats."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from workbench.generation.models import QAPair
+from workbench.projects.access import get_membership
+from workbench.projects.models import Membership
+from workbench.review.selectors import project_stats
+from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
+
+
+class PairSerializer(serializers.ModelSerializer):
+    chunk_text = serializers.CharField(source="chunk.text", read_only=True)
+
+    class Meta:
+        model = QAPair
+        fields = ["id", "version", "question", "answer", "flags", "status", "chunk_text", "lease_expires_at"]
+
+
+class ReviewSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "edit", "reject"])
+    version = serializers.IntegerField(min_value=1)
+    question = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    answer = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ConflictSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    pair = PairSerializer()
+
+
+class StatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    by_flag = serializers.DictField(child=serializers.IntegerField())
+
+
+class ClaimView(APIView):
+    @extend_schema(request=None, responses={200: PairSerializer, 204: OpenApiResponse(description="Nothing left to claim.")},
+                   summary="Claim the next pair of the project's queue (leased to the caller).")
+    def post(self, request, slug: str):
+        membership = get_membership(request, slug)
+        pair = pair_claim(project=membership.project, reviewer=request.user, flag=request.query_params.get("flag") or None)
+        if pair is None:
+            return Response(status=204)
+        pair = QAPair.objects.select_related("chunk").get(pk=pair.pk)
+        return Response(PairSerializer(pair).data)
+
+
+class ReviewView(APIView):
+    @extend_schema(request=ReviewSerializer, responses={200: PairSerializer, 409: ConflictSerializer},
+                   summary="Approve, edit or reject a claimed pair at the version the caller saw.")
+    def post(self, request, pair_id: int):
+        pair = QAPair.objects.filter(pk=pair_id).only("id", "project_id").first()
+        if pair is None or not Membership.objects.filter(project_id=pair.project_id, user=request.user).exists():
+            raise Http404
+        data = ReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            updated = pair_review(
+                pair_id=pair_id, reviewer=request.user,
+                data=ReviewInput(decision=values["decision"], version=values["version"], question=values.get("question"),
+                                 answer=values.get("answer"), reason=values.get("reason", "")),
+            )
+        except ReviewConflict as exc:
+            current = QAPair.objects.select_related("chunk").get(pk=pair_id)
+            return Response({"detail": str(exc), "pair": PairSerializer(current).data}, status=409)
+        except DjangoValidationError as exc:
+            return Response(exc.message_dict, status=400)
+        return Response(PairSerializer(QAPair.objects.select_related("chunk").get(pk=updated.pk)).data)
+
+
+class StatsView(APIView):
+    @extend_schema(responses={200: StatsSerializer}, summary="Counts of the project's pairs by status and by flag.")
+    def get(self, request, slug: str):
+        return Response(project_stats(project=get_membership(request, slug).project))

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django import forms
+
+from workbench.generation.models import PairStatus
+from workbench.quality.filters import FLAG_NAMES
+from workbench.review.services import PRESET_REASONS
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[(d, d) for d in ("approve", "edit", "reject", "skip")])
+    version = forms.IntegerField(min_value=1)
+    question = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+    answer = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 8}))
+    reason_preset = forms.ChoiceField(required=False, choices=[("", "— reason —")] + [(r, r) for r in PRESET_REASONS])
+    reason = forms.CharField(required=False, max_length=2000)
+
+    def full_reason(self) -> str:
+        parts = [self.cleaned_data.get("reason_preset") or "", (self.cleaned_data.get("reason") or "").strip()]
+        return ": ".join(p for p in parts if p)
+
+
+class PairFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "any status")] + list(PairStatus.choices))
+    flag = forms.ChoiceField(required=False, choices=[("", "any flag")] + [(f, f) for f in FLAG_NAMES])
+    min_score = forms.FloatField(required=False, min_value=0, max_value=1)
+    max_score = forms.FloatField(required=False, min_value=0, max_value=1)
+    document = forms.IntegerField(required=False, min_value=1)
+    reviewer = forms.IntegerField(required=False, min_value=1)
+    run = forms.IntegerField(required=False, min_value=1)
+    q = forms.CharField(required=False, max_length=200, label="Search")
+
+
+class BulkRejectForm(forms.Form):
+    reason = forms.CharField(max_length=2000)

@@ -1,0 +1,88 @@
+"""Reads for the review pages, the pair browser and the dashboard."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from workbench.generation.models import PairStatus, QAPair
+from workbench.projects.models import Project
+from workbench.quality.models import PairFlag
+from workbench.review.models import Decision, ReviewDecision
+
+
+def pair_for_review(*, pair_id: int) -> QAPair:
+    return (
+        QAPair.objects.select_related("chunk", "chunk__document", "generation", "generation__run", "claimed_by")
+        .prefetch_related("flag_details")
+        .get(pk=pair_id)
+    )
+
+
+def highlighted_segments(text: str, spans: list[dict], *, field: str = "source") -> list[tuple[str, bool]]:
+    """Text cut into (segment, is_copied) pieces, for rendering copied spans with <mark> (the template escapes)."""
+    key_start, key_end = ("source_start", "source_end") if field == "source" else ("start", "end")
+    ranges = sorted((s[key_start], s[key_end]) for s in spans if field == "source" or s.get("field") == field)
+    segments, pos = [], 0
+    for start, end in ranges:
+        start, end = max(start, pos), min(end, len(text))
+        if start >= end:
+            continue
+        if start > pos:
+            segments.append((text[pos:start], False))
+        segments.append((text[start:end], True))
+        pos = end
+    if pos < len(text):
+        segments.append((text[pos:], False))
+    return segments
+
+
+def pairs_filtered(*, project: Project, params: dict) -> QuerySet[QAPair]:
+    """The admin pair browser's filters: status, flag, score range, document, reviewer, run, text search."""
+    qs = QAPair.objects.filter(project=project)
+    if params.get("status"):
+        qs = qs.filter(status=params["status"])
+    if params.get("flag"):
+        flag_q = PairFlag.objects.filter(pair=OuterRef("pk"), name=params["flag"])
+        if params.get("min_score") is not None:
+            flag_q = flag_q.filter(score__gte=params["min_score"])
+        if params.get("max_score") is not None:
+            flag_q = flag_q.filter(score__lte=params["max_score"])
+        qs = qs.filter(Exists(flag_q))
+    if params.get("document"):
+        qs = qs.filter(chunk__document_id=params["document"])
+    if params.get("run"):
+        qs = qs.filter(generation__run_id=params["run"])
+    if params.get("reviewer"):
+        qs = qs.filter(Exists(ReviewDecision.objects.filter(pair=OuterRef("pk"), reviewer_id=params["reviewer"])))
+    if params.get("q"):
+        # icontains on PostgreSQL uses the pg_trgm GIN indexes, which work for Korean (no word segmentation needed).
+        qs = qs.filter(Q(question__icontains=params["q"]) | Q(answer__icontains=params["q"]))
+    return qs.select_related("chunk__document").order_by("id")
+
+
+def project_stats(*, project: Project) -> dict:
+    by_status = dict(QAPair.objects.filter(project=project).values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    by_flag = dict(PairFlag.objects.filter(pair__project=project).values_list("name").annotate(n=Count("id")).values_list("name", "n"))
+    return {
+        "total": sum(by_status.values()),
+        "by_status": {s: by_status.get(s, 0) for s in PairStatus.values},
+        "by_flag": by_flag,
+    }
+
+
+def reviewer_throughput(*, project: Project, hours: int = 24) -> list[dict]:
+    since = timezone.now() - timedelta(hours=hours)
+    rows = (
+        ReviewDecision.objects.filter(pair__project=project, created_at__gte=since, is_bulk=False)
+        .exclude(decision__in=[Decision.SKIP, Decision.UNDO])
+        .values("reviewer__username")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+    )
+    return [{"reviewer": r["reviewer__username"], "decisions": r["n"]} for r in rows]
+
+
+def history_for_pair(*, pair: QAPair):
+    return pair.decisions.select_related("reviewer").order_by("-created_at", "-id")
