@@ -1,0 +1,78 @@
+"""The reviewer's page in headless Chromium: keyboard review, edit, reject, a conflict, highlights, drafts, and
+hostile text from documents and model outputs staying text."""
+from __future__ import annotations
+
+import pytest
+
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import ReviewDecision
+
+from tests.browser import chromium_page
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
+
+XSS_DOC = '대한민국은 민주공화국이다. <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> 모든 권력은 국민으로부터 나온다.'
+XSS_OUT = '<img src=x onerror="window.pwned=3">'
+
+
+def log_in(page, base, user):
+    page.goto(base + "/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#project-list, .empty")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_review_with_the_keyboard(live_server, project, reviewer):
+    pairs = make_pairs(project, 4, chunk_text=XSS_DOC, question="질문 {i} " + XSS_OUT, flags_every=4, with_generation=True)
+    base = live_server.url
+    with chromium_page() as page:
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        log_in(page, base, reviewer)
+        page.goto(f"{base}/p/{project.slug}/review/")
+        # Flagged first: pair 0, with its copied span highlighted and its flag explained.
+        assert page.inner_text("#pair-title").startswith(f"Pair {pairs[0].pk}")
+        assert page.inner_text("#source-text mark") == XSS_DOC[0:12]
+        assert "The question copies the source." in page.inner_text("#flags")
+        assert "Keys:" in page.inner_text("#shortcuts")
+        # Hostile text is shown as text, never run.
+        assert "<script>window.pwned=1</script>" in page.inner_text("#source-text")
+        assert page.input_value("#id_question").endswith(XSS_OUT)
+        assert page.evaluate("window.pwned") is None
+
+        page.keyboard.press("a")  # approve
+        page.wait_for_selector(f"#review[data-pair='{pairs[1].pk}']")
+
+        page.keyboard.press("e")  # edit: focus the question
+        page.keyboard.press("Control+a")
+        page.keyboard.type("고친 질문입니까?")
+        page.reload()  # the draft survives a reload
+        assert page.input_value("#id_question") == "고친 질문입니까?"
+        page.focus("#id_question")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector(f"#review[data-pair='{pairs[2].pk}']")
+
+        page.keyboard.press("r")  # reject: a reason is asked for first
+        assert page.evaluate("document.activeElement.id") == "id_reason_preset"
+        page.select_option("#id_reason_preset", "Duplicate of another question")
+        page.focus("#id_reason")
+        page.keyboard.type("같은 질문이 위에 있음")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector(f"#review[data-pair='{pairs[3].pk}']")
+
+        # A conflict: someone else changed the pair after this page loaded.
+        QAPair.objects.filter(pk=pairs[3].pk).update(question="다른 사람이 고친 질문?", version=5)
+        page.keyboard.press("a")
+        page.wait_for_selector("#conflict")
+        assert "changed since you opened it" in page.inner_text("#conflict")
+        assert "다른 사람이 고친 질문?" in page.inner_text("#conflict")
+        assert page.csp_violations == [] and dialogs == []
+
+    statuses = {p.pk: QAPair.objects.get(pk=p.pk) for p in pairs}
+    assert statuses[pairs[0].pk].status == PairStatus.APPROVED
+    assert (statuses[pairs[1].pk].status, statuses[pairs[1].pk].question) == (PairStatus.EDITED, "고친 질문입니까?")
+    assert statuses[pairs[2].pk].status == PairStatus.REJECTED
+    assert ReviewDecision.objects.get(pair=pairs[2]).reason == "Duplicate of another question: 같은 질문이 위에 있음"
+    assert statuses[pairs[3].pk].question == "다른 사람이 고친 질문?"  # not overwritten

@@ -1,0 +1,61 @@
+"""Anyone not a member gets 404 for every URL of a project: the test walks the URL configuration, so a new URL is
+covered without editing it."""
+from __future__ import annotations
+
+import re
+
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from workbench.generation.models import GenerationRun
+
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
+
+
+def patterns(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+def concrete(route: str, values: dict) -> str | None:
+    url = "/" + route.lstrip("^").rstrip("$")
+    for name in re.findall(r"<(?:\w+:)?(\w+)>", url):
+        if name not in values:
+            return None
+        url = re.sub(rf"<(?:\w+:)?{name}>", str(values[name]), url)
+    return url
+
+
+def project_urls(project, ids):
+    values = {"slug": project.slug, **ids}
+    urls = []
+    for route in patterns():
+        if "<slug" in route or "<pk>" in route or "<int:pk>" in route or "run_id" in route or "pair_id" in route:
+            url = concrete(route, values)
+            if url:
+                urls.append(url)
+    return urls
+
+
+def test_outsider_gets_404_on_every_project_url(client, project, outsider):
+    (pair,) = make_pairs(project, 1, with_generation=True)
+    run = GenerationRun.objects.get(project=project)
+    ids = {"pk": pair.pk, "run_id": run.pk, "pair_id": pair.pk}
+    urls = project_urls(project, ids)
+    assert len(urls) >= 20  # the walk really found the project's pages, fragments and API
+    client.login(username=outsider.username, password=PASSWORD)
+    for url in urls:
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code in (404, 405), f"{method.upper()} {url} -> {response.status_code}"
+            if method == "get" and response.status_code == 405:
+                continue
+    # ...and the same URLs are there for a member (the walk is not testing dead URLs).
+    client.logout()
+    client.login(username=project.memberships.get(role="admin").user.username, password=PASSWORD)
+    reachable = [u for u in urls if client.get(u).status_code in (200, 302, 405)]
+    assert len(reachable) >= len(urls) * 0.6
