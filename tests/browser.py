@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 
 CHROMIUM_ARGS = [
@@ -17,6 +18,20 @@ def chromium_page():
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         raise RuntimeError("Debian's chromium is needed for browser tests (bin/test installs it).")
+    # Playwright's sync API keeps an event loop on the test thread; the ORM calls a test makes beside it are
+    # synchronous. Allowed for the browser session only, so no subprocess inherits it.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with _playwright_page(executable) as page:
+            yield page
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@contextlib.contextmanager
+def _playwright_page(executable: str):
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:

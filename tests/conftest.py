@@ -11,9 +11,6 @@ import pytest
 
 from tests.factories import make_project, make_user
 
-# Playwright's sync API keeps an event loop on the test thread; the ORM calls the tests make next to it are synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data" / "korean"
 PASSWORD = "pw-for-tests-only"

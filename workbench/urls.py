@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("workbench.generation.urls")),
     path("", include("workbench.quality.urls")),
     path("", include("workbench.review.urls")),
+    path("", include("workbench.exports.urls")),
 ]

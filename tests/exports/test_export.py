@@ -1,0 +1,180 @@
+"""Exports round-trip through the `datasets` library, hold exactly what reviewers approved, and match their manifest."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+
+import pytest
+from datasets import load_dataset
+from django.core.management import call_command
+from django.urls import reverse
+
+from workbench.exports.formats import neutralize_cell
+from workbench.exports.models import Export, ExportStatus
+from workbench.exports.services import ExportOptions, export_create, export_write
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.services import ReviewInput, pair_claim, pair_review
+
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
+
+
+def reviewed(project, reviewer):
+    """6 pairs on two documents: 2 approved, 1 edited (DPO pair), 1 rejected, 2 pending; one answer is a CSV formula."""
+    pairs = make_pairs(project, 4, question="질문 {i}?", answer="답 {i}.", with_generation=True)
+    pairs += make_pairs(project, 2, question="두 번째 문서 질문 {i}?", answer="=HYPERLINK(\"http://x\") {i}", with_generation=True)
+    decisions = ["approve", "edit", "reject", None, "approve", None]
+    for pair, decision in zip(pairs, decisions):
+        if decision is None:
+            continue
+        QAPair.objects.filter(pk=pair.pk).update(claimed_by=reviewer, lease_expires_at="2100-01-01T00:00:00Z")
+        pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput(decision, 1, question="고친 질문?", answer="고친 답.", reason="틀림"))
+    return pairs
+
+
+@pytest.mark.parametrize("fmt,loader,columns", [
+    ("messages", "json", {"messages"}),
+    ("alpaca", "json", {"instruction", "input", "output"}),
+    ("sharegpt", "json", {"conversations"}),
+    ("csv", "csv", {"question", "answer"}),
+    ("parquet", "parquet", {"question", "answer"}),
+])
+def test_formats_load_with_datasets(project, reviewer, tmp_path, fmt, loader, columns):
+    reviewed(project, reviewer)
+    manifest = export_write(project=project, fmt=fmt, options=ExportOptions(), out_dir=tmp_path)
+    (train,) = manifest["files"]
+    ds = load_dataset(loader, data_files=str(tmp_path / train["file"]), split="train")
+    assert set(ds.column_names) == columns
+    assert ds.num_rows == 3 == manifest["counts"]["total"]
+    assert manifest["counts"]["by_status"] == {"approved": 2, "edited": 1}
+    texts = json.dumps(ds.to_list(), ensure_ascii=False)
+    assert "고친 답." in texts and "답 2." not in texts and "답 3." not in texts  # rejected and pending never appear
+    assert hashlib.sha256((tmp_path / train["file"]).read_bytes()).hexdigest() == train["sha256"]
+
+
+def test_messages_are_what_sft_trainers_read(project, reviewer, tmp_path):
+    from transformers import AutoTokenizer
+
+    reviewed(project, reviewer)
+    export_write(project=project, fmt="messages", options=ExportOptions(grounded=True), out_dir=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+        assert all(isinstance(m["content"], str) and m["content"] for m in row["messages"])
+    assert rows[0]["messages"][0]["content"].startswith("대한민국은 민주공화국이다.")  # grounded: chunk, then question
+    # A conversational dataset renders through a chat template, as TRL's SFT trainer does.
+    from tests.conftest import SHARED_DATA  # noqa: F401
+    from workers.tiny import LLAMA3_CHAT_TEMPLATE
+
+    class _T:  # the template is what matters here, not a vocabulary
+        pass
+
+    from jinja2 import Template
+
+    rendered = Template(LLAMA3_CHAT_TEMPLATE).render(messages=rows[0]["messages"], bos_token="<|begin_of_text|>", add_generation_prompt=False)
+    assert rendered.count("<|eot_id|>") == 2 and "assistant<|end_header_id|>" in rendered
+
+
+def test_dpo_pairs_come_from_reviewer_edits(project, reviewer, tmp_path):
+    reviewed(project, reviewer)
+    manifest = export_write(project=project, fmt="dpo", options=ExportOptions(), out_dir=tmp_path)
+    ds = load_dataset("json", data_files=str(tmp_path / "train.jsonl"), split="train")
+    assert ds.num_rows == 1 and set(ds.column_names) == {"prompt", "chosen", "rejected"}
+    assert (ds[0]["prompt"], ds[0]["chosen"], ds[0]["rejected"]) == ("고친 질문?", "고친 답.", "답 1.")
+    assert manifest["counts"]["by_status"] == {"edited": 1}
+
+
+def test_csv_formula_payload_arrives_neutralised(project, reviewer, tmp_path):
+    reviewed(project, reviewer)
+    export_write(project=project, fmt="csv", options=ExportOptions(), out_dir=tmp_path)
+    ds = load_dataset("csv", data_files=str(tmp_path / "train.csv"), split="train")
+    formula = [a for a in ds["answer"] if "HYPERLINK" in a]
+    assert formula == ["'=HYPERLINK(\"http://x\") 0"]
+    for payload in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert neutralize_cell(payload).startswith("'")
+    assert neutralize_cell("질문") == "질문"
+
+
+def test_split_by_document_is_deterministic_and_never_leaks(project, reviewer, tmp_path):
+    for _ in range(12):
+        for pair in make_pairs(project, 3):
+            QAPair.objects.filter(pk=pair.pk).update(status=PairStatus.APPROVED)
+    options = ExportOptions(validation_percent=30, metadata=True)
+    first = export_write(project=project, fmt="messages", options=options, out_dir=tmp_path / "a")
+    second = export_write(project=project, fmt="messages", options=options, out_dir=tmp_path / "b")
+    assert [f["sha256"] for f in first["files"]] == [f["sha256"] for f in second["files"]]
+    docs = {}
+    for split in ("train", "validation"):
+        rows = [json.loads(l) for l in (tmp_path / "a" / f"{split}.jsonl").read_text().splitlines()]
+        docs[split] = {r["document_id"] for r in rows}
+    assert docs["train"] and docs["validation"] and not docs["train"] & docs["validation"]
+    assert first["counts"]["by_split"]["train"] + first["counts"]["by_split"]["validation"] == 36
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_taken_while_reviews_run_matches_its_manifest(tmp_path):
+    from tests.factories import make_project, make_user
+
+    owner, reviewer = make_user("owner2"), make_user("rev2")
+    project = make_project(admins=[owner], reviewers=[reviewer])
+    pairs = make_pairs(project, 3000)
+    QAPair.objects.filter(pk__in=[p.pk for p in pairs[:1500]]).update(status=PairStatus.APPROVED)
+    stop = threading.Event()
+
+    def keep_reviewing():
+        from django.db import connection
+
+        while not stop.is_set():
+            pair = pair_claim(project=project, reviewer=reviewer)
+            if pair is None:
+                break
+            pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("approve", pair.version))
+        connection.close()
+
+    worker = threading.Thread(target=keep_reviewing)
+    worker.start()
+    time.sleep(0.2)
+    manifest = export_write(project=project, fmt="messages", options=ExportOptions(), out_dir=tmp_path)
+    stop.set()
+    worker.join()
+    lines = (tmp_path / "train.jsonl").read_text().splitlines()
+    assert len(lines) == manifest["counts"]["total"] == manifest["files"][0]["rows"]
+    assert manifest["counts"]["total"] >= 1500
+    assert QAPair.objects.filter(status=PairStatus.APPROVED).count() > manifest["counts"]["total"]  # reviews went on
+
+
+def test_export_command(project, reviewer, tmp_path, capsys):
+    reviewed(project, reviewer)
+    call_command("export_dataset", "--project", project.slug, "--format", "alpaca", "--out", str(tmp_path), "--grounded")
+    assert "train.jsonl: 3 rows" in capsys.readouterr().out
+    assert json.loads((tmp_path / "manifest.json").read_text())["options"]["grounded"] is True
+
+
+@pytest.mark.worker
+def test_export_task_from_the_page_and_download(client, celery_worker, project, owner, reviewer):
+    reviewed(project, reviewer)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.post(reverse("exports:start", args=[project.slug]), {"format": "parquet", "include_edited": "on", "validation_percent": 0})
+    assert response.status_code == 302
+    export = Export.objects.get(project=project)
+    deadline = time.monotonic() + 60
+    while Export.objects.get(pk=export.pk).status not in (ExportStatus.DONE, ExportStatus.FAILED) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    export.refresh_from_db()
+    assert export.status == ExportStatus.DONE, export.error
+    assert export.manifest["created_by"] == owner.username and export.rows_done == 3
+    download = client.get(reverse("exports:download", args=[project.slug, export.pk, "train.parquet"]))
+    assert download.status_code == 200 and b"".join(download.streaming_content)[:4] == b"PAR1"
+    assert client.get(f"/p/{project.slug}/exports/{export.pk}/..%2F..%2Fsettings.py").status_code == 404
+    assert client.get(reverse("exports:download", args=[project.slug, export.pk, "validation.parquet"])).status_code == 404
+
+
+def test_only_admins_export(client, project, reviewer, outsider):
+    export = export_create(project=project, fmt="messages", options=ExportOptions(), created_by=None)
+    for user in (reviewer, outsider):
+        client.login(username=user.username, password=PASSWORD)
+        assert client.get(reverse("exports:list", args=[project.slug])).status_code == 404
+        assert client.post(reverse("exports:start", args=[project.slug]), {"format": "csv"}).status_code == 404
+        assert client.get(reverse("exports:status", args=[project.slug, export.pk])).status_code == 404

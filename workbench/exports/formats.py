@@ -1,0 +1,53 @@
+"""Dataset formats: one row per approved pair, shaped as fine-tuning tools read it."""
+from __future__ import annotations
+
+import hashlib
+
+FORMATS = ("messages", "alpaca", "sharegpt", "csv", "parquet", "dpo")
+EXTENSIONS = {"messages": "jsonl", "alpaca": "jsonl", "sharegpt": "jsonl", "csv": "csv", "parquet": "parquet", "dpo": "jsonl"}
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_cell(value):
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def prompt_text(row: dict, *, grounded: bool) -> str:
+    """The user turn: the question alone, or the source chunk followed by the question (genstruct-style grounding)."""
+    if grounded:
+        return f"{row['chunk_text']}\n\n{row['question']}"
+    return row["question"]
+
+
+def build(fmt: str, row: dict, *, grounded: bool, metadata: bool) -> dict:
+    prompt = prompt_text(row, grounded=grounded)
+    if fmt == "messages":
+        out = {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": row["answer"]}]}
+    elif fmt == "alpaca":
+        out = {"instruction": row["question"], "input": row["chunk_text"] if grounded else "", "output": row["answer"]}
+    elif fmt == "sharegpt":
+        out = {"conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": row["answer"]}]}
+    elif fmt == "dpo":
+        out = {"prompt": prompt, "chosen": row["answer"], "rejected": row["original_answer"]}
+    else:  # csv, parquet: flat columns
+        out = {"question": row["question"], "answer": row["answer"]}
+        if grounded:
+            out["context"] = row["chunk_text"]
+    if metadata:
+        out |= {
+            "pair_id": row["id"], "document_id": row["document_id"], "document_title": row["document_title"],
+            "chunk_id": row["chunk_id"], "run_id": row["run_id"], "adapter": row["adapter"],
+            "flags": ",".join(row["flags"]), "reviewer": row["reviewer"], "status": row["status"],
+        }
+    return out
+
+
+def split_of(document_hash: str, *, validation_percent: int, seed: str) -> str:
+    """Deterministic by document: every pair of a document lands in the same split, run after run."""
+    if validation_percent <= 0:
+        return "train"
+    bucket = int.from_bytes(hashlib.sha256(f"{seed}:{document_hash}".encode()).digest()[:4], "big") % 100
+    return "validation" if bucket < validation_percent else "train"

@@ -1,0 +1,189 @@
+"""Writing exports: one consistent snapshot (REPEATABLE READ), streamed with constant memory, with a manifest."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Subquery
+from django.utils import timezone
+
+from workbench.exports.formats import EXTENSIONS, FORMATS, build, neutralize_cell, split_of
+from workbench.exports.models import Export, ExportStatus
+from workbench.generation.models import GenerationRun, PairStatus, QAPair
+from workbench.projects.models import Project
+from workbench.review.models import Decision, ReviewDecision
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    statuses: tuple[str, ...] = (PairStatus.APPROVED, PairStatus.EDITED)
+    grounded: bool = False  # put the source chunk in the prompt
+    metadata: bool = False  # document, chunk, run, adapter, flags, reviewer columns
+    validation_percent: int = 0  # deterministic split by document
+    split_seed: str = "workbench"
+
+    def __post_init__(self):
+        bad = set(self.statuses) - {PairStatus.APPROVED, PairStatus.EDITED, PairStatus.REJECTED, PairStatus.PENDING}
+        if bad or not self.statuses:
+            raise ValueError(f"unknown statuses: {', '.join(sorted(bad)) or 'none given'}")
+        if not 0 <= self.validation_percent <= 50:
+            raise ValueError("validation_percent must be between 0 and 50")
+
+
+def _rows(project: Project, options: ExportOptions, fmt: str):
+    statuses = list(options.statuses)
+    if fmt == "dpo":
+        statuses = [PairStatus.EDITED]  # preference pairs come from reviewer edits: chosen vs the model's original
+    last_reviewer = ReviewDecision.objects.filter(pair=OuterRef("pk")).exclude(decision__in=[Decision.SKIP]).order_by("-created_at", "-id").values("reviewer__username")[:1]
+    qs = (
+        QAPair.objects.filter(project=project, status__in=statuses)
+        .order_by("id")
+        .values("id", "question", "answer", "original_question", "original_answer", "status", "flags", "chunk_id")
+        .annotate(
+            chunk_text=F("chunk__text"), document_id=F("chunk__document_id"), document_title=F("chunk__document__title"),
+            document_hash=F("chunk__document__content_hash"), run_id=F("generation__run_id"),
+            reviewer=Subquery(last_reviewer),
+        )
+    )
+    adapters = dict(GenerationRun.objects.filter(project=project).values_list("id", "parameters__adapter"))
+    for row in qs.iterator(chunk_size=5000):  # a server-side cursor on PostgreSQL: memory stays flat
+        row["adapter"] = adapters.get(row["run_id"], "")
+        yield row
+
+
+class _Sink:
+    """One output file per split, hashed as it is written."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.path, self.fmt, self.rows = path, fmt, 0
+        self.digest = hashlib.sha256()
+        self.file = open(path, "wb")
+        self._csv = self._parquet = None
+        self._batch: list[dict] = []
+
+    def write(self, record: dict) -> None:
+        self.rows += 1
+        if self.fmt == "parquet":
+            self._batch.append(record)
+            if len(self._batch) >= 20_000:
+                self._flush_parquet()
+            return
+        if self.fmt == "csv":
+            buf = io.StringIO()
+            if self._csv is None:
+                self._csv = list(record)
+                csv.writer(buf).writerow(self._csv)
+            csv.writer(buf).writerow([neutralize_cell(record[k]) for k in self._csv])
+            data = buf.getvalue().encode("utf-8")
+        else:
+            data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        self.digest.update(data)
+        self.file.write(data)
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._batch:
+            return
+        table = pa.Table.from_pylist(self._batch)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.file, table.schema, compression="zstd")
+        self._parquet.write_table(table)
+        self._batch = []
+
+    def close(self) -> dict:
+        if self.fmt == "parquet":
+            self._flush_parquet()
+            if self._parquet is not None:
+                self._parquet.close()
+        self.file.close()
+        if self.fmt == "parquet":
+            self.digest = hashlib.sha256(self.path.read_bytes()) if self.rows else hashlib.sha256(b"")
+        return {"file": self.path.name, "rows": self.rows, "sha256": self.digest.hexdigest(), "bytes": self.path.stat().st_size}
+
+
+def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir: Path, created_by=None,
+                 progress=None) -> dict:
+    """Write the export's files and manifest into out_dir from one snapshot of the database; return the manifest."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sinks: dict[str, _Sink] = {}
+    counts: Counter = Counter()
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            # One snapshot for the whole export: reviews that continue meanwhile never produce a half-updated file.
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        for n, row in enumerate(_rows(project, options, fmt), start=1):
+            split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
+            if split not in sinks:
+                sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt)
+            sinks[split].write(build(fmt, row, grounded=options.grounded, metadata=options.metadata))
+            counts[(row["status"], split)] += 1
+            if progress and n % 10_000 == 0:
+                progress(n)
+        runs = list(GenerationRun.objects.filter(project=project).values("id", "parameters"))
+    if "train" not in sinks:
+        sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
+    files = [sink.close() for sink in sinks.values()]
+    manifest = {
+        "project": project.slug,
+        "format": fmt,
+        "options": asdict(options) | {"statuses": list(options.statuses)},
+        "counts": {
+            "total": sum(counts.values()),
+            "by_status": {},
+            "by_split": {split: sum(v for (_, sp), v in counts.items() if sp == split) for split in sinks},
+        },
+        "files": sorted(files, key=lambda f: f["file"]),
+        "project_settings": {
+            "adapter_preset": project.adapter_preset, "base_model": project.base_model,
+            "base_model_revision": project.base_model_revision, "adapter": project.adapter,
+            "adapter_revision": project.adapter_revision, "prompt_template": project.prompt_template,
+            "temperature": project.temperature, "max_new_tokens": project.max_new_tokens,
+            "filter_thresholds": project.filter_thresholds,
+        },
+        "runs": [{"id": r["id"], **{k: r["parameters"].get(k) for k in ("base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template_hash", "seed")}} for r in runs],
+        "created_at": timezone.now().isoformat(),
+        "created_by": created_by.get_username() if created_by else None,
+    }
+    by_status = Counter()
+    for (status, _split), v in counts.items():
+        by_status[status] += v
+    manifest["counts"]["by_status"] = {s: by_status.get(s, 0) for s in (options.statuses if fmt != "dpo" else [PairStatus.EDITED])}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return manifest
+
+
+def export_create(*, project: Project, fmt: str, options: ExportOptions, created_by) -> Export:
+    from workbench.celery import app
+
+    export = Export.objects.create(project=project, created_by=created_by, format=fmt, options=asdict(options) | {"statuses": list(options.statuses)})
+    transaction.on_commit(lambda: app.send_task("workbench.exports.tasks.run_export", args=[export.pk], queue="default"))
+    return export
+
+
+def export_run(*, export_id: int) -> Export:
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
+    export = Export.objects.select_related("project", "created_by").get(pk=export_id)
+    if not claimed:
+        return export
+    options = ExportOptions(**{**export.options, "statuses": tuple(export.options.get("statuses", ()))})
+    total = QAPair.objects.filter(project=export.project, status__in=options.statuses).count()
+    Export.objects.filter(pk=export_id).update(rows_total=total)
+    out_dir = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
+    manifest = export_write(project=export.project, fmt=export.format, options=options, out_dir=out_dir, created_by=export.created_by,
+                            progress=lambda n: Export.objects.filter(pk=export_id).update(rows_done=n))
+    Export.objects.filter(pk=export_id).update(status=ExportStatus.DONE, manifest=manifest, rows_done=manifest["counts"]["total"],
+                                               file=f"exports/{export.pk}/manifest.json", finished_at=timezone.now())
+    return Export.objects.get(pk=export_id)

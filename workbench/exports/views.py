@@ -1,0 +1,74 @@
+"""Export pages for project admins (reviewers and outsiders get 404): start an export, follow it, download files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from workbench.exports.formats import FORMATS
+from workbench.exports.models import Export
+from workbench.exports.services import ExportOptions, export_create
+from workbench.projects.access import get_membership
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=[(f, f) for f in FORMATS])
+    include_edited = forms.BooleanField(required=False, initial=True, label="Include edited-and-approved pairs")
+    grounded = forms.BooleanField(required=False, label="Put the source chunk in the prompt")
+    metadata = forms.BooleanField(required=False, label="Metadata columns")
+    validation_percent = forms.IntegerField(min_value=0, max_value=50, initial=0, label="Validation split (% of documents)")
+
+
+def _project_for_export_admin(request, slug):
+    membership = get_membership(request, slug)
+    if not membership.is_admin:
+        raise Http404  # exports exist for admins only
+    return membership.project
+
+
+@login_required
+def export_list(request, slug: str):
+    project = _project_for_export_admin(request, slug)
+    return render(request, "exports/exports.html", {"project": project, "form": ExportForm(), "exports": project.exports.select_related("created_by")[:50]})
+
+
+@login_required
+@require_POST
+def export_start(request, slug: str):
+    project = _project_for_export_admin(request, slug)
+    form = ExportForm(request.POST)
+    if not form.is_valid():
+        return render(request, "exports/exports.html", {"project": project, "form": form, "exports": project.exports.all()[:50]}, status=400)
+    statuses = ("approved", "edited") if form.cleaned_data["include_edited"] else ("approved",)
+    options = ExportOptions(statuses=statuses, grounded=form.cleaned_data["grounded"], metadata=form.cleaned_data["metadata"],
+                            validation_percent=form.cleaned_data["validation_percent"] or 0)
+    export = export_create(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user)
+    messages.success(request, f"Export {export.pk} started.")
+    return redirect("exports:list", slug=slug)
+
+
+@login_required
+def export_status(request, slug: str, pk: int):
+    project = _project_for_export_admin(request, slug)
+    export = get_object_or_404(Export, project=project, pk=pk)
+    return JsonResponse({"id": export.pk, "status": export.status, "rows_done": export.rows_done, "rows_total": export.rows_total,
+                         "error": export.error, "manifest": export.manifest})
+
+
+@login_required
+def export_download(request, slug: str, pk: int, name: str):
+    project = _project_for_export_admin(request, slug)
+    export = get_object_or_404(Export, project=project, pk=pk)
+    allowed = {f["file"] for f in export.manifest.get("files", [])} | {"manifest.json"}
+    if name not in allowed:
+        raise Http404
+    path = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk) / name
+    if not path.is_file():
+        raise Http404
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{project.slug}-{export.pk}-{name}")
