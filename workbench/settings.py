@@ -219,3 +219,6 @@ GENERATION_BACKEND = env_str("GENERATION_BACKEND", "auto")  # auto | continuous 
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 64, minimum=1)  # chunks per gpu-queue task
 GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3, minimum=1)  # a poison batch fails after this many
 MODEL_DEVICE = env_str("MODEL_DEVICE", "")  # "" picks cuda when available, else cpu
+
+# --- Exports -------------------------------------------------------------------------------------------------------------
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 20_000, minimum=0)  # larger exports run as a Celery task

@@ -152,8 +152,20 @@ def test_export_command(project, reviewer, tmp_path, capsys):
     assert json.loads((tmp_path / "manifest.json").read_text())["options"]["grounded"] is True
 
 
+def test_small_export_comes_straight_back(client, project, owner, reviewer):
+    reviewed(project, reviewer)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.post(reverse("exports:start", args=[project.slug]), {"format": "messages", "include_edited": "on", "validation_percent": 0})
+    assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["messages"][0]["role"] == "user"
+    export = Export.objects.get(project=project)
+    assert export.status == ExportStatus.DONE and export.manifest["counts"]["total"] == 3
+
+
 @pytest.mark.worker
-def test_export_task_from_the_page_and_download(client, celery_worker, project, owner, reviewer):
+def test_export_task_from_the_page_and_download(client, celery_worker, project, owner, reviewer, settings):
+    settings.EXPORT_INLINE_MAX_ROWS = 0  # as for a large export
     reviewed(project, reviewer)
     client.login(username=owner.username, password=PASSWORD)
     response = client.post(reverse("exports:start", args=[project.slug]), {"format": "parquet", "include_edited": "on", "validation_percent": 0})

@@ -165,10 +165,15 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     return manifest
 
 
+def export_record(*, project: Project, fmt: str, options: ExportOptions, created_by) -> Export:
+    return Export.objects.create(project=project, created_by=created_by, format=fmt, options=asdict(options) | {"statuses": list(options.statuses)})
+
+
 def export_create(*, project: Project, fmt: str, options: ExportOptions, created_by) -> Export:
+    """A large export: recorded now, written by a CPU worker (progress on the row)."""
     from workbench.celery import app
 
-    export = Export.objects.create(project=project, created_by=created_by, format=fmt, options=asdict(options) | {"statuses": list(options.statuses)})
+    export = export_record(project=project, fmt=fmt, options=options, created_by=created_by)
     transaction.on_commit(lambda: app.send_task("workbench.exports.tasks.run_export", args=[export.pk], queue="default"))
     return export
 

@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 
 from workbench.exports.formats import FORMATS
 from workbench.exports.models import Export
-from workbench.exports.services import ExportOptions, export_create
+from workbench.exports.services import ExportOptions, export_create, export_record, export_run
+from workbench.generation.models import QAPair
 from workbench.projects.access import get_membership
 
 
@@ -48,8 +49,16 @@ def export_start(request, slug: str):
     statuses = ("approved", "edited") if form.cleaned_data["include_edited"] else ("approved",)
     options = ExportOptions(statuses=statuses, grounded=form.cleaned_data["grounded"], metadata=form.cleaned_data["metadata"],
                             validation_percent=form.cleaned_data["validation_percent"] or 0)
+    rows = QAPair.objects.filter(project=project, status__in=statuses).count()
+    if rows <= settings.EXPORT_INLINE_MAX_ROWS:
+        # Small: written in this request and sent straight back (still with its manifest, in the history).
+        export = export_run(export_id=export_record(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user).pk)
+        files = export.manifest["files"]
+        name = files[0]["file"] if len(files) == 1 else "manifest.json"
+        path = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk) / name
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{project.slug}-{export.pk}-{name}")
     export = export_create(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user)
-    messages.success(request, f"Export {export.pk} started.")
+    messages.success(request, f"Export {export.pk} of {rows:,} pairs started; its files appear here when it is done.")
     return redirect("exports:list", slug=slug)
 
 
