@@ -131,3 +131,16 @@ def test_cancelled_run_stops_dispatching(start_worker, owner, tiny_model):
 def _queue_length(app) -> int:
     with app.connection_for_write() as conn:
         return conn.default_channel.client.llen("gpu")
+
+
+def test_admin_starts_a_run(client, owner, tiny_model):
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    project, _ = project_with_chunks(owner, tiny_model, 2)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.post(reverse("admin:generation_start_run"), {"project": project.pk}, follow=True)
+    run = GenerationRun.objects.get(project=project)
+    assert run.created_by == owner and run.batches_total == 1 and run.samples_expected == 4
+    assert f"Run {run.pk} started" in response.content.decode()

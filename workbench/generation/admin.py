@@ -1,6 +1,17 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from workbench.generation.models import Generation, GenerationRun, QAPair
+from workbench.generation.services import generation_run_create
+from workbench.projects.models import Project
+
+
+class StartRunForm(forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.all())
 
 
 @admin.register(GenerationRun)
@@ -8,6 +19,26 @@ class GenerationRunAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "status", "samples_done", "samples_expected", "created_at"]
     list_filter = ["status", "project"]
     readonly_fields = [f.name for f in GenerationRun._meta.fields]
+    change_list_template = "admin/generation/generationrun/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # runs start through the service (parameters frozen, batches enqueued): see "Start a run"
+
+    def get_urls(self):
+        return [path("start/", self.admin_site.admin_view(self.start_view), name="generation_start_run")] + super().get_urls()
+
+    def start_view(self, request):
+        form = StartRunForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = generation_run_create(project=form.cleaned_data["project"], created_by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
+                return redirect("admin:generation_generationrun_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Start a generation run", "opts": self.model._meta}
+        return TemplateResponse(request, "admin/generation/start_run.html", context)
 
 
 @admin.register(Generation)
