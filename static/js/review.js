@@ -1,69 +1,116 @@
-// Review page: keyboard shortcuts and drafts of edits that survive a reload.
+// Review page: keyboard shortcuts, drafts of edits that survive a reload, and the next pair preloaded while the
+// reviewer reads the current one, so a decision shows the next pair at once.
 (function () {
   "use strict";
-  var form = document.getElementById("decision-form");
-  var review = document.getElementById("review");
-  var undo = document.getElementById("undo-form") || document.querySelector("form[action$='/review/undo']");
-  var question = document.getElementById("id_question");
-  var answer = document.getElementById("id_answer");
-  var reason = document.getElementById("id_reason");
-  var preset = document.getElementById("id_reason_preset");
+  var nextHtml = null; // the preloaded fragment; "" when the queue has nothing after the current pair
 
-  var key = review ? "workbench-draft:" + review.getAttribute("data-pair") + ":" + review.getAttribute("data-version") : null;
-  function saveDraft() {
-    if (!key) return;
-    try { localStorage.setItem(key, JSON.stringify({ q: question.value, a: answer.value })); } catch (e) { /* storage full or off */ }
+  function el(id) { return document.getElementById(id); }
+  function draftKey() {
+    var review = el("review");
+    return review ? "workbench-draft:" + review.getAttribute("data-pair") + ":" + review.getAttribute("data-version") : null;
   }
-  if (key && question && answer) {
+  function clearDraft() {
+    var key = draftKey();
+    if (key) { try { localStorage.removeItem(key); } catch (e) { /* storage off */ } }
+  }
+
+  function bindDrafts() {
+    var key = draftKey(), question = el("id_question"), answer = el("id_answer");
+    if (!key || !question || !answer) return;
     try {
       var draft = JSON.parse(localStorage.getItem(key) || "null");
-      if (draft && !document.getElementById("conflict")) {
+      if (draft && !el("conflict")) {
         question.value = draft.q; answer.value = draft.a;
         question.classList.add("draft"); answer.classList.add("draft");
       }
     } catch (e) { /* ignore a broken draft */ }
-    question.addEventListener("input", saveDraft);
-    answer.addEventListener("input", saveDraft);
+    var save = function () {
+      try { localStorage.setItem(key, JSON.stringify({ q: question.value, a: answer.value })); } catch (e) { /* full */ }
+    };
+    question.addEventListener("input", save);
+    answer.addEventListener("input", save);
+  }
+
+  function preload() {
+    var review = el("review");
+    nextHtml = null;
+    if (!review || !window.fetch) return;
+    fetch(review.getAttribute("data-next-url"), { credentials: "same-origin" })
+      .then(function (r) { if (r.status === 204) return ""; if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (html) { nextHtml = html; })
+      .catch(function () { nextHtml = null; });
+  }
+
+  function showNext() {
+    var holder = document.createElement("div");
+    holder.innerHTML = nextHtml; // server-rendered, autoescaped fragment of this page
+    var fresh = holder.querySelector("#review");
+    el("review").replaceWith(fresh);
+    ["conflict", "form-errors"].forEach(function (id) { var node = el(id); if (node) node.remove(); });
+    window.scrollTo(0, 0);
+    bindDrafts();
+    preload();
+  }
+
+  function rejectReasonMissing(form) {
+    return !form.elements.reason_preset.value && !form.elements.reason.value.trim();
   }
 
   function submit(decision) {
+    var form = el("decision-form");
     if (!form) return;
-    if (decision === "reject" && !preset.value && !reason.value.trim()) {
-      preset.focus();
-      return;
-    }
+    if (decision === "reject" && rejectReasonMissing(form)) { form.elements.reason_preset.focus(); return; }
+    var data = new FormData(form);
+    data.set("decision", decision);
+    clearDraft();
+    if (nextHtml === null || !window.fetch) { return nativeSubmit(form, decision); }
+    fetch(form.action, { method: "POST", body: data, credentials: "same-origin", redirect: "manual" })
+      .then(function (r) {
+        if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
+          if (nextHtml) showNext(); else window.location.reload();
+        } else {
+          nativeSubmit(form, decision); // a conflict or a field error: nothing changed, show the server's page
+        }
+      })
+      .catch(function () { nativeSubmit(form, decision); });
+  }
+
+  function nativeSubmit(form, decision) {
     var input = document.createElement("input");
     input.type = "hidden"; input.name = "decision"; input.value = decision;
     form.append(input);
-    if (key) { try { localStorage.removeItem(key); } catch (e) { /* ignore */ } }
     form.submit();
   }
-  if (form) {
-    form.addEventListener("submit", function (event) {
-      var button = event.submitter;
-      if (button && button.value === "reject" && !preset.value && !reason.value.trim()) {
-        event.preventDefault();
-        preset.focus();
-        return;
-      }
-      if (key) { try { localStorage.removeItem(key); } catch (e) { /* ignore */ } }
-    });
-  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.id !== "decision-form") return;
+    event.preventDefault();
+    var button = event.submitter;
+    submit(button ? button.value : "approve");
+  });
 
   document.addEventListener("keydown", function (event) {
     var target = event.target;
+    var form = el("decision-form");
     var typing = target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT" || target.tagName === "SELECT");
     if (typing) {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form) { event.preventDefault(); submit(target === reason || target === preset ? "reject" : "edit"); }
-      else if (event.key === "Escape") { target.blur(); }
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form) {
+        event.preventDefault();
+        submit(target.id === "id_reason" || target.id === "id_reason_preset" ? "reject" : "edit");
+      } else if (event.key === "Escape") { target.blur(); }
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     var k = event.key.toLowerCase();
+    var undo = el("undo-form") || document.querySelector("form[action$='/review/undo']");
     if (k === "a" && form) { event.preventDefault(); submit("approve"); }
-    else if (k === "e" && question) { event.preventDefault(); question.focus(); }
-    else if (k === "r" && form) { event.preventDefault(); if (preset.value || reason.value.trim()) submit("reject"); else preset.focus(); }
+    else if (k === "e" && el("id_question")) { event.preventDefault(); el("id_question").focus(); }
+    else if (k === "r" && form) { event.preventDefault(); submit("reject"); }
     else if (k === "s" && form) { event.preventDefault(); submit("skip"); }
     else if (k === "u" && undo) { event.preventDefault(); undo.submit(); }
   });
+
+  bindDrafts();
+  preload();
 })();

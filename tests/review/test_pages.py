@@ -61,3 +61,19 @@ def test_form_decision_conflict_page_is_409(client, reviewer, project):
     QAPair.objects.filter(pk=pair.pk).update(version=3, answer="새 답")
     response = client.post(reverse("review:decide", args=[project.slug, pair.pk]), {"decision": "approve", "version": 1})
     assert response.status_code == 409 and "새 답" in response.content.decode()
+
+
+def test_next_pair_is_preloaded_as_a_fragment(client, reviewer, owner, project):
+    pairs = make_pairs(project, 2)
+    client.login(username=reviewer.username, password=PASSWORD)
+    current = client.get(reverse("review:queue", args=[project.slug])).context["pair"]
+    fragment = client.get(reverse("review:next", args=[project.slug]), {"after": current.pk})
+    assert fragment.status_code == 200 and f'data-pair="{pairs[1].pk}"' in fragment.content.decode()
+    assert "<html" not in fragment.content.decode()
+    # Both are leased to this reviewer: nobody else gets them; a reload still shows the current one.
+    assert QAPair.objects.filter(claimed_by=reviewer).count() == 2
+    assert client.get(reverse("review:queue", args=[project.slug])).context["pair"].pk == current.pk
+    assert client.get(reverse("review:next", args=[project.slug]), {"after": pairs[1].pk}).content.decode().count(f'data-pair="{current.pk}"') == 1
+    client.login(username=owner.username, password=PASSWORD)
+    assert client.get(reverse("review:queue", args=[project.slug])).context["pair"] is None
+    assert client.get(reverse("review:next", args=[project.slug]), {"after": 0}).status_code == 204

@@ -42,8 +42,11 @@ def test_review_with_the_keyboard(live_server, project, reviewer):
         assert page.input_value("#id_question").endswith(XSS_OUT)
         assert page.evaluate("window.pwned") is None
 
-        page.keyboard.press("a")  # approve
+        page.evaluate("window.samePage = true")
+        page.wait_for_function("() => performance.getEntriesByType('resource').some(e => e.name.includes('/review/next'))")
+        page.keyboard.press("a")  # approve: the preloaded next pair replaces this one without a page load
         page.wait_for_selector(f"#review[data-pair='{pairs[1].pk}']")
+        assert page.evaluate("window.samePage") is True
 
         page.keyboard.press("e")  # edit: focus the question
         page.keyboard.press("Control+a")

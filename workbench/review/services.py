@@ -48,11 +48,14 @@ def _claimable(project: Project, now) -> QuerySet[QAPair]:
     )
 
 
-def pair_claim(*, project: Project, reviewer, flag: str | None = None) -> QAPair | None:
+def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: tuple[int, ...] = ()) -> QAPair | None:
     """The reviewer's current pair if they hold one, else the next free pending pair in the project's queue order,
-    leased to them. Never hands one pair to two reviewers."""
+    leased to them. Never hands one pair to two reviewers. `exclude` asks for another pair than those (the review page
+    preloads the next pair while the reviewer reads the current one, so a reviewer may hold two)."""
     now = timezone.now()
     held = QAPair.objects.filter(project=project, status=PairStatus.PENDING, claimed_by=reviewer, lease_expires_at__gte=now)
+    if exclude:
+        held = held.exclude(pk__in=exclude)
     if flag:
         held = held.filter(Exists(PairFlag.objects.filter(pair=OuterRef("pk"), name=flag)))
     current = held.order_by("lease_expires_at").first()

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -68,6 +69,23 @@ def queue(request, slug: str):
     if pair is not None:
         pair = pair_for_review(pair_id=pair.pk)
     return _render(request, membership, pair, flag=flag)
+
+
+@login_required
+def next_pair(request, slug: str):
+    """The pair after `after`, leased now and rendered as a fragment, so the page has it before the decision is sent."""
+    membership = get_membership(request, slug)
+    flag = request.GET.get("flag") if request.GET.get("flag") in FLAG_NAMES else None
+    try:
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        after = 0
+    pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag, exclude=(after,))
+    if pair is None:
+        return HttpResponse(status=204)
+    context = {"project": membership.project, "membership": membership, "flag": flag, "reasons": PRESET_REASONS, "form": None,
+               **_pair_context(pair_for_review(pair_id=pair.pk))}
+    return render(request, "review/_pair.html", context)
 
 
 @login_required
