@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import json
 import os
 import random
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from _django import ROOT, setup
 

@@ -13,7 +13,6 @@ CHROMIUM_ARGS = [
 
 @contextlib.contextmanager
 def chromium_page():
-    from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:

@@ -64,7 +64,6 @@ def test_jsonl_records_with_metadata(project):
 
 
 def test_json_list_and_configured_fields(project):
-    raw = files.jsonl()  # unused
     data = '[{"premise": "%s", "guid": "x1"}, {"premise": "%s", "guid": "x2"}]' % (KO, KO2)
     report = run(project, ("klue.json", data.encode()), fields=FieldMap(text="premise", id="guid"))
     assert report.ok and report.files[0].documents_created == 2

@@ -55,7 +55,6 @@ def test_formats_load_with_datasets(project, reviewer, tmp_path, fmt, loader, co
 
 
 def test_messages_are_what_sft_trainers_read(project, reviewer, tmp_path):
-    from transformers import AutoTokenizer
 
     reviewed(project, reviewer)
     export_write(project=project, fmt="messages", options=ExportOptions(grounded=True), out_dir=tmp_path)
@@ -65,13 +64,9 @@ def test_messages_are_what_sft_trainers_read(project, reviewer, tmp_path):
         assert all(isinstance(m["content"], str) and m["content"] for m in row["messages"])
     assert rows[0]["messages"][0]["content"].startswith("대한민국은 민주공화국이다.")  # grounded: chunk, then question
     # A conversational dataset renders through a chat template, as TRL's SFT trainer does.
-    from tests.conftest import SHARED_DATA  # noqa: F401
-    from workers.tiny import LLAMA3_CHAT_TEMPLATE
-
-    class _T:  # the template is what matters here, not a vocabulary
-        pass
-
     from jinja2 import Template
+
+    from workers.tiny import LLAMA3_CHAT_TEMPLATE
 
     rendered = Template(LLAMA3_CHAT_TEMPLATE).render(messages=rows[0]["messages"], bos_token="<|begin_of_text|>", add_generation_prompt=False)
     assert rendered.count("<|eot_id|>") == 2 and "assistant<|end_header_id|>" in rendered

@@ -144,3 +144,22 @@ def test_admin_starts_a_run(client, owner, tiny_model):
     run = GenerationRun.objects.get(project=project)
     assert run.created_by == owner and run.batches_total == 1 and run.samples_expected == 4
     assert f"Run {run.pk} started" in response.content.decode()
+
+
+def test_cancel_and_retry_from_the_run_page(client, owner, reviewer, tiny_model):
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    project, _ = project_with_chunks(owner, tiny_model, 2)
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=1)
+    client.login(username=reviewer.username, password=PASSWORD)
+    assert client.post(reverse("generation:cancel", args=[project.slug, run.pk])).status_code == 404  # not a member here
+    client.login(username=owner.username, password=PASSWORD)
+    body = client.post(reverse("generation:cancel", args=[project.slug, run.pk]), follow=True).content.decode()
+    assert f"Run {run.pk} cancelled" in body and run_state(run.pk).status == RunStatus.CANCELLED
+    again = client.post(reverse("generation:cancel", args=[project.slug, run.pk]), follow=True).content.decode()
+    assert "only queued or running runs can be cancelled" in again
+    client.post(reverse("generation:retry", args=[project.slug, run.pk]))
+    assert run_state(run.pk).status == RunStatus.RUNNING
+    assert set(GenerationBatch.objects.filter(run=run).values_list("status", flat=True)) == {BatchStatus.QUEUED}

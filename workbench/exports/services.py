@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -37,10 +37,13 @@ class ExportOptions:
             raise ValueError("validation_percent must be between 0 and 50")
 
 
+def _statuses_for(fmt: str, options: ExportOptions) -> list[str]:
+    # Preference pairs come from reviewer edits only: the chosen text against the model's original.
+    return [PairStatus.EDITED] if fmt == "dpo" else list(options.statuses)
+
+
 def _rows(project: Project, options: ExportOptions, fmt: str):
-    statuses = list(options.statuses)
-    if fmt == "dpo":
-        statuses = [PairStatus.EDITED]  # preference pairs come from reviewer edits: chosen vs the model's original
+    statuses = _statuses_for(fmt, options)
     last_reviewer = ReviewDecision.objects.filter(pair=OuterRef("pk")).exclude(decision__in=[Decision.SKIP]).order_by("-created_at", "-id").values("reviewer__username")[:1]
     qs = (
         QAPair.objects.filter(project=project, status__in=statuses)
@@ -136,13 +139,14 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     if "train" not in sinks:
         sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
     files = [sink.close() for sink in sinks.values()]
+    exported_statuses = _statuses_for(fmt, options)
     manifest = {
         "project": project.slug,
         "format": fmt,
         "options": asdict(options) | {"statuses": list(options.statuses)},
         "counts": {
             "total": sum(counts.values()),
-            "by_status": {},
+            "by_status": {s: sum(v for (st, _), v in counts.items() if st == s) for s in exported_statuses},
             "by_split": {split: sum(v for (_, sp), v in counts.items() if sp == split) for split in sinks},
         },
         "files": sorted(files, key=lambda f: f["file"]),
@@ -157,10 +161,6 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
         "created_at": timezone.now().isoformat(),
         "created_by": created_by.get_username() if created_by else None,
     }
-    by_status = Counter()
-    for (status, _split), v in counts.items():
-        by_status[status] += v
-    manifest["counts"]["by_status"] = {s: by_status.get(s, 0) for s in (options.statuses if fmt != "dpo" else [PairStatus.EDITED])}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
 

@@ -52,27 +52,25 @@ def run_progress_json(request, slug: str, pk: int):
     return JsonResponse(run_progress(run=run))
 
 
-@login_required
-@require_POST
-def run_cancel(request, slug: str, pk: int):
+def _run_action(request, slug: str, pk: int, service, done: str):
     project = get_project_for_admin(request, slug)
     run = get_object_or_404(GenerationRun, project=project, pk=pk)
     try:
-        generation_run_cancel(run=run)
-        messages.success(request, f"Run {run.pk} cancelled; no further batches will start.")
+        service(run=run)
+        messages.success(request, done.format(run=run))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("generation:detail", slug=slug, pk=pk)
+
+
+@login_required
+@require_POST
+def run_cancel(request, slug: str, pk: int):
+    return _run_action(request, slug, pk, generation_run_cancel, "Run {run.pk} cancelled; no further batches will start.")
 
 
 @login_required
 @require_POST
 def run_retry(request, slug: str, pk: int):
-    project = get_project_for_admin(request, slug)
-    run = get_object_or_404(GenerationRun, project=project, pk=pk)
-    try:
-        generation_run_retry(run=run)
-        messages.success(request, f"Run {run.pk}: failed batches queued again; only missing samples are generated.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    return redirect("generation:detail", slug=slug, pk=pk)
+    return _run_action(request, slug, pk, generation_run_retry,
+                       "Run {run.pk}: failed batches queued again; only missing samples are generated.")
