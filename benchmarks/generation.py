@@ -88,6 +88,35 @@ def roofline_seconds(lengths, prompt_tokens, batch, weight_bytes, kv_per_token, 
     return (steps * weight_bytes + kv) / bandwidth
 
 
+def check_slots(device):
+    """The slots path (CUDA graph on a GPU) must give the same greedy tokens as `generate`, on a small fp32 model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from workers.slots import SlotDecoder
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=2000, hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8,
+                         num_key_value_heads=2, max_position_embeddings=1024, eos_token_id=7, pad_token_id=0)
+    model = LlamaForCausalLM(config).to(device).eval()
+    rng = random.Random(0)
+    prompts = [[rng.randrange(10, 2000) for _ in range(rng.randint(3, 200))] for _ in range(24)]
+    budgets = [rng.randint(1, 40) for _ in prompts]
+    expected = []
+    with torch.inference_mode():
+        for p, b in zip(prompts, budgets):
+            out = model.generate(torch.tensor([p], device=device), max_new_tokens=b, do_sample=False, eos_token_id=7, pad_token_id=0)
+            tokens = out[0, len(p):].tolist()
+            expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
+    decoder = SlotDecoder(model, slots=8, max_len=240, max_new_tokens=40, eos=7, temperature=0, top_p=1.0,
+                          use_graph=device.startswith("cuda"), check_every=4)
+    got = {f.index: f.tokens for f in decoder.run(prompts, budgets)}
+    same = sum(got[i] == expected[i] for i in range(len(prompts)))
+    print(f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots: "
+          f"{same}/24 identical", flush=True)
+    return same
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--small", action="store_true")
@@ -95,9 +124,10 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=600)
     parser.add_argument("--max-new", type=int, default=256)
     parser.add_argument("--card-prompts", type=int, default=3)
-    parser.add_argument("--backends", default="batched,continuous")
+    parser.add_argument("--backends", default="slots,batched,continuous")
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--workloads", default="fixed,variable")
+    parser.add_argument("--samples", default="1", help="samples per distinct prompt, a comma list (the product's default is 3)")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
     if args.small:
@@ -118,11 +148,13 @@ def main():
     if bandwidth:
         print(f"measured copy bandwidth: {bandwidth / 1e12:.2f} TB/s", flush=True)
 
+    check = check_slots(device)
     t0 = time.perf_counter()
     model, config = build(args, device, dtype)
     print(f"built model in {time.perf_counter() - t0:.0f} s", flush=True)
     rng = random.Random(1)
-    prompts = [[128000] + [rng.randrange(1000, 120000) for _ in range(args.prompt_tokens - 1)] for _ in range(args.prompts)]
+    distinct = [[128000] + [rng.randrange(1000, 120000) for _ in range(args.prompt_tokens - 1)] for _ in range(args.prompts)]
+    prompts = distinct
     variable = [rng.randint(60, args.max_new) if not args.small else rng.randint(4, args.max_new) for _ in prompts]
     rows = []
 
@@ -152,12 +184,17 @@ def main():
     loaded = LoadedModel(spec=None, model=merged, tokenizer=_Tokenizer(), device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=128009)
 
     for backend in args.backends.split(","):
-        for workload in args.workloads.split(","):
+        for samples, workload in [(int(k), w) for k in args.samples.split(",") for w in args.workloads.split(",")]:
+            # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all.
+            prompts = [distinct[i // samples] for i in range(len(distinct))]
             budgets = [None] * len(prompts) if workload == "fixed" else variable
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
                 engine = Engine(loaded, backend=backend, max_batch=args.max_batch)
-                engine.generate(requests[: min(8, len(requests))], SamplingParams(max_new_tokens=8, seed=0))  # warm-up
+                # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
+                warm = min(len(requests), args.max_batch)
+                engine.generate([SampleRequest(i, r.prompt_ids, max_new_tokens=2) for i, r in enumerate(requests[:warm])],
+                                SamplingParams(max_new_tokens=args.max_new, seed=0))
                 if device == "cuda":
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()
@@ -174,7 +211,7 @@ def main():
             tps = sum(lengths) / seconds
             floor = roofline_seconds(lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth)
             rows.append({
-                "path": f"engine {backend} (merged)", "workload": workload, "tokens_per_s": tps,
+                "path": f"engine {backend} (merged)", "workload": workload + (f", {samples} samples/prompt" if samples > 1 else ""), "tokens_per_s": tps,
                 "pairs_per_hour": len(results) / seconds * 3600, "mean_tokens": sum(lengths) / len(lengths),
                 "stops": sum(r.finish_reason == "stop" for r in results),
                 "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
@@ -184,16 +221,16 @@ def main():
             del engine
 
     print()
-    print(f"{'path':42} {'workload':9} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'x card':>7}")
+    print(f"{'path':42} {'workload':28} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'x card':>7}")
     for r in rows:
         if "error" in r:
-            print(f"{r['path']:42} {r['workload']:9} ERROR {r['error']}")
+            print(f"{r['path']:42} {r['workload']:28} ERROR {r['error']}")
             continue
-        print(f"{r['path']:42} {r['workload']:9} {r['tokens_per_s']:9.0f} {r['pairs_per_hour']:10.0f} "
+        print(f"{r['path']:42} {r['workload']:28} {r['tokens_per_s']:9.0f} {r['pairs_per_hour']:10.0f} "
               f"{(r['peak_gb'] or 0):8.1f} {(r['roofline'] or 0) * 100:7.0f}% {r.get('x_card', 1):7.0f}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "generation.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "transformers": transformers.__version__,
-                                                               "peft": peft.__version__, "bandwidth": bandwidth, "rows": rows}, indent=1))
+                                                               "peft": peft.__version__, "bandwidth": bandwidth, "slots_check": check, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ def requests(loaded, n=7):
     return [SampleRequest(("chunk", i), tok.encode("대한민국 헌법 " * (i + 1), add_special_tokens=False)) for i in range(n)]
 
 
-@pytest.mark.parametrize("backend", ["batched", "continuous"])
+@pytest.mark.parametrize("backend", ["slots", "batched", "continuous"])
 def test_every_request_gets_one_result_in_order(loaded, backend):
     reqs = requests(loaded)
     results = Engine(loaded, backend=backend, token_budget=200).generate(reqs, SamplingParams(max_new_tokens=6, seed=1))
@@ -57,12 +57,68 @@ def test_sampling_is_reproducible_with_a_seed(loaded):
     assert [r.token_ids for r in a] == [r.token_ids for r in b]
 
 
+def test_auto_picks_slots_for_llama(loaded):
+    assert Engine(loaded).backend == "slots"
+
+
+def _greedy_reference(loaded, reqs, budgets):
+    import torch
+
+    expected = []
+    with torch.inference_mode():
+        for req, budget in zip(reqs, budgets):
+            out = loaded.model.generate(input_ids=torch.tensor([list(req.prompt_ids)]), max_new_tokens=budget, do_sample=False,
+                                        eos_token_id=loaded.eos_token_id, pad_token_id=loaded.tokenizer.pad_token_id)
+            tokens = out[0, len(req.prompt_ids):].tolist()
+            expected.append(tokens[: tokens.index(loaded.eos_token_id) + 1] if loaded.eos_token_id in tokens else tokens)
+    return expected
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "flex"])
+def test_slots_match_generate_token_for_token(loaded, attention):
+    """Greedy decoding through 3 slots (so slots are refilled many times, prompts of different lengths and budgets)
+    gives exactly the tokens `generate` gives one prompt at a time: the slot cache, positions, masks and refills are
+    right. `flex` is the attention kernel used on GPUs (compiled here for the CPU)."""
+    from workers.slots import SlotDecoder
+
+    reqs = requests(loaded, 9)
+    budgets = [3, 12, 1, 7, 12, 5, 9, 2, 12]
+    expected = _greedy_reference(loaded, reqs, budgets)
+    decoder = SlotDecoder(loaded.model, slots=3, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2)
+    got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    assert sorted(got) == list(range(9))
+    assert [got[i] for i in range(9)] == expected
+
+
+def test_slots_share_one_prefill_between_samples_of_a_prompt(loaded, monkeypatch):
+    from workers.slots import SlotDecoder
+
+    reqs = requests(loaded, 2)
+    prompts = [list(reqs[0].prompt_ids)] * 3 + [list(reqs[1].prompt_ids)] * 3
+    decoder = SlotDecoder(loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=1.0,
+                          top_p=1.0, use_graph=False)
+    widths = []
+    original = decoder.inner.embed_tokens.forward
+    monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
+    import torch
+
+    torch.manual_seed(3)
+    done = {d.index: d.tokens for d in decoder.run(prompts, [8] * 6)}
+    assert sorted(done) == list(range(6))
+    assert widths[0] == (2, len(reqs[1].prompt_ids))  # one prefill: two distinct prompts for six slots
+    greedy = SlotDecoder(loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=0,
+                         top_p=1.0, use_graph=False)
+    got = {d.index: d.tokens for d in greedy.run(prompts, [8] * 6)}
+    assert [got[i] for i in range(6)] == _greedy_reference(loaded, [SampleRequest(i, p) for i, p in enumerate(prompts)], [8] * 6)
+
+
 def test_unknown_backend(loaded):
     with pytest.raises(ValueError, match="unknown generation backend"):
         Engine(loaded, backend="vllm")
 
 
-@pytest.mark.parametrize("backend", ["batched", "continuous"])
+@pytest.mark.parametrize("backend", ["slots", "batched", "continuous"])
 def test_per_request_budgets(loaded, backend):
     reqs = [SampleRequest(i, r.prompt_ids, max_new_tokens=n) for i, (r, n) in enumerate(zip(requests(loaded, 3), [2, 5, 9]))]
     results = Engine(loaded, backend=backend).generate(reqs, SamplingParams(max_new_tokens=9, seed=5))

@@ -1,0 +1,110 @@
+"""Where the `slots` backend spends its time on one GPU: one prefill group and one decode step, timed apart.
+
+A random-weight model of Llama-3-8B's shape (bf16), ~600-token prompts. Prints the prefill rate (prompt tokens/s and
+TFLOP/s), the decode step time at full slots (graph replay), its bandwidth share, and the attention kernel alone.
+
+    python benchmarks/slots_profile.py [--slots 256] [--small]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def timed(fn, repeat, sync):
+    fn()
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    sync()
+    return (time.perf_counter() - start) / repeat
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--slots", type=int, default=256)
+    parser.add_argument("--prompt-tokens", type=int, default=600)
+    parser.add_argument("--max-new", type=int, default=256)
+    parser.add_argument("--prefill-tokens", type=int, default=16_384)
+    parser.add_argument("--small", action="store_true")
+    parser.add_argument("--attention", default="auto")
+    args = parser.parse_args()
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from workers.slots import SlotDecoder
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if args.small:
+        shape = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2)
+        args.slots, args.prompt_tokens, args.max_new = 8, 60, 24
+    else:
+        shape = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8)
+    config = LlamaConfig(vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0, eos_token_id=128009,
+                         pad_token_id=128001, tie_word_embeddings=False, **shape)
+    torch.manual_seed(0)
+    torch.set_default_dtype(dtype)
+    with torch.device(device):
+        model = LlamaForCausalLM(config).eval()
+    torch.set_default_dtype(torch.float32)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    params = sum(p.numel() for p in model.parameters())
+    weight_bytes = params * (2 if dtype == torch.bfloat16 else 4)
+
+    rng = random.Random(0)
+    prompts = [[rng.randrange(1000, 120000) for _ in range(args.prompt_tokens)] for _ in range(args.slots)]
+    decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
+                          eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention, prefill_tokens=args.prefill_tokens)
+    group = min(args.slots, max(1, args.prefill_tokens // args.prompt_tokens))
+    with torch.inference_mode():
+        seconds = timed(lambda: decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
+        tokens = group * args.prompt_tokens
+        print(f"prefill: {group} prompts x {args.prompt_tokens} tokens in {seconds * 1000:.1f} ms: {tokens / seconds:,.0f} "
+              f"prompt tokens/s, {2 * (params - config.vocab_size * config.hidden_size) * tokens / seconds / 1e12:.0f} TFLOP/s "
+              f"(matmuls only)", flush=True)
+        for start in range(0, args.slots, group):
+            ids = list(range(start, min(args.slots, start + group)))
+            decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
+        step = timed(decoder._step, 20, sync)
+        kv_len = decoder.max_len
+        kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * kv_len * (config.hidden_size // config.num_attention_heads) * 2
+        print(f"decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): {step * 1000:.2f} ms = {args.slots / step:,.0f} "
+              f"tokens/s; reads {weight_bytes / 1e9:.1f} GB weights + {kv_bytes / 1e9:.1f} GB cache "
+              f"= {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
+        eager = timed(decoder._decode_step, 5, sync)
+        print(f"same step without the graph: {eager * 1000:.2f} ms", flush=True)
+
+        n, kvh, g, d = args.slots, config.num_key_value_heads, config.num_attention_heads // config.num_key_value_heads, config.hidden_size // config.num_attention_heads
+        q = torch.randn(n, kvh, g, d, device=device, dtype=dtype)
+        k, v = decoder.k_cache[0], decoder.v_cache[0]
+        mask = (decoder.columns[None, :] <= decoder.pos[:, None])[:, None, None, :]
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        layer_kv = kv_bytes / config.num_hidden_layers
+        for name, fn in [
+            ("sdpa, bool mask", lambda: sdpa(q, k, v, attn_mask=mask)),
+            ("sdpa, no mask", lambda: sdpa(q, k, v)),
+            ("matmul + softmax", lambda: torch.softmax((q @ k.transpose(-1, -2)).float().masked_fill(~mask, -float("inf")), -1).to(dtype) @ v),
+        ]:
+            try:
+                t = timed(fn, 20, sync)
+                print(f"attention one layer, {name}: {t * 1e6:.0f} us = {layer_kv / t / 1e12:.2f} TB/s; x{config.num_hidden_layers} layers = {t * config.num_hidden_layers * 1000:.2f} ms", flush=True)
+            except Exception as exc:
+                print(f"attention {name}: {type(exc).__name__}: {exc}"[:200], flush=True)
+        x = torch.randn(n, 1, config.hidden_size, device=device, dtype=dtype)
+        layer = decoder.layers[0]
+        t = timed(lambda: layer.mlp(x), 20, sync)
+        print(f"MLP one layer: {t * 1e6:.0f} us x{config.num_hidden_layers} = {t * config.num_hidden_layers * 1000:.2f} ms", flush=True)
+        t = timed(lambda: decoder._sample(model.lm_head(x[:, 0])), 20, sync)
+        print(f"head + sampling: {t * 1000:.2f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()

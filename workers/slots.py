@@ -1,0 +1,275 @@
+"""The `slots` backend: a fixed set of sequence slots over one preallocated KV cache, refilled as sequences finish.
+
+Plain `generate` keeps a finished row in the batch until the longest row ends, grows its cache by concatenation at
+every step, and pays Python and kernel-launch overhead per layer per step. Here:
+- the KV cache is allocated once, `[layers, slots, kv_heads, max_len, head_dim]`; a slot holds one sequence from
+  position 0, so prompts need no padding in the cache and every slot has its own position;
+- one decode step (embedding, every layer, the head, sampling and the bookkeeping of positions, budgets and eos) runs
+  on fixed buffers, so on a GPU it is captured once in a CUDA graph and replayed;
+- every few steps the host looks at which slots finished, collects their tokens and refills those slots with the next
+  prompts (length-sorted prefills of several prompts at once), so a short answer frees its slot for new work.
+
+The model's own modules (embedding, norms, projections, MLP, rotary embedding, head) do the work; only attention
+against the slot cache is written here. It applies to Llama-shaped models (the ko-genstruct base is Llama-3); other
+architectures use the `batched` backend.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+def supports(model) -> bool:
+    """Llama-shaped: `model.model.layers[i].self_attn.{q,k,v,o}_proj`, norms, MLP, a rotary embedding and a head."""
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    if inner is None or not layers or not hasattr(model, "lm_head") or not hasattr(inner, "rotary_emb"):
+        return False
+    attn = getattr(layers[0], "self_attn", None)
+    return all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")) and hasattr(layers[0], "mlp")
+
+
+@dataclass
+class Finished:
+    index: int
+    tokens: list[int]
+    duration_ms: int
+
+
+class SlotDecoder:
+    """Generates for a list of prompts with per-prompt budgets; `run` yields each prompt's tokens as it finishes."""
+
+    def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
+                 top_p: float, use_graph: bool, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4):
+        import torch
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        self.torch = torch
+        self.rope = apply_rotary_pos_emb
+        self.model = model
+        self.inner = model.model
+        self.layers = list(self.inner.layers)
+        config = model.config
+        self.heads = config.num_attention_heads
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or self.heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.group = self.heads // self.kv_heads
+        self.scale = self.head_dim ** -0.5
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.slots, self.max_new, self.eos = slots, max_new_tokens, eos
+        if attention == "auto":
+            attention = "flex" if self.device.type == "cuda" else "sdpa"
+        self.attention = attention
+        block = 128 if attention == "flex" else 64
+        self.max_len = -(-max_len // block) * block  # aligned rows for the attention kernels
+        self.temperature, self.top_p = temperature, top_p
+        self.use_graph = use_graph
+        self.prefill_tokens, self.check_every = prefill_tokens, check_every
+
+        shape = (len(self.layers), slots, self.kv_heads, self.max_len, self.head_dim)
+        dev = self.device
+        self.k_cache = torch.zeros(shape, dtype=self.dtype, device=dev)
+        self.v_cache = torch.zeros(shape, dtype=self.dtype, device=dev)
+        long = dict(dtype=torch.long, device=dev)
+        self.tokens = torch.zeros(slots, **long)  # the last sampled token of each slot: the next step's input
+        self.pos = torch.zeros(slots, **long)  # where that token goes in the cache
+        self.count = torch.zeros(slots, **long)  # tokens generated so far
+        self.budget = torch.ones(slots, **long)
+        self.finished = torch.ones(slots, dtype=torch.bool, device=dev)  # an empty slot counts as finished
+        self.out = torch.zeros((slots, max_new_tokens), **long)
+        self.rows = torch.arange(slots, **long)
+        self.columns = torch.arange(self.max_len, **long)
+        self.graph = None
+        if attention == "flex":
+            self._init_flex()
+
+    def _init_flex(self):
+        """Decode attention with FlexAttention's decoding kernel: each slot reads only the cache blocks up to its own
+        position (the block count per slot is a tensor updated inside the step), never the empty rest of the cache."""
+        torch = self.torch
+        from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+        import torch._dynamo
+
+        # One compiled kernel per (slots, cache length) shape; a worker sees a handful, more than the default limit of 8.
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
+        self.flex = torch.compile(flex_attention, dynamic=False, fullgraph=True)
+        blocks = self.max_len // 128
+        self.kv_blocks = torch.ones((self.slots, 1, 1), dtype=torch.int32, device=self.device)
+        indices = torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
+        pos = self.pos
+
+        def visible(b, h, q_idx, kv_idx):
+            return kv_idx <= pos[b]
+
+        self.block_mask = BlockMask.from_kv_blocks(self.kv_blocks, indices, BLOCK_SIZE=128, mask_mod=visible,
+                                                   seq_lengths=(1, self.max_len), compute_q_blocks=False)
+
+    # -- the model, on the slot cache -----------------------------------------------------------------------------------
+    def _sample(self, logits):
+        torch = self.torch
+        if self.temperature <= 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            drop = sorted_probs.cumsum(-1) - sorted_probs > self.top_p
+            sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+        # Sampling as a race of exponential clocks: argmax(p / E), E ~ Exp(1), draws index i with probability p_i;
+        # unlike torch.multinomial it needs no host synchronisation, so it can live inside the CUDA graph.
+        return (probs / torch.empty_like(probs).exponential_().clamp_(min=1e-20)).argmax(-1)
+
+    def _decode_step(self):
+        """One token for every slot. Reads and writes only the fixed buffers (graph-capturable)."""
+        torch = self.torch
+        n = self.slots
+        x = self.inner.embed_tokens(self.tokens)[:, None, :]
+        pos = self.pos
+        cos, sin = self.inner.rotary_emb(x, pos[:, None])
+        if self.attention == "flex":
+            self.kv_blocks.copy_((pos // 128 + 1).to(torch.int32).view(n, 1, 1))
+        else:
+            mask = (self.columns[None, :] <= pos[:, None])[:, None, None, :]
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(n, 1, self.heads, self.head_dim).transpose(1, 2)
+            k = attn.k_proj(h).view(n, 1, self.kv_heads, self.head_dim).transpose(1, 2)
+            v = attn.v_proj(h).view(n, 1, self.kv_heads, self.head_dim).transpose(1, 2)
+            q, k = self.rope(q, k, cos, sin)
+            self.k_cache[i][self.rows, :, pos] = k[:, :, 0]
+            self.v_cache[i][self.rows, :, pos] = v[:, :, 0]
+            if self.attention == "flex":
+                o = self.flex(q, self.k_cache[i], self.v_cache[i], block_mask=self.block_mask, scale=self.scale,
+                              enable_gqa=self.group > 1)
+            else:
+                # Grouped-query attention without copying the cache: the query heads that share a KV head become that
+                # head's queries ([slots, kv_heads, group, head_dim] against [slots, kv_heads, max_len, head_dim]).
+                q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
+                o = torch.nn.functional.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], attn_mask=mask, scale=self.scale)
+            x = x + attn.o_proj(o.reshape(n, 1, self.heads * self.head_dim))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        logits = self.model.lm_head(self.inner.norm(x[:, 0]))
+        sampled = self._sample(logits)
+        active = ~self.finished
+        at = self.count.clamp(max=self.max_new - 1)
+        self.out[self.rows, at] = torch.where(active, sampled, self.out[self.rows, at])
+        self.count.add_(active.long())
+        self.pos.add_(active.long())
+        self.tokens.copy_(torch.where(active, sampled, self.tokens))
+        self.finished.logical_or_(active & ((sampled == self.eos) | (self.count >= self.budget)))
+
+    def _prefill(self, slot_ids: list[int], prompts: list[list[int]], budgets: list[int]):
+        """Run the prompts (right-padded, causal) into their slots' cache and sample each one's first token. Identical
+        prompts (several samples of one chunk) run once; their cache rows are copied to every slot that asked."""
+        torch = self.torch
+        unique: dict[tuple, int] = {}
+        source = [unique.setdefault(tuple(p), len(unique)) for p in prompts]
+        distinct = list(unique)
+        n, width = len(distinct), max(len(p) for p in distinct)
+        ids = torch.zeros((n, width), dtype=torch.long)
+        for row, p in enumerate(distinct):
+            ids[row, : len(p)] = torch.tensor(p, dtype=torch.long)
+        ids = ids.to(self.device)
+        lengths = torch.tensor([len(p) for p in distinct], dtype=torch.long, device=self.device)
+        slots = torch.tensor(slot_ids, dtype=torch.long, device=self.device)
+        rows = torch.tensor(source, dtype=torch.long, device=self.device)
+        positions = torch.arange(width, device=self.device)[None, :].expand(n, width)
+        x = self.inner.embed_tokens(ids)
+        cos, sin = self.inner.rotary_emb(x, positions)
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = attn.q_proj(h).view(n, width, self.heads, self.head_dim).transpose(1, 2)
+            k = attn.k_proj(h).view(n, width, self.kv_heads, self.head_dim).transpose(1, 2)
+            v = attn.v_proj(h).view(n, width, self.kv_heads, self.head_dim).transpose(1, 2)
+            q, k = self.rope(q, k, cos, sin)
+            self.k_cache[i][slots, :, :width] = k[rows]
+            self.v_cache[i][slots, :, :width] = v[rows]
+            # Padding sits after each prompt, so causal attention never lets a real token see it; the cache rows it
+            # writes lie past the prompt and are overwritten by decoding before any step attends to them.
+            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
+            x = x + attn.o_proj(o.transpose(1, 2).reshape(n, width, self.heads * self.head_dim))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        last = x[torch.arange(n, device=self.device), lengths - 1]
+        first = self._sample(self.model.lm_head(self.inner.norm(last))[rows])  # each sample draws its own first token
+        budget = torch.tensor(budgets, dtype=torch.long, device=self.device)
+        self.tokens[slots] = first
+        self.pos[slots] = lengths[rows]
+        self.count[slots] = 1
+        self.budget[slots] = budget
+        self.out[slots, 0] = first
+        self.finished[slots] = (first == self.eos) | (budget <= 1)
+
+    def _capture(self):
+        torch = self.torch
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        saved = [t.clone() for t in (self.tokens, self.pos, self.count, self.finished, self.out)]
+        with torch.cuda.stream(stream):
+            for _ in range(2):  # warm-up outside the graph (allocator, kernel selection)
+                self._decode_step()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._decode_step()
+        for t, s in zip((self.tokens, self.pos, self.count, self.finished, self.out), saved):
+            t.copy_(s)
+
+    def _step(self):
+        if self.use_graph:
+            if self.graph is None:
+                self._capture()
+            self.graph.replay()
+        else:
+            self._decode_step()
+
+    # -- scheduling -----------------------------------------------------------------------------------------------------
+    def run(self, prompts: list[list[int]], budgets: list[int]):
+        """Yield a `Finished` for every prompt, in the order they finish."""
+        torch = self.torch
+        # Longest first, so similar lengths prefill together; samples of one prompt stay adjacent (one prefill).
+        first_seen: dict[tuple, int] = {}
+        group_of = [first_seen.setdefault(tuple(p), i) for i, p in enumerate(prompts)]
+        queue = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), group_of[i]))
+        occupant: list[int | None] = [None] * self.slots
+        started: list[float] = [0.0] * self.slots
+        free = list(range(self.slots))
+        with torch.inference_mode():
+            while queue or len(free) < self.slots:
+                # Refill free slots once enough are free to make a prefill worth it (or nothing else is running).
+                if queue and free and (len(free) >= max(1, self.slots // 16) or len(free) == self.slots or len(queue) <= len(free)):
+                    while queue and free:
+                        group_slots, group = [], []
+                        width = len(prompts[queue[0]])
+                        distinct: set[int] = set()
+                        while queue and free and (len(distinct | {group_of[queue[0]]})) * width <= max(self.prefill_tokens, width):
+                            index = queue.pop(0)
+                            slot = free.pop(0)
+                            group.append(index)
+                            distinct.add(group_of[index])
+                            group_slots.append(slot)
+                            occupant[slot] = index
+                            started[slot] = time.perf_counter()
+                        self._prefill(group_slots, [list(prompts[i]) for i in group], [budgets[i] for i in group])
+                for _ in range(self.check_every):
+                    self._step()
+                done = self.finished.tolist()
+                newly = [s for s in range(self.slots) if occupant[s] is not None and done[s]]
+                if not newly:
+                    continue
+                counts = self.count.tolist()
+                out = self.out[newly].tolist()
+                now = time.perf_counter()
+                for row, slot in zip(out, newly):
+                    yield Finished(occupant[slot], row[: counts[slot]], int((now - started[slot]) * 1000))
+                    occupant[slot] = None
+                    free.append(slot)
+                free.sort()
