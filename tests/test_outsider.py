@@ -7,6 +7,8 @@ import re
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from workbench.generation.models import GenerationRun
+from workbench.review.audit import audit_create
+from workbench.review.services import ReviewInput, pair_claim, pair_review
 
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs
@@ -34,7 +36,7 @@ def project_urls(project, ids):
     values = {"slug": project.slug, **ids}
     urls = []
     for route in patterns():
-        if "<slug" in route or "<pk>" in route or "<int:pk>" in route or "run_id" in route or "pair_id" in route:
+        if "<slug" in route or "<pk>" in route or "<int:pk>" in route or "run_id" in route or "pair_id" in route or "item_id" in route:
             url = concrete(route, values)
             if url:
                 urls.append(url)
@@ -42,9 +44,13 @@ def project_urls(project, ids):
 
 
 def test_outsider_gets_404_on_every_project_url(client, project, outsider):
-    (pair,) = make_pairs(project, 1, with_generation=True)
+    (pair, approved) = make_pairs(project, 2, with_generation=True)
+    reviewer = project.memberships.get(role="reviewer").user
+    claimed = pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=claimed.version))
+    item = audit_create(project=project, admin=project.memberships.get(role="admin").user, sample_size=1).items.get()
     run = GenerationRun.objects.get(project=project)
-    ids = {"pk": pair.pk, "run_id": run.pk, "pair_id": pair.pk}
+    ids = {"pk": pair.pk, "run_id": run.pk, "pair_id": pair.pk, "item_id": item.pk}
     urls = project_urls(project, ids)
     assert len(urls) >= 20  # the walk really found the project's pages, fragments and API
     client.login(username=outsider.username, password=PASSWORD)

@@ -50,7 +50,7 @@ def test_dashboard_charts(client, reviewer, project):
     statuses = dict(response.context["statuses"])
     assert statuses["Rejected"] == 1 and statuses["Pending review"] == 3
     body = response.content.decode()
-    for section in ("chart-status", "chart-flags", "chart-calibration", "chart-reviewers", "chart-generation"):
+    for section in ("chart-status", "chart-flags", "chart-calibration", "chart-reviewers", "chart-generation", "chart-audit"):
         assert f'id="{section}"' in body
 
 

@@ -79,3 +79,40 @@ def test_review_with_the_keyboard(live_server, project, reviewer):
     assert statuses[pairs[2].pk].status == PairStatus.REJECTED
     assert ReviewDecision.objects.get(pair=pairs[2]).reason == "Duplicate of another question: 같은 질문이 위에 있음"
     assert statuses[pairs[3].pk].question == "다른 사람이 고친 질문?"  # not overwritten
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_with_the_keyboard(live_server, project, owner, reviewer):
+    from workbench.review.audit import audit_create
+    from workbench.review.models import AuditItem
+    from workbench.review.services import ReviewInput, pair_claim, pair_review
+
+    make_pairs(project, 2, question="질문 {i} " + XSS_OUT)
+    for _ in range(2):
+        pair = pair_claim(project=project, reviewer=reviewer)
+        pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=pair.version))
+    base = live_server.url
+    with chromium_page() as page:
+        log_in(page, base, owner)
+        page.goto(f"{base}/p/{project.slug}/audit/")
+        page.fill("#id_sample_size", "2")
+        page.click("#btn-start-audit")
+        page.wait_for_selector("#audit-open")
+        assert "2 items open" in page.inner_text("#audit-open")
+        page.click("#audit-queue-link")
+        first = int(page.get_attribute("#audit", "data-item"))
+        assert page.inner_text("#audit-question").endswith(XSS_OUT) and page.evaluate("window.pwned") is None
+        page.keyboard.press("a")  # agree
+        page.wait_for_function(f"() => document.querySelector('#audit') && document.querySelector('#audit').dataset.item != '{first}'")
+        second = int(page.get_attribute("#audit", "data-item"))
+        page.keyboard.press("d")  # disagree: the note first, Ctrl+Enter sends
+        page.keyboard.type("답이 원문에 없습니다")
+        page.check("#id_reject_pair")
+        page.focus("#id_note")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector("#audit-empty")
+        assert page.csp_violations == []
+    assert AuditItem.objects.get(pk=first).verdict == "agree"
+    item = AuditItem.objects.get(pk=second)
+    assert (item.verdict, item.note, item.rejected_pair) == ("disagree", "답이 원문에 없습니다", True)
+    assert QAPair.objects.get(pk=item.pair_id).status == PairStatus.REJECTED

@@ -33,3 +33,20 @@ class PairFilterForm(forms.Form):
 
 class BulkRejectForm(forms.Form):
     reason = forms.CharField(max_length=2000)
+
+
+class AuditStartForm(forms.Form):
+    sample_size = forms.IntegerField(min_value=1, max_value=5000, initial=100, label="Pairs to sample")
+    reviewer = forms.ModelChoiceField(queryset=None, required=False, empty_label="every reviewer", label="Approved by")
+
+    def __init__(self, *args, project=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from django.contrib.auth import get_user_model
+
+        self.fields["reviewer"].queryset = get_user_model().objects.filter(memberships__project=project).order_by("username")
+
+
+class AuditVerdictForm(forms.Form):
+    verdict = forms.ChoiceField(choices=[("agree", "agree"), ("disagree", "disagree")])
+    note = forms.CharField(required=False, max_length=2000)
+    reject_pair = forms.BooleanField(required=False)

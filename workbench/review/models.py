@@ -41,3 +41,46 @@ class ReviewDecision(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["reviewer", "created_at"])]
+
+
+class Audit(models.Model):
+    """A second pass over a random sample of approved pairs: another member says whether they agree."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="audits")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="audits_created")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sample_size = models.PositiveIntegerField()
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="Only pairs approved by this reviewer (blank: every reviewer).",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Verdict(models.TextChoices):
+    AGREE = "agree", "Agree"
+    DISAGREE = "disagree", "Disagree"
+
+
+class AuditItem(models.Model):
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="items")
+    pair = models.ForeignKey(QAPair, on_delete=models.CASCADE, related_name="audit_items")
+    # The first-pass decision under audit and the pair as it was approved.
+    decision = models.ForeignKey(ReviewDecision, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    pair_version = models.PositiveIntegerField()
+    question = models.TextField()
+    answer = models.TextField()
+    auditor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_items")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    note = models.TextField(blank=True)
+    rejected_pair = models.BooleanField(default=False)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["pair"], name="audit_pair_once")]
+        indexes = [models.Index(fields=["audit"], condition=Q(verdict=""), name="audit_open_idx")]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workbench.review import views
+from workbench.review import audit_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -11,4 +11,8 @@ urlpatterns = [
     path("p/<slug:slug>/pairs/", views.pair_browser, name="pairs"),
     path("p/<slug:slug>/pairs/bulk-reject", views.bulk_reject, name="bulk_reject"),
     path("p/<slug:slug>/dashboard/", views.dashboard, name="dashboard"),
+    path("p/<slug:slug>/audit/", audit_views.overview, name="audit"),
+    path("p/<slug:slug>/audit/start", audit_views.start, name="audit_start"),
+    path("p/<slug:slug>/audit/queue", audit_views.audit_queue, name="audit_queue"),
+    path("p/<slug:slug>/audit/<int:item_id>/verdict", audit_views.verdict, name="audit_verdict"),
 ]

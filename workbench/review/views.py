@@ -157,6 +157,7 @@ def dashboard(request, slug: str):
     from workbench.generation.models import GenerationRun
     from workbench.generation.selectors import run_progress
     from workbench.quality.selectors import flag_calibration
+    from workbench.review.audit import audit_agreement
     from workbench.review.selectors import project_stats, reviewer_throughput
 
     membership = get_membership(request, slug)
@@ -169,4 +170,5 @@ def dashboard(request, slug: str):
         "calibration": flag_calibration(project=project),
         "throughput": reviewer_throughput(project=project),
         "run": run, "progress": run_progress(run=run) if run else None,
+        "audit": audit_agreement(project=project)["overall"],
     })
