@@ -19,6 +19,7 @@ def main():
     parser.add_argument("--pairs", type=int, default=10000)
     parser.add_argument("--reviews", type=int, default=500)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="cumulative")
     args = parser.parse_args()
     setup("workbench_bench_review_profile")
     from django.db import connection
@@ -54,7 +55,7 @@ def main():
     for _ in range(200):
         one()
     profile.disable()
-    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,28 @@ def test_claim_review_and_stats(project, reviewer):
     assert stats["by_flag"] == {"echo": 1} and stats["total"] == 2
 
 
+def test_hot_path_answers_match_the_serializer(project, reviewer):
+    """The claim and the review build their answers from the rows their statements return; the result must be what
+    PairSerializer gives for the pair as stored, field for field (the contract the OpenAPI schema describes)."""
+    from workbench.generation.models import QAPair
+    from workbench.review.api import PairSerializer
+
+    make_pairs(project, 1, flags_every=1)
+    api = token_client(reviewer)
+    claim = api.post(f"/api/projects/{project.slug}/queue/claim").json()
+    stored = QAPair.objects.select_related("chunk").get(pk=claim["id"])
+    assert claim == PairSerializer(stored).data
+    assert stored.claimed_by_id == reviewer.pk and claim["lease_expires_at"]
+    review = api.post(f"/api/pairs/{claim['id']}/review", {"decision": "edit", "question": " 새 질문? ", "answer": "새 답.",
+                                                          "version": claim["version"]}, format="json").json()
+    stored.refresh_from_db()
+    assert review == PairSerializer(stored).data
+    assert (stored.question, stored.status, stored.version, stored.claimed_by_id) == ("새 질문?", "edited", 2, None)
+    decision = ReviewDecision.objects.get(pair=stored)
+    assert (decision.reviewer_id, decision.decision, decision.question_before, decision.question_after, decision.version_before,
+            decision.status_before, decision.status_after) == (reviewer.pk, "edit", claim["question"], "새 질문?", 1, "pending", "edited")
+
+
 def test_stale_version_and_foreign_lease_are_409(project, reviewer, owner):
     (pair,) = make_pairs(project, 1)
     api, other = token_client(reviewer), token_client(owner)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from workbench.generation.models import QAPair
 from workbench.projects.access import get_membership
-from workbench.projects.models import Membership
+from workbench.documents.models import Chunk
 from workbench.review.selectors import project_stats
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
 
@@ -21,6 +21,20 @@ class PairSerializer(serializers.ModelSerializer):
     class Meta:
         model = QAPair
         fields = ["id", "version", "question", "answer", "flags", "status", "chunk_text", "lease_expires_at"]
+
+
+_when = serializers.DateTimeField()
+
+
+def pair_payload(pair: QAPair) -> dict:
+    """PairSerializer's output, built directly: the two hot endpoints answer without re-reading the pair (the claim and
+    the review statements return the row and its chunk's text)."""
+    chunk_text = getattr(pair, "chunk_text", None)
+    if chunk_text is None:
+        chunk_text = Chunk.objects.values_list("text", flat=True).get(pk=pair.chunk_id)
+    return {"id": pair.pk, "version": pair.version, "question": pair.question, "answer": pair.answer, "flags": pair.flags,
+            "status": pair.status, "chunk_text": chunk_text,
+            "lease_expires_at": _when.to_representation(pair.lease_expires_at) if pair.lease_expires_at else None}
 
 
 class ReviewSerializer(serializers.Serializer):
@@ -50,16 +64,14 @@ class ClaimView(APIView):
         pair = pair_claim(project=membership.project, reviewer=request.user, flag=request.query_params.get("flag") or None)
         if pair is None:
             return Response(status=204)
-        pair = QAPair.objects.select_related("chunk").get(pk=pair.pk)
-        return Response(PairSerializer(pair).data)
+        return Response(pair_payload(pair))
 
 
 class ReviewView(APIView):
     @extend_schema(request=ReviewSerializer, responses={200: PairSerializer, 409: ConflictSerializer},
                    summary="Approve, edit or reject a claimed pair at the version the caller saw.")
     def post(self, request, pair_id: int):
-        pair = QAPair.objects.filter(pk=pair_id).only("id", "project_id").first()
-        if pair is None or not Membership.objects.filter(project_id=pair.project_id, user=request.user).exists():
+        if not QAPair.objects.filter(pk=pair_id, project__memberships__user=request.user).exists():
             raise Http404
         data = ReviewSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,7 +87,7 @@ class ReviewView(APIView):
             return Response({"detail": str(exc), "pair": PairSerializer(current).data}, status=409)
         except DjangoValidationError as exc:
             return Response(exc.message_dict, status=400)
-        return Response(PairSerializer(QAPair.objects.select_related("chunk").get(pk=updated.pk)).data)
+        return Response(pair_payload(updated))
 
 
 class StatsView(APIView):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -48,11 +48,72 @@ def _claimable(project: Project, now) -> QuerySet[QAPair]:
     )
 
 
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _pair_columns(alias: str, overrides: dict[str, str] | None = None) -> str:
+    """The pair's columns for a raw statement; `overrides` maps a column to the expression that gives it."""
+    overrides = overrides or {}
+    quote = connection.ops.quote_name
+    return ", ".join(
+        f"{overrides[f.column]} AS {quote(f.column)}" if f.column in overrides else f"{alias}.{quote(f.column)}"
+        for f in QAPair._meta.concrete_fields
+    )
+
+
+def _order_sql(ordering: tuple[str, ...], alias: str) -> str:
+    parts = []
+    for name in ordering:
+        column = QAPair._meta.get_field(name.lstrip("-")).column
+        parts.append(f"{alias}.{connection.ops.quote_name(column)}{' DESC' if name.startswith('-') else ''}")
+    return ", ".join(parts)
+
+
+def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclude: tuple[int, ...], now) -> QAPair | None:
+    """PostgreSQL: the held-pair check, the SKIP LOCKED pick and the lease in one statement (one round trip, no
+    explicit transaction). Returns the pair with `chunk_text` attached, as the ORM path's result would be."""
+    pair_table = QAPair._meta.db_table
+    chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
+    flag_filter = ""
+    params: dict = {"project": project.pk, "user": reviewer.pk, "now": now, "exclude": list(exclude),
+                    "until": now + timedelta(seconds=project.lease_seconds), "flag": flag}
+    if flag:
+        flag_filter = f"AND EXISTS (SELECT 1 FROM {PairFlag._meta.db_table} f WHERE f.pair_id = q.id AND f.name = %(flag)s)"
+    ordering = _order_sql(QUEUE_ORDERING.get(project.queue_order, ("id",)), "q")
+    sql = f"""
+        WITH held AS (
+            SELECT q.id FROM {pair_table} q
+            WHERE q.project_id = %(project)s AND q.status = 'pending' AND q.claimed_by_id = %(user)s
+              AND q.lease_expires_at >= %(now)s AND NOT (q.id = ANY(%(exclude)s)) {flag_filter}
+            ORDER BY q.lease_expires_at LIMIT 1
+        ), fresh AS (
+            SELECT q.id FROM {pair_table} q
+            WHERE q.project_id = %(project)s AND q.status = 'pending'
+              AND (q.claimed_by_id IS NULL OR q.lease_expires_at < %(now)s) {flag_filter}
+              AND NOT EXISTS (SELECT 1 FROM held)
+            ORDER BY {ordering} LIMIT 1 FOR UPDATE OF q SKIP LOCKED
+        ), leased AS (
+            UPDATE {pair_table} q SET claimed_by_id = %(user)s, lease_expires_at = %(until)s, updated_at = %(now)s
+            FROM fresh WHERE q.id = fresh.id
+            RETURNING q.id, q.claimed_by_id, q.lease_expires_at, q.updated_at
+        )
+        SELECT {_pair_columns("p", {c: f"COALESCE(l.{c}, p.{c})" for c in ("claimed_by_id", "lease_expires_at", "updated_at")})},
+               c.text AS chunk_text
+        FROM {pair_table} p JOIN {chunk_table} c ON c.id = p.chunk_id LEFT JOIN leased l ON l.id = p.id
+        WHERE p.id = (SELECT id FROM held UNION ALL SELECT id FROM leased LIMIT 1)
+    """
+    rows = list(QAPair.objects.raw(sql, params))
+    return rows[0] if rows else None
+
+
 def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: tuple[int, ...] = ()) -> QAPair | None:
     """The reviewer's current pair if they hold one, else the next free pending pair in the project's queue order,
     leased to them. Never hands one pair to two reviewers. `exclude` asks for another pair than those (the review page
     preloads the next pair while the reviewer reads the current one, so a reviewer may hold two)."""
     now = timezone.now()
+    if _postgres():
+        return _claim_in_one_statement(project, reviewer, flag, tuple(exclude), now)
     held = QAPair.objects.filter(project=project, status=PairStatus.PENDING, claimed_by=reviewer, lease_expires_at__gte=now)
     if exclude:
         held = held.exclude(pk__in=exclude)
@@ -99,10 +160,64 @@ def _validate(data: ReviewInput) -> None:
         raise ValidationError(errors)
 
 
+_STATUS_AFTER = {Decision.APPROVE: PairStatus.APPROVED, Decision.EDIT: PairStatus.EDITED, Decision.REJECT: PairStatus.REJECTED}
+
+
+def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPair | None:
+    """PostgreSQL, the common case: the pair is at the version the reviewer saw and leased to them. The lock, the
+    update, the history row and the response row in one statement (atomic on its own). None when the case is not the
+    common one (stale version, someone else's lease, a replay, a race on the unique key): the caller then takes the
+    general path, which tells those apart."""
+    pair_table = QAPair._meta.db_table
+    chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
+    decision_table = ReviewDecision._meta.db_table
+    edit = data.decision == Decision.EDIT
+    params = {"id": pair_id, "user": reviewer.pk, "version": data.version, "decision": data.decision,
+              "status": _STATUS_AFTER[data.decision], "edit": edit, "question": (data.question or "").strip() if edit else "",
+              "answer": (data.answer or "").strip() if edit else "", "reason": data.reason.strip(), "now": timezone.now()}
+    returned = _pair_columns("q")
+    sql = f"""
+        WITH current AS (
+            SELECT id, question, answer, status FROM {pair_table}
+            WHERE id = %(id)s AND version = %(version)s AND claimed_by_id = %(user)s AND status = 'pending' FOR UPDATE
+        ), changed AS (
+            UPDATE {pair_table} q SET
+                question = CASE WHEN %(edit)s THEN %(question)s ELSE q.question END,
+                answer = CASE WHEN %(edit)s THEN %(answer)s ELSE q.answer END,
+                status = %(status)s, version = q.version + 1, claimed_by_id = NULL, lease_expires_at = NULL,
+                updated_at = %(now)s
+            FROM current, {chunk_table} c
+            WHERE q.id = current.id AND c.id = q.chunk_id
+            RETURNING {returned}, c.text AS chunk_text, current.question AS question_before,
+                      current.answer AS answer_before, current.status AS status_before
+        ), history AS (
+            INSERT INTO {decision_table} (pair_id, reviewer_id, decision, question_before, answer_before, question_after,
+                                          answer_after, status_before, status_after, reason, version_before, is_bulk, created_at)
+            SELECT id, %(user)s, %(decision)s, question_before, answer_before, question, answer, status_before, status,
+                   %(reason)s, %(version)s, false, %(now)s FROM changed
+            RETURNING id
+        )
+        SELECT changed.*, (SELECT count(*) FROM history) AS recorded FROM changed
+    """
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint, so a unique-key race leaves the outer transaction usable
+                rows = list(QAPair.objects.raw(sql, params))
+        else:
+            rows = list(QAPair.objects.raw(sql, params))
+    except IntegrityError:
+        return None
+    return rows[0] if rows else None
+
+
 def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
     """Record a decision against the version the reviewer saw. A stale version or another reviewer's lease is a
     conflict, never a silent overwrite; the same decision submitted twice is recorded once."""
     _validate(data)
+    if _postgres() and data.decision in _STATUS_AFTER:
+        pair = _review_in_one_statement(pair_id, reviewer, data)
+        if pair is not None:
+            return pair
     try:
         with transaction.atomic():
             pair = QAPair.objects.select_for_update().get(pk=pair_id)
