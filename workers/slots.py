@@ -87,6 +87,17 @@ class SlotDecoder:
         if attention == "flex":
             self._init_flex()
 
+    def _attention_inputs(self, i, layer, h, n, width):
+        """q [n, heads, width, head_dim], k and v [n, kv_heads, width, head_dim] for layer i."""
+        attn = layer.self_attn
+        q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
+        return (q.reshape(n, width, self.heads, self.head_dim).transpose(1, 2),
+                k.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2),
+                v.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2))
+
+    def _mlp(self, i, layer, x):
+        return layer.mlp(layer.post_attention_layernorm(x))
+
     def _init_flex(self):
         """Decode attention with FlexAttention's decoding kernel: each slot reads only the cache blocks up to its own
         position (the block count per slot is a tensor updated inside the step), never the empty rest of the cache."""
@@ -134,15 +145,14 @@ class SlotDecoder:
         pos = self.pos
         cos, sin = self.inner.rotary_emb(x, pos[:, None])
         if self.attention == "flex":
-            self.kv_blocks.copy_((pos // 128 + 1).to(torch.int32).view(n, 1, 1))
+            # A finished or empty slot reads one block (its row is discarded), not the history it had.
+            blocks = torch.where(self.finished, torch.ones_like(pos), pos // 128 + 1)
+            self.kv_blocks.copy_(blocks.to(torch.int32).view(n, 1, 1))
         else:
             mask = (self.columns[None, :] <= pos[:, None])[:, None, None, :]
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
-            h = layer.input_layernorm(x)
-            q = attn.q_proj(h).view(n, 1, self.heads, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(n, 1, self.kv_heads, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(n, 1, self.kv_heads, self.head_dim).transpose(1, 2)
+            q, k, v = self._attention_inputs(i, layer, layer.input_layernorm(x), n, 1)
             q, k = self.rope(q, k, cos, sin)
             self.k_cache[i][self.rows, :, pos] = k[:, :, 0]
             self.v_cache[i][self.rows, :, pos] = v[:, :, 0]
@@ -155,7 +165,7 @@ class SlotDecoder:
                 q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
                 o = torch.nn.functional.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], attn_mask=mask, scale=self.scale)
             x = x + attn.o_proj(o.reshape(n, 1, self.heads * self.head_dim))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = x + self._mlp(i, layer, x)
         logits = self.model.lm_head(self.inner.norm(x[:, 0]))
         sampled = self._sample(logits)
         active = ~self.finished
@@ -186,10 +196,7 @@ class SlotDecoder:
         cos, sin = self.inner.rotary_emb(x, positions)
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
-            h = layer.input_layernorm(x)
-            q = attn.q_proj(h).view(n, width, self.heads, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(n, width, self.kv_heads, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(n, width, self.kv_heads, self.head_dim).transpose(1, 2)
+            q, k, v = self._attention_inputs(i, layer, layer.input_layernorm(x), n, width)
             q, k = self.rope(q, k, cos, sin)
             self.k_cache[i][slots, :, :width] = k[rows]
             self.v_cache[i][slots, :, :width] = v[rows]
@@ -197,7 +204,7 @@ class SlotDecoder:
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
             o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(n, width, self.heads * self.head_dim))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = x + self._mlp(i, layer, x)
         last = x[torch.arange(n, device=self.device), lengths - 1]
         first = self._sample(self.model.lm_head(self.inner.norm(last))[rows])  # each sample draws its own first token
         budget = torch.tensor(budgets, dtype=torch.long, device=self.device)
