@@ -87,24 +87,23 @@ class SlotDecoder:
         if attention == "flex":
             self._init_flex()
 
-    def _attention_inputs(self, i, layer, h, n, width):
-        """q [n, heads, width, head_dim], k and v [n, kv_heads, width, head_dim] for layer i."""
+    def _attention_inputs(self, layer, h, n, width):
+        """q [n, heads, width, head_dim], k and v [n, kv_heads, width, head_dim]."""
         attn = layer.self_attn
         q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
         return (q.reshape(n, width, self.heads, self.head_dim).transpose(1, 2),
                 k.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2),
                 v.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2))
 
-    def _mlp(self, i, layer, x):
+    def _mlp(self, layer, x):
         return layer.mlp(layer.post_attention_layernorm(x))
 
     def _init_flex(self):
         """Decode attention with FlexAttention's decoding kernel: each slot reads only the cache blocks up to its own
         position (the block count per slot is a tensor updated inside the step), never the empty rest of the cache."""
         torch = self.torch
-        from torch.nn.attention.flex_attention import BlockMask, flex_attention
-
         import torch._dynamo
+        from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
         # One compiled kernel per (slots, cache length) shape; a worker sees a handful, more than the default limit of 8.
         for name in ("recompile_limit", "cache_size_limit"):
@@ -152,7 +151,7 @@ class SlotDecoder:
             mask = (self.columns[None, :] <= pos[:, None])[:, None, None, :]
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
-            q, k, v = self._attention_inputs(i, layer, layer.input_layernorm(x), n, 1)
+            q, k, v = self._attention_inputs(layer, layer.input_layernorm(x), n, 1)
             q, k = self.rope(q, k, cos, sin)
             self.k_cache[i][self.rows, :, pos] = k[:, :, 0]
             self.v_cache[i][self.rows, :, pos] = v[:, :, 0]
@@ -165,7 +164,7 @@ class SlotDecoder:
                 q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
                 o = torch.nn.functional.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], attn_mask=mask, scale=self.scale)
             x = x + attn.o_proj(o.reshape(n, 1, self.heads * self.head_dim))
-            x = x + self._mlp(i, layer, x)
+            x = x + self._mlp(layer, x)
         logits = self.model.lm_head(self.inner.norm(x[:, 0]))
         sampled = self._sample(logits)
         active = ~self.finished
@@ -196,7 +195,7 @@ class SlotDecoder:
         cos, sin = self.inner.rotary_emb(x, positions)
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
-            q, k, v = self._attention_inputs(i, layer, layer.input_layernorm(x), n, width)
+            q, k, v = self._attention_inputs(layer, layer.input_layernorm(x), n, width)
             q, k = self.rope(q, k, cos, sin)
             self.k_cache[i][slots, :, :width] = k[rows]
             self.v_cache[i][slots, :, :width] = v[rows]
@@ -204,7 +203,7 @@ class SlotDecoder:
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
             o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(n, width, self.heads * self.head_dim))
-            x = x + self._mlp(i, layer, x)
+            x = x + self._mlp(layer, x)
         last = x[torch.arange(n, device=self.device), lengths - 1]
         first = self._sample(self.model.lm_head(self.inner.norm(last))[rows])  # each sample draws its own first token
         budget = torch.tensor(budgets, dtype=torch.long, device=self.device)
