@@ -125,3 +125,41 @@ def test_per_request_budgets(loaded, backend):
     for res, n in zip(results, [2, 5, 9]):
         assert res.completion_tokens <= n
         assert res.finish_reason == "stop" or res.completion_tokens == n
+
+
+def test_slots_out_of_memory_halves_the_slots_and_keeps_finished_results(loaded, monkeypatch):
+    """A CUDA out-of-memory error in the middle of a run: the results already yielded are kept, the decoder is rebuilt
+    with half the slots, and only the unfinished requests run again."""
+    import torch
+
+    from workers import slots as slots_module
+
+    reqs = requests(loaded, 6)
+    engine = Engine(loaded, backend="slots", max_batch=4)
+    real_run = slots_module.SlotDecoder.run
+    calls = []
+
+    def flaky_run(self, prompts, budgets):
+        calls.append((self.slots, len(prompts)))
+        for n, done in enumerate(real_run(self, prompts, budgets)):
+            yield done
+            if len(calls) == 1 and n == 1:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(slots_module.SlotDecoder, "run", flaky_run)
+    results = engine.generate(reqs, SamplingParams(max_new_tokens=4, seed=2))
+    assert [r.key for r in results] == [r.key for r in reqs]
+    assert all(1 <= r.completion_tokens <= 4 for r in results)
+    assert calls == [(4, 6), (2, 4)]  # the second run: half the slots, only the four requests not finished
+
+
+def test_slots_decoder_is_kept_between_calls_of_the_same_shape(loaded):
+    engine = Engine(loaded, backend="slots", max_batch=4)
+    reqs = requests(loaded, 4)
+    first = engine.generate(reqs, SamplingParams(max_new_tokens=5, temperature=0))
+    decoder = engine._decoder
+    second = engine.generate(reqs, SamplingParams(max_new_tokens=5, temperature=0))
+    assert engine._decoder is decoder  # cache (and on a GPU, its CUDA graph) reused
+    assert [r.token_ids for r in first] == [r.token_ids for r in second]
+    engine.generate(reqs, SamplingParams(max_new_tokens=7, temperature=0))
+    assert engine._decoder is not decoder  # another output limit: another decoder
