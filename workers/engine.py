@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +86,23 @@ class Engine:
 
     # -- generation -----------------------------------------------------------------------------------------------------
     def generate(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[SampleResult]:
+        """One result per request, in the requests' order."""
+        results: list[SampleResult | None] = [None] * len(requests)
+        for index, result in self.generate_stream(requests, params):
+            results[index] = result
+        return results  # type: ignore[return-value]
+
+    def generate_stream(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
+        """(request index, result) as results are ready: with `slots`, each as its sequence finishes, so a caller can
+        store them while the rest is still generating; with the other backends, a batch at a time."""
         if not requests:
-            return []
-        if self.backend == "continuous":
-            return self._generate_continuous(requests, params)
+            return
         if self.backend == "slots":
-            return self._generate_slots(requests, params)
-        return self._generate_batched(requests, params)
+            yield from self._generate_slots(requests, params)
+        elif self.backend == "continuous":
+            yield from enumerate(self._generate_continuous(requests, params))
+        else:
+            yield from enumerate(self._generate_batched(requests, params))
 
     def _result(self, request: SampleRequest, generated: list[int], max_new_tokens: int, duration_ms: int) -> SampleResult:
         if self.eos in generated:
@@ -136,24 +146,25 @@ class Engine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _generate_slots(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[SampleResult]:
+    def _generate_slots(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
         import torch
 
         budgets = [min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens) for r in requests]
         max_len = max(len(r.prompt_ids) for r in requests) + params.max_new_tokens
-        results: list[SampleResult | None] = [None] * len(requests)
+        finished = [False] * len(requests)
         # Slots: as many as the KV budget holds, at most max_batch, and no more than a power of two above the work.
         slots = min(self.max_batch, max(1, self.token_budget // max_len), 1 << (len(requests) - 1).bit_length())
         torch.manual_seed(params.seed)
         while True:
-            todo = [i for i, r in enumerate(results) if r is None]
+            todo = [i for i, f in enumerate(finished) if not f]
             if not todo:
-                return results  # type: ignore[return-value]
+                return
             try:
                 decoder = self._slot_decoder(slots, max_len, params)
                 for done in decoder.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo]):
                     index = todo[done.index]
-                    results[index] = self._result(requests[index], done.tokens, budgets[index], done.duration_ms)
+                    finished[index] = True
+                    yield index, self._result(requests[index], done.tokens, budgets[index], done.duration_ms)
             except torch.cuda.OutOfMemoryError:
                 if slots == 1:
                     raise

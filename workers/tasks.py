@@ -40,7 +40,7 @@ def engine_for(parameters: dict):
 
             gc.collect()
             loaded = load_model(spec, device=settings.MODEL_DEVICE or None)
-            _engine = Engine(loaded, backend=settings.GENERATION_BACKEND)
+            _engine = Engine(loaded, backend=settings.GENERATION_BACKEND, max_batch=settings.GENERATION_MAX_BATCH)
             _engine_key = spec
             log.info("loaded %s + %s on %s (%s, backend %s)", spec.base_model, spec.adapter, loaded.device, loaded.dtype, _engine.backend)
         return _engine
@@ -85,27 +85,40 @@ def generate_batch(self, batch_id: int) -> None:
                         )
                 requests.append(SampleRequest((chunk.pk, sample_index), prompts[chunk.pk]))
             seed = (params["seed"] + 7919 * batch.index + batch.attempts) % 2**31
-            results = engine.generate(
-                requests,
-                SamplingParams(temperature=params["temperature"], top_p=params["top_p"], max_new_tokens=params["max_new_tokens"], seed=seed),
-            )
-            with transaction.atomic():  # pairs become visible to reviewers already flagged
-                pair_ids = generation.generations_save(
-                    batch=batch,
-                    samples=[
-                        generation.GeneratedSample(
-                            chunk_id=r.key[0], sample_index=r.key[1], raw_text=r.text, finish_reason=r.finish_reason,
-                            prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, seed=seed, duration_ms=r.duration_ms,
-                        )
-                        for r in results
-                    ],
-                    worker=worker,
-                    gpu_name=gpu_name(engine.loaded.device),
-                )
-                # Flag the new pairs as soon as the batch is saved, before any reviewer can claim them.
-                quality.pairs_assess(pair_ids=pair_ids)
+            sampling = SamplingParams(temperature=params["temperature"], top_p=params["top_p"],
+                                      max_new_tokens=params["max_new_tokens"], seed=seed)
+            device_name = gpu_name(engine.loaded.device)
+            pending = []
+            # Stored as they finish, a few dozen at a time: a worker lost mid-batch keeps what it had stored, and the
+            # retry generates only the rest; reviewers see the first pairs of a batch before its last ones are done.
+            for _index, result in engine.generate_stream(requests, sampling):
+                pending.append(result)
+                if len(pending) >= settings.GENERATION_SAVE_EVERY:
+                    _store(batch, pending, seed, worker, device_name)
+                    pending = []
+            if pending:
+                _store(batch, pending, seed, worker, device_name)
         generation.batch_finish(batch_id=batch_id)
     except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
         log.exception("batch %s failed", batch_id)
         if generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}"):
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
+
+
+def _store(batch, results, seed: int, worker: str, device_name: str) -> None:
+    with transaction.atomic():  # pairs become visible to reviewers already flagged
+        pair_ids = generation.generations_save(
+            batch=batch,
+            samples=[
+                generation.GeneratedSample(
+                    chunk_id=r.key[0], sample_index=r.key[1], raw_text=r.text, finish_reason=r.finish_reason,
+                    prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, seed=seed, duration_ms=r.duration_ms,
+                )
+                for r in results
+            ],
+            worker=worker,
+            gpu_name=device_name,
+        )
+        # Flag the new pairs as soon as they are saved, before any reviewer can claim them.
+        quality.pairs_assess(pair_ids=pair_ids)
+        generation.run_refresh(run_id=batch.run_id)  # live progress within a batch

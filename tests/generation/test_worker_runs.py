@@ -105,6 +105,28 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(start_worker, own
         assert batch.status == BatchStatus.DONE and batch.attempts >= 2
 
 
+def test_worker_killed_mid_batch_keeps_what_it_stored(start_worker, owner, tiny_model):
+    """Samples are stored as they finish: a worker killed in the middle of a batch loses only the samples it had not
+    stored; the retry generates the rest, and the run still has every (chunk, sample) exactly once."""
+    project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=120)
+    env = KILL_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4", "GENERATION_SAVE_EVERY": "1"}
+    first = start_worker(**env)
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=6)  # one batch of 12 samples
+    stored = Generation.objects.filter(run=run)
+    wait_for(lambda: stored.exists(), what="the first stored samples")
+    first.kill()
+    kept = dict(stored.values_list("pk", "created_at"))
+    batch = GenerationBatch.objects.get(run=run)
+    assert batch.status == BatchStatus.RUNNING and 0 < len(kept) < 12  # killed with part of the batch stored
+    start_worker(**env)
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish after the crash")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert_exactly_once(run, chunks, 2)
+    assert dict(Generation.objects.filter(pk__in=kept).values_list("pk", "created_at")) == kept  # kept, not redone
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.DONE and batch.attempts >= 2
+
+
 def test_poison_batch_fails_after_max_attempts_and_the_rest_completes(start_worker, owner, tiny_model):
     project, chunks = project_with_chunks(owner, tiny_model, 4, samples=1, long_chunk=True)
     start_worker(**WORKER_ENV | {"GENERATION_MAX_ATTEMPTS": "3"})
