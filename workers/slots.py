@@ -95,9 +95,6 @@ class SlotDecoder:
                 k.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2),
                 v.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2))
 
-    def _mlp(self, layer, x):
-        return layer.mlp(layer.post_attention_layernorm(x))
-
     def _init_flex(self):
         """Decode attention with FlexAttention's decoding kernel: each slot reads only the cache blocks up to its own
         position (the block count per slot is a tensor updated inside the step), never the empty rest of the cache."""
@@ -164,7 +161,7 @@ class SlotDecoder:
                 q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
                 o = torch.nn.functional.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], attn_mask=mask, scale=self.scale)
             x = x + attn.o_proj(o.reshape(n, 1, self.heads * self.head_dim))
-            x = x + self._mlp(layer, x)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
         logits = self.model.lm_head(self.inner.norm(x[:, 0]))
         sampled = self._sample(logits)
         active = ~self.finished
@@ -203,7 +200,7 @@ class SlotDecoder:
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
             o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(n, width, self.heads * self.head_dim))
-            x = x + self._mlp(layer, x)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
         last = x[torch.arange(n, device=self.device), lengths - 1]
         first = self._sample(self.model.lm_head(self.inner.norm(last))[rows])  # each sample draws its own first token
         budget = torch.tensor(budgets, dtype=torch.long, device=self.device)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from workbench.projects.access import get_membership
 from workbench.review.audit import audit_agreement, audit_claim, audit_create, audit_verdict
-from workbench.review.forms import AuditStartForm, AuditVerdictForm
+from workbench.review.forms import AuditStartForm, AuditVerdictForm, add_errors
 from workbench.review.models import AuditItem
 from workbench.review.selectors import pair_for_review
 from workbench.review.services import ReviewConflict
@@ -39,8 +39,7 @@ def start(request, slug: str):
             messages.success(request, f"Audit {audit.pk} started with {audit.sample_size} approved pairs.")
             return redirect("review:audit", slug)
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_errors(form, exc)
     return render(request, "review/audit.html", {"project": project, "membership": membership, "form": form,
                                                  "figures": audit_agreement(project=project)}, status=400)
 
@@ -76,7 +75,6 @@ def verdict(request, slug: str, item_id: int):
     except ReviewConflict as exc:
         return _item_page(request, membership, item, form=form, conflict=str(exc), status=409)
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        add_errors(form, exc)
         return _item_page(request, membership, item, form=form, status=400)
     return redirect("review:audit_queue", slug)

@@ -7,6 +7,12 @@ from workbench.quality.filters import FLAG_NAMES
 from workbench.review.services import PRESET_REASONS
 
 
+def add_errors(form: forms.Form, exc) -> None:
+    """A service's ValidationError shown on the form: on its field where the form has one, else above it."""
+    for field, errors in exc.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[(d, d) for d in ("approve", "edit", "reject", "skip")])
     version = forms.IntegerField(min_value=1)

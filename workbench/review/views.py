@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from workbench.generation.models import QAPair
 from workbench.projects.access import get_membership, get_project_for_admin
 from workbench.quality.filters import FLAG_NAMES
-from workbench.review.forms import BulkRejectForm, DecisionForm, PairFilterForm
+from workbench.review.forms import BulkRejectForm, DecisionForm, PairFilterForm, add_errors
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
 from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_review, pairs_bulk_reject, review_undo
 
@@ -106,8 +106,7 @@ def decide(request, slug: str, pk: int):
     except ReviewConflict as exc:
         return _render(request, membership, pair_for_review(pair_id=pair.pk), flag=flag, form=form, conflict=str(exc), status=409)
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        add_errors(form, exc)
         return _render(request, membership, pair_for_review(pair_id=pair.pk), flag=flag, form=form, status=400)
     return redirect(_queue_url(slug, flag))
 
