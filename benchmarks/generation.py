@@ -127,6 +127,8 @@ def main():
     parser.add_argument("--backends", default="slots,batched,continuous")
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--workloads", default="fixed,variable")
+    parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
+    parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
     parser.add_argument("--samples", default="1", help="samples per distinct prompt, a comma list (the product's default is 3)")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
@@ -183,14 +185,17 @@ def main():
     kv_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * (2 if dtype == torch.bfloat16 else 4)
     loaded = LoadedModel(spec=None, model=merged, tokenizer=_Tokenizer(), device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=128009)
 
-    for backend in args.backends.split(","):
+    compile_ = {"auto": None, "on": True, "off": False}[args.compile]
+    variants = [(b, f) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])]
+    for backend, fp8 in variants:
+        label = f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "")
         for samples, workload in [(int(k), w) for k in args.samples.split(",") for w in args.workloads.split(",")]:
             # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all.
             prompts = [distinct[i // samples] for i in range(len(distinct))]
             budgets = [None] * len(prompts) if workload == "fixed" else variable
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
-                engine = Engine(loaded, backend=backend, max_batch=args.max_batch)
+                engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8)
                 # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
                 warm = min(len(requests), args.max_batch)
                 engine.generate([SampleRequest(i, r.prompt_ids, max_new_tokens=2) for i, r in enumerate(requests[:warm])],
@@ -205,13 +210,13 @@ def main():
                 seconds = time.perf_counter() - start
             except Exception as exc:  # report and go on: one backend failing must not hide the others
                 traceback.print_exc()
-                rows.append({"path": f"engine {backend}", "workload": workload, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                rows.append({"path": label, "workload": workload, "error": f"{type(exc).__name__}: {exc}"[:300]})
                 continue
             lengths = [r.completion_tokens for r in results]
             tps = sum(lengths) / seconds
             floor = roofline_seconds(lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth)
             rows.append({
-                "path": f"engine {backend} (merged)", "workload": workload + (f", {samples} samples/prompt" if samples > 1 else ""), "tokens_per_s": tps,
+                "path": f"{label} (merged)", "workload": workload + (f", {samples} samples/prompt" if samples > 1 else ""), "tokens_per_s": tps,
                 "pairs_per_hour": len(results) / seconds * 3600, "mean_tokens": sum(lengths) / len(lengths),
                 "stops": sum(r.finish_reason == "stop" for r in results),
                 "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,

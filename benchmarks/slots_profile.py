@@ -8,6 +8,7 @@ TFLOP/s), the decode step time at full slots (graph replay), its bandwidth share
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import time
@@ -34,6 +35,8 @@ def main():
     parser.add_argument("--prefill-tokens", type=int, default=16_384)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--attention", default="auto")
+    parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
+                        help="comma list of eager|compiled:off|prefill|all (torch.compile, FP8 mode)")
     args = parser.parse_args()
 
     import torch
@@ -61,27 +64,48 @@ def main():
 
     rng = random.Random(0)
     prompts = [[rng.randrange(1000, 120000) for _ in range(args.prompt_tokens)] for _ in range(args.slots)]
-    decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
-                          eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention, prefill_tokens=args.prefill_tokens)
     group = min(args.slots, max(1, args.prefill_tokens // args.prompt_tokens))
+    tokens = group * args.prompt_tokens
+    matmul_params = params - config.vocab_size * config.hidden_size  # the embedding is a lookup
+    for variant in args.variants.split(","):
+        mode, fp8 = variant.split(":")
+        started = time.perf_counter()
+        decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
+                              eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
+                              prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8)
+        with torch.inference_mode():
+            decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
+            sync()
+            warm = time.perf_counter() - started
+            seconds = timed(lambda: decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
+            print(f"[{variant}] prefill: {group} prompts x {args.prompt_tokens} tokens in {seconds * 1000:.1f} ms: "
+                  f"{tokens / seconds:,.0f} prompt tokens/s, {2 * matmul_params * tokens / seconds / 1e12:.0f} TFLOP/s "
+                  f"(bf16-equivalent, matmuls only); set-up and first prefill {warm:.1f} s", flush=True)
+            for start in range(0, args.slots, group):
+                ids = list(range(start, min(args.slots, start + group)))
+                decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
+            started = time.perf_counter()
+            decoder._step()
+            sync()
+            first = time.perf_counter() - started
+            step = timed(decoder._step, 20, sync)
+            kv_len = decoder.max_len
+            kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * kv_len * (config.hidden_size // config.num_attention_heads) * 2
+            print(f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
+                  f"{step * 1000:.2f} ms = {args.slots / step:,.0f} tokens/s; first step (compile, capture) {first:.1f} s; "
+                  f"bf16 weights {weight_bytes / 1e9:.1f} GB + {kv_bytes / 1e9:.1f} GB cache = {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
+        del decoder
+        gc.collect()  # the decoder's compiled functions and graph hold references in cycles
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+    decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
+                          eos=-1, temperature=1.0, top_p=1.0, use_graph=False, attention=args.attention, compile=False)
     with torch.inference_mode():
-        seconds = timed(lambda: decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
-        tokens = group * args.prompt_tokens
-        print(f"prefill: {group} prompts x {args.prompt_tokens} tokens in {seconds * 1000:.1f} ms: {tokens / seconds:,.0f} "
-              f"prompt tokens/s, {2 * (params - config.vocab_size * config.hidden_size) * tokens / seconds / 1e12:.0f} TFLOP/s "
-              f"(matmuls only)", flush=True)
         for start in range(0, args.slots, group):
             ids = list(range(start, min(args.slots, start + group)))
             decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
-        step = timed(decoder._step, 20, sync)
-        kv_len = decoder.max_len
-        kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * kv_len * (config.hidden_size // config.num_attention_heads) * 2
-        print(f"decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): {step * 1000:.2f} ms = {args.slots / step:,.0f} "
-              f"tokens/s; reads {weight_bytes / 1e9:.1f} GB weights + {kv_bytes / 1e9:.1f} GB cache "
-              f"= {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
-        eager = timed(decoder._decode_step, 5, sync)
-        print(f"same step without the graph: {eager * 1000:.2f} ms", flush=True)
-
+        kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * decoder.max_len * (config.hidden_size // config.num_attention_heads) * 2
         n, kvh, g, d = args.slots, config.num_key_value_heads, config.num_attention_heads // config.num_key_value_heads, config.hidden_size // config.num_attention_heads
         q = torch.randn(n, kvh, g, d, device=device, dtype=dtype)
         k, v = decoder.k_cache[0], decoder.v_cache[0]
@@ -100,7 +124,7 @@ def main():
                 print(f"attention {name}: {type(exc).__name__}: {exc}"[:200], flush=True)
         x = torch.randn(n, 1, config.hidden_size, device=device, dtype=dtype)
         layer = decoder.layers[0]
-        t = timed(lambda: layer.mlp(x), 20, sync)
+        t = timed(lambda: layer.mlp(x), 20, sync)  # noqa: B023
         print(f"MLP one layer: {t * 1e6:.0f} us x{config.num_hidden_layers} = {t * config.num_hidden_layers * 1000:.2f} ms", flush=True)
         t = timed(lambda: decoder._sample(model.lm_head(x[:, 0])), 20, sync)
         print(f"head + sampling: {t * 1000:.2f} ms", flush=True)

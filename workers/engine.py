@@ -50,7 +50,8 @@ class SampleResult:
 
 
 class Engine:
-    def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None):
+    def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None,
+                 compile: bool | None = None, fp8: str = "off"):
         if backend not in BACKENDS:
             raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.loaded = loaded
@@ -62,7 +63,12 @@ class Engine:
             from workers.slots import supports
 
             backend = "slots" if supports(self.model) else "batched"
+        from workers.slots import FP8_MODES
+
+        if fp8 not in FP8_MODES:
+            raise ValueError(f"unknown fp8 mode {fp8!r}; choose one of {', '.join(FP8_MODES)}")
         self.backend = backend
+        self.compile, self.fp8 = compile, fp8  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
         self.max_batch = max_batch
         self.token_budget = token_budget or self._default_budget()
         self._decoder = None
@@ -134,6 +140,7 @@ class Engine:
         self._decoder = SlotDecoder(
             self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
             temperature=params.temperature, top_p=params.top_p, use_graph=self.loaded.device.startswith("cuda"),
+            compile=self.compile, fp8=self.fp8,
         )
         return self._decoder
 

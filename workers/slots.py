@@ -21,6 +21,133 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
+FP8_MODES = ("off", "prefill", "all")
+FP8_MAX = 448.0  # largest finite float8_e4m3fn
+
+
+# -- one transformer layer, on flat [tokens, hidden] activations ---------------------------------------------------------
+# Written out (the same arithmetic as transformers' Llama modules) so that the elementwise work around the matmuls (norms,
+# rotary embedding, activation, residual adds, FP8 scaling) can be fused by `torch.compile`; the cache writes and the
+# attention kernel stay outside, between the two halves.
+
+@dataclass(frozen=True)
+class Linear:
+    """A projection: bf16/fp32 weight `[out, in]`, or an FP8 weight `[in, out]` (column-major) with per-output scales."""
+    weight: object
+    bias: object = None
+    scale: object = None
+
+
+def rms_norm(x, weight, eps: float):
+    import torch
+
+    dtype = x.dtype
+    h = x.float()
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * h.to(dtype)
+
+
+def linear(x, w: Linear):
+    import torch
+
+    if w.scale is None:
+        return torch.nn.functional.linear(x, w.weight, w.bias)
+    # FP8 with a scale per token (row of x) and per output channel, as in vLLM's and torchao's dynamic FP8.
+    xs = x.abs().amax(-1, keepdim=True).float().clamp(min=1e-12) / FP8_MAX
+    out = torch._scaled_mm((x.float() / xs).to(torch.float8_e4m3fn), w.weight, scale_a=xs, scale_b=w.scale, out_dtype=x.dtype)
+    return out if w.bias is None else out + w.bias
+
+
+def project(x, parts: tuple, sizes: tuple):
+    """Several projections of one input: one fused matmul split apart, or one matmul each."""
+    if len(parts) == 1:
+        return linear(x, parts[0]).split(sizes, dim=-1)
+    return tuple(linear(x, w) for w in parts)
+
+
+def rotate_half(x):
+    import torch
+
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def attention_inputs(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int):
+    """x [tokens, hidden] -> q [tokens, heads, head_dim], k and v [tokens, kv_heads, head_dim], rotary applied."""
+    h = rms_norm(x, norm, eps)
+    q, k, v = project(h, qkv, (heads * head_dim, kv_heads * head_dim, kv_heads * head_dim))
+    q = q.reshape(-1, heads, head_dim)
+    k = k.reshape(-1, kv_heads, head_dim)
+    v = v.reshape(-1, kv_heads, head_dim)
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
+
+
+def attention_output_and_mlp(x, o, o_proj: Linear, norm, eps: float, gate_up: tuple, down: Linear, act, intermediate: int):
+    """The rest of the layer: output projection and residual, then the gated MLP and residual."""
+    x = x + linear(o, o_proj)
+    gate, up = project(rms_norm(x, norm, eps), gate_up, (intermediate, intermediate))
+    return x + linear(act(gate) * up, down)
+
+
+def _prefill_attention_inputs(*args):  # separate code objects: the prefill's shapes vary, the decode step's do not
+    return attention_inputs(*args)
+
+
+def _prefill_attention_output_and_mlp(*args):
+    return attention_output_and_mlp(*args)
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    input_norm: object
+    post_norm: object
+    eps: float
+    qkv: tuple
+    o: Linear
+    gate_up: tuple
+    down: Linear
+    act: object
+    intermediate: int
+
+
+def _allow_recompiles():
+    """One compiled kernel per shape (slots, cache length, prefill group); a worker sees more than the default 8."""
+    import torch._dynamo
+
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
+
+
+def _module_linear(module) -> Linear:
+    return Linear(module.weight, module.bias)
+
+
+def _fp8_linear(*modules) -> Linear:
+    """Quantize one or more projections of the same input (concatenated along the output) to FP8, a scale per output."""
+    import torch
+
+    with torch.no_grad():  # no autograd graph keeping float copies of every weight alive
+        weight = torch.cat([m.weight for m in modules], dim=0) if len(modules) > 1 else modules[0].weight
+        biases = [m.bias for m in modules]
+        bias = torch.cat(biases) if all(b is not None for b in biases) else None
+        scale = weight.abs().amax(dim=1, keepdim=True).float().clamp(min=1e-12) / FP8_MAX
+        quantized = (weight.float() / scale).to(torch.float8_e4m3fn)
+    return Linear(quantized.t(), bias, scale.t().contiguous())
+
+
+def layer_weights(layer, fp8: bool) -> LayerWeights:
+    attn, mlp = layer.self_attn, layer.mlp
+    if fp8:
+        qkv = (_fp8_linear(attn.q_proj, attn.k_proj, attn.v_proj),)
+        o, gate_up, down = _fp8_linear(attn.o_proj), (_fp8_linear(mlp.gate_proj, mlp.up_proj),), _fp8_linear(mlp.down_proj)
+    else:
+        qkv = tuple(_module_linear(m) for m in (attn.q_proj, attn.k_proj, attn.v_proj))
+        o, gate_up, down = _module_linear(attn.o_proj), (_module_linear(mlp.gate_proj), _module_linear(mlp.up_proj)), _module_linear(mlp.down_proj)
+    return LayerWeights(layer.input_layernorm.weight, layer.post_attention_layernorm.weight, layer.input_layernorm.variance_epsilon,
+                        qkv, o, gate_up, down, mlp.act_fn, mlp.gate_proj.out_features)
+
 
 def supports(model) -> bool:
     """Llama-shaped: `model.model.layers[i].self_attn.{q,k,v,o}_proj`, norms, MLP, a rotary embedding and a head."""
@@ -43,12 +170,11 @@ class SlotDecoder:
     """Generates for a list of prompts with per-prompt budgets; `run` yields each prompt's tokens as it finishes."""
 
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
-                 top_p: float, use_graph: bool, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4):
+                 top_p: float, use_graph: bool, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4,
+                 compile: bool | None = None, fp8: str = "off"):
         import torch
-        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         self.torch = torch
-        self.rope = apply_rotary_pos_emb
         self.model = model
         self.inner = model.model
         self.layers = list(self.inner.layers)
@@ -69,6 +195,26 @@ class SlotDecoder:
         self.temperature, self.top_p = temperature, top_p
         self.use_graph = use_graph
         self.prefill_tokens, self.check_every = prefill_tokens, check_every
+        if fp8 not in FP8_MODES:
+            raise ValueError(f"unknown fp8 mode {fp8!r}; choose one of {', '.join(FP8_MODES)}")
+        self.fp8 = fp8
+        self.intermediate = config.intermediate_size
+        plain = [layer_weights(layer, fp8=False) for layer in self.layers]
+        quantized = [layer_weights(layer, fp8=True) for layer in self.layers] if fp8 != "off" else plain
+        self.prefill_weights = quantized
+        self.decode_weights = quantized if fp8 == "all" else plain
+        # torch.compile fuses the elementwise work around the matmuls (on by default on a GPU, where the decode step is
+        # otherwise ~1,100 small kernels); without it the same functions run eagerly.
+        self.compiled = self.device.type == "cuda" if compile is None else compile
+        if self.compiled:
+            _allow_recompiles()
+            self.decode_in = torch.compile(attention_inputs, dynamic=False)
+            self.decode_out = torch.compile(attention_output_and_mlp, dynamic=False)
+            self.prefill_in = torch.compile(_prefill_attention_inputs)
+            self.prefill_out = torch.compile(_prefill_attention_output_and_mlp)
+        else:
+            self.decode_in = self.prefill_in = attention_inputs
+            self.decode_out = self.prefill_out = attention_output_and_mlp
 
         shape = (len(self.layers), slots, self.kv_heads, self.max_len, self.head_dim)
         dev = self.device
@@ -87,25 +233,13 @@ class SlotDecoder:
         if attention == "flex":
             self._init_flex()
 
-    def _attention_inputs(self, layer, h, n, width):
-        """q [n, heads, width, head_dim], k and v [n, kv_heads, width, head_dim]."""
-        attn = layer.self_attn
-        q, k, v = attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
-        return (q.reshape(n, width, self.heads, self.head_dim).transpose(1, 2),
-                k.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2),
-                v.reshape(n, width, self.kv_heads, self.head_dim).transpose(1, 2))
-
     def _init_flex(self):
         """Decode attention with FlexAttention's decoding kernel: each slot reads only the cache blocks up to its own
         position (the block count per slot is a tensor updated inside the step), never the empty rest of the cache."""
         torch = self.torch
-        import torch._dynamo
         from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
-        # One compiled kernel per (slots, cache length) shape; a worker sees a handful, more than the default limit of 8.
-        for name in ("recompile_limit", "cache_size_limit"):
-            if hasattr(torch._dynamo.config, name):
-                setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
+        _allow_recompiles()
         self.flex = torch.compile(flex_attention, dynamic=False, fullgraph=True)
         blocks = self.max_len // 128
         self.kv_blocks = torch.ones((self.slots, 1, 1), dtype=torch.int32, device=self.device)
@@ -137,32 +271,31 @@ class SlotDecoder:
         """One token for every slot. Reads and writes only the fixed buffers (graph-capturable)."""
         torch = self.torch
         n = self.slots
-        x = self.inner.embed_tokens(self.tokens)[:, None, :]
+        x = self.inner.embed_tokens(self.tokens)
         pos = self.pos
-        cos, sin = self.inner.rotary_emb(x, pos[:, None])
+        cos, sin = self.inner.rotary_emb(x[:, None, :], pos[:, None])
+        cos, sin = cos[:, 0], sin[:, 0]
         if self.attention == "flex":
             # A finished or empty slot reads one block (its row is discarded), not the history it had.
             blocks = torch.where(self.finished, torch.ones_like(pos), pos // 128 + 1)
             self.kv_blocks.copy_(blocks.to(torch.int32).view(n, 1, 1))
         else:
             mask = (self.columns[None, :] <= pos[:, None])[:, None, None, :]
-        for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            q, k, v = self._attention_inputs(layer, layer.input_layernorm(x), n, 1)
-            q, k = self.rope(q, k, cos, sin)
-            self.k_cache[i][self.rows, :, pos] = k[:, :, 0]
-            self.v_cache[i][self.rows, :, pos] = v[:, :, 0]
+        for i, w in enumerate(self.decode_weights):
+            q, k, v = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
+            self.k_cache[i][self.rows, :, pos] = k
+            self.v_cache[i][self.rows, :, pos] = v
             if self.attention == "flex":
-                o = self.flex(q, self.k_cache[i], self.v_cache[i], block_mask=self.block_mask, scale=self.scale,
+                o = self.flex(q[:, :, None, :], self.k_cache[i], self.v_cache[i], block_mask=self.block_mask, scale=self.scale,
                               enable_gqa=self.group > 1)
             else:
                 # Grouped-query attention without copying the cache: the query heads that share a KV head become that
                 # head's queries ([slots, kv_heads, group, head_dim] against [slots, kv_heads, max_len, head_dim]).
                 q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
                 o = torch.nn.functional.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], attn_mask=mask, scale=self.scale)
-            x = x + attn.o_proj(o.reshape(n, 1, self.heads * self.head_dim))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
-        logits = self.model.lm_head(self.inner.norm(x[:, 0]))
+            x = self.decode_out(x, o.reshape(n, self.heads * self.head_dim), w.o, w.post_norm, w.eps, w.gate_up, w.down, w.act,
+                                self.intermediate)
+        logits = self.model.lm_head(self.inner.norm(x))
         sampled = self._sample(logits)
         active = ~self.finished
         at = self.count.clamp(max=self.max_new - 1)
@@ -190,17 +323,18 @@ class SlotDecoder:
         positions = torch.arange(width, device=self.device)[None, :].expand(n, width)
         x = self.inner.embed_tokens(ids)
         cos, sin = self.inner.rotary_emb(x, positions)
-        for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            q, k, v = self._attention_inputs(layer, layer.input_layernorm(x), n, width)
-            q, k = self.rope(q, k, cos, sin)
+        x, cos, sin = x.reshape(n * width, -1), cos.reshape(n * width, -1), sin.reshape(n * width, -1)
+        for i, w in enumerate(self.prefill_weights):
+            q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
+            q, k, v = (t.view(n, width, -1, self.head_dim).transpose(1, 2) for t in (q, k, v))
             self.k_cache[i][slots, :, :width] = k[rows]
             self.v_cache[i][slots, :, :width] = v[rows]
             # Padding sits after each prompt, so causal attention never lets a real token see it; the cache rows it
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
             o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
-            x = x + attn.o_proj(o.transpose(1, 2).reshape(n, width, self.heads * self.head_dim))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            x = self.prefill_out(x, o.transpose(1, 2).reshape(n * width, self.heads * self.head_dim), w.o, w.post_norm, w.eps,
+                                 w.gate_up, w.down, w.act, self.intermediate)
+        x = x.view(n, width, -1)
         last = x[torch.arange(n, device=self.device), lengths - 1]
         first = self._sample(self.model.lm_head(self.inner.norm(last))[rows])  # each sample draws its own first token
         budget = torch.tensor(budgets, dtype=torch.long, device=self.device)

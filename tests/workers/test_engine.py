@@ -163,3 +163,43 @@ def test_slots_decoder_is_kept_between_calls_of_the_same_shape(loaded):
     assert [r.token_ids for r in first] == [r.token_ids for r in second]
     engine.generate(reqs, SamplingParams(max_new_tokens=7, temperature=0))
     assert engine._decoder is not decoder  # another output limit: another decoder
+
+
+def test_fp8_projection_is_close_to_the_full_precision_one(loaded):
+    """FP8 weights (a scale per output channel) and activations (a scale per token): the error is that of 3 mantissa
+    bits, a few percent, not a wrong layout or scale."""
+    import torch
+
+    from workers.slots import _fp8_linear, linear
+
+    layer = loaded.model.model.layers[0]
+    torch.manual_seed(0)
+    x = torch.randn(5, layer.self_attn.q_proj.in_features)
+    with torch.inference_mode():
+        for modules in [(layer.self_attn.o_proj,), (layer.mlp.gate_proj, layer.mlp.up_proj)]:
+            expected = torch.cat([m(x) for m in modules], dim=-1)
+            got = linear(x, _fp8_linear(*modules))
+            assert got.shape == expected.shape
+            assert ((got - expected).norm() / expected.norm()).item() < 0.08
+
+
+@pytest.mark.parametrize("fp8", ["prefill", "all"])
+def test_slots_with_fp8_matmuls_answer_every_request(loaded, fp8):
+    reqs = requests(loaded, 5)
+    results = Engine(loaded, backend="slots", max_batch=2, fp8=fp8).generate(reqs, SamplingParams(max_new_tokens=6, seed=1))
+    assert [r.key for r in results] == [r.key for r in reqs]
+    assert all(1 <= r.completion_tokens <= 6 and (r.finish_reason == "stop" or r.completion_tokens == 6) for r in results)
+    with pytest.raises(ValueError, match="unknown fp8 mode"):
+        Engine(loaded, backend="slots", fp8="int4")
+
+
+def test_slots_compiled_match_generate_token_for_token(loaded):
+    """The torch.compile path (the default on GPUs) computes the same layer: greedy tokens equal `generate`'s."""
+    from workers.slots import SlotDecoder
+
+    reqs = requests(loaded, 5)
+    budgets = [4, 9, 2, 9, 6]
+    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 9, max_new_tokens=9,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, check_every=2)
+    got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    assert [got[i] for i in range(5)] == _greedy_reference(loaded, reqs, budgets)
