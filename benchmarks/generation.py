@@ -109,7 +109,7 @@ def check_slots(device):
             tokens = out[0, len(p):].tolist()
             expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
     decoder = SlotDecoder(model, slots=8, max_len=240, max_new_tokens=40, eos=7, temperature=0, top_p=1.0,
-                          use_graph=device.startswith("cuda"), check_every=4)
+                          use_graph=device.startswith("cuda"), check_every=4, min_slots=2)  # the tail runs on 4, then 2 slots
     got = {f.index: f.tokens for f in decoder.run(prompts, budgets)}
     same = sum(got[i] == expected[i] for i in range(len(prompts)))
     print(f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots: "
@@ -198,7 +198,8 @@ def main():
                 engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8)
                 # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
                 warm = min(len(requests), args.max_batch)
-                engine.generate([SampleRequest(i, r.prompt_ids, max_new_tokens=2) for i, r in enumerate(requests[:warm])],
+                # Budgets of 2-65 tokens, so the tail's smaller decode sizes are compiled and captured too.
+                engine.generate([SampleRequest(i, r.prompt_ids, max_new_tokens=2 + i % 64) for i, r in enumerate(requests[:warm])],
                                 SamplingParams(max_new_tokens=args.max_new, seed=0))
                 if device == "cuda":
                     torch.cuda.synchronize()

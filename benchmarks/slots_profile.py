@@ -85,15 +85,19 @@ def main():
                 ids = list(range(start, min(args.slots, start + group)))
                 decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
             started = time.perf_counter()
-            decoder._step()
+            decoder._step(args.slots)
             sync()
             first = time.perf_counter() - started
-            step = timed(decoder._step, 20, sync)
+            step = timed(lambda: decoder._step(args.slots), 20, sync)  # noqa: B023
             kv_len = decoder.max_len
             kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * kv_len * (config.hidden_size // config.num_attention_heads) * 2
             print(f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
                   f"{step * 1000:.2f} ms = {args.slots / step:,.0f} tokens/s; first step (compile, capture) {first:.1f} s; "
                   f"bf16 weights {weight_bytes / 1e9:.1f} GB + {kv_bytes / 1e9:.1f} GB cache = {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
+            if mode == "compiled" and decoder.use_graph:
+                smaller = {n: timed(lambda: decoder._step(n), 10, sync) for n in decoder.sizes[1:]}  # noqa: B023
+                print(f"[{variant}] decode step on fewer slots (a job's tail): "
+                      + ", ".join(f"{n}: {t * 1000:.2f} ms" for n, t in smaller.items()), flush=True)
         del decoder
         gc.collect()  # the decoder's compiled functions and graph hold references in cycles
         if device == "cuda":

@@ -171,7 +171,7 @@ class SlotDecoder:
 
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
                  top_p: float, use_graph: bool, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4,
-                 compile: bool | None = None, fp8: str = "off"):
+                 compile: bool | None = None, fp8: str = "off", min_slots: int = 16):
         import torch
 
         self.torch = torch
@@ -229,7 +229,13 @@ class SlotDecoder:
         self.out = torch.zeros((slots, max_new_tokens), **long)
         self.rows = torch.arange(slots, **long)
         self.columns = torch.arange(self.max_len, **long)
-        self.graph = None
+        # The decode step runs on the first `n` slots, n one of these sizes: once no prompt is waiting, the running
+        # sequences are moved into the lower half whenever they fit there, so a job's tail stops paying for empty slots.
+        self.sizes = [slots]
+        while self.sizes[-1] // 2 >= max(1, min_slots):
+            self.sizes.append(self.sizes[-1] // 2)
+        self.graphs: dict[int, object] = {}
+        self.graph_pool = None
         if attention == "flex":
             self._init_flex()
 
@@ -243,14 +249,18 @@ class SlotDecoder:
         self.flex = torch.compile(flex_attention, dynamic=False, fullgraph=True)
         blocks = self.max_len // 128
         self.kv_blocks = torch.ones((self.slots, 1, 1), dtype=torch.int32, device=self.device)
-        indices = torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
+        self.kv_indices = torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
         pos = self.pos
 
         def visible(b, h, q_idx, kv_idx):
             return kv_idx <= pos[b]
 
-        self.block_mask = BlockMask.from_kv_blocks(self.kv_blocks, indices, BLOCK_SIZE=128, mask_mod=visible,
-                                                   seq_lengths=(1, self.max_len), compute_q_blocks=False)
+        # One block mask per decode size, over the first n slots' rows of the same tensors.
+        self.block_masks = {
+            n: BlockMask.from_kv_blocks(self.kv_blocks[:n], self.kv_indices[:n], BLOCK_SIZE=128, mask_mod=visible,
+                                        seq_lengths=(1, self.max_len), compute_q_blocks=False)
+            for n in self.sizes
+        }
 
     # -- the model, on the slot cache -----------------------------------------------------------------------------------
     def _sample(self, logits):
@@ -267,43 +277,44 @@ class SlotDecoder:
         # unlike torch.multinomial it needs no host synchronisation, so it can live inside the CUDA graph.
         return (probs / torch.empty_like(probs).exponential_().clamp_(min=1e-20)).argmax(-1)
 
-    def _decode_step(self):
-        """One token for every slot. Reads and writes only the fixed buffers (graph-capturable)."""
+    def _decode_step(self, n: int):
+        """One token for each of the first n slots. Reads and writes only the fixed buffers (graph-capturable)."""
         torch = self.torch
-        n = self.slots
-        x = self.inner.embed_tokens(self.tokens)
-        pos = self.pos
+        tokens, pos, count, budget, finished = (t[:n] for t in (self.tokens, self.pos, self.count, self.budget, self.finished))
+        rows = self.rows[:n]
+        x = self.inner.embed_tokens(tokens)
         cos, sin = self.inner.rotary_emb(x[:, None, :], pos[:, None])
         cos, sin = cos[:, 0], sin[:, 0]
         if self.attention == "flex":
             # A finished or empty slot reads one block (its row is discarded), not the history it had.
-            blocks = torch.where(self.finished, torch.ones_like(pos), pos // 128 + 1)
-            self.kv_blocks.copy_(blocks.to(torch.int32).view(n, 1, 1))
+            blocks = torch.where(finished, torch.ones_like(pos), pos // 128 + 1)
+            self.kv_blocks[:n].copy_(blocks.to(torch.int32).view(n, 1, 1))
         else:
             mask = (self.columns[None, :] <= pos[:, None])[:, None, None, :]
         for i, w in enumerate(self.decode_weights):
             q, k, v = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
-            self.k_cache[i][self.rows, :, pos] = k
-            self.v_cache[i][self.rows, :, pos] = v
+            k_cache, v_cache = self.k_cache[i][:n], self.v_cache[i][:n]
+            k_cache[rows, :, pos] = k
+            v_cache[rows, :, pos] = v
             if self.attention == "flex":
-                o = self.flex(q[:, :, None, :], self.k_cache[i], self.v_cache[i], block_mask=self.block_mask, scale=self.scale,
+                o = self.flex(q[:, :, None, :], k_cache, v_cache, block_mask=self.block_masks[n], scale=self.scale,
                               enable_gqa=self.group > 1)
             else:
                 # Grouped-query attention without copying the cache: the query heads that share a KV head become that
                 # head's queries ([slots, kv_heads, group, head_dim] against [slots, kv_heads, max_len, head_dim]).
                 q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
-                o = torch.nn.functional.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], attn_mask=mask, scale=self.scale)
+                o = torch.nn.functional.scaled_dot_product_attention(q, k_cache, v_cache, attn_mask=mask, scale=self.scale)
             x = self.decode_out(x, o.reshape(n, self.heads * self.head_dim), w.o, w.post_norm, w.eps, w.gate_up, w.down, w.act,
                                 self.intermediate)
         logits = self.model.lm_head(self.inner.norm(x))
         sampled = self._sample(logits)
-        active = ~self.finished
-        at = self.count.clamp(max=self.max_new - 1)
-        self.out[self.rows, at] = torch.where(active, sampled, self.out[self.rows, at])
-        self.count.add_(active.long())
-        self.pos.add_(active.long())
-        self.tokens.copy_(torch.where(active, sampled, self.tokens))
-        self.finished.logical_or_(active & ((sampled == self.eos) | (self.count >= self.budget)))
+        active = ~finished
+        at = count.clamp(max=self.max_new - 1)
+        self.out[rows, at] = torch.where(active, sampled, self.out[rows, at])
+        count.add_(active.long())
+        pos.add_(active.long())
+        tokens.copy_(torch.where(active, sampled, tokens))
+        finished.logical_or_(active & ((sampled == self.eos) | (count >= budget)))
 
     def _prefill(self, slot_ids: list[int], prompts: list[list[int]], budgets: list[int]):
         """Run the prompts (right-padded, causal) into their slots' cache and sample each one's first token. Identical
@@ -345,28 +356,56 @@ class SlotDecoder:
         self.out[slots, 0] = first
         self.finished[slots] = (first == self.eos) | (budget <= 1)
 
-    def _capture(self):
+    def _capture(self, n: int):
         torch = self.torch
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
-        saved = [t.clone() for t in (self.tokens, self.pos, self.count, self.finished, self.out)]
+        state = (self.tokens, self.pos, self.count, self.finished, self.out)
+        saved = [t.clone() for t in state]
         with torch.cuda.stream(stream):
-            for _ in range(2):  # warm-up outside the graph (allocator, kernel selection)
-                self._decode_step()
+            for _ in range(2):  # warm-up outside the graph (compilation, allocator, kernel selection)
+                self._decode_step(n)
         torch.cuda.current_stream().wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self._decode_step()
-        for t, s in zip((self.tokens, self.pos, self.count, self.finished, self.out), saved):
+        if self.graph_pool is None:
+            self.graph_pool = torch.cuda.graph_pool_handle()  # one memory pool: the graphs never run at once
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.graph_pool):
+            self._decode_step(n)
+        for t, s in zip(state, saved):
             t.copy_(s)
+        self.graphs[n] = graph
 
-    def _step(self):
+    def _step(self, n: int):
         if self.use_graph:
-            if self.graph is None:
-                self._capture()
-            self.graph.replay()
+            if n not in self.graphs:
+                self._capture(n)
+            self.graphs[n].replay()
         else:
-            self._decode_step()
+            self._decode_step(n)
+
+    def _move(self, source: int, target: int):
+        """Move a running sequence to another slot: its cache rows and its state."""
+        self.k_cache[:, target].copy_(self.k_cache[:, source])
+        self.v_cache[:, target].copy_(self.v_cache[:, source])
+        for t in (self.tokens, self.pos, self.count, self.budget, self.finished, self.out):
+            t[target] = t[source]
+        self.finished[source] = True
+
+    def _compact(self, n: int, occupant: list, started: list) -> int:
+        """With no prompt waiting: while the running sequences fit in the lower half of the first n slots, move them
+        there and halve n. Returns the new n."""
+        while n in self.sizes and n != self.sizes[-1]:
+            half = n // 2
+            running = [s for s in range(n) if occupant[s] is not None]
+            if len(running) > half:
+                break
+            holes = iter(s for s in range(half) if occupant[s] is None)
+            for source in (s for s in running if s >= half):
+                target = next(holes)
+                self._move(source, target)
+                occupant[target], started[target], occupant[source] = occupant[source], started[source], None
+            n = half
+        return n
 
     # -- scheduling -----------------------------------------------------------------------------------------------------
     def run(self, prompts: list[list[int]], budgets: list[int]):
@@ -379,6 +418,8 @@ class SlotDecoder:
         occupant: list[int | None] = [None] * self.slots
         started: list[float] = [0.0] * self.slots
         free = list(range(self.slots))
+        n = self.slots
+        self.finished.fill_(True)  # every slot empty (a decoder is reused between calls)
         with torch.inference_mode():
             while queue or len(free) < self.slots:
                 # Refill free slots once enough are free to make a prefill worth it (or nothing else is running).
@@ -397,7 +438,7 @@ class SlotDecoder:
                             started[slot] = time.perf_counter()
                         self._prefill(group_slots, [list(prompts[i]) for i in group], [budgets[i] for i in group])
                 for _ in range(self.check_every):
-                    self._step()
+                    self._step(n)
                 done = self.finished.tolist()
                 newly = [s for s in range(self.slots) if occupant[s] is not None and done[s]]
                 if not newly:
@@ -409,4 +450,7 @@ class SlotDecoder:
                     yield Finished(occupant[slot], row[: counts[slot]], int((now - started[slot]) * 1000))
                     occupant[slot] = None
                     free.append(slot)
+                if not queue:
+                    n = self._compact(n, occupant, started)
+                    free = [s for s in range(self.slots) if occupant[s] is None]
                 free.sort()

@@ -203,3 +203,23 @@ def test_slots_compiled_match_generate_token_for_token(loaded):
                           eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, check_every=2)
     got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(5)] == _greedy_reference(loaded, reqs, budgets)
+
+
+def test_slots_tail_moves_running_sequences_to_fewer_slots(loaded, monkeypatch):
+    """Once no prompt waits, running sequences are moved into the lower half of the slots and the step runs on fewer
+    slots; the tokens are still exactly `generate`'s."""
+    from workers.slots import SlotDecoder
+
+    reqs = requests(loaded, 10)
+    budgets = [2, 12, 3, 1, 12, 4, 2, 11, 3, 2]
+    decoder = SlotDecoder(loaded.model, slots=8, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, check_every=1, min_slots=2)
+    assert decoder.sizes == [8, 4, 2]
+    steps, moves = [], []
+    real_step, real_move = decoder._decode_step, decoder._move
+    monkeypatch.setattr(decoder, "_decode_step", lambda n: steps.append(n) or real_step(n))
+    monkeypatch.setattr(decoder, "_move", lambda s, t: moves.append((s, t)) or real_move(s, t))
+    got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    assert [got[i] for i in range(10)] == _greedy_reference(loaded, reqs, budgets)
+    assert steps[0] == 8 and steps[-1] == 2 and sorted(steps, reverse=True) == steps
+    assert moves and all(target < source for source, target in moves)
