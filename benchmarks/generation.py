@@ -8,7 +8,9 @@ temperature 1.0, up to 256 new tokens:
 on a fixed-length workload (every output runs to 256 tokens) and a variable one (each output stops at its own length,
 drawn uniformly from 60-256 tokens). Prints output tokens/s, pairs/hour, peak GPU memory and the fraction of the
 memory-bandwidth roofline (measured copy bandwidth; every decode step must read the weights once plus the KV cache of
-the sequences in flight, at the engine's batch size).
+the sequences in flight, at the engine's batch size) and of a roofline that adds the prefill: the prompts' matmul FLOPs
+at the measured rate of a large bf16 matmul, plus the decode's memory floor. `--fp8` and `--compile` pick the `slots`
+backend's variants (workers/slots.py).
 
     python benchmarks/generation.py                # on the GPU machine
     python benchmarks/generation.py --small        # a smoke test of the script on a CPU
@@ -79,6 +81,24 @@ def copy_bandwidth(device):
     return 2 * 2 * 1024**3 / seconds  # bytes read + written per second
 
 
+def matmul_rate(device):
+    """FLOP/s of a large bf16 matmul on this GPU: the compute ceiling the prefill is measured against."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    torch.cuda.synchronize()
+    return 2 * 8192**3 * 20 / (time.perf_counter() - start)
+
+
 def roofline_seconds(lengths, prompt_tokens, batch, weight_bytes, kv_per_token, bandwidth):
     """Lower bound on decode time: per step, the weights once plus the KV cache of the sequences in flight."""
     if not bandwidth:
@@ -147,8 +167,9 @@ def main():
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
     print(f"device: {name}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}", flush=True)
     bandwidth = copy_bandwidth(device)
+    flops = matmul_rate(device)
     if bandwidth:
-        print(f"measured copy bandwidth: {bandwidth / 1e12:.2f} TB/s", flush=True)
+        print(f"measured copy bandwidth: {bandwidth / 1e12:.2f} TB/s; bf16 matmul 8192^3: {flops / 1e12:.0f} TFLOP/s", flush=True)
 
     check = check_slots(device)
     t0 = time.perf_counter()
@@ -182,6 +203,7 @@ def main():
     del model
     weight_bytes = sum(p.numel() * p.element_size() for p in merged.parameters())
     head_dim = config.hidden_size // config.num_attention_heads
+    layer_params = sum(p.numel() for p in merged.model.layers.parameters())
     kv_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * (2 if dtype == torch.bfloat16 else 4)
     loaded = LoadedModel(spec=None, model=merged, tokenizer=_Tokenizer(), device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=128009)
 
@@ -216,27 +238,33 @@ def main():
             lengths = [r.completion_tokens for r in results]
             tps = sum(lengths) / seconds
             floor = roofline_seconds(lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth)
+            # Prefill floor: each distinct prompt's tokens through every layer's matmuls (2 FLOPs per weight), at the
+            # measured bf16 matmul rate (the samples of one prompt share its prefill).
+            prefill_floor = (len(set(map(tuple, prompts))) * args.prompt_tokens * 2 * layer_params / flops) if flops else None
             rows.append({
                 "path": f"{label} (merged)", "workload": workload + (f", {samples} samples/prompt" if samples > 1 else ""), "tokens_per_s": tps,
                 "pairs_per_hour": len(results) / seconds * 3600, "mean_tokens": sum(lengths) / len(lengths),
                 "stops": sum(r.finish_reason == "stop" for r in results),
                 "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
-                "roofline": floor / seconds if floor else None, "x_card": tps / card_tps, "seconds": seconds,
+                "roofline": floor / seconds if floor else None,
+                "roofline_with_prefill": (floor + prefill_floor) / seconds if floor and prefill_floor else None,
+                "x_card": tps / card_tps, "seconds": seconds,
             })
             print(json.dumps(rows[-1]), flush=True)
             del engine
 
     print()
-    print(f"{'path':42} {'workload':28} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'x card':>7}")
+    print(f"{'path':42} {'workload':28} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'+prefill':>8} {'x card':>7}")
     for r in rows:
         if "error" in r:
             print(f"{r['path']:42} {r['workload']:28} ERROR {r['error']}")
             continue
         print(f"{r['path']:42} {r['workload']:28} {r['tokens_per_s']:9.0f} {r['pairs_per_hour']:10.0f} "
-              f"{(r['peak_gb'] or 0):8.1f} {(r['roofline'] or 0) * 100:7.0f}% {r.get('x_card', 1):7.0f}")
+              f"{(r['peak_gb'] or 0):8.1f} {(r['roofline'] or 0) * 100:7.0f}% {(r.get('roofline_with_prefill') or 0) * 100:7.0f}% "
+              f"{r.get('x_card', 1):7.0f}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "generation.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "transformers": transformers.__version__,
-                                                               "peft": peft.__version__, "bandwidth": bandwidth, "slots_check": check, "rows": rows}, indent=1))
+                                                               "peft": peft.__version__, "bandwidth": bandwidth, "matmul_flops": flops, "slots_check": check, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,15 @@ every step, and pays Python and kernel-launch overhead per layer per step. Here:
 - one decode step (embedding, every layer, the head, sampling and the bookkeeping of positions, budgets and eos) runs
   on fixed buffers, so on a GPU it is captured once in a CUDA graph and replayed;
 - every few steps the host looks at which slots finished, collects their tokens and refills those slots with the next
-  prompts (length-sorted prefills of several prompts at once), so a short answer frees its slot for new work.
+  prompts (length-sorted prefills of several prompts at once), so a short answer frees its slot for new work; once no
+  prompt waits, the running sequences move into the lower half of the slots whenever they fit there and the step runs
+  on that half (one graph per size), so a job's tail stops paying for empty slots;
+- each layer's arithmetic is written out below on the model's own weights (the same operations as transformers' Llama
+  modules), so `torch.compile` can fuse the elementwise work around the matmuls, and the matmuls can optionally run in
+  FP8 (`fp8="prefill"` or `"all"`).
 
-The model's own modules (embedding, norms, projections, MLP, rotary embedding, head) do the work; only attention
-against the slot cache is written here. It applies to Llama-shaped models (the ko-genstruct base is Llama-3); other
-architectures use the `batched` backend.
+The model's embedding, rotary embedding, final norm and head modules are called as they are. It applies to Llama-shaped
+models (the ko-genstruct base is Llama-3); other architectures use the `batched` backend.
 """
 from __future__ import annotations
 
