@@ -6,6 +6,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY workbench ./workbench
 COPY workers ./workers
+# GPU workers: Triton (torch.compile, FlexAttention) builds its kernel launchers with a C compiler at run time.
+RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+        && rm -rf /var/lib/apt/lists/*; fi
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput -v0

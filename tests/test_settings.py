@@ -85,3 +85,11 @@ def test_production_responses_carry_csp_without_inline_script(client, settings):
     assert directives["script-src"] == "'self'"
     assert "unsafe-inline" not in policy
     assert directives["object-src"] == "'none'"
+
+
+def test_generation_precision_and_compile_settings_are_checked_by_name():
+    fp8 = manage("check", env={"GENERATION_FP8": "int4"})
+    assert fp8.returncode != 0 and "GENERATION_FP8='int4': use off, prefill or all." in fp8.stderr
+    compile_ = manage("check", env={"GENERATION_COMPILE": "sometimes"})
+    assert compile_.returncode != 0 and "GENERATION_COMPILE='sometimes' is not a boolean" in compile_.stderr
+    assert manage("check", env={"GENERATION_FP8": "prefill", "GENERATION_COMPILE": "off"}).returncode == 0

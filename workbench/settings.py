@@ -216,7 +216,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Generation ----------------------------------------------------------------------------------------------------------
 GENERATION_BACKEND = env_str("GENERATION_BACKEND", "auto")  # auto (slots for Llama-shaped models) | slots | batched | continuous (see workers/engine.py)
+GENERATION_COMPILE = None if env_str("GENERATION_COMPILE", "auto").lower() == "auto" else env_bool("GENERATION_COMPILE", True)  # torch.compile in the slots backend; auto = on GPUs
 GENERATION_FP8 = env_str("GENERATION_FP8", "off")  # off | prefill | all: FP8 matmuls in the slots backend (Hopper GPUs; docs/PERFORMANCE.md)
+if GENERATION_FP8 not in ("off", "prefill", "all"):
+    raise ImproperlyConfigured(f"GENERATION_FP8={GENERATION_FP8!r}: use off, prefill or all.")
 GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 256, minimum=1)  # sequences decoded together (slots) per GPU
 GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # samples stored together while a batch runs
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 256, minimum=1)  # chunks per gpu-queue task (docs/PERFORMANCE.md)

@@ -41,7 +41,7 @@ def engine_for(parameters: dict):
             gc.collect()
             loaded = load_model(spec, device=settings.MODEL_DEVICE or None)
             _engine = Engine(loaded, backend=settings.GENERATION_BACKEND, max_batch=settings.GENERATION_MAX_BATCH,
-                             fp8=settings.GENERATION_FP8)
+                             compile=settings.GENERATION_COMPILE, fp8=settings.GENERATION_FP8)
             _engine_key = spec
             log.info("loaded %s + %s on %s (%s, backend %s)", spec.base_model, spec.adapter, loaded.device, loaded.dtype, _engine.backend)
         return _engine
