@@ -124,6 +124,29 @@ def _allow_recompiles():
             setattr(torch._dynamo.config, name, max(64, getattr(torch._dynamo.config, name)))
 
 
+class Compiled:
+    """`torch.compile(fn)`, falling back to `fn` itself (with a warning, for good) when compiling fails, e.g. on a GPU
+    host without the C compiler Triton needs: generation goes on, slower, instead of failing every batch."""
+
+    def __init__(self, fn, **options):
+        import torch
+
+        self.fn, self.compiled, self.failed = fn, torch.compile(fn, **options), False
+
+    def __call__(self, *args, **kwargs):
+        if not self.failed:
+            import torch._dynamo.exc
+            import torch._inductor.exc
+
+            errors = (torch._dynamo.exc.TorchDynamoException, getattr(torch._inductor.exc, "InductorError", torch._dynamo.exc.TorchDynamoException))
+            try:
+                return self.compiled(*args, **kwargs)
+            except errors as exc:
+                self.failed = True
+                log.warning("torch.compile of %s failed; running it uncompiled: %s", getattr(self.fn, "__name__", self.fn), str(exc)[:500])
+        return self.fn(*args, **kwargs)
+
+
 def _module_linear(module) -> Linear:
     return Linear(module.weight, module.bias)
 
@@ -212,10 +235,10 @@ class SlotDecoder:
         self.compiled = self.device.type == "cuda" if compile is None else compile
         if self.compiled:
             _allow_recompiles()
-            self.decode_in = torch.compile(attention_inputs, dynamic=False)
-            self.decode_out = torch.compile(attention_output_and_mlp, dynamic=False)
-            self.prefill_in = torch.compile(_prefill_attention_inputs)
-            self.prefill_out = torch.compile(_prefill_attention_output_and_mlp)
+            self.decode_in = Compiled(attention_inputs, dynamic=False)
+            self.decode_out = Compiled(attention_output_and_mlp, dynamic=False)
+            self.prefill_in = Compiled(_prefill_attention_inputs)
+            self.prefill_out = Compiled(_prefill_attention_output_and_mlp)
         else:
             self.decode_in = self.prefill_in = attention_inputs
             self.decode_out = self.prefill_out = attention_output_and_mlp
@@ -250,7 +273,7 @@ class SlotDecoder:
         from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
         _allow_recompiles()
-        self.flex = torch.compile(flex_attention, dynamic=False, fullgraph=True)
+        self.flex = Compiled(flex_attention, dynamic=False, fullgraph=True)
         blocks = self.max_len // 128
         self.kv_blocks = torch.ones((self.slots, 1, 1), dtype=torch.int32, device=self.device)
         self.kv_indices = torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
@@ -398,7 +421,7 @@ class SlotDecoder:
     def _compact(self, n: int, occupant: list, started: list) -> int:
         """With no prompt waiting: while the running sequences fit in the lower half of the first n slots, move them
         there and halve n. Returns the new n."""
-        while n in self.sizes and n != self.sizes[-1]:
+        while n > self.sizes[-1]:
             half = n // 2
             running = [s for s in range(n) if occupant[s] is not None]
             if len(running) > half:

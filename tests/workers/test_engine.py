@@ -223,3 +223,34 @@ def test_slots_tail_moves_running_sequences_to_fewer_slots(loaded, monkeypatch):
     assert [got[i] for i in range(10)] == _greedy_reference(loaded, reqs, budgets)
     assert steps[0] == 8 and steps[-1] == 2 and sorted(steps, reverse=True) == steps
     assert moves and all(target < source for source, target in moves)
+
+
+def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monkeypatch, caplog):
+    """A GPU host whose torch.compile cannot build kernels (no C compiler for Triton, say) still generates, with the
+    same tokens, and says why in the log."""
+    import torch
+    import torch._dynamo.exc
+
+    from workers.slots import SlotDecoder
+
+    real_compile = torch.compile
+
+    def broken_compile(fn, **options):
+        if fn.__name__ not in {"attention_inputs", "attention_output_and_mlp", "_prefill_attention_inputs",
+                               "_prefill_attention_output_and_mlp", "flex_attention"}:
+            return real_compile(fn, **options)  # FlexAttention's uncompiled path traces with dynamo but builds no kernels
+
+        def compiled(*args, **kwargs):
+            raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("Failed to find C compiler"), None)
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    reqs = requests(loaded, 4)
+    budgets = [3, 6, 2, 6]
+    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 6, max_new_tokens=6,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, attention="flex")
+    with caplog.at_level("WARNING", logger="workers.slots"):
+        got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    assert [got[i] for i in range(4)] == _greedy_reference(loaded, reqs, budgets)
+    assert "torch.compile of attention_inputs failed" in caplog.text and "Failed to find C compiler" in caplog.text
+    assert decoder.decode_in.failed and decoder.prefill_out.failed and decoder.flex.failed
