@@ -101,10 +101,12 @@ def test_audit_with_the_keyboard(live_server, project, owner, reviewer):
         assert "2 items open" in page.inner_text("#audit-open")
         page.click("#audit-queue-link")
         first = int(page.get_attribute("#audit", "data-item"))
+        page.wait_for_load_state("load")  # the keys work once audit.js has run, not as soon as the item is in the DOM
         assert page.inner_text("#audit-question").endswith(XSS_OUT) and page.evaluate("window.pwned") is None
         page.keyboard.press("a")  # agree
         page.wait_for_function(f"() => document.querySelector('#audit') && document.querySelector('#audit').dataset.item != '{first}'")
         second = int(page.get_attribute("#audit", "data-item"))
+        page.wait_for_load_state("load")
         page.keyboard.press("d")  # disagree: the note first, Ctrl+Enter sends
         page.keyboard.type("답이 원문에 없습니다")
         page.check("#id_reject_pair")
