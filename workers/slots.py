@@ -115,6 +115,18 @@ class LayerWeights:
     intermediate: int
 
 
+def check_fp8_device(device) -> None:
+    """FP8 matmuls need a GPU of compute capability 8.9 or more (Ada, Hopper: the H100 and H200); CPUs run them too."""
+    import torch
+
+    if device.type == "cuda":
+        capability = torch.cuda.get_device_capability(device)
+        if capability < (8, 9):
+            raise ValueError(f"GENERATION_FP8 needs a GPU with FP8 matmuls (compute capability 8.9 or more, such as the "
+                             f"H100); {torch.cuda.get_device_name(device)} has {capability[0]}.{capability[1]}. "
+                             f"Set GENERATION_FP8=off.")
+
+
 def _allow_recompiles():
     """One compiled kernel per shape (slots, cache length, prefill group); a worker sees more than the default 8."""
     import torch._dynamo
@@ -225,6 +237,8 @@ class SlotDecoder:
         if fp8 not in FP8_MODES:
             raise ValueError(f"unknown fp8 mode {fp8!r}; choose one of {', '.join(FP8_MODES)}")
         self.fp8 = fp8
+        if fp8 != "off":
+            check_fp8_device(self.device)
         self.intermediate = config.intermediate_size
         plain = [layer_weights(layer, fp8=False) for layer in self.layers]
         quantized = [layer_weights(layer, fp8=True) for layer in self.layers] if fp8 != "off" else plain

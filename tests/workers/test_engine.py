@@ -254,3 +254,17 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     assert [got[i] for i in range(4)] == _greedy_reference(loaded, reqs, budgets)
     assert "torch.compile of attention_inputs failed" in caplog.text and "Failed to find C compiler" in caplog.text
     assert decoder.decode_in.failed and decoder.prefill_out.failed and decoder.flex.failed
+
+
+def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
+    import torch
+
+    from workers.slots import check_fp8_device
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100-SXM4-80GB")
+    with pytest.raises(ValueError, match=r"GENERATION_FP8 needs a GPU with FP8 matmuls .* A100-SXM4-80GB has 8.0"):
+        check_fp8_device(torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    check_fp8_device(torch.device("cuda"))  # an H100
+    check_fp8_device(torch.device("cpu"))
