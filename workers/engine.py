@@ -64,12 +64,10 @@ class Engine:
             from workers.slots import supports
 
             backend = "slots" if supports(self.model) else "batched"
-        from workers.slots import FP8_MODES
+        from workers.slots import fp8_mode
 
-        if fp8 not in FP8_MODES:
-            raise ValueError(f"unknown fp8 mode {fp8!r}; choose one of {', '.join(FP8_MODES)}")
         self.backend = backend
-        self.compile, self.fp8 = compile, fp8  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
+        self.compile, self.fp8 = compile, fp8_mode(fp8)  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
         self.max_batch = max_batch
         self.token_budget = token_budget or self._default_budget()
         self._decoder = None

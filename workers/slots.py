@@ -115,6 +115,12 @@ class LayerWeights:
     intermediate: int
 
 
+def fp8_mode(value: str) -> str:
+    if value not in FP8_MODES:
+        raise ValueError(f"unknown fp8 mode {value!r}; choose one of {', '.join(FP8_MODES)}")
+    return value
+
+
 def check_fp8_device(device) -> None:
     """FP8 matmuls need a GPU of compute capability 8.9 or more (Ada, Hopper: the H100 and H200); CPUs run them too."""
     import torch
@@ -142,18 +148,18 @@ class Compiled:
 
     def __init__(self, fn, **options):
         import torch
+        import torch._dynamo.exc
+        import torch._inductor.exc
 
         self.fn, self.compiled, self.failed = fn, torch.compile(fn, **options), False
+        self.errors = (torch._dynamo.exc.TorchDynamoException,
+                       getattr(torch._inductor.exc, "InductorError", torch._dynamo.exc.TorchDynamoException))
 
     def __call__(self, *args, **kwargs):
         if not self.failed:
-            import torch._dynamo.exc
-            import torch._inductor.exc
-
-            errors = (torch._dynamo.exc.TorchDynamoException, getattr(torch._inductor.exc, "InductorError", torch._dynamo.exc.TorchDynamoException))
             try:
                 return self.compiled(*args, **kwargs)
-            except errors as exc:
+            except self.errors as exc:
                 self.failed = True
                 log.warning("torch.compile of %s failed; running it uncompiled: %s", getattr(self.fn, "__name__", self.fn), str(exc)[:500])
         return self.fn(*args, **kwargs)
@@ -234,9 +240,7 @@ class SlotDecoder:
         self.temperature, self.top_p = temperature, top_p
         self.use_graph = use_graph
         self.prefill_tokens, self.check_every = prefill_tokens, check_every
-        if fp8 not in FP8_MODES:
-            raise ValueError(f"unknown fp8 mode {fp8!r}; choose one of {', '.join(FP8_MODES)}")
-        self.fp8 = fp8
+        self.fp8 = fp8_mode(fp8)
         if fp8 != "off":
             check_fp8_device(self.device)
         self.intermediate = config.intermediate_size
