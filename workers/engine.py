@@ -72,6 +72,13 @@ class Engine:
         self.token_budget = token_budget or self._default_budget()
         self._decoder = None
 
+    @property
+    def precision(self) -> str:
+        """The matmuls' arithmetic, recorded with every sample: the weights' dtype, and FP8 where `slots` uses it."""
+        if self.backend == "slots" and self.fp8 != "off":
+            return f"{self.loaded.dtype}, fp8 {'prefill' if self.fp8 == 'prefill' else 'matmuls'}"
+        return self.loaded.dtype
+
     # -- sizing ---------------------------------------------------------------------------------------------------------
     def _kv_bytes_per_token(self) -> int:
         config = self.model.config

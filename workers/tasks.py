@@ -95,10 +95,10 @@ def generate_batch(self, batch_id: int) -> None:
             for _index, result in engine.generate_stream(requests, sampling):
                 pending.append(result)
                 if len(pending) >= settings.GENERATION_SAVE_EVERY:
-                    _store(batch, pending, seed, worker, device_name)
+                    _store(batch, pending, seed, worker, device_name, engine.precision)
                     pending = []
             if pending:
-                _store(batch, pending, seed, worker, device_name)
+                _store(batch, pending, seed, worker, device_name, engine.precision)
         generation.batch_finish(batch_id=batch_id)
     except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
         log.exception("batch %s failed", batch_id)
@@ -106,7 +106,7 @@ def generate_batch(self, batch_id: int) -> None:
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
 
 
-def _store(batch, results, seed: int, worker: str, device_name: str) -> None:
+def _store(batch, results, seed: int, worker: str, device_name: str, precision: str) -> None:
     with transaction.atomic():  # pairs become visible to reviewers already flagged
         pair_ids = generation.generations_save(
             batch=batch,
@@ -119,6 +119,7 @@ def _store(batch, results, seed: int, worker: str, device_name: str) -> None:
             ],
             worker=worker,
             gpu_name=device_name,
+            precision=precision,
         )
         # Flag the new pairs as soon as they are saved, before any reviewer can claim them.
         quality.pairs_assess(pair_ids=pair_ids)

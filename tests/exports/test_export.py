@@ -14,7 +14,7 @@ from django.urls import reverse
 from workbench.exports.formats import neutralize_cell
 from workbench.exports.models import Export, ExportStatus
 from workbench.exports.services import ExportOptions, export_create, export_write
-from workbench.generation.models import PairStatus, QAPair
+from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
 from tests.conftest import PASSWORD
@@ -185,3 +185,16 @@ def test_only_admins_export(client, project, reviewer, outsider):
         assert client.get(reverse("exports:list", args=[project.slug])).status_code == 404
         assert client.post(reverse("exports:start", args=[project.slug]), {"format": "csv"}).status_code == 404
         assert client.get(reverse("exports:status", args=[project.slug, export.pk])).status_code == 404
+
+
+def test_manifest_says_which_arithmetic_made_each_run(project, reviewer, tmp_path):
+    """Samples made with FP8 matmuls (GENERATION_FP8) are not bf16-exact; the manifest lists each run's precisions."""
+    reviewed(project, reviewer)
+    first, second = GenerationRun.objects.filter(project=project).order_by("id")
+    Generation.objects.filter(run=first).update(precision="bfloat16")
+    Generation.objects.filter(run=second).update(precision="bfloat16, fp8 prefill")
+    Generation.objects.filter(pk=Generation.objects.filter(run=second).values("pk")[:1]).update(precision="bfloat16")  # a retry elsewhere
+    manifest = export_write(project=project, fmt="messages", options=ExportOptions(), out_dir=tmp_path)
+    assert {r["id"]: r["precision"] for r in manifest["runs"]} == {
+        first.pk: ["bfloat16"], second.pk: ["bfloat16", "bfloat16, fp8 prefill"],
+    }

@@ -81,6 +81,7 @@ def test_run_completes_with_provenance(start_worker, owner, tiny_model):
     g = Generation.objects.filter(run=run).first()
     assert g.finish_reason in {"stop", "length"} and g.prompt_tokens > 50 and 1 <= g.completion_tokens <= 12
     assert g.worker.startswith("test-") and g.gpu_name == "cpu" and g.duration_ms is not None and g.seed is not None
+    assert g.precision == "float32"  # the tiny model on CPU; bfloat16 (and any FP8) on GPUs
     assert run.parameters["adapter"] == tiny_model["adapter"] and len(run.parameters["prompt_template_hash"]) == 16
     assert run.started_at and run.finished_at
 

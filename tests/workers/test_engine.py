@@ -191,6 +191,8 @@ def test_slots_with_fp8_matmuls_answer_every_request(loaded, fp8):
     assert all(1 <= r.completion_tokens <= 6 and (r.finish_reason == "stop" or r.completion_tokens == 6) for r in results)
     with pytest.raises(ValueError, match="unknown fp8 mode"):
         Engine(loaded, backend="slots", fp8="int4")
+    assert Engine(loaded, backend="slots", fp8=fp8).precision == {"prefill": "float32, fp8 prefill", "all": "float32, fp8 matmuls"}[fp8]
+    assert Engine(loaded, backend="slots").precision == "float32"
 
 
 def test_slots_compiled_match_generate_token_for_token(loaded):

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from workbench.exports.formats import EXTENSIONS, FORMATS, build, neutralize_cell, split_of
 from workbench.exports.models import Export, ExportStatus
-from workbench.generation.models import GenerationRun, PairStatus, QAPair
+from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.projects.models import Project
 from workbench.review.models import Decision, ReviewDecision
 
@@ -136,6 +136,10 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             if progress and n % 10_000 == 0:
                 progress(n)
         runs = list(GenerationRun.objects.filter(project=project).values("id", "parameters"))
+        precisions: dict[int, list[str]] = {}
+        for run_id, precision in (Generation.objects.filter(run__project=project).exclude(precision="")
+                                  .values_list("run_id", "precision").distinct().order_by("run_id", "precision")):
+            precisions.setdefault(run_id, []).append(precision)
     if "train" not in sinks:
         sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
     files = [sink.close() for sink in sinks.values()]
@@ -157,7 +161,8 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             "temperature": project.temperature, "max_new_tokens": project.max_new_tokens,
             "filter_thresholds": project.filter_thresholds,
         },
-        "runs": [{"id": r["id"], **{k: r["parameters"].get(k) for k in ("base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template_hash", "seed")}} for r in runs],
+        "runs": [{"id": r["id"], **{k: r["parameters"].get(k) for k in ("base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template_hash", "seed")},
+                  "precision": precisions.get(r["id"], [])} for r in runs],
         "created_at": timezone.now().isoformat(),
         "created_by": created_by.get_username() if created_by else None,
     }

@@ -128,7 +128,8 @@ class GeneratedSample:
 
 
 @transaction.atomic
-def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSample], worker: str, gpu_name: str) -> list[int]:
+def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSample], worker: str, gpu_name: str,
+                     precision: str = "") -> list[int]:
     """Store raw outputs and their parsed pairs. Inserting a sample that exists does nothing (unique key), so a batch
     redelivered after a crash cannot write a duplicate. Returns the ids of the pairs created."""
     run = batch.run
@@ -145,6 +146,7 @@ def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSampl
                 seed=s.seed,
                 worker=worker[:200],
                 gpu_name=gpu_name[:200],
+                precision=precision[:40],
                 duration_ms=s.duration_ms,
             )
             for s in samples
