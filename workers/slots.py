@@ -69,15 +69,10 @@ def project(x, parts: tuple, sizes: tuple):
     return tuple(linear(x, w) for w in parts)
 
 
-def rotate_half(x):
-    import torch
-
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 def attention_inputs(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int):
     """x [tokens, hidden] -> q [tokens, heads, head_dim], k and v [tokens, kv_heads, head_dim], rotary applied."""
+    from transformers.models.llama.modeling_llama import rotate_half
+
     h = rms_norm(x, norm, eps)
     q, k, v = project(h, qkv, (heads * head_dim, kv_heads * head_dim, kv_heads * head_dim))
     q = q.reshape(-1, heads, head_dim)

@@ -205,6 +205,7 @@ def test_slots_compiled_match_generate_token_for_token(loaded):
                           eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, check_every=2)
     got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(5)] == _greedy_reference(loaded, reqs, budgets)
+    assert not any(f.failed for f in (decoder.decode_in, decoder.decode_out, decoder.prefill_in, decoder.prefill_out))
 
 
 def test_slots_tail_moves_running_sequences_to_fewer_slots(loaded, monkeypatch):
