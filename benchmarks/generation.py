@@ -108,6 +108,37 @@ def roofline_seconds(lengths, prompt_tokens, batch, weight_bytes, kv_per_token, 
     return (steps * weight_bytes + kv) / bandwidth
 
 
+def breakdown(device):
+    """Wrap the slots decoder's prefill (timed between two synchronisations) and decode step (counted)."""
+    import torch
+
+    from workers.slots import SlotDecoder
+
+    class Tally(dict):
+        def clear(self):
+            self.update(prefill_s=0.0, prefills=0, steps=0)
+
+    tally = Tally()
+    tally.clear()
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    prefill, step = SlotDecoder._prefill, SlotDecoder._step
+
+    def timed_prefill(self, *args):
+        sync()
+        started = time.perf_counter()
+        prefill(self, *args)
+        sync()
+        tally["prefill_s"] += time.perf_counter() - started
+        tally["prefills"] += 1
+
+    def counted_step(self, n):
+        tally["steps"] += 1
+        step(self, n)
+
+    SlotDecoder._prefill, SlotDecoder._step = timed_prefill, counted_step
+    return tally
+
+
 def check_slots(device):
     """The slots path (CUDA graph on a GPU) must give the same greedy tokens as `generate`, on a small fp32 model."""
     import torch
@@ -150,6 +181,8 @@ def main():
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
     parser.add_argument("--samples", default="1", help="samples per distinct prompt, a comma list (the product's default is 3)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time the slots backend's prefills apart (a synchronisation around each) and count decode steps")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
     if args.small:
@@ -208,6 +241,7 @@ def main():
     loaded = LoadedModel(spec=None, model=merged, tokenizer=_Tokenizer(), device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=128009)
 
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
+    tally = breakdown(device) if args.breakdown else None
     variants = [(b, f) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])]
     for backend, fp8 in variants:
         label = f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "")
@@ -226,6 +260,8 @@ def main():
                 if device == "cuda":
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()
+                if tally:
+                    tally.clear()
                 start = time.perf_counter()
                 results = engine.generate(requests, SamplingParams(temperature=1.0, max_new_tokens=args.max_new, seed=1))
                 if device == "cuda":
@@ -249,7 +285,8 @@ def main():
                 "roofline": floor / seconds if floor else None,
                 "roofline_with_prefill": (floor + prefill_floor) / seconds if floor and prefill_floor else None,
                 "x_card": tps / card_tps, "seconds": seconds,
-            })
+            } | ({"prefill_s": tally["prefill_s"], "prefills": tally["prefills"], "steps": tally["steps"],
+                  "rest_s": seconds - tally["prefill_s"]} if tally else {}))
             print(json.dumps(rows[-1]), flush=True)
             del engine
 

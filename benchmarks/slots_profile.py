@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--prefill-tokens", type=int, default=16_384)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--attention", default="auto")
+    parser.add_argument("--kernels", type=int, default=0, help="print the N kernels that take most of one prefill's GPU time")
     parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
                         help="comma list of eager|compiled:off|prefill|all (torch.compile, FP8 mode)")
     args = parser.parse_args()
@@ -81,6 +82,14 @@ def main():
             print(f"[{variant}] prefill: {group} prompts x {args.prompt_tokens} tokens in {seconds * 1000:.1f} ms: "
                   f"{tokens / seconds:,.0f} prompt tokens/s, {2 * matmul_params * tokens / seconds / 1e12:.0f} TFLOP/s "
                   f"(bf16-equivalent, matmuls only); set-up and first prefill {warm:.1f} s", flush=True)
+            if args.kernels:
+                from torch.profiler import ProfilerActivity, profile
+
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
+                    sync()
+                print(prof.key_averages().table(sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
+                                                row_limit=args.kernels, max_name_column_width=90), flush=True)
             for start in range(0, args.slots, group):
                 ids = list(range(start, min(args.slots, start + group)))
                 decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
@@ -130,8 +139,13 @@ def main():
         layer = decoder.layers[0]
         t = timed(lambda: layer.mlp(x), 20, sync)  # noqa: B023
         print(f"MLP one layer: {t * 1e6:.0f} us x{config.num_hidden_layers} = {t * config.num_hidden_layers * 1000:.2f} ms", flush=True)
-        t = timed(lambda: decoder._sample(model.lm_head(x[:, 0])), 20, sync)
-        print(f"head + sampling: {t * 1000:.2f} ms", flush=True)
+        t = timed(lambda: model.lm_head(x[:, 0]), 20, sync)
+        print(f"head: {t * 1000:.2f} ms", flush=True)
+        logits = model.lm_head(x[:, 0])
+        for top_k, top_p in [(0, 1.0), (50, 1.0), (50, 0.9), (0, 0.9)]:  # the card's call: top-k 50 (transformers' default)
+            decoder.top_k, decoder.top_p = top_k, top_p
+            t = timed(lambda: decoder._sample(logits), 20, sync)  # noqa: B023
+            print(f"sampling {args.slots} rows, temperature 1.0, top-k {top_k or 'off'}, top-p {top_p}: {t * 1000:.2f} ms", flush=True)
 
 
 if __name__ == "__main__":

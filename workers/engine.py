@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,16 @@ log = logging.getLogger(__name__)
 BACKENDS = ("auto", "slots", "batched", "continuous")
 
 
+# What `generate` applies when neither the call nor the checkpoint's generation config sets a value: the model card's
+# call (`do_sample=True, temperature=1.0`) samples from the 50 likeliest tokens unless the base checkpoint says otherwise.
+GENERATE_DEFAULTS = {"top_k": 50, "top_p": 1.0}
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0
-    top_p: float = 1.0
+    top_p: float | None = None  # None: as the card's `generate` call gets it (the checkpoint's generation config, else 1.0)
+    top_k: int | None = None  # None: likewise (else 50); 0: no top-k
     max_new_tokens: int = 256
     seed: int = 0
 
@@ -96,6 +102,23 @@ class Engine:
             return max(4096, int(free * 0.8) // self._kv_bytes_per_token())
         return 32_768
 
+    def resolve(self, params: SamplingParams) -> SamplingParams:
+        """Top-k and top-p as the model card's `generate` call gets them: the value asked for, else the loaded
+        checkpoint's generation config (`generation_config.json` of the pinned revision), else transformers' default.
+        Every backend samples with the resolved values, and every sample records them."""
+        config = getattr(self.model, "generation_config", None)
+
+        def pick(name):
+            value = getattr(params, name)
+            if value is None and config is not None:
+                value = getattr(config, name, None)
+            return GENERATE_DEFAULTS[name] if value is None else value
+
+        top_k, top_p = int(pick("top_k")), float(pick("top_p"))
+        if top_k < 0 or not 0.0 < top_p <= 1.0:
+            raise ValueError(f"top-k must be 0 (off) or more and top-p in (0, 1]; got top_k={top_k}, top_p={top_p}")
+        return replace(params, top_k=top_k, top_p=top_p)
+
     # -- generation -----------------------------------------------------------------------------------------------------
     def generate(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[SampleResult]:
         """One result per request, in the requests' order."""
@@ -109,6 +132,7 @@ class Engine:
         store them while the rest is still generating; with the other backends, a batch at a time."""
         if not requests:
             return
+        params = self.resolve(params)
         if self.backend == "slots":
             yield from self._generate_slots(requests, params)
         elif self.backend == "continuous":
@@ -139,13 +163,13 @@ class Engine:
 
         d = self._decoder
         if (d is not None and d.slots == slots and d.max_new == params.max_new_tokens and d.temperature == params.temperature
-                and d.top_p == params.top_p and max_len <= d.max_len <= max_len + 256):
+                and d.top_p == params.top_p and d.top_k == params.top_k and max_len <= d.max_len <= max_len + 256):
             return d
         self._decoder = None
         self._free_gpu_memory()
         self._decoder = SlotDecoder(
             self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
-            temperature=params.temperature, top_p=params.top_p, use_graph=self.loaded.device.startswith("cuda"),
+            temperature=params.temperature, top_p=params.top_p, top_k=params.top_k, use_graph=self.loaded.device.startswith("cuda"),
             compile=self.compile, fp8=self.fp8,
         )
         return self._decoder
@@ -194,6 +218,7 @@ class Engine:
             do_sample=params.temperature > 0,
             temperature=params.temperature if params.temperature > 0 else None,
             top_p=params.top_p,
+            top_k=params.top_k,
             max_new_tokens=params.max_new_tokens,
             eos_token_id=self.eos,
             pad_token_id=self.pad,
@@ -308,6 +333,7 @@ class Engine:
                 do_sample=params.temperature > 0,
                 temperature=params.temperature if params.temperature > 0 else None,
                 top_p=params.top_p,
+                top_k=params.top_k,  # explicit, so `generate` samples exactly as the `slots` backend does
                 max_new_tokens=max(budgets),
                 eos_token_id=self.eos,
                 pad_token_id=self.pad,

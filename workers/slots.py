@@ -210,7 +210,7 @@ class SlotDecoder:
     """Generates for a list of prompts with per-prompt budgets; `run` yields each prompt's tokens as it finishes."""
 
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
-                 top_p: float, use_graph: bool, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4,
+                 top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4,
                  compile: bool | None = None, fp8: str = "off", min_slots: int = 16):
         import torch
 
@@ -232,7 +232,7 @@ class SlotDecoder:
         self.attention = attention
         block = 128 if attention == "flex" else 64
         self.max_len = -(-max_len // block) * block  # aligned rows for the attention kernels
-        self.temperature, self.top_p = temperature, top_p
+        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.use_graph = use_graph
         self.prefill_tokens, self.check_every = prefill_tokens, check_every
         self.fp8 = fp8_mode(fp8)
@@ -304,18 +304,24 @@ class SlotDecoder:
 
     # -- the model, on the slot cache -----------------------------------------------------------------------------------
     def _sample(self, logits):
+        """Temperature, then top-k, then top-p, as transformers' `generate` applies them, then one draw per row."""
         torch = self.torch
         if self.temperature <= 0:
             return logits.argmax(-1)
-        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        scores = logits.float() / self.temperature
+        indices = None
+        if 0 < self.top_k < scores.shape[-1]:
+            scores, indices = scores.topk(self.top_k, dim=-1)  # the k likeliest, sorted: softmax over k, not the vocabulary
+        probs = torch.softmax(scores, dim=-1)
         if self.top_p < 1.0:
-            sorted_probs, order = probs.sort(dim=-1, descending=True)
-            drop = sorted_probs.cumsum(-1) - sorted_probs > self.top_p
-            sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+            if indices is None:
+                probs, indices = probs.sort(dim=-1, descending=True)
+            # Keep the likeliest tokens until their mass reaches top_p (the first always), as TopPLogitsWarper does.
+            probs = probs.masked_fill(probs.cumsum(-1) - probs >= self.top_p, 0.0)
         # Sampling as a race of exponential clocks: argmax(p / E), E ~ Exp(1), draws index i with probability p_i;
         # unlike torch.multinomial it needs no host synchronisation, so it can live inside the CUDA graph.
-        return (probs / torch.empty_like(probs).exponential_().clamp_(min=1e-20)).argmax(-1)
+        choice = (probs / torch.empty_like(probs).exponential_().clamp_(min=1e-20)).argmax(-1)
+        return choice if indices is None else indices.gather(-1, choice[:, None])[:, 0]
 
     def _decode_step(self, n: int):
         """One token for each of the first n slots. Reads and writes only the fixed buffers (graph-capturable)."""

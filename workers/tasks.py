@@ -86,8 +86,11 @@ def generate_batch(self, batch_id: int) -> None:
                         )
                 requests.append(SampleRequest((chunk.pk, sample_index), prompts[chunk.pk]))
             seed = (params["seed"] + 7919 * batch.index + batch.attempts) % 2**31
-            sampling = SamplingParams(temperature=params["temperature"], top_p=params["top_p"],
-                                      max_new_tokens=params["max_new_tokens"], seed=seed)
+            # Top-k and top-p resolved against the loaded checkpoint, as the card's `generate` call would; stored per sample.
+            sampling = engine.resolve(SamplingParams(temperature=params["temperature"], top_p=params.get("top_p"),
+                                                     top_k=params.get("top_k"), max_new_tokens=params["max_new_tokens"], seed=seed))
+            used = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
+                    "max_new_tokens": sampling.max_new_tokens}
             device_name = gpu_name(engine.loaded.device)
             pending = []
             # Stored as they finish, a few dozen at a time: a worker lost mid-batch keeps what it had stored, and the
@@ -95,10 +98,10 @@ def generate_batch(self, batch_id: int) -> None:
             for _index, result in engine.generate_stream(requests, sampling):
                 pending.append(result)
                 if len(pending) >= settings.GENERATION_SAVE_EVERY:
-                    _store(batch, pending, seed, worker, device_name, engine.precision)
+                    _store(batch, pending, seed, worker, device_name, engine.precision, used)
                     pending = []
             if pending:
-                _store(batch, pending, seed, worker, device_name, engine.precision)
+                _store(batch, pending, seed, worker, device_name, engine.precision, used)
         generation.batch_finish(batch_id=batch_id)
     except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
         log.exception("batch %s failed", batch_id)
@@ -106,7 +109,7 @@ def generate_batch(self, batch_id: int) -> None:
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
 
 
-def _store(batch, results, seed: int, worker: str, device_name: str, precision: str) -> None:
+def _store(batch, results, seed: int, worker: str, device_name: str, precision: str, sampling: dict) -> None:
     with transaction.atomic():  # pairs become visible to reviewers already flagged
         pair_ids = generation.generations_save(
             batch=batch,
@@ -120,6 +123,7 @@ def _store(batch, results, seed: int, worker: str, device_name: str, precision: 
             worker=worker,
             gpu_name=device_name,
             precision=precision,
+            sampling=sampling,
         )
         # Flag the new pairs as soon as they are saved, before any reviewer can claim them.
         quality.pairs_assess(pair_ids=pair_ids)

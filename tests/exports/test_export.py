@@ -198,3 +198,14 @@ def test_manifest_says_which_arithmetic_made_each_run(project, reviewer, tmp_pat
     assert {r["id"]: r["precision"] for r in manifest["runs"]} == {
         first.pk: ["bfloat16"], second.pk: ["bfloat16", "bfloat16, fp8 prefill"],
     }
+
+
+def test_manifest_lists_the_sampling_each_run_used(project, reviewer, tmp_path):
+    """Top-k and top-p left to the checkpoint are resolved by the workers; the manifest lists what they used."""
+    reviewed(project, reviewer)
+    first, second = GenerationRun.objects.filter(project=project).order_by("id")
+    used = {"temperature": 1.0, "top_k": 50, "top_p": 0.9, "max_new_tokens": 256}
+    Generation.objects.filter(run=first).update(sampling=used)
+    manifest = export_write(project=project, fmt="messages", options=ExportOptions(), out_dir=tmp_path)
+    assert {r["id"]: r["sampling"] for r in manifest["runs"]} == {first.pk: [used], second.pk: []}
+    assert manifest["project_settings"]["top_k"] is None and manifest["project_settings"]["top_p"] is None

@@ -82,6 +82,10 @@ def test_run_completes_with_provenance(start_worker, owner, tiny_model):
     assert g.finish_reason in {"stop", "length"} and g.prompt_tokens > 50 and 1 <= g.completion_tokens <= 12
     assert g.worker.startswith("test-") and g.gpu_name == "cpu" and g.duration_ms is not None and g.seed is not None
     assert g.precision == "float32"  # the tiny model on CPU; bfloat16 (and any FP8) on GPUs
+    # The project leaves top-k and top-p to the checkpoint, as the card's call does; the tiny checkpoint sets neither, so
+    # the worker used transformers' defaults and recorded them.
+    assert run.parameters["top_k"] is None and run.parameters["top_p"] is None
+    assert g.sampling == {"temperature": 1.0, "top_k": 50, "top_p": 1.0, "max_new_tokens": 12}
     assert run.parameters["adapter"] == tiny_model["adapter"] and len(run.parameters["prompt_template_hash"]) == 16
     assert run.started_at and run.finished_at
 

@@ -140,6 +140,10 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
         for run_id, precision in (Generation.objects.filter(run__project=project).exclude(precision="")
                                   .values_list("run_id", "precision").distinct().order_by("run_id", "precision")):
             precisions.setdefault(run_id, []).append(precision)
+        samplings: dict[int, list[dict]] = {}  # top-k and top-p as the workers resolved them against the checkpoint
+        for run_id, sampling in (Generation.objects.filter(run__project=project).exclude(sampling={})
+                                 .values_list("run_id", "sampling").distinct().order_by("run_id")):
+            samplings.setdefault(run_id, []).append(sampling)
     if "train" not in sinks:
         sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
     files = [sink.close() for sink in sinks.values()]
@@ -158,11 +162,12 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             "adapter_preset": project.adapter_preset, "base_model": project.base_model,
             "base_model_revision": project.base_model_revision, "adapter": project.adapter,
             "adapter_revision": project.adapter_revision, "prompt_template": project.prompt_template,
-            "temperature": project.temperature, "max_new_tokens": project.max_new_tokens,
+            "temperature": project.temperature, "top_k": project.top_k, "top_p": project.top_p,
+            "max_new_tokens": project.max_new_tokens,
             "filter_thresholds": project.filter_thresholds,
         },
         "runs": [{"id": r["id"], **{k: r["parameters"].get(k) for k in ("base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template_hash", "seed")},
-                  "precision": precisions.get(r["id"], [])} for r in runs],
+                  "precision": precisions.get(r["id"], []), "sampling": samplings.get(r["id"], [])} for r in runs],
         "created_at": timezone.now().isoformat(),
         "created_by": created_by.get_username() if created_by else None,
     }

@@ -90,6 +90,9 @@ class Generation(models.Model):
     seed = models.BigIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     gpu_name = models.CharField(max_length=200, blank=True)
+    # The sampling actually used, top-k and top-p resolved against the checkpoint: {"temperature", "top_k", "top_p",
+    # "max_new_tokens"}.
+    sampling = models.JSONField(default=dict, blank=True)
     precision = models.CharField(max_length=40, blank=True)  # the matmuls' arithmetic: "bfloat16", "bfloat16, fp8 prefill", ...
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

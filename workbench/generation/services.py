@@ -48,7 +48,8 @@ def run_parameters(project: Project) -> dict:
         "prompt_template": project.prompt_template,
         "prompt_template_hash": hashlib.sha256(project.prompt_template.encode()).hexdigest()[:16],
         "temperature": project.temperature,
-        "top_p": project.top_p,
+        "top_p": project.top_p,  # None: resolved by the worker from the checkpoint (recorded per sample)
+        "top_k": project.top_k,
         "max_new_tokens": project.max_new_tokens,
         "samples_per_chunk": project.samples_per_chunk,
         "eos_token": "<|eot_id|>",
@@ -129,7 +130,7 @@ class GeneratedSample:
 
 @transaction.atomic
 def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSample], worker: str, gpu_name: str,
-                     precision: str = "") -> list[int]:
+                     precision: str = "", sampling: dict | None = None) -> list[int]:
     """Store raw outputs and their parsed pairs. Inserting a sample that exists does nothing (unique key), so a batch
     redelivered after a crash cannot write a duplicate. Returns the ids of the pairs created."""
     run = batch.run
@@ -147,6 +148,7 @@ def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSampl
                 worker=worker[:200],
                 gpu_name=gpu_name[:200],
                 precision=precision[:40],
+                sampling=sampling or {},
                 duration_ms=s.duration_ms,
             )
             for s in samples

@@ -10,7 +10,7 @@ from workbench.projects.services import ProjectAlreadyExists, project_create
 
 SETTINGS_FIELDS = (
     "base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template", "temperature", "top_p",
-    "max_new_tokens", "samples_per_chunk", "chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap",
+    "top_k", "max_new_tokens", "samples_per_chunk", "chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap",
     "tokenizer", "filter_thresholds", "queue_order", "lease_seconds",
 )
 
@@ -61,8 +61,8 @@ class ProjectAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "adapter_preset", "apply_preset", "base_model", "base_model_revision", "adapter",
-                    "adapter_revision", "prompt_template", "temperature", "top_p", "max_new_tokens",
-                    "samples_per_chunk",
+                    "adapter_revision", "prompt_template", "temperature", "top_k", "top_p",
+                    "max_new_tokens", "samples_per_chunk",
                 ]
             },
         ),

@@ -53,7 +53,16 @@ class Project(models.Model):
     adapter_revision = models.CharField(max_length=100, blank=True)
     prompt_template = models.TextField(default=_default_preset().prompt_template, validators=[validate_prompt_template])
     temperature = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
-    top_p = models.FloatField(default=1.0, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)])
+    # Empty top-k / top-p: as the model card's `generate` call samples, from the base checkpoint's generation config,
+    # else transformers' defaults (top-k 50, top-p 1.0); the worker records the values it used with every sample.
+    top_p = models.FloatField(
+        null=True, blank=True, default=None, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+        help_text="Empty: as the model card's call (the checkpoint's generation config, else 1.0).",
+    )
+    top_k = models.PositiveIntegerField(
+        null=True, blank=True, default=None, validators=[MaxValueValidator(100_000)],
+        help_text="Empty: as the model card's call (the checkpoint's generation config, else 50). 0: no top-k.",
+    )
     max_new_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(4096)])
     samples_per_chunk = models.PositiveSmallIntegerField(
         default=_default_preset().samples_per_chunk, validators=[MinValueValidator(1), MaxValueValidator(64)]

@@ -37,7 +37,8 @@ class AdapterPreset:
     adapter_id: str
     prompt_template: str
     temperature: float = 1.0
-    top_p: float = 1.0
+    top_p: float | None = None  # None: as the card's `generate` call (the checkpoint's generation config, else 1.0)
+    top_k: int | None = None  # None: likewise (else transformers' default, 50)
     max_new_tokens: int = 256
     samples_per_chunk: int = 3
 
@@ -69,6 +70,7 @@ def preset_defaults(key: str) -> dict:
         "prompt_template": preset.prompt_template,
         "temperature": preset.temperature,
         "top_p": preset.top_p,
+        "top_k": preset.top_k,
         "max_new_tokens": preset.max_new_tokens,
         "samples_per_chunk": preset.samples_per_chunk,
     }
