@@ -211,7 +211,7 @@ class SlotDecoder:
 
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
                  top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4,
-                 compile: bool | None = None, fp8: str = "off", min_slots: int = 16):
+                 compile: bool | None = None, fp8: str = "off", min_slots: int = 16, min_prefix: int = 16):
         import torch
 
         self.torch = torch
@@ -274,6 +274,11 @@ class SlotDecoder:
         self.sizes = [slots]
         while self.sizes[-1] // 2 >= max(1, min_slots):
             self.sizes.append(self.sizes[-1] // 2)
+        # The prompts' shared prefix (the chat header and the template's text before the chunk): its K and V are computed
+        # once and copied into each slot, and the prefills run only on what follows it.
+        self.min_prefix = min_prefix
+        self.prefix: tuple = ()
+        self.prefix_kv = None  # ([layers, kv_heads, len, head_dim] keys, values) of self.prefix
         self.graphs: dict[int, object] = {}
         self.graph_pool = None
         if attention == "flex":
@@ -362,13 +367,50 @@ class SlotDecoder:
         tokens.copy_(torch.where(active, sampled, tokens))
         finished.logical_or_(active & ((sampled == self.eos) | (count >= budget)))
 
+    def _shared_prefix(self, prompts: list[list[int]]) -> tuple:
+        """The longest prefix all prompts share, leaving each at least one token of its own; () when it is shorter than
+        `min_prefix` or the prompts are all the same (their samples share one prefill anyway)."""
+        import os.path
+
+        distinct = {tuple(p) for p in prompts}
+        if len(distinct) < 2:
+            return ()
+        common = os.path.commonprefix(list(distinct))[: min(map(len, distinct)) - 1]
+        return tuple(common) if len(common) >= self.min_prefix else ()
+
+    def _set_prefix(self, prefix: tuple):
+        """Compute the K and V of the shared prefix once (kept while later calls share the same prefix)."""
+        torch = self.torch
+        if prefix == self.prefix:
+            return
+        self.prefix, self.prefix_kv = (), None
+        if not prefix:
+            return
+        width = len(prefix)
+        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
+        x = self.inner.embed_tokens(ids)
+        cos, sin = self.inner.rotary_emb(x, torch.arange(width, device=self.device)[None, :])
+        x, cos, sin = x[0], cos[0], sin[0]
+        keys, values = [], []
+        for w in self.prefill_weights:
+            q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
+            q, k, v = (t.view(1, width, -1, self.head_dim).transpose(1, 2) for t in (q, k, v))
+            keys.append(k[0])
+            values.append(v[0])
+            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
+            x = self.prefill_out(x, o.transpose(1, 2).reshape(width, self.heads * self.head_dim), w.o, w.post_norm, w.eps,
+                                 w.gate_up, w.down, w.act, self.intermediate)
+        self.prefix, self.prefix_kv = prefix, (torch.stack(keys), torch.stack(values))
+
     def _prefill(self, slot_ids: list[int], prompts: list[list[int]], budgets: list[int]):
         """Run the prompts (right-padded, causal) into their slots' cache and sample each one's first token. Identical
-        prompts (several samples of one chunk) run once; their cache rows are copied to every slot that asked."""
+        prompts (several samples of one chunk) run once; their cache rows are copied to every slot that asked. With a
+        shared prefix set, only what follows it runs: its cached K and V are copied into the slots and attended to."""
         torch = self.torch
+        shared = len(self.prefix)
         unique: dict[tuple, int] = {}
         source = [unique.setdefault(tuple(p), len(unique)) for p in prompts]
-        distinct = list(unique)
+        distinct = [p[shared:] for p in unique]
         n, width = len(distinct), max(len(p) for p in distinct)
         ids = torch.zeros((n, width), dtype=torch.long)
         for row, p in enumerate(distinct):
@@ -377,18 +419,32 @@ class SlotDecoder:
         lengths = torch.tensor([len(p) for p in distinct], dtype=torch.long, device=self.device)
         slots = torch.tensor(slot_ids, dtype=torch.long, device=self.device)
         rows = torch.tensor(source, dtype=torch.long, device=self.device)
-        positions = torch.arange(width, device=self.device)[None, :].expand(n, width)
+        positions = shared + torch.arange(width, device=self.device)[None, :].expand(n, width)
         x = self.inner.embed_tokens(ids)
         cos, sin = self.inner.rotary_emb(x, positions)
         x, cos, sin = x.reshape(n * width, -1), cos.reshape(n * width, -1), sin.reshape(n * width, -1)
+        if shared:
+            from torch.nn.attention.bias import causal_lower_right
+
+            prefix_k, prefix_v = self.prefix_kv
+            self.k_cache[:, slots, :, :shared] = prefix_k[:, None]
+            self.v_cache[:, slots, :, :shared] = prefix_v[:, None]
+            # Each token sees the whole prefix and its own prompt up to itself: causal, aligned to the bottom right.
+            bias = causal_lower_right(width, shared + width)
         for i, w in enumerate(self.prefill_weights):
             q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
             q, k, v = (t.view(n, width, -1, self.head_dim).transpose(1, 2) for t in (q, k, v))
-            self.k_cache[i][slots, :, :width] = k[rows]
-            self.v_cache[i][slots, :, :width] = v[rows]
+            self.k_cache[i][slots, :, shared : shared + width] = k[rows]
+            self.v_cache[i][slots, :, shared : shared + width] = v[rows]
             # Padding sits after each prompt, so causal attention never lets a real token see it; the cache rows it
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
-            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
+            if shared:
+                k = torch.cat([prefix_k[i].expand(n, -1, -1, -1), k], dim=2).repeat_interleave(self.group, dim=1)
+                v = torch.cat([prefix_v[i].expand(n, -1, -1, -1), v], dim=2).repeat_interleave(self.group, dim=1)
+                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
+            else:
+                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale,
+                                                                     enable_gqa=self.group > 1)
             x = self.prefill_out(x, o.transpose(1, 2).reshape(n * width, self.heads * self.head_dim), w.o, w.post_norm, w.eps,
                                  w.gate_up, w.down, w.act, self.intermediate)
         x = x.view(n, width, -1)
@@ -396,7 +452,7 @@ class SlotDecoder:
         first = self._sample(self.model.lm_head(self.inner.norm(last))[rows])  # each sample draws its own first token
         budget = torch.tensor(budgets, dtype=torch.long, device=self.device)
         self.tokens[slots] = first
-        self.pos[slots] = lengths[rows]
+        self.pos[slots] = shared + lengths[rows]
         self.count[slots] = 1
         self.budget[slots] = budget
         self.out[slots, 0] = first
@@ -467,12 +523,13 @@ class SlotDecoder:
         n = self.slots
         self.finished.fill_(True)  # every slot empty (a decoder is reused between calls)
         with torch.inference_mode():
+            self._set_prefix(self._shared_prefix(prompts))
             while queue or len(free) < self.slots:
                 # Refill free slots once enough are free to make a prefill worth it (or nothing else is running).
                 if queue and free and (len(free) >= max(1, self.slots // 16) or len(free) == self.slots or len(queue) <= len(free)):
                     while queue and free:
                         group_slots, group = [], []
-                        width = len(prompts[queue[0]])
+                        width = len(prompts[queue[0]]) - len(self.prefix)  # the tokens a prefill runs per prompt
                         distinct: set[int] = set()
                         while queue and free and (len(distinct | {group_of[queue[0]]})) * width <= max(self.prefill_tokens, width):
                             index = queue.pop(0)

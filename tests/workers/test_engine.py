@@ -271,3 +271,36 @@ def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
     check_fp8_device(torch.device("cuda"))  # an H100
     check_fp8_device(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "flex"])
+def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, attention, monkeypatch):
+    """Prompts made from one template share the chat header and the instruction before the chunk: that prefix runs
+    once, every later prefill runs only the rest, and greedy decoding still gives `generate`'s tokens one for one."""
+    from workers.prompts import encode_prompt, render_chat_prompt
+    from workers.slots import SlotDecoder
+
+    tok = loaded.tokenizer
+    texts = ["대한민국은 민주공화국이다.", "모든 국민은 법 앞에 평등하다.", "국회는 법률을 제정한다. " * 3, "헌법재판소", "대통령은 국가의 원수이다."]
+    template = "주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요\n---\n{text}"
+    reqs = [SampleRequest(i, encode_prompt(tok, render_chat_prompt(tok, template, text=t))) for i, t in enumerate(texts)]
+    budgets = [6, 12, 3, 12, 8]
+    expected = _greedy_reference(loaded, reqs, budgets)
+    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2)
+    widths = []
+    original = decoder.inner.embed_tokens.forward
+    monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
+    got = {d.index: d.tokens for d in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    assert [got[i] for i in range(len(reqs))] == expected
+
+    shared = len(decoder.prefix)
+    assert shared >= 16 and all(list(r.prompt_ids[:shared]) == list(decoder.prefix) for r in reqs)
+    assert widths[0] == (1, shared)  # the prefix, once
+    prefills = [w for w in widths[1:] if len(w) == 2]  # (a decode step embeds one token per slot: [slots])
+    assert sum(w[0] for w in prefills) == len(reqs)
+    assert max(w[1] for w in prefills) == max(len(r.prompt_ids) for r in reqs) - shared
+
+    widths.clear()  # a second call with the same template reuses the prefix's cache
+    again = {d.index: d.tokens for d in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    assert [again[i] for i in range(len(reqs))] == expected and (1, shared) not in widths
