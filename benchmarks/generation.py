@@ -151,21 +151,25 @@ def check_slots(device):
                          num_key_value_heads=2, max_position_embeddings=1024, eos_token_id=7, pad_token_id=0)
     model = LlamaForCausalLM(config).to(device).eval()
     rng = random.Random(0)
-    prompts = [[rng.randrange(10, 2000) for _ in range(rng.randint(3, 200))] for _ in range(24)]
-    budgets = [rng.randint(1, 40) for _ in prompts]
-    expected = []
-    with torch.inference_mode():
-        for p, b in zip(prompts, budgets):
-            out = model.generate(torch.tensor([p], device=device), max_new_tokens=b, do_sample=False, eos_token_id=7, pad_token_id=0)
-            tokens = out[0, len(p):].tolist()
-            expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
+    header = [rng.randrange(10, 2000) for _ in range(40)]
     decoder = SlotDecoder(model, slots=8, max_len=240, max_new_tokens=40, eos=7, temperature=0, top_p=1.0,
                           use_graph=device.startswith("cuda"), check_every=4, min_slots=2)  # the tail runs on 4, then 2 slots
-    got = {f.index: f.tokens for f in decoder.run(prompts, budgets)}
-    same = sum(got[i] == expected[i] for i in range(len(prompts)))
-    print(f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots: "
-          f"{same}/24 identical", flush=True)
-    return same
+    results = []
+    for shared in (0, 40):  # distinct prompts, then prompts of one template (a 40-token prefix prefilled once)
+        prompts = [header[:shared] + [rng.randrange(10, 2000) for _ in range(rng.randint(3, 160))] for _ in range(24)]
+        budgets = [rng.randint(1, 40) for _ in prompts]
+        expected = []
+        with torch.inference_mode():
+            for p, b in zip(prompts, budgets):
+                out = model.generate(torch.tensor([p], device=device), max_new_tokens=b, do_sample=False, eos_token_id=7, pad_token_id=0)
+                tokens = out[0, len(p):].tolist()
+                expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
+        got = {f.index: f.tokens for f in decoder.run(prompts, budgets)}
+        same = sum(got[i] == expected[i] for i in range(len(prompts)))
+        print(f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots, "
+              f"shared prefix {len(decoder.prefix)} tokens: {same}/24 identical", flush=True)
+        results.append(same)
+    return results
 
 
 def main():
@@ -180,6 +184,9 @@ def main():
     parser.add_argument("--workloads", default="fixed,variable")
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
+    parser.add_argument("--shared-prefix", default="0",
+                        help="tokens every prompt shares at its start (the chat header and the template's text before the "
+                             "chunk; about 60 for the simple-qa template), a comma list")
     parser.add_argument("--samples", default="1", help="samples per distinct prompt, a comma list (the product's default is 3)")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the slots backend's prefills apart (a synchronisation around each) and count decode steps")
@@ -211,6 +218,7 @@ def main():
     rng = random.Random(1)
     distinct = [[128000] + [rng.randrange(1000, 120000) for _ in range(args.prompt_tokens - 1)] for _ in range(args.prompts)]
     prompts = distinct
+    header = distinct[0]  # a template's shared start, when --shared-prefix asks for one
     variable = [rng.randint(60, args.max_new) if not args.small else rng.randint(4, args.max_new) for _ in prompts]
     rows = []
 
@@ -245,9 +253,11 @@ def main():
     variants = [(b, f) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])]
     for backend, fp8 in variants:
         label = f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "")
-        for samples, workload in [(int(k), w) for k in args.samples.split(",") for w in args.workloads.split(",")]:
-            # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all.
-            prompts = [distinct[i // samples] for i in range(len(distinct))]
+        for shared, samples, workload in [(int(p), int(k), w) for p in args.shared_prefix.split(",") for k in args.samples.split(",")
+                                          for w in args.workloads.split(",")]:
+            # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all;
+            # the first `shared` tokens of every prompt the same (one template).
+            prompts = [header[:shared] + distinct[i // samples][shared:] for i in range(len(distinct))]
             budgets = [None] * len(prompts) if workload == "fixed" else variable
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
@@ -276,9 +286,12 @@ def main():
             floor = roofline_seconds(lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth)
             # Prefill floor: each distinct prompt's tokens through every layer's matmuls (2 FLOPs per weight), at the
             # measured bf16 matmul rate (the samples of one prompt share its prefill).
-            prefill_floor = (len(set(map(tuple, prompts))) * args.prompt_tokens * 2 * layer_params / flops) if flops else None
+            # A shared prefix counts once.
+            prefill_floor = ((len(set(map(tuple, prompts))) * (args.prompt_tokens - shared) + shared) * 2 * layer_params / flops
+                             if flops else None)
             rows.append({
-                "path": f"{label} (merged)", "workload": workload + (f", {samples} samples/prompt" if samples > 1 else ""), "tokens_per_s": tps,
+                "path": f"{label} (merged)", "tokens_per_s": tps,
+                "workload": workload + (f", {samples} samples/prompt" if samples > 1 else "") + (f", {shared}-token shared prefix" if shared else ""),
                 "pairs_per_hour": len(results) / seconds * 3600, "mean_tokens": sum(lengths) / len(lengths),
                 "stops": sum(r.finish_reason == "stop" for r in results),
                 "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,

@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--prefill-tokens", type=int, default=16_384)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--attention", default="auto")
+    parser.add_argument("--shared-prefix", type=int, default=0, help="tokens all prompts share at the start, prefilled once")
     parser.add_argument("--kernels", type=int, default=0, help="print the N kernels that take most of one prefill's GPU time")
     parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
                         help="comma list of eager|compiled:off|prefill|all (torch.compile, FP8 mode)")
@@ -65,8 +66,11 @@ def main():
 
     rng = random.Random(0)
     prompts = [[rng.randrange(1000, 120000) for _ in range(args.prompt_tokens)] for _ in range(args.slots)]
-    group = min(args.slots, max(1, args.prefill_tokens // args.prompt_tokens))
-    tokens = group * args.prompt_tokens
+    header = prompts[0][: args.shared_prefix]
+    prompts = [header + p[args.shared_prefix:] for p in prompts]
+    own = args.prompt_tokens - args.shared_prefix  # the tokens a prefill runs per prompt
+    group = min(args.slots, max(1, args.prefill_tokens // own))
+    tokens = group * own
     matmul_params = params - config.vocab_size * config.hidden_size  # the embedding is a lookup
     for variant in args.variants.split(","):
         mode, fp8 = variant.split(":")
@@ -75,11 +79,12 @@ def main():
                               eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
                               prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8)
         with torch.inference_mode():
+            decoder._set_prefix(tuple(header) if args.shared_prefix else ())
             decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
             sync()
             warm = time.perf_counter() - started
             seconds = timed(lambda: decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
-            print(f"[{variant}] prefill: {group} prompts x {args.prompt_tokens} tokens in {seconds * 1000:.1f} ms: "
+            print(f"[{variant}] prefill: {group} prompts x {own} tokens{f' after a {args.shared_prefix}-token shared prefix' if args.shared_prefix else ''} in {seconds * 1000:.1f} ms: "
                   f"{tokens / seconds:,.0f} prompt tokens/s, {2 * matmul_params * tokens / seconds / 1e12:.0f} TFLOP/s "
                   f"(bf16-equivalent, matmuls only); set-up and first prefill {warm:.1f} s", flush=True)
             if args.kernels:

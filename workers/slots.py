@@ -93,6 +93,21 @@ def _prefill_attention_inputs(*args):  # separate code objects: the prefill's sh
     return attention_inputs(*args)
 
 
+def _prefill_attention_inputs_after_prefix(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int,
+                                           prefix_k, prefix_v, n: int):
+    """`attention_inputs` for n prompts that follow a shared prefix, as [prompt, prefix + token, head, head_dim]: the
+    queries padded in front with zeros to the prefix's length, the keys and values with the prefix's own (`prefix_k`,
+    `prefix_v`: [prefix, kv_heads, head_dim]) in front. Compiled, the rotary embedding writes straight into them."""
+    import torch
+
+    q, k, v = attention_inputs(x, norm, eps, qkv, cos, sin, heads, kv_heads, head_dim)
+    shared = prefix_k.shape[0]
+    q = torch.cat([q.new_zeros((n, shared, heads, head_dim)), q.view(n, -1, heads, head_dim)], dim=1)
+    k = torch.cat([prefix_k.expand(n, -1, -1, -1), k.view(n, -1, kv_heads, head_dim)], dim=1)
+    v = torch.cat([prefix_v.expand(n, -1, -1, -1), v.view(n, -1, kv_heads, head_dim)], dim=1)
+    return q, k, v
+
+
 def _prefill_attention_output_and_mlp(*args):
     return attention_output_and_mlp(*args)
 
@@ -251,9 +266,11 @@ class SlotDecoder:
             self.decode_in = Compiled(attention_inputs, dynamic=False)
             self.decode_out = Compiled(attention_output_and_mlp, dynamic=False)
             self.prefill_in = Compiled(_prefill_attention_inputs)
+            self.prefill_in_after_prefix = Compiled(_prefill_attention_inputs_after_prefix)
             self.prefill_out = Compiled(_prefill_attention_output_and_mlp)
         else:
             self.decode_in = self.prefill_in = attention_inputs
+            self.prefill_in_after_prefix = _prefill_attention_inputs_after_prefix
             self.decode_out = self.prefill_out = attention_output_and_mlp
 
         shape = (len(self.layers), slots, self.kv_heads, self.max_len, self.head_dim)
@@ -424,27 +441,28 @@ class SlotDecoder:
         cos, sin = self.inner.rotary_emb(x, positions)
         x, cos, sin = x.reshape(n * width, -1), cos.reshape(n * width, -1), sin.reshape(n * width, -1)
         if shared:
-            from torch.nn.attention.bias import causal_lower_right
-
             prefix_k, prefix_v = self.prefix_kv
             self.k_cache[:, slots, :, :shared] = prefix_k[:, None]
             self.v_cache[:, slots, :, :shared] = prefix_v[:, None]
-            # Each token sees the whole prefix and its own prompt up to itself: causal, aligned to the bottom right.
-            bias = causal_lower_right(width, shared + width)
+            # Each token sees the whole prefix and its own prompt up to itself: the queries are padded in front to the
+            # prefix's length, so the attention stays plain causal (the fused kernels, grouped-query heads unexpanded),
+            # and the padding rows' outputs are dropped.
+            prefix_k, prefix_v = prefix_k.transpose(1, 2), prefix_v.transpose(1, 2)  # [layers, prefix, kv_heads, dim]
         for i, w in enumerate(self.prefill_weights):
-            q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
-            q, k, v = (t.view(n, width, -1, self.head_dim).transpose(1, 2) for t in (q, k, v))
-            self.k_cache[i][slots, :, shared : shared + width] = k[rows]
-            self.v_cache[i][slots, :, shared : shared + width] = v[rows]
+            if shared:
+                q, k, v = self.prefill_in_after_prefix(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads,
+                                                       self.head_dim, prefix_k[i], prefix_v[i], n)
+            else:
+                q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
+                q, k, v = (t.view(n, width, -1, self.head_dim) for t in (q, k, v))
+            q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+            self.k_cache[i][slots, :, shared : shared + width] = k[rows, :, shared:]
+            self.v_cache[i][slots, :, shared : shared + width] = v[rows, :, shared:]
             # Padding sits after each prompt, so causal attention never lets a real token see it; the cache rows it
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
+            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
             if shared:
-                k = torch.cat([prefix_k[i].expand(n, -1, -1, -1), k], dim=2).repeat_interleave(self.group, dim=1)
-                v = torch.cat([prefix_v[i].expand(n, -1, -1, -1), v], dim=2).repeat_interleave(self.group, dim=1)
-                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=self.scale)
-            else:
-                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale,
-                                                                     enable_gqa=self.group > 1)
+                o = o[:, :, shared:]
             x = self.prefill_out(x, o.transpose(1, 2).reshape(n * width, self.heads * self.head_dim), w.o, w.post_norm, w.eps,
                                  w.gate_up, w.down, w.act, self.intermediate)
         x = x.view(n, width, -1)

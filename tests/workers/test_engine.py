@@ -273,8 +273,8 @@ def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
     check_fp8_device(torch.device("cpu"))
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "flex"])
-def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, attention, monkeypatch):
+@pytest.mark.parametrize("attention, compile", [("sdpa", False), ("flex", False), ("sdpa", True)])
+def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, attention, compile, monkeypatch):
     """Prompts made from one template share the chat header and the instruction before the chunk: that prefix runs
     once, every later prefill runs only the rest, and greedy decoding still gives `generate`'s tokens one for one."""
     from workers.prompts import encode_prompt, render_chat_prompt
@@ -287,7 +287,8 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     budgets = [6, 12, 3, 12, 8]
     expected = _greedy_reference(loaded, reqs, budgets)
     decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2)
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2,
+                          compile=compile)
     widths = []
     original = decoder.inner.embed_tokens.forward
     monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
@@ -304,3 +305,4 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     widths.clear()  # a second call with the same template reuses the prefix's cache
     again = {d.index: d.tokens for d in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [again[i] for i in range(len(reqs))] == expected and (1, shared) not in widths
+    assert not getattr(decoder.prefill_in_after_prefix, "failed", False)  # compiled, it did not fall back to eager
