@@ -70,7 +70,7 @@ def assert_exactly_once(run, chunks, samples):
     assert not QAPair.objects.values("generation").annotate(n=Count("id")).filter(n__gt=1).exists()
 
 
-def test_run_completes_with_provenance(start_worker, owner, tiny_model):
+def test_run_completes_with_provenance(start_worker, owner, tiny_model, client):
     project, chunks = project_with_chunks(owner, tiny_model, 5)
     start_worker(**WORKER_ENV)
     run = generation_run_create(project=project, created_by=owner, batch_chunks=2)
@@ -86,6 +86,14 @@ def test_run_completes_with_provenance(start_worker, owner, tiny_model):
     # the worker used transformers' defaults and recorded them.
     assert run.parameters["top_k"] is None and run.parameters["top_p"] is None
     assert g.sampling == {"temperature": 1.0, "top_k": 50, "top_p": 1.0, "max_new_tokens": 12}
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    client.login(username=owner.username, password=PASSWORD)
+    page = client.get(reverse("generation:detail", args=[project.slug, run.pk])).content.decode()
+    assert "top-k as the checkpoint, top-p as the checkpoint" in page  # asked for
+    assert "<dt>Sampling used</dt><dd>temperature 1.0, top-k 50, top-p 1.0</dd>" in page  # what the workers resolved
     assert run.parameters["adapter"] == tiny_model["adapter"] and len(run.parameters["prompt_template_hash"]) == 16
     assert run.started_at and run.finished_at
 

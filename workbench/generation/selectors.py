@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from workbench.generation.models import BatchStatus, GenerationRun
+from workbench.generation.models import BatchStatus, Generation, GenerationRun
 
 
 def run_progress(*, run: GenerationRun) -> dict:
@@ -44,3 +44,8 @@ def run_progress(*, run: GenerationRun) -> dict:
 
 def runs_for_project(*, project):
     return GenerationRun.objects.filter(project=project).select_related("created_by").order_by("-created_at")
+
+
+def run_sampling_used(*, run: GenerationRun, limit: int = 5) -> list[dict]:
+    """The sampling the workers used for this run's samples (top-k and top-p resolved against the checkpoint)."""
+    return list(Generation.objects.filter(run=run).exclude(sampling={}).values_list("sampling", flat=True).distinct()[:limit])
