@@ -36,6 +36,8 @@ def main():
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--attention", default="auto")
     parser.add_argument("--shared-prefix", type=int, default=0, help="tokens all prompts share at the start, prefilled once")
+    parser.add_argument("--sustained", type=int, default=0,
+                        help="then N rounds of one prefill and 64 decode steps, as a run alternates them: each prefill timed")
     parser.add_argument("--kernels", type=int, default=0, help="print the N kernels that take most of one prefill's GPU time")
     parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
                         help="comma list of eager|compiled:off|prefill|all (torch.compile, FP8 mode)")
@@ -108,6 +110,32 @@ def main():
             print(f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
                   f"{step * 1000:.2f} ms = {args.slots / step:,.0f} tokens/s; first step (compile, capture) {first:.1f} s; "
                   f"bf16 weights {weight_bytes / 1e9:.1f} GB + {kv_bytes / 1e9:.1f} GB cache = {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
+            if args.sustained:
+                import statistics
+                import subprocess
+
+                def clocks():
+                    try:
+                        return subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,temperature.gpu", "--format=csv,noheader"],
+                                              capture_output=True, text=True, timeout=10).stdout.strip()
+                    except (OSError, subprocess.SubprocessError):
+                        return "n/a"
+
+                before, times = clocks(), []
+                for _ in range(args.sustained):
+                    sync()
+                    started = time.perf_counter()
+                    decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
+                    sync()
+                    times.append(time.perf_counter() - started)
+                    for _ in range(64):
+                        decoder._step(args.slots)
+                after = clocks()
+                sync()
+                print(f"[{variant}] sustained: {args.sustained} prefills between decode steps: min {min(times) * 1000:.1f} / median "
+                      f"{statistics.median(times) * 1000:.1f} / max {max(times) * 1000:.1f} ms; first five "
+                      f"{', '.join(f'{t * 1000:.0f}' for t in times[:5])}, last five {', '.join(f'{t * 1000:.0f}' for t in times[-5:])}; "
+                      f"SM clock, power, temperature before: {before}; after: {after}", flush=True)
             if mode == "compiled" and decoder.use_graph:
                 smaller = {n: timed(lambda: decoder._step(n), 10, sync) for n in decoder.sizes[1:]}  # noqa: B023
                 print(f"[{variant}] decode step on fewer slots (a job's tail): "
