@@ -396,28 +396,16 @@ class SlotDecoder:
         return tuple(common) if len(common) >= self.min_prefix else ()
 
     def _set_prefix(self, prefix: tuple):
-        """Compute the K and V of the shared prefix once (kept while later calls share the same prefix)."""
-        torch = self.torch
+        """Compute the K and V of the shared prefix once (kept while later calls share the same prefix): prefilled as a
+        prompt of its own into slot 0, empty when a call starts (a budget of one token leaves it finished), whose cache
+        rows are kept."""
         if prefix == self.prefix:
             return
         self.prefix, self.prefix_kv = (), None
-        if not prefix:
-            return
-        width = len(prefix)
-        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
-        x = self.inner.embed_tokens(ids)
-        cos, sin = self.inner.rotary_emb(x, torch.arange(width, device=self.device)[None, :])
-        x, cos, sin = x[0], cos[0], sin[0]
-        keys, values = [], []
-        for w in self.prefill_weights:
-            q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
-            q, k, v = (t.view(1, width, -1, self.head_dim).transpose(1, 2) for t in (q, k, v))
-            keys.append(k[0])
-            values.append(v[0])
-            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
-            x = self.prefill_out(x, o.transpose(1, 2).reshape(width, self.heads * self.head_dim), w.o, w.post_norm, w.eps,
-                                 w.gate_up, w.down, w.act, self.intermediate)
-        self.prefix, self.prefix_kv = prefix, (torch.stack(keys), torch.stack(values))
+        if prefix:
+            self._prefill([0], [list(prefix)], [1])
+            self.prefix = prefix
+            self.prefix_kv = (self.k_cache[:, 0, :, : len(prefix)].clone(), self.v_cache[:, 0, :, : len(prefix)].clone())
 
     def _prefill(self, slot_ids: list[int], prompts: list[list[int]], budgets: list[int]):
         """Run the prompts (right-padded, causal) into their slots' cache and sample each one's first token. Identical
