@@ -225,8 +225,9 @@ class SlotDecoder:
     """Generates for a list of prompts with per-prompt budgets; `run` yields each prompt's tokens as it finishes."""
 
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
-                 top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384, check_every: int = 4,
-                 compile: bool | None = None, fp8: str = "off", min_slots: int = 16, min_prefix: int = 16):
+                 top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384,
+                 check_every: int = 4, compile: bool | None = None, fp8: str = "off", min_slots: int = 16,
+                 min_prefix: int = 16):
         import torch
 
         self.torch = torch
