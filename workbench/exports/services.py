@@ -136,14 +136,15 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             if progress and n % 10_000 == 0:
                 progress(n)
         runs = list(GenerationRun.objects.filter(project=project).values("id", "parameters"))
+        # Each run's matmul precisions and samplings (top-k and top-p as the workers resolved them), in one scan.
         precisions: dict[int, list[str]] = {}
-        for run_id, precision in (Generation.objects.filter(run__project=project).exclude(precision="")
-                                  .values_list("run_id", "precision").distinct().order_by("run_id", "precision")):
-            precisions.setdefault(run_id, []).append(precision)
-        samplings: dict[int, list[dict]] = {}  # top-k and top-p as the workers resolved them against the checkpoint
-        for run_id, sampling in (Generation.objects.filter(run__project=project).exclude(sampling={})
-                                 .values_list("run_id", "sampling").distinct().order_by("run_id")):
-            samplings.setdefault(run_id, []).append(sampling)
+        samplings: dict[int, list[dict]] = {}
+        for run_id, precision, sampling in (Generation.objects.filter(run__project=project)
+                                            .values_list("run_id", "precision", "sampling").distinct().order_by("run_id", "precision")):
+            if precision and precision not in precisions.setdefault(run_id, []):
+                precisions[run_id].append(precision)
+            if sampling and sampling not in samplings.setdefault(run_id, []):
+                samplings[run_id].append(sampling)
     if "train" not in sinks:
         sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
     files = [sink.close() for sink in sinks.values()]
