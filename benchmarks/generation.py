@@ -183,6 +183,7 @@ def main():
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--workloads", default="fixed,variable")
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
+    parser.add_argument("--fuse", default="on", help="slots backend: Q, K, V and gate, up as one matmul each; a comma list of on, off")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
     parser.add_argument("--shared-prefix", default="0",
                         help="tokens every prompt shares at its start (the chat header and the template's text before the "
@@ -250,9 +251,10 @@ def main():
 
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
     tally = breakdown(device) if args.breakdown else None
-    variants = [(b, f) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])]
-    for backend, fp8 in variants:
-        label = f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "")
+    variants = [(b, f, u) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
+                for u in (args.fuse.split(",") if b == "slots" else ["on"])]
+    for backend, fp8, fuse in variants:
+        label = f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "") + (" unfused" if fuse == "off" else "")
         for shared, samples, workload in [(int(p), int(k), w) for p in args.shared_prefix.split(",") for k in args.samples.split(",")
                                           for w in args.workloads.split(",")]:
             # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all;
@@ -261,7 +263,7 @@ def main():
             budgets = [None] * len(prompts) if workload == "fixed" else variable
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
-                engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8)
+                engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8, fuse=fuse == "on")
                 # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
                 warm = min(len(requests), args.max_batch)
                 # Budgets of 2-65 tokens, so the tail's smaller decode sizes are compiled and captured too.

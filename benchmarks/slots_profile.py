@@ -27,6 +27,94 @@ def timed(fn, repeat, sync):
     return (time.perf_counter() - start) / repeat
 
 
+def overlap(decoder, steps: int, ids: list[int], prompts: list, max_new: int, n: int, sync, variant: str, rounds: int = 8):
+    """Could the decode's memory-bound attention hide under a prefill's compute-bound matmuls? A prefill and `steps`
+    decode steps: one after the other; on two streams at once (the steps launched first); and on two streams with the
+    decode's stream at high priority. Timing only: the two share slot state, so the tokens are not meaningful."""
+    import torch
+
+    side, other, high = torch.cuda.Stream(), torch.cuda.Stream(), torch.cuda.Stream(priority=-1)
+    budgets = [max_new] * len(ids)
+    # Every round starts from the same state: all slots running from their prompts (none finishes within the round),
+    # so each decode step reads the whole cache in flight, as in a run.
+    state = (decoder.tokens, decoder.pos, decoder.count, decoder.budget, decoder.finished)
+    decoder.count.fill_(1)
+    decoder.finished.fill_(False)
+    saved = [t.clone() for t in state]
+
+    def restore():
+        for t, s in zip(state, saved):
+            t.copy_(s)
+
+    def steps_alone():
+        restore()
+        for _ in range(steps):
+            decoder._step(n)
+
+    def sequential():
+        steps_alone()
+        decoder._prefill(ids, prompts, budgets)
+
+    def together(decode_stream):
+        def run():
+            main = torch.cuda.current_stream()
+            for s in (decode_stream, side):
+                s.wait_stream(main)
+            with torch.cuda.stream(decode_stream):
+                steps_alone()
+            with torch.cuda.stream(side):
+                decoder._prefill(ids, prompts, budgets)
+            for s in (decode_stream, side):
+                main.wait_stream(s)
+        return run
+
+    prefill = timed(lambda: decoder._prefill(ids, prompts, budgets), rounds, sync)
+    alone = timed(steps_alone, rounds, sync)
+    figures = {name: timed(fn, rounds, sync) for name, fn in
+               [("one after the other", sequential), ("two streams", together(other)),
+                ("two streams, decode at high priority", together(high))]}
+    print(f"[{variant}] overlap, {rounds} rounds: prefill alone {prefill * 1000:.0f} ms, {steps} decode steps alone "
+          f"{alone * 1000:.0f} ms; " + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items())
+          + f"; saved by two streams: {(figures['one after the other'] - min(figures['two streams'], figures['two streams, decode at high priority'])) * 1000:.0f} ms",
+          flush=True)
+
+
+def cache_writes(decoder, n: int, width: int, sync):
+    """One prefill group's keys ([n, width, kv_heads, head_dim] from the projection) into one layer's cache
+    ([slots, kv_heads, max_len, head_dim]) at scattered slots: as the prefill writes them, and other ways."""
+    import torch
+
+    cache = decoder.k_cache[0]
+    k = torch.randn(n, width, decoder.kv_heads, decoder.head_dim, device=cache.device, dtype=cache.dtype)
+    slots = torch.randperm(cache.shape[0], device=cache.device)[:n]
+    rows = torch.arange(n, device=cache.device)
+    kt = k.transpose(1, 2)
+
+    def index_put():
+        cache[slots, :, :width] = kt[rows]
+
+    def index_put_no_gather():
+        cache[slots, :, :width] = kt
+
+    def index_copy():
+        cache[:, :, :width].index_copy_(0, slots, kt)
+
+    def per_slot():
+        for i, s in enumerate(slots.tolist()):
+            cache[s, :, :width].copy_(kt[i])
+
+    written = k.numel() * k.element_size()
+    for name, fn in [("index_put with the rows gathered (as now)", index_put), ("index_put", index_put_no_gather),
+                     ("index_copy_", index_copy), ("a copy per slot", per_slot)]:
+        t = timed(fn, 20, sync)
+        print(f"cache write, {n} prompts x {width} tokens, one layer's keys: {name}: {t * 1e6:.0f} us = "
+              f"{2 * written / t / 1e9:.0f} GB/s read and written", flush=True)
+    expected = cache[slots, :, :width].clone()
+    cache.zero_()
+    index_copy()
+    print(f"cache write: index_copy_ writes the same as index_put: {bool(torch.equal(cache[slots, :, :width], expected))}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--slots", type=int, default=256)
@@ -38,9 +126,16 @@ def main():
     parser.add_argument("--shared-prefix", type=int, default=0, help="tokens all prompts share at the start, prefilled once")
     parser.add_argument("--sustained", type=int, default=0,
                         help="then N rounds of one prefill and 64 decode steps, as a run alternates them: each prefill timed")
+    parser.add_argument("--overlap", type=int, default=0,
+                        help="then a prefill and N decode steps, one after the other and on two streams at once, in rounds")
     parser.add_argument("--kernels", type=int, default=0, help="print the N kernels that take most of one prefill's GPU time")
+    parser.add_argument("--cache-writes", action="store_true",
+                        help="time ways of writing one prefill group's keys into one layer's slot cache")
+    parser.add_argument("--decode-kernels", type=int, default=0,
+                        help="print the N kernels that take most of one decode step's GPU time (the step run outside its graph)")
     parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
-                        help="comma list of eager|compiled:off|prefill|all (torch.compile, FP8 mode)")
+                        help="comma list of eager|compiled:off|prefill|all[:unfused] (torch.compile, FP8 mode; Q, K, V and gate, up "
+                             "as separate matmuls)")
     args = parser.parse_args()
 
     import torch
@@ -75,11 +170,12 @@ def main():
     tokens = group * own
     matmul_params = params - config.vocab_size * config.hidden_size  # the embedding is a lookup
     for variant in args.variants.split(","):
-        mode, fp8 = variant.split(":")
+        mode, fp8, *options = variant.split(":")
         started = time.perf_counter()
         decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
                               eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
-                              prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8)
+                              prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8,
+                              fuse="unfused" not in options)
         with torch.inference_mode():
             decoder._set_prefix(tuple(header) if args.shared_prefix else ())
             decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
@@ -110,6 +206,16 @@ def main():
             print(f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
                   f"{step * 1000:.2f} ms = {args.slots / step:,.0f} tokens/s; first step (compile, capture) {first:.1f} s; "
                   f"bf16 weights {weight_bytes / 1e9:.1f} GB + {kv_bytes / 1e9:.1f} GB cache = {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
+            if args.decode_kernels:
+                from torch.profiler import ProfilerActivity, profile
+
+                decoder._decode_step(args.slots)  # the step's compiled parts, warm outside the graph
+                sync()
+                with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                    decoder._decode_step(args.slots)
+                    sync()
+                print(prof.key_averages().table(sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
+                                                row_limit=args.decode_kernels, max_name_column_width=90), flush=True)
             if args.sustained:
                 import statistics
                 import subprocess
@@ -136,6 +242,8 @@ def main():
                       f"{statistics.median(times) * 1000:.1f} / max {max(times) * 1000:.1f} ms; first five "
                       f"{', '.join(f'{t * 1000:.0f}' for t in times[:5])}, last five {', '.join(f'{t * 1000:.0f}' for t in times[-5:])}; "
                       f"SM clock, power, temperature before: {before}; after: {after}", flush=True)
+            if args.overlap and device == "cuda":
+                overlap(decoder, args.overlap, list(range(group)), prompts[:group], args.max_new, args.slots, sync, variant)
             if mode == "compiled" and decoder.use_graph:
                 smaller = {n: timed(lambda: decoder._step(n), 10, sync) for n in decoder.sizes[1:]}  # noqa: B023
                 print(f"[{variant}] decode step on fewer slots (a job's tail): "
@@ -147,6 +255,8 @@ def main():
 
     decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
                           eos=-1, temperature=1.0, top_p=1.0, use_graph=False, attention=args.attention, compile=False)
+    if args.cache_writes:
+        cache_writes(decoder, group, own, sync)
     with torch.inference_mode():
         for start in range(0, args.slots, group):
             ids = list(range(start, min(args.slots, start + group)))

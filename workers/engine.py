@@ -59,7 +59,7 @@ class SampleResult:
 
 class Engine:
     def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None,
-                 compile: bool | None = None, fp8: str = "off"):
+                 compile: bool | None = None, fp8: str = "off", fuse: bool = True):
         if backend not in BACKENDS:
             raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.loaded = loaded
@@ -75,6 +75,7 @@ class Engine:
 
         self.backend = backend
         self.compile, self.fp8 = compile, fp8_mode(fp8)  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
+        self.fuse = fuse  # for `slots`: Q, K, V and gate, up as one matmul each (no extra memory)
         self.max_batch = max_batch
         self.token_budget = token_budget or self._default_budget()
         self._decoder = None
@@ -171,7 +172,7 @@ class Engine:
         self._decoder = SlotDecoder(
             self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
             temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
-            use_graph=self.loaded.device.startswith("cuda"), compile=self.compile, fp8=self.fp8,
+            use_graph=self.loaded.device.startswith("cuda"), compile=self.compile, fp8=self.fp8, fuse=self.fuse,
         )
         return self._decoder
 

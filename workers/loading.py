@@ -119,6 +119,7 @@ def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
             model = model.merge_and_unload()
     model.to(device)
     model.eval()
+    model.requires_grad_(False)  # inference only: no autograd state, and the slots backend may share weight storage
     eos = tokenizer.convert_tokens_to_ids("<|eot_id|>")
     if eos is None or eos == tokenizer.unk_token_id:
         eos = tokenizer.eos_token_id

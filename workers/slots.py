@@ -192,11 +192,52 @@ def _fp8_linear(*modules) -> Linear:
     return Linear(quantized.t(), bias, scale.t().contiguous())
 
 
-def layer_weights(layer, fp8: bool) -> LayerWeights:
+def _fused_linear(*modules) -> Linear:
+    """Projections of one input as one matmul: their weights concatenated into one tensor, and each module's weight made
+    a view of its rows there (the separate tensors are freed), so the model is unchanged and the fused copy costs no
+    memory. A decode step's K and V projections alone (1,024 outputs at 256 rows) would leave most of a GPU idle."""
+    import torch
+
+    weights = [m.weight for m in modules]
+    if len({(w.dtype, w.device, w.shape[1:]) for w in weights}) > 1:
+        return None
+    biases = [m.bias for m in modules]
+    if any(b is not None for b in biases) and not all(b is not None for b in biases):
+        return None
+    with torch.no_grad():
+        weight = torch.cat(weights, dim=0)
+        bias = torch.cat(biases) if biases[0] is not None else None
+        start = 0
+        for m, w in zip(modules, weights):
+            rows = slice(start, start + w.shape[0])
+            m.weight = torch.nn.Parameter(weight[rows], requires_grad=False)
+            if bias is not None:
+                m.bias = torch.nn.Parameter(bias[rows], requires_grad=False)
+            start += w.shape[0]
+    return Linear(weight, bias)
+
+
+def _fused_or_apart(owner, name: str, *modules) -> tuple:
+    """One fused projection of `modules` (kept on `owner` as `name`, reused by later decoders while the modules' weights
+    are still its views), else one projection each (weights of different dtypes or devices, or trainable)."""
+    fused = getattr(owner, name, None)
+    if fused is not None and all(m.weight.untyped_storage().data_ptr() == fused.weight.untyped_storage().data_ptr() for m in modules):
+        return (fused,)
+    fused = _fused_linear(*modules)
+    if fused is None:
+        return tuple(_module_linear(m) for m in modules)
+    setattr(owner, name, fused)
+    return (fused,)
+
+
+def layer_weights(layer, fp8: bool, fuse: bool = True) -> LayerWeights:
     attn, mlp = layer.self_attn, layer.mlp
     if fp8:
         qkv = (_fp8_linear(attn.q_proj, attn.k_proj, attn.v_proj),)
         o, gate_up, down = _fp8_linear(attn.o_proj), (_fp8_linear(mlp.gate_proj, mlp.up_proj),), _fp8_linear(mlp.down_proj)
+    elif fuse:
+        qkv = _fused_or_apart(attn, "_slots_qkv", attn.q_proj, attn.k_proj, attn.v_proj)
+        o, gate_up, down = _module_linear(attn.o_proj), _fused_or_apart(mlp, "_slots_gate_up", mlp.gate_proj, mlp.up_proj), _module_linear(mlp.down_proj)
     else:
         qkv = tuple(_module_linear(m) for m in (attn.q_proj, attn.k_proj, attn.v_proj))
         o, gate_up, down = _module_linear(attn.o_proj), (_module_linear(mlp.gate_proj), _module_linear(mlp.up_proj)), _module_linear(mlp.down_proj)
@@ -227,7 +268,7 @@ class SlotDecoder:
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
                  top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384,
                  check_every: int = 4, compile: bool | None = None, fp8: str = "off", min_slots: int = 16,
-                 min_prefix: int = 16):
+                 min_prefix: int = 16, fuse: bool = True):
         import torch
 
         self.torch = torch
@@ -255,7 +296,8 @@ class SlotDecoder:
         if fp8 != "off":
             check_fp8_device(self.device)
         self.intermediate = config.intermediate_size
-        plain = [layer_weights(layer, fp8=False) for layer in self.layers]
+        # bf16/fp32 projections of one input run as one matmul (Q, K and V; gate and up) unless `fuse` is off.
+        plain = [layer_weights(layer, fp8=False, fuse=fuse) for layer in self.layers]
         quantized = [layer_weights(layer, fp8=True) for layer in self.layers] if fp8 != "off" else plain
         self.prefill_weights = quantized
         self.decode_weights = quantized if fp8 == "all" else plain
@@ -425,6 +467,7 @@ class SlotDecoder:
         lengths = torch.tensor([len(p) for p in distinct], dtype=torch.long, device=self.device)
         slots = torch.tensor(slot_ids, dtype=torch.long, device=self.device)
         rows = torch.tensor(source, dtype=torch.long, device=self.device)
+        all_distinct = len(prompts) == n  # then the rows are the prompts, in order
         positions = shared + torch.arange(width, device=self.device)[None, :].expand(n, width)
         x = self.inner.embed_tokens(ids)
         cos, sin = self.inner.rotary_emb(x, positions)
@@ -445,8 +488,10 @@ class SlotDecoder:
                 q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
                 q, k, v = (t.view(n, width, -1, self.head_dim) for t in (q, k, v))
             q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-            self.k_cache[i][slots, :, shared : shared + width] = k[rows, :, shared:]
-            self.v_cache[i][slots, :, shared : shared + width] = v[rows, :, shared:]
+            # index_copy_ over the slots: 1.6x faster than an index_put at a prefill's shapes (slots_profile.py --cache-writes).
+            own_k, own_v = (k[:, :, shared:], v[:, :, shared:]) if all_distinct else (k[rows, :, shared:], v[rows, :, shared:])
+            self.k_cache[i][:, :, shared : shared + width].index_copy_(0, slots, own_k)
+            self.v_cache[i][:, :, shared : shared + width].index_copy_(0, slots, own_v)
             # Padding sits after each prompt, so causal attention never lets a real token see it; the cache rows it
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
             o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)

@@ -306,3 +306,47 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     again = {d.index: d.tokens for d in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [again[i] for i in range(len(reqs))] == expected and (1, shared) not in widths
     assert not getattr(decoder.prefill_in_after_prefix, "failed", False)  # compiled, it did not fall back to eager
+
+
+def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny_model):
+    """Q, K and V (and gate and up) run as one matmul each: their weights become views of one tensor, so the model's
+    own forward is unchanged and no memory is added; an unfused decoder gives the same greedy tokens."""
+    import torch
+
+    from workers.slots import SlotDecoder
+
+    loaded = load_model(ModelSpec(base_model=tiny_model["base"], adapter=tiny_model["adapter"]), device="cpu")
+    model = loaded.model
+
+    def storage_bytes():
+        return sum({p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for p in model.parameters()}.values())
+
+    reqs = requests(loaded, 5)
+    ids = torch.tensor([list(reqs[4].prompt_ids)])
+    with torch.inference_mode():
+        before_logits = model(input_ids=ids).logits
+    before_bytes = storage_bytes()
+    unfused = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0,
+                          use_graph=False, fuse=False)
+    prompts, budgets = [list(r.prompt_ids) for r in reqs], [6] * len(reqs)
+    apart = {d.index: d.tokens for d in unfused.run(prompts, budgets)}
+    assert len(unfused.decode_weights[0].qkv) == 3
+
+    fused = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0,
+                        use_graph=False)
+    layer, weights = model.model.layers[0], fused.decode_weights[0]
+    assert len(weights.qkv) == 1 and len(weights.gate_up) == 1
+    hidden = model.config.hidden_size
+    assert weights.qkv[0].weight.shape == (layer.self_attn.q_proj.out_features + 2 * layer.self_attn.k_proj.out_features, hidden)
+    for module in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+        assert module.weight.untyped_storage().data_ptr() == weights.qkv[0].weight.untyped_storage().data_ptr()
+    for module in (layer.mlp.gate_proj, layer.mlp.up_proj):
+        assert module.weight.untyped_storage().data_ptr() == weights.gate_up[0].weight.untyped_storage().data_ptr()
+    assert storage_bytes() == before_bytes
+    with torch.inference_mode():
+        assert torch.equal(model(input_ids=ids).logits, before_logits)
+    together = {d.index: d.tokens for d in fused.run(prompts, budgets)}
+    assert together == apart
+    # A later decoder on the same model reuses the fused tensors instead of fusing again.
+    again = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False)
+    assert again.decode_weights[0].qkv[0].weight is weights.qkv[0].weight
