@@ -91,22 +91,73 @@ def generate_batch(self, batch_id: int) -> None:
                                                      top_k=params.get("top_k"), max_new_tokens=params["max_new_tokens"], seed=seed))
             used = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
                     "max_new_tokens": sampling.max_new_tokens}
-            device_name = gpu_name(engine.loaded.device)
-            pending = []
-            # Stored as they finish, a few dozen at a time: a worker lost mid-batch keeps what it had stored, and the
-            # retry generates only the rest; reviewers see the first pairs of a batch before its last ones are done.
-            for _index, result in engine.generate_stream(requests, sampling):
-                pending.append(result)
-                if len(pending) >= settings.GENERATION_SAVE_EVERY:
-                    _store(batch, pending, seed, worker, device_name, engine.precision, used)
-                    pending = []
-            if pending:
-                _store(batch, pending, seed, worker, device_name, engine.precision, used)
+            # Stored as they finish, a few dozen at a time, on a thread of their own while the GPU goes on: a worker
+            # lost mid-batch keeps what it had stored, and the retry generates only the rest; reviewers see the first
+            # pairs of a batch before its last ones are done.
+            with Writer(batch, seed=seed, worker=worker, device_name=gpu_name(engine.loaded.device),
+                        precision=engine.precision, sampling=used) as writer:
+                for _index, result in engine.generate_stream(requests, sampling):
+                    writer.add(result)
         generation.batch_finish(batch_id=batch_id)
     except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
         log.exception("batch %s failed", batch_id)
         if generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}"):
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
+
+
+_DONE = object()
+
+
+class Writer:
+    """Stores a batch's results on a thread of its own, GENERATION_SAVE_EVERY at a time, while the engine goes on
+    generating: the GPU does not wait for the database and the quality filters (benchmarks/store.py). Leaving the block
+    stores everything added before the task goes on, also when generation failed; a failure to store stops the
+    generation at the next result and is raised in the task (what was not stored, the retry generates again)."""
+
+    def __init__(self, batch, *, seed: int, worker: str, device_name: str, precision: str, sampling: dict):
+        import queue
+
+        self.batch, self.every = batch, settings.GENERATION_SAVE_EVERY
+        self.args = (seed, worker, device_name, precision, sampling)
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name=f"store-batch-{batch.pk}", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def add(self, result) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"storing the batch's results failed: {type(self.error).__name__}: {self.error}") from self.error
+        self.queue.put(result)
+
+    def __exit__(self, exc_type, exc, tb):
+        self.queue.put(_DONE)
+        self.thread.join()
+        if exc_type is None and self.error is not None:
+            raise RuntimeError(f"storing the batch's results failed: {type(self.error).__name__}: {self.error}") from self.error
+        return False
+
+    def _work(self) -> None:
+        from django.db import connection
+
+        pending, done = [], False
+        try:
+            while not done:
+                item = self.queue.get()
+                if item is _DONE:
+                    done = True
+                else:
+                    pending.append(item)
+                while len(pending) >= self.every or (done and pending):
+                    part, pending = pending[: self.every], pending[self.every :]
+                    _store(self.batch, part, *self.args)
+        except BaseException as exc:  # handed to the task: it stops generating and the batch is retried
+            log.exception("storing results of batch %s failed", self.batch.pk)
+            self.error = exc
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def _store(batch, results, seed: int, worker: str, device_name: str, precision: str, sampling: dict) -> None:

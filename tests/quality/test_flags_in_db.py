@@ -54,6 +54,46 @@ def test_duplicates_across_the_project_flag_the_later_pair(project):
     assert flag.details["similar_to"] == first[0].pk and flag.severity == "warning"
 
 
+def pairs_in_own_chunks(project, questions, *, start=0):
+    """One pair per question, each from a chunk of its own (so only the project-wide search can find duplicates)."""
+    from workbench.generation.parsing import parse_output
+
+    doc, _ = SourceDocument.objects.get_or_create(project=project, content_hash="many", defaults={"text": article(), "title": "총선"})
+    run = GenerationRun.objects.create(project=project)
+    pairs = []
+    for i, question in enumerate(questions, start=start):
+        chunk = Chunk.objects.create(document=doc, chunking_key="k", index=i, text=article(), start=0, end=10, size=10)
+        raw = f"[[Q]] {question}\n[[A]] 답입니다."
+        g = Generation.objects.create(run=run, chunk=chunk, sample_index=0, raw_text=raw, finish_reason="stop")
+        parsed = parse_output(raw)
+        pairs.append(QAPair.objects.create(project=project, chunk=chunk, generation=g, question=parsed.question, answer=parsed.answer))
+    return pairs
+
+
+def test_project_wide_duplicates_in_other_chunks_within_one_call_and_across_calls(project):
+    first = pairs_in_own_chunks(project, ["프랑스 총선에서 1당이 된 정당은 어디인가요?", "헌법 제1조는 무엇을 규정하나요?"])
+    pairs_assess(pair_ids=[p.pk for p in first])
+    later = pairs_in_own_chunks(project, [
+        "프랑스 총선에서 1당이 된 정당은 어디인가요",  # a stored pair's question: found through the stored bands
+        "국회의원의 임기는 몇 년인가요?",
+        "국회의원의 임기는 몇 년 인가요?!",  # the pair before it in the same call: found in memory
+        "대통령의 임기는 몇 년이며 중임할 수 있나요?",
+    ], start=10)
+    pairs_assess(pair_ids=[p.pk for p in later])
+    flags = {p.pk: QAPair.objects.get(pk=p.pk).flags for p in first + later}
+    assert [flags[p.pk] for p in first] == [[], []]
+    assert [flags[p.pk] for p in later] == [["duplicate"], [], ["duplicate"], []]
+    assert PairFlag.objects.get(pair=later[0], name="duplicate").details["similar_to"] == first[0].pk
+    assert PairFlag.objects.get(pair=later[2], name="duplicate").details["similar_to"] == later[1].pk
+    assert "elsewhere in the project" in PairFlag.objects.get(pair=later[2], name="duplicate").reason
+    # Re-assessing the earlier pair alone leaves it clean: only pairs with lower ids count.
+    pairs_assess(pair_ids=[first[0].pk])
+    assert QAPair.objects.get(pk=first[0].pk).flags == []
+    # Re-assessing a later pair alone finds the same duplicate through the stored bands.
+    pairs_assess(pair_ids=[later[2].pk])
+    assert PairFlag.objects.get(pair=later[2], name="duplicate").details["similar_to"] == later[1].pk
+
+
 def test_reassessing_replaces_flags(project):
     pairs = make_pairs(project, [outputs()[1]])
     pairs_assess(pair_ids=[pairs[0].pk])

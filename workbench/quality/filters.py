@@ -324,6 +324,16 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
+@lru_cache(maxsize=64)
+def _lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's bands and rows for a threshold, found by numerical integration: computed once, not per index (a
+    generation batch builds an index per chunk, and the integration cost 11 ms each; benchmarks/store.py)."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    return lsh.b, lsh.r
+
+
 class DuplicateIndex:
     """Near-duplicate questions with MinHash LSH (datasketch), verified by exact trigram Jaccard. Exact duplicates
     (after normalising case, spaces and punctuation) are found by key."""
@@ -333,7 +343,7 @@ class DuplicateIndex:
 
         self.threshold = threshold
         self.num_perm = num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=_lsh_params(threshold, num_perm))
         self.keys: dict[str, object] = {}
         self.shingles: dict[object, set[str]] = {}
 

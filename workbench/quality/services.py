@@ -66,49 +66,79 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     # Earlier questions of the same chunks, for the same-chunk comparison.
     for earlier in QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk).exclude(question="").values_list("id", "chunk_id", "question"):
         per_chunk.setdefault(earlier[1], DuplicateIndex(threshold)).check_and_add(earlier[0], earlier[2])
+    # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
+    # earlier ones among them in memory.
+    bands_of = {p.pk: question_bands(p.question) for p in pairs if p.question}
+    stored = _pairs_sharing_bands(project, bands_of, before=pairs[-1].pk, excluding=[p.pk for p in pairs])
+    questions = dict(QAPair.objects.filter(pk__in={i for ids in stored.values() for i in ids}).values_list("id", "question"))
+    in_call: dict[tuple[int, int], list[int]] = {}
     for pair in pairs:
         raw, finish = _raw_output(pair)
         result = assess(pair.chunk.text, raw, finish_reason=finish, cfg=cfg)
         flags = list(result.flags)
         if pair.question:
             same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex(threshold)).check_and_add(pair.pk, pair.question)
-            bands = question_bands(pair.question)
-            other, other_sim = _project_duplicate(project, pair, bands, threshold)
+            bands = bands_of[pair.pk]
+            candidates = {i for key in bands for i in stored.get(key, ()) if i < pair.pk} | {i for key in bands for i in in_call.get(key, ())}
+            other, other_sim = _most_similar(pair.question, candidates, questions, threshold)
             if same is not None and same_sim >= other_sim:
                 flags.append(duplicate_flag(same, same_sim, same_chunk=True, label="pair"))
             elif other is not None:
                 flags.append(duplicate_flag(other, other_sim, same_chunk=False, label="pair"))
             new_bands += [QuestionBand(project=project, pair=pair, band=b, hash=h) for b, h in bands]
-            QuestionBand.objects.bulk_create(new_bands)  # visible to the next pairs of this call
-            new_bands = []
+            for key in bands:
+                in_call.setdefault(key, []).append(pair.pk)
+            questions[pair.pk] = pair.question
         for flag in flags:
             flag.severity = cfg.severities.get(flag.name, flag.severity)
             new_flags.append(PairFlag(pair=pair, name=flag.name, severity=flag.severity, score=flag.score,
                                       reason=flag.reason, details=flag.details))
         pair.flags = sorted({f.name for f in flags})
         pair.is_flagged = bool(pair.flags)
+    QuestionBand.objects.bulk_create(new_bands)
     PairFlag.objects.bulk_create(new_flags)
     QAPair.objects.bulk_update(pairs, ["flags", "is_flagged"])
     return len(pairs)
 
 
-def _project_duplicate(project: Project, pair: QAPair, bands, threshold: float):
-    if not bands:
-        return None, 0.0
-    from django.db.models import Q
+CANDIDATES_PER_BAND = 50  # the earliest pairs sharing one band value: enough to find the duplicate, bounded for common ones
 
-    match = Q()
-    for band, value in bands:
-        match |= Q(band=band, hash=value)
-    candidates = set(
-        QuestionBand.objects.filter(match, project=project, pair_id__lt=pair.pk).values_list("pair_id", flat=True)[:50]
-    )
+
+def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, int]]], *, before: int,
+                         excluding: Sequence[int]) -> dict[tuple[int, int], list[int]]:
+    """{(band, hash): ids of stored pairs with that band value}, for every band of these questions, in one query (the
+    band index looked up per value), pairs below `before` and not in `excluding`, the earliest few per value."""
+    from django.db import connection
+
+    keys = sorted({key for bands in bands_of.values() for key in bands})
+    if not keys:
+        return {}
+    table = QuestionBand._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT band, hash, pair_id FROM (
+                    SELECT b.band, b.hash, b.pair_id,
+                           row_number() OVER (PARTITION BY b.band, b.hash ORDER BY b.pair_id) AS rank
+                    FROM {table} b JOIN unnest(%s::smallint[], %s::bigint[]) AS k(band, hash)
+                         ON b.band = k.band AND b.hash = k.hash
+                    WHERE b.project_id = %s AND b.pair_id < %s AND NOT (b.pair_id = ANY(%s))
+                ) ranked WHERE rank <= %s""",
+            [[k[0] for k in keys], [k[1] for k in keys], project.pk, before, list(excluding), CANDIDATES_PER_BAND],
+        )
+        found: dict[tuple[int, int], list[int]] = {}
+        for band, value, pair_id in cursor.fetchall():
+            found.setdefault((band, value), []).append(pair_id)
+    return found
+
+
+def _most_similar(question: str, candidates, questions: dict[int, str], threshold: float):
     if not candidates:
         return None, 0.0
-    mine = shingles(pair.question)
+    mine, key = shingles(question), question_key(question)
     best, best_sim = None, 0.0
-    for other_id, question in QAPair.objects.filter(pk__in=candidates).values_list("id", "question"):
-        sim = 1.0 if question_key(question) == question_key(pair.question) else jaccard(mine, shingles(question))
+    for other_id in sorted(candidates):
+        other = questions[other_id]
+        sim = 1.0 if question_key(other) == key else jaccard(mine, shingles(other))
         if sim >= threshold and sim > best_sim:
             best, best_sim = other_id, sim
     return best, best_sim
