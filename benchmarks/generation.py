@@ -303,7 +303,14 @@ def main():
             } | ({"prefill_s": tally["prefill_s"], "prefills": tally["prefills"], "steps": tally["steps"],
                   "rest_s": seconds - tally["prefill_s"]} if tally else {}))
             print(json.dumps(rows[-1]), flush=True)
+            # The next engine sizes its slots from the free GPU memory: this one's cache must be gone first (its
+            # compiled functions and CUDA graph hold references in cycles).
             del engine
+            import gc
+
+            gc.collect()
+            if device == "cuda":
+                torch.cuda.empty_cache()
 
     print()
     print(f"{'path':42} {'workload':28} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'+prefill':>8} {'x card':>7}")

@@ -102,7 +102,8 @@ def test_start_command_serves_the_workbench_end_to_end(served):
         assert "demo model" in page.inner_text("h1")
         page.click("#run-list a")
         page.wait_for_selector("#run-progress[data-final]", timeout=240_000)
-        assert page.get_attribute("#run-progress", "data-final") == "succeeded"
+        final = page.get_attribute("#run-progress", "data-final")
+        assert final == "succeeded", page.inner_text("main") + "\n--- serve's output ---\n" + "".join(served["output"][-80:])
         assert page.inner_text("#run-done") == "12"  # 4 sample documents, one chunk each, 3 samples per chunk
 
         add_user(page, base, "member", "member-pass-3141")

@@ -106,28 +106,31 @@ CANDIDATES_PER_BAND = 50  # the earliest pairs sharing one band value: enough to
 
 def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, int]]], *, before: int,
                          excluding: Sequence[int]) -> dict[tuple[int, int], list[int]]:
-    """{(band, hash): ids of stored pairs with that band value}, for every band of these questions, in one query (the
-    band index looked up per value), pairs below `before` and not in `excluding`, the earliest few per value."""
-    from django.db import connection
+    """{(band, hash): ids of stored pairs with that band value}, for every band of these questions, in one query (per
+    band, its values looked up in the band index), pairs below `before` and not in `excluding`, the earliest few per
+    value. Plain ORM, so it runs on PostgreSQL and on the embedded SQLite alike."""
+    from django.db.models import F, Q, Window
+    from django.db.models.functions import RowNumber
 
-    keys = sorted({key for bands in bands_of.values() for key in bands})
-    if not keys:
+    values_of: dict[int, set[int]] = {}
+    for bands in bands_of.values():
+        for band, value in bands:
+            values_of.setdefault(band, set()).add(value)
+    if not values_of:
         return {}
-    table = QuestionBand._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT band, hash, pair_id FROM (
-                    SELECT b.band, b.hash, b.pair_id,
-                           row_number() OVER (PARTITION BY b.band, b.hash ORDER BY b.pair_id) AS rank
-                    FROM {table} b JOIN unnest(%s::smallint[], %s::bigint[]) AS k(band, hash)
-                         ON b.band = k.band AND b.hash = k.hash
-                    WHERE b.project_id = %s AND b.pair_id < %s AND NOT (b.pair_id = ANY(%s))
-                ) ranked WHERE rank <= %s""",
-            [[k[0] for k in keys], [k[1] for k in keys], project.pk, before, list(excluding), CANDIDATES_PER_BAND],
-        )
-        found: dict[tuple[int, int], list[int]] = {}
-        for band, value, pair_id in cursor.fetchall():
-            found.setdefault((band, value), []).append(pair_id)
+    match = Q()
+    for band, values in sorted(values_of.items()):
+        match |= Q(band=band, hash__in=sorted(values))
+    rows = (
+        QuestionBand.objects.filter(match, project=project, pair_id__lt=before)
+        .exclude(pair_id__in=list(excluding))
+        .annotate(rank=Window(RowNumber(), partition_by=[F("band"), F("hash")], order_by=F("pair_id").asc()))
+        .filter(rank__lte=CANDIDATES_PER_BAND)
+        .values_list("band", "hash", "pair_id")
+    )
+    found: dict[tuple[int, int], list[int]] = {}
+    for band, value, pair_id in rows:
+        found.setdefault((band, value), []).append(pair_id)
     return found
 
 
