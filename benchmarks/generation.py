@@ -184,6 +184,7 @@ def main():
     parser.add_argument("--workloads", default="fixed,variable")
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
     parser.add_argument("--fuse", default="on", help="slots backend: Q, K, V and gate, up as one matmul each; a comma list of on, off")
+    parser.add_argument("--refill", default="0", help="slots backend: free slots that trigger a refill, a comma list (0: 1/16 of the slots)")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
     parser.add_argument("--shared-prefix", default="0",
                         help="tokens every prompt shares at its start (the chat header and the template's text before the "
@@ -251,10 +252,11 @@ def main():
 
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
     tally = breakdown(device) if args.breakdown else None
-    variants = [(b, f, u) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
-                for u in (args.fuse.split(",") if b == "slots" else ["on"])]
-    for backend, fp8, fuse in variants:
-        label = f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "") + (" unfused" if fuse == "off" else "")
+    variants = [(b, f, u, int(r)) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
+                for u in (args.fuse.split(",") if b == "slots" else ["on"]) for r in (args.refill.split(",") if b == "slots" else ["0"])]
+    for backend, fp8, fuse, refill in variants:
+        label = (f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "") + (" unfused" if fuse == "off" else "")
+                 + (f" refill at {refill}" if refill else ""))
         for shared, samples, workload in [(int(p), int(k), w) for p in args.shared_prefix.split(",") for k in args.samples.split(",")
                                           for w in args.workloads.split(",")]:
             # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all;
@@ -263,7 +265,8 @@ def main():
             budgets = [None] * len(prompts) if workload == "fixed" else variable
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
-                engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8, fuse=fuse == "on")
+                engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8, fuse=fuse == "on",
+                                refill_at=refill or None)
                 # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
                 warm = min(len(requests), args.max_batch)
                 # Budgets of 2-65 tokens, so the tail's smaller decode sizes are compiled and captured too.

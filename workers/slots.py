@@ -268,7 +268,7 @@ class SlotDecoder:
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
                  top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384,
                  check_every: int = 4, compile: bool | None = None, fp8: str = "off", min_slots: int = 16,
-                 min_prefix: int = 16, fuse: bool = True):
+                 min_prefix: int = 16, fuse: bool = True, refill_at: int | None = None):
         import torch
 
         self.torch = torch
@@ -292,6 +292,7 @@ class SlotDecoder:
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.use_graph = use_graph
         self.prefill_tokens, self.check_every = prefill_tokens, check_every
+        self.refill_at = refill_at or max(1, slots // 16)  # free slots that trigger a refill (prefill) while others run
         self.fp8 = fp8_mode(fp8)
         if fp8 != "off":
             check_fp8_device(self.device)
@@ -578,7 +579,7 @@ class SlotDecoder:
             self._set_prefix(self._shared_prefix(prompts))
             while queue or len(free) < self.slots:
                 # Refill free slots once enough are free to make a prefill worth it (or nothing else is running).
-                if queue and free and (len(free) >= max(1, self.slots // 16) or len(free) == self.slots or len(queue) <= len(free)):
+                if queue and free and (len(free) >= self.refill_at or len(free) == self.slots or len(queue) <= len(free)):
                     while queue and free:
                         group_slots, group = [], []
                         width = len(prompts[queue[0]]) - len(self.prefix)  # the tokens a prefill runs per prompt
