@@ -5,8 +5,9 @@ Three backends, chosen by measurement (docs/PERFORMANCE.md, `benchmarks/generati
   decode step captured in a CUDA graph with FlexAttention reading only each slot's own cache blocks, finished slots
   refilled at once, one prefill shared by the samples of a chunk, the template's shared prefix prefilled once, the
   layers compiled with Q, K, V and gate, up fused into one matmul each, and a job's tail run on fewer slots. 8,312
-  output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8% more from the fused matmuls; 12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill matmuls,
-  `fp8="prefill"`), 766x the model card's loop and more.
+  output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8% more from the fused matmuls;
+  12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill matmuls, `fp8="prefill"`), 766x
+  the model card's loop and more.
 - `batched`: plain `generate` on length-sorted, left-padded batches sized from a token budget and the free GPU memory.
   3,454-4,357 tokens/s at batch 256; used for architectures the `slots` path does not know.
 - `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache). 459 tokens/s on the same GPU and

@@ -192,7 +192,7 @@ def _fp8_linear(*modules) -> Linear:
     return Linear(quantized.t(), bias, scale.t().contiguous())
 
 
-def _fused_linear(*modules) -> Linear:
+def _fused_linear(*modules) -> Linear | None:
     """Projections of one input as one matmul: their weights concatenated into one tensor, and each module's weight made
     a view of its rows there (the separate tensors are freed), so the model is unchanged and the fused copy costs no
     memory. A decode step's K and V projections alone (1,024 outputs at 256 rows) would leave most of a GPU idle."""
@@ -219,7 +219,8 @@ def _fused_linear(*modules) -> Linear:
 
 def _fused_or_apart(owner, name: str, *modules) -> tuple:
     """One fused projection of `modules` (kept on `owner` as `name`, reused by later decoders while the modules' weights
-    are still its views), else one projection each (weights of different dtypes or devices, or trainable)."""
+    are still its views), else one projection each (weights of different dtypes, devices or input sizes, or biases on
+    some only)."""
     fused = getattr(owner, name, None)
     if fused is not None and all(m.weight.untyped_storage().data_ptr() == fused.weight.untyped_storage().data_ptr() for m in modules):
         return (fused,)

@@ -128,16 +128,19 @@ class Writer:
         return self
 
     def add(self, result) -> None:
-        if self.error is not None:
-            raise RuntimeError(f"storing the batch's results failed: {type(self.error).__name__}: {self.error}") from self.error
+        self._raise_if_failed()
         self.queue.put(result)
 
     def __exit__(self, exc_type, exc, tb):
         self.queue.put(_DONE)
         self.thread.join()
-        if exc_type is None and self.error is not None:
-            raise RuntimeError(f"storing the batch's results failed: {type(self.error).__name__}: {self.error}") from self.error
+        if exc_type is None:
+            self._raise_if_failed()
         return False
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"storing the batch's results failed: {type(self.error).__name__}: {self.error}") from self.error
 
     def _work(self) -> None:
         from django.db import connection

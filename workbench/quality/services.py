@@ -69,7 +69,7 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
     bands_of = {p.pk: question_bands(p.question) for p in pairs if p.question}
-    stored = _pairs_sharing_bands(project, bands_of, before=pairs[-1].pk, excluding=[p.pk for p in pairs])
+    stored = _pairs_sharing_bands(project, bands_of, before=pairs[-1].pk)  # their own bands were deleted above
     questions = dict(QAPair.objects.filter(pk__in={i for ids in stored.values() for i in ids}).values_list("id", "question"))
     in_call: dict[tuple[int, int], list[int]] = {}
     for pair in pairs:
@@ -104,11 +104,11 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
 CANDIDATES_PER_BAND = 50  # the earliest pairs sharing one band value: enough to find the duplicate, bounded for common ones
 
 
-def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, int]]], *, before: int,
-                         excluding: Sequence[int]) -> dict[tuple[int, int], list[int]]:
+def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, int]]], *,
+                         before: int) -> dict[tuple[int, int], list[int]]:
     """{(band, hash): ids of stored pairs with that band value}, for every band of these questions, in one query (per
-    band, its values looked up in the band index), pairs below `before` and not in `excluding`, the earliest few per
-    value. Plain ORM, so it runs on PostgreSQL and on the embedded SQLite alike."""
+    band, its values looked up in the band index), pairs below `before`, the earliest few per value. Plain ORM, so it
+    runs on PostgreSQL and on the embedded SQLite alike."""
     from django.db.models import F, Q, Window
     from django.db.models.functions import RowNumber
 
@@ -123,7 +123,6 @@ def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, i
         match |= Q(band=band, hash__in=sorted(values))
     rows = (
         QuestionBand.objects.filter(match, project=project, pair_id__lt=before)
-        .exclude(pair_id__in=list(excluding))
         .annotate(rank=Window(RowNumber(), partition_by=[F("band"), F("hash")], order_by=F("pair_id").asc()))
         .filter(rank__lte=CANDIDATES_PER_BAND)
         .values_list("band", "hash", "pair_id")
