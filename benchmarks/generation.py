@@ -109,34 +109,113 @@ def roofline_seconds(lengths, prompt_tokens, batch, weight_bytes, kv_per_token, 
 
 
 def breakdown(device):
-    """Wrap the slots decoder's prefill (timed between two synchronisations) and decode step (counted)."""
+    """Wrap the slots decoder's prefill (timed between two synchronisations, with its group's prompts and width) and
+    decode step (counted, and timed on the GPU by CUDA events, with its slot count); `summary` condenses them."""
     import torch
 
     from workers.slots import SlotDecoder
 
     class Tally(dict):
         def clear(self):
-            self.update(prefill_s=0.0, prefills=0, steps=0)
+            self.update(prefill_s=0.0, prefills=0, steps=0, groups=[], events=[])
+
+        def summary(self) -> dict:
+            """Prefill tokens/s of full groups and of the rest; GPU ms per decode step by slot count; the GPU's idle
+            time between consecutive steps (host work, refills excluded: a prefill between two steps is not a gap)."""
+            out = {}
+            for label, keep in (("full", lambda n, w: n * w >= 12_000), ("small", lambda n, w: n * w < 12_000)):
+                chosen = [(n, w, t) for n, w, t in self["groups"] if keep(n, w)]
+                if chosen:
+                    out[f"prefill_{label}_groups"] = len(chosen)
+                    out[f"prefill_{label}_tokens_per_s"] = sum(n * w for n, w, _ in chosen) / sum(t for *_, t in chosen)
+            if self["events"]:
+                torch.cuda.synchronize()
+                by_size: dict[int, list[float]] = {}
+                gaps, previous = [], None
+                for n, begin, end, after_prefill in self["events"]:
+                    by_size.setdefault(n, []).append(begin.elapsed_time(end))
+                    if previous is not None and not after_prefill:
+                        gaps.append(previous.elapsed_time(begin))
+                    previous = end
+                out["step_ms"] = {n: round(sum(v) / len(v), 3) for n, v in sorted(by_size.items(), reverse=True)}
+                out["steps_by_size"] = {n: len(v) for n, v in sorted(by_size.items(), reverse=True)}
+                out["step_gap_ms_mean"] = round(sum(gaps) / max(1, len(gaps)), 4)
+                out["step_gaps_s"] = round(sum(gaps) / 1000, 3)
+            return out
 
     tally = Tally()
     tally.clear()
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     prefill, step = SlotDecoder._prefill, SlotDecoder._step
+    state = {"after_prefill": True}
 
-    def timed_prefill(self, *args):
+    def timed_prefill(self, slot_ids, prompts, budgets):
         sync()
         started = time.perf_counter()
-        prefill(self, *args)
+        prefill(self, slot_ids, prompts, budgets)
         sync()
-        tally["prefill_s"] += time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        tally["prefill_s"] += seconds
         tally["prefills"] += 1
+        distinct = {tuple(p) for p in prompts}
+        tally["groups"].append((len(distinct), max(len(p) for p in distinct) - len(self.prefix), seconds))
+        state["after_prefill"] = True
 
     def counted_step(self, n):
         tally["steps"] += 1
+        if not cuda:
+            return step(self, n)
+        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        begin.record()
         step(self, n)
+        end.record()
+        tally["events"].append((n, begin, end, state["after_prefill"]))
+        state["after_prefill"] = False
 
     SlotDecoder._prefill, SlotDecoder._step = timed_prefill, counted_step
     return tally
+
+
+class Clocks:
+    """SM clock and power draw, sampled by nvidia-smi every half second while a run goes on (a power-limited card
+    lowers its clock under the prefill's matmuls)."""
+
+    def __init__(self):
+        import threading
+
+        self.samples, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        import subprocess
+
+        while not self.stop.is_set():
+            try:
+                line = subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,power.draw", "--format=csv,noheader,nounits"],
+                                      capture_output=True, text=True, timeout=5).stdout.strip().splitlines()[0]
+                clock, power = (float(v) for v in line.split(","))
+                self.samples.append((clock, power))
+            except Exception:  # no nvidia-smi, or output it cannot read: no figures
+                return
+            self.stop.wait(0.5)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+
+    def summary(self) -> dict:
+        import statistics
+
+        if not self.samples:
+            return {}
+        clocks, powers = [c for c, _ in self.samples], [p for _, p in self.samples]
+        return {"sm_mhz_median": statistics.median(clocks), "sm_mhz_min": min(clocks), "power_w_median": statistics.median(powers),
+                "power_w_max": max(powers)}
 
 
 def check_slots(device):
@@ -185,6 +264,7 @@ def main():
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
     parser.add_argument("--fuse", default="on", help="slots backend: Q, K, V and gate, up as one matmul each; a comma list of on, off")
     parser.add_argument("--refill", default="0", help="slots backend: free slots that trigger a refill, a comma list (0: 1/16 of the slots)")
+    parser.add_argument("--kv-block", default="64", help="slots backend: cache positions per FlexAttention block, a comma list")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
     parser.add_argument("--shared-prefix", default="0",
                         help="tokens every prompt shares at its start (the chat header and the template's text before the "
@@ -252,11 +332,12 @@ def main():
 
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
     tally = breakdown(device) if args.breakdown else None
-    variants = [(b, f, u, int(r)) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
-                for u in (args.fuse.split(",") if b == "slots" else ["on"]) for r in (args.refill.split(",") if b == "slots" else ["0"])]
-    for backend, fp8, fuse, refill in variants:
+    variants = [(b, f, u, int(r), int(k)) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
+                for u in (args.fuse.split(",") if b == "slots" else ["on"]) for r in (args.refill.split(",") if b == "slots" else ["0"])
+                for k in (args.kv_block.split(",") if b == "slots" else ["64"])]
+    for backend, fp8, fuse, refill, kv_block in variants:
         label = (f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "") + (" unfused" if fuse == "off" else "")
-                 + (f" refill at {refill}" if refill else ""))
+                 + (f" refill at {refill}" if refill else "") + (f" blocks of {kv_block}" if kv_block != 64 else ""))
         for shared, samples, workload in [(int(p), int(k), w) for p in args.shared_prefix.split(",") for k in args.samples.split(",")
                                           for w in args.workloads.split(",")]:
             # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all;
@@ -266,7 +347,7 @@ def main():
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
                 engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8, fuse=fuse == "on",
-                                refill_at=refill or None)
+                                refill_at=refill or None, kv_block=kv_block)
                 # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
                 warm = min(len(requests), args.max_batch)
                 # Budgets of 2-65 tokens, so the tail's smaller decode sizes are compiled and captured too.
@@ -277,11 +358,14 @@ def main():
                     torch.cuda.reset_peak_memory_stats()
                 if tally:
                     tally.clear()
+                clocks = Clocks().start() if tally and device == "cuda" else None
                 start = time.perf_counter()
                 results = engine.generate(requests, SamplingParams(temperature=1.0, max_new_tokens=args.max_new, seed=1))
                 if device == "cuda":
                     torch.cuda.synchronize()
                 seconds = time.perf_counter() - start
+                if clocks:
+                    clocks.finish()
             except Exception as exc:  # report and go on: one backend failing must not hide the others
                 traceback.print_exc()
                 rows.append({"path": label, "workload": workload, "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -304,7 +388,7 @@ def main():
                 "roofline_with_prefill": (floor + prefill_floor) / seconds if floor and prefill_floor else None,
                 "x_card": tps / card_tps, "seconds": seconds,
             } | ({"prefill_s": tally["prefill_s"], "prefills": tally["prefills"], "steps": tally["steps"],
-                  "rest_s": seconds - tally["prefill_s"]} if tally else {}))
+                  "rest_s": seconds - tally["prefill_s"]} | tally.summary() | (clocks.summary() if clocks else {}) if tally else {}))
             print(json.dumps(rows[-1]), flush=True)
             # The next engine sizes its slots from the free GPU memory: this one's cache must be gone first (its
             # compiled functions and CUDA graph hold references in cycles).

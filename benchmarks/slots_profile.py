@@ -115,6 +115,64 @@ def cache_writes(decoder, n: int, width: int, sync):
     print(f"cache write: index_copy_ writes the same as index_put: {bool(torch.equal(cache[slots, :, :width], expected))}", flush=True)
 
 
+def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
+    """A decode step's matmuls at n rows, each alone: as the step runs them (`F.linear`), as a split-K batched matmul
+    (the input's columns in 2 or 4 parts, one launch, the parts summed), and, with `autotune`, as torch.compile's
+    max-autotune picks. TFLOP/s of each against the 8192^3 rate."""
+    import torch
+
+    a = torch.randn(8192, 8192, device=device, dtype=dtype)
+    peak = 2 * 8192**3 / timed(lambda: a @ a, 20, sync)
+    del a
+    layer = model.model.layers[0]
+    h, i, kv = config.hidden_size, config.intermediate_size, config.num_key_value_heads * (config.hidden_size // config.num_attention_heads)
+    shapes = [("qkv", h, h + 2 * kv), ("o", h, h), ("gate_up", h, 2 * i), ("down", i, h), ("head", h, config.vocab_size)]
+    print(f"matmuls at {n} rows; bf16 8192^3: {peak / 1e12:.0f} TFLOP/s", flush=True)
+    total = {}
+    for name, k, out in shapes:
+        w = torch.randn(out, k, device=device, dtype=dtype) / k**0.5
+        x = torch.randn(n, k, device=device, dtype=dtype)
+        flop = 2 * n * k * out
+        variants = [("F.linear", lambda: torch.nn.functional.linear(x, w))]  # noqa: B023
+        for parts in (2, 4):
+            xs = x.view(n, parts, k // parts).transpose(0, 1)  # [parts, n, k/parts]
+            ws = w.view(out, parts, k // parts).permute(1, 2, 0)  # [parts, k/parts, out]
+            variants.append((f"split-K {parts}", lambda xs=xs, ws=ws: torch.bmm(xs, ws).sum(0)))
+        if autotune:
+            compiled = torch.compile(lambda x, w: torch.nn.functional.linear(x, w), mode="max-autotune-no-cudagraphs", dynamic=False)
+            variants.append(("max-autotune", lambda c=compiled: c(x, w)))  # noqa: B023
+        line = []
+        for label, fn in variants:
+            try:
+                t = timed(fn, 50, sync)
+            except Exception as exc:  # report and go on
+                line.append(f"{label}: {type(exc).__name__}")
+                continue
+            total.setdefault(label, 0.0)
+            total[label] += t * (1 if name == "head" else config.num_hidden_layers)
+            line.append(f"{label} {t * 1e6:.0f} us ({flop / t / peak * 100:.0f}%)")
+        print(f"  {name} [{n} x {k}] x [{k} x {out}]: " + "; ".join(line), flush=True)
+        del w, x
+    print("  per step (32 layers + head): " + "; ".join(f"{k} {v * 1000:.2f} ms" for k, v in total.items()), flush=True)
+
+
+def sampling(decoder, logits, sync):
+    """Sampling as the step does it, and with top-k taken on the logits as they come (bf16) before scaling."""
+    import torch
+
+    def float_first():  # the earlier order: every logit to fp32 and scaled, then top-k
+        scores = logits.float() / decoder.temperature
+        scores, indices = scores.topk(decoder.top_k, dim=-1)
+        probs = torch.softmax(scores, dim=-1)
+        choice = (probs / torch.empty_like(probs).exponential_().clamp_(min=1e-20)).argmax(-1)
+        return indices.gather(-1, choice[:, None])[:, 0]
+
+    decoder.top_k, decoder.top_p = 50, 1.0
+    for name, fn in [("fp32 then top-k", float_first), ("as the step does", lambda: decoder._sample(logits))]:
+        t = timed(fn, 50, sync)
+        print(f"sampling {logits.shape[0]} rows ({logits.dtype}), top-k 50: {name}: {t * 1000:.3f} ms", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--slots", type=int, default=256)
@@ -133,9 +191,12 @@ def main():
                         help="time ways of writing one prefill group's keys into one layer's slot cache")
     parser.add_argument("--decode-kernels", type=int, default=0,
                         help="print the N kernels that take most of one decode step's GPU time (the step run outside its graph)")
+    parser.add_argument("--matmuls", choices=["off", "on", "autotune"], default="off",
+                        help="time a decode step's matmuls alone at --slots rows (and split-K, and max-autotune), then stop")
     parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
-                        help="comma list of eager|compiled:off|prefill|all[:unfused] (torch.compile, FP8 mode; Q, K, V and gate, up "
-                             "as separate matmuls)")
+                        help="comma list of eager|compiled:off|prefill|all[:unfused][:writes-apart][:block128] (torch.compile, FP8 "
+                             "mode; Q, K, V and gate, up as separate matmuls; the decode's cache writes outside the compiled "
+                             "function; FlexAttention blocks of 128 positions instead of 64)")
     args = parser.parse_args()
 
     import torch
@@ -161,6 +222,15 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     weight_bytes = params * (2 if dtype == torch.bfloat16 else 4)
 
+    if args.matmuls != "off":
+        matmuls(model, config, args.slots, device, dtype, sync, args.matmuls == "autotune")
+        x = torch.randn(args.slots, config.hidden_size, device=device, dtype=dtype)
+        decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
+                              eos=-1, temperature=1.0, top_p=1.0, use_graph=False, compile=False)
+        with torch.inference_mode():
+            sampling(decoder, model.lm_head(x), sync)
+        return
+
     rng = random.Random(0)
     prompts = [[rng.randrange(1000, 120000) for _ in range(args.prompt_tokens)] for _ in range(args.slots)]
     header = prompts[0][: args.shared_prefix]
@@ -175,7 +245,8 @@ def main():
         decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
                               eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
                               prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8,
-                              fuse="unfused" not in options)
+                              fuse="unfused" not in options, fuse_writes="writes-apart" not in options,
+                              kv_block=128 if "block128" in options else 64)
         with torch.inference_mode():
             decoder._set_prefix(tuple(header) if args.shared_prefix else ())
             decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)

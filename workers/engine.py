@@ -61,7 +61,7 @@ class SampleResult:
 class Engine:
     def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None,
                  compile: bool | None = None, fp8: str = "off", fuse: bool = True,
-                 refill_at: int | None = None):
+                 refill_at: int | None = None, kv_block: int = 64):
         if backend not in BACKENDS:
             raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.loaded = loaded
@@ -79,6 +79,7 @@ class Engine:
         self.compile, self.fp8 = compile, fp8_mode(fp8)  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
         self.fuse = fuse  # for `slots`: Q, K, V and gate, up as one matmul each (no extra memory)
         self.refill_at = refill_at  # for `slots`: free slots that trigger a refill (None: 1/16 of the slots)
+        self.kv_block = kv_block  # for `slots` on a GPU: cache positions FlexAttention reads per block
         self.max_batch = max_batch
         self.token_budget = token_budget or self._default_budget()
         self._decoder = None
@@ -176,7 +177,7 @@ class Engine:
             self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
             temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
             use_graph=self.loaded.device.startswith("cuda"), compile=self.compile, fp8=self.fp8, fuse=self.fuse,
-            refill_at=self.refill_at,
+            refill_at=self.refill_at, kv_block=self.kv_block,
         )
         return self._decoder
 

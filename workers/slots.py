@@ -82,6 +82,17 @@ def attention_inputs(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_h
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
 
 
+def attention_inputs_into_cache(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int,
+                                k_cache, v_cache, rows, pos):
+    """`attention_inputs` for one token per slot that also writes each slot's K and V into its cache row at its position
+    (`k_cache`, `v_cache`: [slots, kv_heads, max_len, head_dim]) and returns the queries. Compiled, the writes are stored
+    by the kernel that applies the rotary embedding instead of two more kernels per layer."""
+    q, k, v = attention_inputs(x, norm, eps, qkv, cos, sin, heads, kv_heads, head_dim)
+    k_cache[rows, :, pos] = k
+    v_cache[rows, :, pos] = v
+    return q
+
+
 def attention_output_and_mlp(x, o, o_proj: Linear, norm, eps: float, gate_up: tuple, down: Linear, act, intermediate: int):
     """The rest of the layer: output projection and residual, then the gated MLP and residual."""
     x = x + linear(o, o_proj)
@@ -269,7 +280,8 @@ class SlotDecoder:
     def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
                  top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384,
                  check_every: int = 4, compile: bool | None = None, fp8: str = "off", min_slots: int = 16,
-                 min_prefix: int = 16, fuse: bool = True, refill_at: int | None = None):
+                 min_prefix: int = 16, fuse: bool = True, refill_at: int | None = None, fuse_writes: bool = True,
+                 kv_block: int = 64):
         import torch
 
         self.torch = torch
@@ -288,8 +300,10 @@ class SlotDecoder:
         if attention == "auto":
             attention = "flex" if self.device.type == "cuda" else "sdpa"
         self.attention = attention
-        block = 128 if attention == "flex" else 64
-        self.max_len = -(-max_len // block) * block  # aligned rows for the attention kernels
+        # FlexAttention reads the cache in blocks of `kv_block` positions (each slot up to the block that holds its
+        # position); rows are aligned to whole blocks.
+        self.kv_block = kv_block if attention == "flex" else 64
+        self.max_len = -(-max_len // self.kv_block) * self.kv_block
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.use_graph = use_graph
         self.prefill_tokens, self.check_every = prefill_tokens, check_every
@@ -308,13 +322,14 @@ class SlotDecoder:
         self.compiled = self.device.type == "cuda" if compile is None else compile
         if self.compiled:
             _allow_recompiles()
-            self.decode_in = Compiled(attention_inputs, dynamic=False)
+            self.decode_in = Compiled(attention_inputs_into_cache if fuse_writes else attention_inputs, dynamic=False)
             self.decode_out = Compiled(attention_output_and_mlp, dynamic=False)
             self.prefill_in = Compiled(_prefill_attention_inputs)
             self.prefill_in_after_prefix = Compiled(_prefill_attention_inputs_after_prefix)
             self.prefill_out = Compiled(_prefill_attention_output_and_mlp)
         else:
-            self.decode_in = self.prefill_in = attention_inputs
+            self.decode_in = attention_inputs_into_cache if fuse_writes else attention_inputs
+            self.prefill_in = attention_inputs
             self.prefill_in_after_prefix = _prefill_attention_inputs_after_prefix
             self.decode_out = self.prefill_out = attention_output_and_mlp
 
@@ -341,6 +356,7 @@ class SlotDecoder:
         self.min_prefix = min_prefix
         self.prefix: tuple = ()
         self.prefix_kv = None  # ([layers, kv_heads, len, head_dim] keys, values) of self.prefix
+        self.fuse_writes = fuse_writes  # the decode step's cache writes inside `decode_in` (else two index_puts a layer)
         self.graphs: dict[int, object] = {}
         self.graph_pool = None
         if attention == "flex":
@@ -354,7 +370,7 @@ class SlotDecoder:
 
         _allow_recompiles()
         self.flex = Compiled(flex_attention, dynamic=False, fullgraph=True)
-        blocks = self.max_len // 128
+        blocks = self.max_len // self.kv_block
         self.kv_blocks = torch.ones((self.slots, 1, 1), dtype=torch.int32, device=self.device)
         self.kv_indices = torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
         pos = self.pos
@@ -364,7 +380,7 @@ class SlotDecoder:
 
         # One block mask per decode size, over the first n slots' rows of the same tensors.
         self.block_masks = {
-            n: BlockMask.from_kv_blocks(self.kv_blocks[:n], self.kv_indices[:n], BLOCK_SIZE=128, mask_mod=visible,
+            n: BlockMask.from_kv_blocks(self.kv_blocks[:n], self.kv_indices[:n], BLOCK_SIZE=self.kv_block, mask_mod=visible,
                                         seq_lengths=(1, self.max_len), compute_q_blocks=False)
             for n in self.sizes
         }
@@ -375,10 +391,13 @@ class SlotDecoder:
         torch = self.torch
         if self.temperature <= 0:
             return logits.argmax(-1)
-        scores = logits.float() / self.temperature
         indices = None
-        if 0 < self.top_k < scores.shape[-1]:
-            scores, indices = scores.topk(self.top_k, dim=-1)  # the k likeliest, sorted: softmax over k, not the vocabulary
+        if 0 < self.top_k < logits.shape[-1]:
+            # The k likeliest, sorted: softmax over k, not the vocabulary. Taken on the logits as they come (bf16 on a
+            # GPU): widening to fp32 is exact and dividing by the temperature keeps the order, so the k are the same, and
+            # only k values per row are widened instead of the whole vocabulary.
+            logits, indices = logits.topk(self.top_k, dim=-1)
+        scores = logits.float() / self.temperature
         probs = torch.softmax(scores, dim=-1)
         if self.top_p < 1.0:
             if indices is None:
@@ -400,15 +419,19 @@ class SlotDecoder:
         cos, sin = cos[:, 0], sin[:, 0]
         if self.attention == "flex":
             # A finished or empty slot reads one block (its row is discarded), not the history it had.
-            blocks = torch.where(finished, torch.ones_like(pos), pos // 128 + 1)
+            blocks = torch.where(finished, torch.ones_like(pos), pos // self.kv_block + 1)
             self.kv_blocks[:n].copy_(blocks.to(torch.int32).view(n, 1, 1))
         else:
             mask = (self.columns[None, :] <= pos[:, None])[:, None, None, :]
         for i, w in enumerate(self.decode_weights):
-            q, k, v = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
             k_cache, v_cache = self.k_cache[i][:n], self.v_cache[i][:n]
-            k_cache[rows, :, pos] = k
-            v_cache[rows, :, pos] = v
+            if self.fuse_writes:
+                q = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim,
+                                   k_cache, v_cache, rows, pos)
+            else:
+                q, k, v = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
+                k_cache[rows, :, pos] = k
+                v_cache[rows, :, pos] = v
             if self.attention == "flex":
                 o = self.flex(q[:, :, None, :], k_cache, v_cache, block_mask=self.block_masks[n], scale=self.scale,
                               enable_gqa=self.group > 1)

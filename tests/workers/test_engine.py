@@ -239,7 +239,7 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     real_compile = torch.compile
 
     def broken_compile(fn, **options):
-        if fn.__name__ not in {"attention_inputs", "attention_output_and_mlp", "_prefill_attention_inputs",
+        if fn.__name__ not in {"attention_inputs", "attention_inputs_into_cache", "attention_output_and_mlp", "_prefill_attention_inputs",
                                "_prefill_attention_output_and_mlp", "flex_attention"}:
             return real_compile(fn, **options)  # FlexAttention's uncompiled path traces with dynamo but builds no kernels
 
@@ -255,7 +255,7 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     with caplog.at_level("WARNING", logger="workers.slots"):
         got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(4)] == _greedy_reference(loaded, reqs, budgets)
-    assert "torch.compile of attention_inputs failed" in caplog.text and "Failed to find C compiler" in caplog.text
+    assert "torch.compile of attention_inputs_into_cache failed" in caplog.text and "Failed to find C compiler" in caplog.text
     assert decoder.decode_in.failed and decoder.prefill_out.failed and decoder.flex.failed
 
 
