@@ -264,7 +264,7 @@ def main():
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
     parser.add_argument("--fuse", default="on", help="slots backend: Q, K, V and gate, up as one matmul each; a comma list of on, off")
     parser.add_argument("--refill", default="0", help="slots backend: free slots that trigger a refill, a comma list (0: 1/16 of the slots)")
-    parser.add_argument("--kv-block", default="64", help="slots backend: cache positions per FlexAttention block, a comma list")
+    parser.add_argument("--kv-block", default="32", help="slots backend: cache positions per FlexAttention block, a comma list")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
     parser.add_argument("--shared-prefix", default="0",
                         help="tokens every prompt shares at its start (the chat header and the template's text before the "
@@ -274,6 +274,8 @@ def main():
                         help="time the slots backend's prefills apart (a synchronisation around each) and count decode steps")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
+    if args.card_prompts < 1:
+        parser.error("--card-prompts must be at least 1: the engine's figures are compared with the card's loop")
     if args.small:
         args.prompts, args.prompt_tokens, args.max_new, args.card_prompts, args.max_batch = 16, 60, 24, 1, 8
 
@@ -334,10 +336,10 @@ def main():
     tally = breakdown(device) if args.breakdown else None
     variants = [(b, f, u, int(r), int(k)) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
                 for u in (args.fuse.split(",") if b == "slots" else ["on"]) for r in (args.refill.split(",") if b == "slots" else ["0"])
-                for k in (args.kv_block.split(",") if b == "slots" else ["64"])]
+                for k in (args.kv_block.split(",") if b == "slots" else ["32"])]
     for backend, fp8, fuse, refill, kv_block in variants:
         label = (f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "") + (" unfused" if fuse == "off" else "")
-                 + (f" refill at {refill}" if refill else "") + (f" blocks of {kv_block}" if kv_block != 64 else ""))
+                 + (f" refill at {refill}" if refill else "") + (f" blocks of {kv_block}" if kv_block != 32 else ""))
         for shared, samples, workload in [(int(p), int(k), w) for p in args.shared_prefix.split(",") for k in args.samples.split(",")
                                           for w in args.workloads.split(",")]:
             # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all;

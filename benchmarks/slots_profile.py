@@ -196,7 +196,7 @@ def main():
     parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
                         help="comma list of eager|compiled:off|prefill|all[:unfused][:writes-apart][:block128] (torch.compile, FP8 "
                              "mode; Q, K, V and gate, up as separate matmuls; the decode's cache writes outside the compiled "
-                             "function; FlexAttention blocks of 128 positions instead of 64)")
+                             "function; FlexAttention blocks of 128 positions instead of 32)")
     args = parser.parse_args()
 
     import torch
@@ -246,7 +246,7 @@ def main():
                               eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
                               prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8,
                               fuse="unfused" not in options, fuse_writes="writes-apart" not in options,
-                              kv_block=128 if "block128" in options else 64)
+                              kv_block=128 if "block128" in options else 32)
         with torch.inference_mode():
             decoder._set_prefix(tuple(header) if args.shared_prefix else ())
             decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)

@@ -61,7 +61,7 @@ class SampleResult:
 class Engine:
     def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None,
                  compile: bool | None = None, fp8: str = "off", fuse: bool = True,
-                 refill_at: int | None = None, kv_block: int = 64):
+                 refill_at: int | None = None, kv_block: int = 32):
         if backend not in BACKENDS:
             raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.loaded = loaded

@@ -281,7 +281,7 @@ class SlotDecoder:
                  top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", prefill_tokens: int = 16_384,
                  check_every: int = 4, compile: bool | None = None, fp8: str = "off", min_slots: int = 16,
                  min_prefix: int = 16, fuse: bool = True, refill_at: int | None = None, fuse_writes: bool = True,
-                 kv_block: int = 64):
+                 kv_block: int = 32):
         import torch
 
         self.torch = torch
