@@ -74,21 +74,43 @@ def _greedy_reference(loaded, reqs, budgets):
     return expected
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "flex"])
-def test_slots_match_generate_token_for_token(loaded, attention):
+@pytest.mark.parametrize("attention, kv_block, fuse_writes", [("sdpa", 32, True), ("sdpa", 32, False), ("flex", 32, True),
+                                                              ("flex", 128, True)])
+def test_slots_match_generate_token_for_token(loaded, attention, kv_block, fuse_writes):
     """Greedy decoding through 3 slots (so slots are refilled many times, prompts of different lengths and budgets)
     gives exactly the tokens `generate` gives one prompt at a time: the slot cache, positions, masks and refills are
-    right. `flex` is the attention kernel used on GPUs (compiled here for the CPU)."""
+    right. `flex` is the attention kernel used on GPUs (compiled here for the CPU); on a GPU it reads each slot's cache
+    up to the block of `kv_block` positions that holds the slot's position (on the CPU it applies the mask everywhere,
+    so the block counts are checked apart). The decode step's cache writes happen inside the layer function or apart."""
     from workers.slots import SlotDecoder
 
-    reqs = requests(loaded, 9)
+    repeats = [1, 13, 20, 30, 61, 5, 40, 2, 45]  # prompts of 4 to 124 tokens
+    reqs = [SampleRequest(i, loaded.tokenizer.encode("대한민국 헌법 " * r, add_special_tokens=False)) for i, r in enumerate(repeats)]
     budgets = [3, 12, 1, 7, 12, 5, 9, 2, 12]
+    lengths = [len(r.prompt_ids) for r in reqs]
+    for block in (32, 128):  # some answers run across the end of a cache block
+        assert any(n // block != (n + b - 1) // block for n, b in zip(lengths, budgets)), lengths
     expected = _greedy_reference(loaded, reqs, budgets)
-    decoder = SlotDecoder(loaded.model, slots=3, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2)
+    decoder = SlotDecoder(loaded.model, slots=3, max_len=max(lengths) + 12, max_new_tokens=12,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2,
+                          kv_block=kv_block, fuse_writes=fuse_writes)
+    checked = []
+    if attention == "flex":
+        real_step = decoder._decode_step
+
+        def step_and_check_blocks(n):
+            pos, running = decoder.pos[:n].clone(), ~decoder.finished[:n]
+            real_step(n)
+            blocks = decoder.kv_blocks[:n, 0, 0].long()
+            # Each running slot reads the block holding the position its new key went to, and none wholly past it.
+            assert bool(((blocks * kv_block > pos) & ((blocks - 1) * kv_block <= pos))[running].all())
+            checked.append(int(running.sum()))
+
+        decoder._decode_step = step_and_check_blocks
     got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert sorted(got) == list(range(9))
     assert [got[i] for i in range(9)] == expected
+    assert (sum(checked) > 0) == (attention == "flex")
 
 
 def test_slots_share_one_prefill_between_samples_of_a_prompt(loaded, monkeypatch):
