@@ -124,7 +124,6 @@ def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
     a = torch.randn(8192, 8192, device=device, dtype=dtype)
     peak = 2 * 8192**3 / timed(lambda: a @ a, 20, sync)
     del a
-    layer = model.model.layers[0]
     h, i, kv = config.hidden_size, config.intermediate_size, config.num_key_value_heads * (config.hidden_size // config.num_attention_heads)
     shapes = [("qkv", h, h + 2 * kv), ("o", h, h), ("gate_up", h, 2 * i), ("down", i, h), ("head", h, config.vocab_size)]
     print(f"matmuls at {n} rows; bf16 8192^3: {peak / 1e12:.0f} TFLOP/s", flush=True)
@@ -153,7 +152,7 @@ def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
             line.append(f"{label} {t * 1e6:.0f} us ({flop / t / peak * 100:.0f}%)")
         print(f"  {name} [{n} x {k}] x [{k} x {out}]: " + "; ".join(line), flush=True)
         del w, x
-    print("  per step (32 layers + head): " + "; ".join(f"{k} {v * 1000:.2f} ms" for k, v in total.items()), flush=True)
+    print(f"  per step ({config.num_hidden_layers} layers and the head): " + "; ".join(f"{k} {v * 1000:.2f} ms" for k, v in total.items()), flush=True)
 
 
 def sampling(decoder, logits, sync):
