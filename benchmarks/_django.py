@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data" / "korean"
+SHARED_DATA = ROOT / "tests" / "fixtures" / "korean"
 
 
 def setup(database: str = "workbench_bench") -> None:

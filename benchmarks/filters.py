@@ -34,7 +34,7 @@ def per_pair(cases, repeat: int, *, grouped: bool) -> float:
 
 
 def questions(n: int, rng: random.Random) -> list[str]:
-    """Questions in the model's style: templates around subjects taken from the shared documents, with paraphrases."""
+    """Questions in the model's style: templates around subjects taken from the Korean test documents (tests/fixtures/korean), with paraphrases."""
     import json
 
     from quality_eval import SHARED, TEMPLATES

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data" / "korean"
+SHARED = ROOT / "tests" / "fixtures" / "korean"
 FLAGS = ("malformed", "truncated", "echo", "duplicate", "language", "repetition")
 
 TEMPLATES = [

@@ -12,7 +12,8 @@ import pytest
 from tests.factories import make_project, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data" / "korean"
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED_DATA = FIXTURES / "korean"  # real Korean documents; sources and licences in tests/fixtures/README.md
 PASSWORD = "pw-for-tests-only"
 
 

@@ -1,4 +1,4 @@
-"""Chunk invariants (hypothesis) and chunking of the shared Korean documents."""
+"""Chunk invariants (hypothesis) and chunking of the Korean test documents (tests/fixtures/korean)."""
 from __future__ import annotations
 
 import re

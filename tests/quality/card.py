@@ -1,11 +1,11 @@
-"""The model card's example article and its five real outputs, read from ../shared/seed/."""
+"""The model card's example article and its five real outputs, read from tests/fixtures/model-card/."""
 from __future__ import annotations
 
 import re
 
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES
 
-CARD = ROOT.parent / "shared" / "seed" / "ko-genstruct-v0.2-simple-qa-model-card.md"
+CARD = FIXTURES / "model-card" / "ko-genstruct-v0.2-simple-qa-model-card.md"
 
 
 def article() -> str:
