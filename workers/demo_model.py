@@ -60,7 +60,7 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from workbench.projects.presets import SIMPLE_QA_PROMPT
-    from workers.prompts import encode_prompt, render_chat_prompt
+    from workers.prompts import encode_chat_prompt
     from workers.tiny import LORA_TARGETS, build_base_model, build_tokenizer
 
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
             param.requires_grad = True
     data = []
     for title, context, target in examples(rng):
-        prompt = encode_prompt(tokenizer, render_chat_prompt(tokenizer, SIMPLE_QA_PROMPT, text=context, title=title))
+        prompt = encode_chat_prompt(tokenizer, SIMPLE_QA_PROMPT, text=context, title=title)
         answer = tokenizer.encode(target, add_special_tokens=False) + [tokenizer.convert_tokens_to_ids("<|eot_id|>")]
         data.append((prompt, answer))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)

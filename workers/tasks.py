@@ -58,7 +58,7 @@ def gpu_name(device: str) -> str:
 @shared_task(bind=True, name="workers.tasks.generate_batch", acks_late=True, reject_on_worker_lost=True)
 def generate_batch(self, batch_id: int) -> None:
     from workers.engine import SampleRequest, SamplingParams
-    from workers.prompts import encode_prompt, render_chat_prompt
+    from workers.prompts import encode_chat_prompt
 
     worker = self.request.hostname or socket.gethostname()
     batch = generation.batch_claim(batch_id=batch_id, worker=worker)
@@ -76,8 +76,8 @@ def generate_batch(self, batch_id: int) -> None:
             requests = []
             for chunk, sample_index in missing:
                 if chunk.pk not in prompts:
-                    rendered = render_chat_prompt(engine.tokenizer, params["prompt_template"], text=chunk.text, title=chunk.document.title)
-                    prompts[chunk.pk] = encode_prompt(engine.tokenizer, rendered)
+                    prompts[chunk.pk] = encode_chat_prompt(engine.tokenizer, params["prompt_template"], text=chunk.text,
+                                                           title=chunk.document.title)
                     limit = getattr(engine.model.config, "max_position_embeddings", None)
                     if limit and len(prompts[chunk.pk]) + params["max_new_tokens"] > limit:
                         raise ValueError(

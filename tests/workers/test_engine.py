@@ -299,13 +299,13 @@ def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
 def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, attention, compile, monkeypatch):
     """Prompts made from one template share the chat header and the instruction before the chunk: that prefix runs
     once, every later prefill runs only the rest, and greedy decoding still gives `generate`'s tokens one for one."""
-    from workers.prompts import encode_prompt, render_chat_prompt
+    from workers.prompts import encode_chat_prompt
     from workers.slots import SlotDecoder
 
     tok = loaded.tokenizer
     texts = ["대한민국은 민주공화국이다.", "모든 국민은 법 앞에 평등하다.", "국회는 법률을 제정한다. " * 3, "헌법재판소", "대통령은 국가의 원수이다."]
     template = "주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요\n---\n{text}"
-    reqs = [SampleRequest(i, encode_prompt(tok, render_chat_prompt(tok, template, text=t))) for i, t in enumerate(texts)]
+    reqs = [SampleRequest(i, encode_chat_prompt(tok, template, text=t)) for i, t in enumerate(texts)]
     budgets = [6, 12, 3, 12, 8]
     expected = _greedy_reference(loaded, reqs, budgets)
     decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
