@@ -8,12 +8,17 @@ from workbench.documents.forms import DocumentUploadForm
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.documents.services import documents_import
+from workbench.projects.access import require_some_project_admin
 from workbench.projects.models import Project
 
 
 class AdminImportForm(DocumentUploadForm):
     project = forms.ModelChoiceField(queryset=Project.objects.all())
     field_order = ["project", "files"]
+
+    def __init__(self, *args, projects, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects
 
 
 @admin.register(SourceDocument)
@@ -31,7 +36,8 @@ class SourceDocumentAdmin(admin.ModelAdmin):
         return [path("import/", self.admin_site.admin_view(self.import_view), name="documents_import")] + super().get_urls()
 
     def import_view(self, request):
-        form = AdminImportForm(request.POST or None, request.FILES or None)
+        projects = require_some_project_admin(request)  # staff alone may not import into any project
+        form = AdminImportForm(request.POST or None, request.FILES or None, projects=projects)
         if request.method == "POST" and form.is_valid():
             report = documents_import(
                 project=form.cleaned_data["project"],

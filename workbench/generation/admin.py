@@ -7,11 +7,16 @@ from django.urls import path
 
 from workbench.generation.models import Generation, GenerationRun, QAPair
 from workbench.generation.services import generation_run_create
+from workbench.projects.access import require_some_project_admin
 from workbench.projects.models import Project
 
 
 class StartRunForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=Project.objects.all())
+    project = forms.ModelChoiceField(queryset=Project.objects.none())
+
+    def __init__(self, *args, projects, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects
 
 
 @admin.register(GenerationRun)
@@ -28,7 +33,8 @@ class GenerationRunAdmin(admin.ModelAdmin):
         return [path("start/", self.admin_site.admin_view(self.start_view), name="generation_start_run")] + super().get_urls()
 
     def start_view(self, request):
-        form = StartRunForm(request.POST or None)
+        projects = require_some_project_admin(request)  # staff alone may not start runs in any project
+        form = StartRunForm(request.POST or None, projects=projects)
         if request.method == "POST" and form.is_valid():
             try:
                 run = generation_run_create(project=form.cleaned_data["project"], created_by=request.user)

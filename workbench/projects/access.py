@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from workbench.projects.models import Membership, Project
+from workbench.projects.models import Membership, Project, Role
 
 
 def get_membership(request, slug: str) -> Membership:
@@ -28,3 +28,24 @@ def get_project_for_admin(request, slug: str) -> Project:
     if not membership.is_admin:
         raise PermissionDenied("Only project admins can do this.")
     return membership.project
+
+
+def projects_administered_by(user):
+    """The projects a user may import into and start runs in: all for a superuser, else those they administer.
+
+    The Django admin's own views use this too: being staff is not enough, the app's rule (project admin membership)
+    applies everywhere.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user, memberships__role=Role.ADMIN).distinct()
+
+
+def require_some_project_admin(request):
+    """403 for a staff user who administers no project (an admin page that acts on projects)."""
+    projects = projects_administered_by(request.user)
+    if not projects.exists():
+        raise PermissionDenied("Only project admins can do this.")
+    return projects
