@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.text import normalize_newlines
 
 from workbench.projects.models import Membership, Project
 from workbench.projects.presets import preset_defaults
@@ -30,6 +31,13 @@ class ProjectAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
             self.fields["apply_preset"].initial = True
+
+    def clean_prompt_template(self):
+        # Textareas come back with "\r\n"; validate and store the template with the "\n" the model card uses.
+        return normalize_newlines(self.cleaned_data["prompt_template"])
+
+    def clean_description(self):
+        return normalize_newlines(self.cleaned_data["description"])
 
     def clean(self):
         cleaned = super().clean()

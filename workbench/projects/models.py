@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.text import normalize_newlines
 
 from workbench.projects.presets import BASE_MODEL_ID, DEFAULT_PRESET, PRESET_CHOICES, PRESETS
 from workbench.projects.prompts import validate_prompt_template
@@ -103,6 +104,12 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # Browsers submit textareas with "\r\n": a template saved that way would send the model another prompt.
+        self.prompt_template = normalize_newlines(self.prompt_template)
+        self.description = normalize_newlines(self.description)
+        super().save(*args, **kwargs)
 
     @property
     def uses_demo_model(self) -> bool:
