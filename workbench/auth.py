@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
 
 
 class LoginThrottleBackend(AxesStandaloneBackend):
@@ -29,3 +31,18 @@ def client_ip(request) -> str | None:
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR")
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, also for invited accounts: they have no usable password until they follow their link,
+    and Django's form would silently send them nothing."""
+
+    def get_users(self, email):
+        User = get_user_model()
+        email_field = User.get_email_field_name()
+        users = User._default_manager.filter(**{f"{email_field}__iexact": email, "is_active": True})
+        return (u for u in users if _email_is(getattr(u, email_field), email))
+
+
+def _email_is(stored: str | None, given: str) -> bool:
+    return bool(stored) and auth_forms._unicode_ci_compare(stored, given)

@@ -101,6 +101,15 @@ AXES_CLIENT_IP_CALLABLE = "workbench.auth.client_ip"
 LOGIN_PROXY_COUNT = env_int("LOGIN_PROXY_COUNT", 0, minimum=0)  # reverse proxies in front that set X-Forwarded-For
 AXES_VERBOSE = False
 
+# E-mail (invitations, password resets): SMTP when EMAIL_HOST is set, else printed to the web process's console.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Genstruct Workbench <workbench@localhost>")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "projects:list"
 LOGOUT_REDIRECT_URL = "login"

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from workbench.projects.models import Membership, Project, Role
@@ -57,3 +59,93 @@ def memberships_set(
     for role, users in ((Role.ADMIN, admins), (Role.REVIEWER, reviewers)):
         for user in users:
             Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+
+
+class MembershipError(ValidationError):
+    pass
+
+
+def _lock_memberships(project: Project) -> None:
+    """Serialise membership changes of one project (two admins demoting each other must not leave none)."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+
+
+def _check_an_admin_remains(project: Project) -> None:
+    if not Membership.objects.filter(project=project, role=Role.ADMIN).exists():
+        raise MembershipError("A project needs at least one admin: make someone else admin first.")
+
+
+def user_find(identifier: str):
+    """The account whose username (exactly, then ignoring case) or e-mail (ignoring case) is `identifier`."""
+    User = get_user_model()
+    identifier = identifier.strip()
+    if not identifier:
+        return None
+    for lookup in ({"username": identifier}, {"username__iexact": identifier}):
+        user = User.objects.filter(**lookup, is_active=True).first()
+        if user is not None:
+            return user
+    matches = list(User.objects.filter(email__iexact=identifier, is_active=True)[:2])
+    if len(matches) > 1:
+        raise MembershipError(f"Several accounts use the e-mail {identifier}; add the member by username.")
+    return matches[0] if matches else None
+
+
+@transaction.atomic
+def membership_add(*, project: Project, identifier: str, role: str, invite=None) -> tuple[Membership, bool]:
+    """Add an existing account by username or e-mail, or invite a new one by e-mail.
+
+    An e-mail that matches no account creates one (username = the e-mail, no usable password) and `invite(user)` is
+    called after the transaction commits, to send it a link that sets its password. Returns (membership, invited).
+    """
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
+    _lock_memberships(project)
+    user = user_find(identifier)
+    invited = False
+    if user is None:
+        identifier = identifier.strip()
+        try:
+            validate_email(identifier)
+        except ValidationError:
+            raise MembershipError(
+                f"No account has the username or e-mail {identifier!r}. Type an e-mail address to invite someone new."
+            ) from None
+        User = get_user_model()
+        if User.objects.filter(username=identifier).exists():  # an inactive account holds the name
+            raise MembershipError(f"The account {identifier} is deactivated; an administrator can reactivate it.")
+        user = User.objects.create_user(username=identifier, email=identifier)
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        invited = True
+        if invite is not None:
+            transaction.on_commit(lambda: invite(user))
+    if Membership.objects.filter(project=project, user=user).exists():
+        raise MembershipError(f"{user.get_username()} is already a member of this project.")
+    return Membership.objects.create(project=project, user=user, role=role), invited
+
+
+@transaction.atomic
+def membership_set_role(*, project: Project, membership_id: int, role: str) -> Membership:
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
+    _lock_memberships(project)
+    membership = Membership.objects.filter(project=project, pk=membership_id).first()
+    if membership is None:
+        raise MembershipError("That member is no longer in this project.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    _check_an_admin_remains(project)  # raises, and the atomic block rolls the change back
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, project: Project, membership_id: int) -> Membership:
+    """Remove a member. Their decisions stay in the project's history under their name."""
+    _lock_memberships(project)
+    membership = Membership.objects.select_related("user").filter(project=project, pk=membership_id).first()
+    if membership is None:
+        raise MembershipError("That member is no longer in this project.")
+    membership.delete()
+    _check_an_admin_remains(project)
+    return membership

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workbench.review import audit_views, views
+from workbench.review import audit_views, members, views
 
 app_name = "review"
 urlpatterns = [
@@ -15,4 +15,7 @@ urlpatterns = [
     path("p/<slug:slug>/audit/start", audit_views.start, name="audit_start"),
     path("p/<slug:slug>/audit/queue", audit_views.audit_queue, name="audit_queue"),
     path("p/<slug:slug>/audit/<int:item_id>/verdict", audit_views.verdict, name="audit_verdict"),
+]
+urlpatterns += [
+    path("p/<slug:slug>/members/", members.members, name="members"),
 ]

@@ -1,0 +1,144 @@
+"""Members and accounts without the Django admin: the Members page, invitations, password change and reset."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+
+from workbench.generation.models import QAPair
+from workbench.projects.models import Membership, Role
+from workbench.review.services import ReviewInput, pair_claim, pair_review
+
+from tests.browser import chromium_page
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs, make_project, make_user
+
+
+def members_url(project):
+    return f"/p/{project.slug}/members/"
+
+
+def test_home_page_counts_every_member(client, project, reviewer):
+    make_user("third")
+    Membership.objects.create(project=project, user=get_user_model().objects.get(username="third"))
+    client.login(username="reviewer", password=PASSWORD)
+    page = client.get("/").content.decode()
+    assert re.search(r"Korean news</a></td>\s*<td>[^<]*</td>\s*<td>3</td>", page), page
+
+
+def test_reviewers_see_members_but_cannot_change_them(client, project, reviewer, owner):
+    client.login(username="reviewer", password=PASSWORD)
+    response = client.get(members_url(project))
+    assert response.status_code == 200 and 'data-member="owner"' in response.content.decode()
+    assert "Add a member" not in response.content.decode()
+    mine = project.memberships.get(user=reviewer)
+    assert client.post(members_url(project), {"action": "role", "member": mine.pk, "role": "admin"}).status_code == 403
+    assert client.post(members_url(project), {"action": "add", "identifier": "owner", "role": "admin"}).status_code == 403
+    mine.refresh_from_db()
+    assert mine.role == Role.REVIEWER
+
+
+def test_the_last_admin_cannot_leave_or_be_demoted(client, project, owner):
+    client.login(username="owner", password=PASSWORD)
+    admin = project.memberships.get(user=owner)
+    for data in ({"action": "role", "member": admin.pk, "role": "reviewer"}, {"action": "remove", "member": admin.pk}):
+        response = client.post(members_url(project), data, follow=True)
+        assert "A project needs at least one admin" in response.content.decode()
+    admin.refresh_from_db()
+    assert admin.role == Role.ADMIN
+    # Bad input is a message, never a 500.
+    for data in ({"action": "role", "member": "x"}, {"action": "nope"}, {"action": "role", "member": admin.pk, "role": "boss"},
+                 {"action": "add", "identifier": "not a user", "role": "reviewer"}):
+        assert client.post(members_url(project), data).status_code == 400
+
+
+def test_removing_a_member_returns_their_pairs_and_keeps_their_decisions(client, project, owner, reviewer):
+    first, _ = make_pairs(project, 2)
+    claimed = pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=claimed.version))
+    held = pair_claim(project=project, reviewer=reviewer)
+    client.login(username="owner", password=PASSWORD)
+    page = client.get(members_url(project)).content.decode()
+    assert re.search(r'data-member="reviewer">.*?class="count-total">1<', page, re.S)
+    membership = project.memberships.get(user=reviewer)
+    client.post(members_url(project), {"action": "remove", "member": membership.pk})
+    assert not project.memberships.filter(user=reviewer).exists()
+    assert QAPair.objects.get(pk=held.pk).claimed_by is None
+    assert reviewer.review_decisions.count() == 1
+    client.logout()
+    client.login(username="reviewer", password=PASSWORD)
+    assert client.get(f"/p/{project.slug}/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_manages_members_and_a_new_member_sets_a_password_in_the_browser(live_server, owner):
+    project = make_project(slug="law-qa", name="법률 QA", admins=[owner])
+    make_user("kim", email="kim@example.org")
+    base = live_server.url
+    with chromium_page() as page:
+        page.goto(base + "/accounts/login/")
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(base + f"/p/{project.slug}/")
+        page.click("#project-nav >> text=Members")
+        # An existing account by e-mail (any case), as a reviewer.
+        page.fill("#id_identifier", "KIM@example.org")
+        page.click("#add-member button[type=submit]")
+        page.wait_for_selector("tr[data-member=kim]")
+        assert "kim added as reviewer" in page.inner_text(".messages")
+        # Someone new by e-mail: an account is made and an invitation mailed.
+        page.fill("#id_identifier", "lee@example.org")
+        page.select_option("#id_role", "admin")
+        page.click("#add-member button[type=submit]")
+        page.wait_for_selector("tr[data-member='lee@example.org']")
+        assert "invitation" in page.inner_text(".messages")
+        assert len(mail.outbox) == 1 and mail.outbox[0].to == ["lee@example.org"]
+        link = re.search(r"https?://\S+/accounts/reset/\S+/", mail.outbox[0].body).group(0)
+        # Promote kim, then remove kim.
+        page.select_option("tr[data-member=kim] select[name=role]", "admin")
+        page.click("tr[data-member=kim] .role-form button")
+        page.wait_for_selector(".messages >> text=kim is now admin")
+        page.click("tr[data-member=kim] .remove-form button")
+        page.wait_for_selector(".messages >> text=kim removed")
+        assert not project.memberships.filter(user__username="kim").exists()
+        assert project.memberships.get(user__username="lee@example.org").role == Role.ADMIN
+        page.click("button:has-text('Log out')")
+
+        # The invited member follows the mailed link and sets a password, then logs in.
+        page.goto(link.replace("http://testserver", base))
+        page.fill("#id_new_password1", "새비밀번호-correct-horse-42")
+        page.fill("#id_new_password2", "새비밀번호-correct-horse-42")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#reset-complete")
+        page.goto(base + "/accounts/login/")
+        page.fill("#id_username", "lee@example.org")
+        page.fill("#id_password", "새비밀번호-correct-horse-42")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#project-list")
+        assert "법률 QA" in page.inner_text("#project-list")
+
+        # They change their own password from the top bar.
+        page.click("a.who")
+        page.fill("#id_old_password", "새비밀번호-correct-horse-42")
+        page.fill("#id_new_password1", "another-Passw0rd-for-lee")
+        page.fill("#id_new_password2", "another-Passw0rd-for-lee")
+        page.click("main button[type=submit]")
+        page.wait_for_selector("#password-changed")
+    assert get_user_model().objects.get(username="lee@example.org").check_password("another-Passw0rd-for-lee")
+
+
+def test_forgot_password_mails_a_link_that_works_once(client, reviewer):
+    reviewer.email = "reviewer@example.org"
+    reviewer.save()
+    response = client.post("/accounts/reset/", {"email": "reviewer@example.org"}, follow=True)
+    assert "Check your e-mail" in response.content.decode() and len(mail.outbox) == 1
+    link = re.search(r"https?://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
+    form_url = client.get(link, follow=True).redirect_chain[-1][0]
+    data = {"new_password1": "reset-Passw0rd-99", "new_password2": "reset-Passw0rd-99"}
+    assert client.post(form_url, data, follow=True).status_code == 200
+    reviewer.refresh_from_db()
+    assert reviewer.check_password("reset-Passw0rd-99")
+    assert "This link was used already" in client.get(link, follow=True).content.decode()
