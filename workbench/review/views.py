@@ -151,6 +151,33 @@ def bulk_reject(request, slug: str):
     return redirect(f"{reverse('review:pairs', args=[slug])}?{urlencode(query)}")
 
 
+def dashboard_charts(*, project, calibration) -> dict:
+    from workbench.review.charts import Series, bar_chart
+    from workbench.review.trends import flag_rates_by_run, generation_trend, review_trends
+
+    reviews = review_trends(project=project)
+    generation = generation_trend(project=project)
+    runs = flag_rates_by_run(project=project)
+    decided = [row for row in calibration if row["flagged_decided"] or row["clean_decided"]]
+    return {
+        "reviews_unit": reviews["unit"],
+        "reviews": bar_chart(reviews["labels"], [Series(name, values) for name, values in reviews["by_reviewer"]],
+                             chart_id="svg-reviews", title="Reviews by reviewer", stacked=True, unit=" decisions", width=1200),
+        "rates": bar_chart(reviews["labels"], [Series("approved", reviews["approval_rate"]),
+                                               Series("rejected", reviews["rejection_rate"])],
+                           chart_id="svg-rates", title="Approval and rejection rates", percent=True),
+        "generation": bar_chart(generation["labels"], [Series("pairs per hour", generation["pairs_per_hour"])],
+                                chart_id="svg-generation", title="Pairs generated per hour"),
+        "flags_by_run": bar_chart(runs["labels"], [Series(name, values) for name, values in runs["rates"].items()],
+                                  chart_id="svg-flags-by-run", title="Flag rates per run", percent=True),
+        "calibration": bar_chart(
+            [row["name"] for row in decided],
+            [Series("rejected when flagged", [row["flagged_rejected_rate"] or 0.0 for row in decided]),
+             Series("rejected when not flagged", [row["clean_rejected_rate"] or 0.0 for row in decided])],
+            chart_id="svg-calibration", title="Filter calibration", percent=True),
+    }
+
+
 @login_required
 def dashboard(request, slug: str):
     from workbench.generation.models import GenerationRun
@@ -163,10 +190,12 @@ def dashboard(request, slug: str):
     project = membership.project
     stats = project_stats(project=project)
     run = GenerationRun.objects.filter(project=project).first()
+    calibration = flag_calibration(project=project)
     return render(request, "review/dashboard.html", {
         "project": project, "membership": membership, "stats": stats,
         "statuses": [(label, stats["by_status"].get(value, 0)) for value, label in QAPair._meta.get_field("status").choices],
-        "calibration": flag_calibration(project=project),
+        "calibration": calibration,
+        "charts": dashboard_charts(project=project, calibration=calibration),
         "throughput": reviewer_throughput(project=project),
         "run": run, "progress": run_progress(run=run) if run else None,
         "audit": audit_agreement(project=project)["overall"],
