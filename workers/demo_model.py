@@ -54,7 +54,10 @@ def examples(rng: random.Random) -> list[tuple[str, str, str]]:
     return out
 
 
-def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
+def build(out_dir: Path, *, steps: int = 500, seed: int = 0, progress=None) -> dict:
+    """Train the demo model into `out_dir`. `progress(message)` hears each stage and, every few seconds, the step,
+    the loss and the time left."""
+    say = progress or (lambda message: None)
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -68,7 +71,9 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     docs = _documents()
+    say("  building a tokenizer on the sample documents ...")
     build_tokenizer([t for _, t in docs] * 4 + QUESTIONS + ["[[Q]] [[A]]"], out_dir / "tokenizer", vocab_size=1500)
+    say("  building a tiny Llama-3-shaped base model ...")
     build_base_model(out_dir / "tokenizer", out_dir / "base", hidden=128, layers=2, seed=seed)
     tokenizer = AutoTokenizer.from_pretrained(out_dir / "base")
     base = AutoModelForCausalLM.from_pretrained(out_dir / "base")
@@ -86,6 +91,9 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     model.train()
     losses = []
+    say(f"  training a rank-16 LoRA adapter for {steps} steps ...")
+    trained = time.perf_counter()
+    reported = trained
     for step in range(steps):
         prompt, answer = data[rng.randrange(len(data))]
         ids = torch.tensor([prompt + answer])
@@ -96,6 +104,14 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
         optimizer.step()
         optimizer.zero_grad()
         losses.append(loss.item())
+        now = time.perf_counter()
+        if now - reported >= 10 or step + 1 == steps:
+            reported = now
+            per_step = (now - trained) / (step + 1)
+            recent = losses[-20:]
+            say(f"  step {step + 1}/{steps} · loss {sum(recent) / len(recent):.2f} · {_duration(now - started)} so far, "
+                f"about {_duration(per_step * (steps - step - 1))} left")
+    say("  saving the base model and the adapter ...")
     model.eval()
     # Save the trained embeddings into the base and the LoRA as the adapter: a base + adapter pair like ko-genstruct's.
     adapter_dir = out_dir / "adapter"
@@ -120,12 +136,17 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0) -> dict:
     return info
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--steps", type=int, default=500)
     args = parser.parse_args()
-    print(json.dumps(build(args.out_dir, steps=args.steps)))
+    print(json.dumps(build(args.out_dir, steps=args.steps, progress=print)))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -57,19 +58,69 @@ def demo_model_dir() -> Path:
 
 
 def demo_model_ensure(*, steps: int = 500, log=print) -> Path | None:
-    """Train the demo model once (about two minutes on a CPU); None when torch is not installed."""
+    """The demo model in the data dir: trained once per machine (a few minutes on a CPU) and kept in the machine's
+    cache, so a new data dir or a fresh clone copies it in seconds. None when torch is not installed."""
     try:
         import torch  # noqa: F401
     except ImportError:
         return None
     target = demo_model_dir()
-    if not (target / "demo-model.json").exists():
-        log(f"Training the demo model into {target} (once; about two minutes on a CPU) ...")
-        from workers.demo_model import build
+    if (target / "demo-model.json").exists():
+        return target
+    cached = demo_model_cache_dir(steps=steps)
+    if (cached / "demo-model.json").exists():
+        log(f"Copying the demo model trained earlier on this machine ({cached}) ...")
+        _demo_model_install(cached, target)
+        return target
+    log(f"Training the demo model (once per machine; a few minutes on a CPU, progress below) into {target} ...")
+    from workers.demo_model import build
 
-        info = build(target, steps=steps)
-        log(f"  demo model ready: loss {info['first_loss']} -> {info['last_loss']} in {info['seconds']} s")
+    building = target.with_name(target.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    info = build(building, steps=steps, progress=log)
+    _demo_model_install(building, target)
+    shutil.rmtree(building, ignore_errors=True)
+    log(f"  demo model ready: loss {info['first_loss']} -> {info['last_loss']} in {info['seconds']} s")
+    try:
+        if not (cached / "demo-model.json").exists():
+            _demo_model_install(target, cached)
+            log(f"  kept in {cached} for later starts on this machine")
+    except OSError as exc:  # a read-only home: the start works, the next data dir trains again
+        log(f"  could not keep a copy in {cached}: {exc}")
     return target
+
+
+def demo_model_cache_dir(*, steps: int, seed: int = 0) -> Path:
+    """`WORKBENCH_CACHE_DIR` (else `$XDG_CACHE_HOME` or ~/.cache, then genstruct-workbench), one folder per version
+    of the demo model: its code, the sample documents, the steps and the seed."""
+    import hashlib
+    import os
+
+    from workers import demo_model, tiny
+
+    root = os.environ.get("WORKBENCH_CACHE_DIR") or (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genstruct-workbench"
+    )
+    digest = hashlib.sha256(f"{steps}:{seed}".encode())
+    for path in [Path(demo_model.__file__), Path(tiny.__file__), *sorted(SAMPLES_DIR.glob("*.md"))]:
+        digest.update(path.read_bytes())
+    return Path(root) / f"demo-model-{digest.hexdigest()[:12]}"
+
+
+def _demo_model_install(source: Path, target: Path) -> None:
+    """Copy a trained demo model to `target` (whole or not at all) and point its adapter at the base beside it."""
+    import json
+
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, staging)
+    config_path = staging / "adapter" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = str(target / "base")
+    config_path.write_text(json.dumps(config, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
 
 
 @transaction.atomic

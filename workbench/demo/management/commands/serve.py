@@ -24,15 +24,19 @@ class Command(BaseCommand):
         parser.add_argument("--demo-model-steps", type=int, default=500, help="Training steps of the demo model.")
 
     def handle(self, *args, host, port, no_demo, demo_model_steps, **options):
+        say = lambda line: (self.stdout.write(line), self.stdout.flush())  # noqa: E731
+        say(f"Preparing the database ({settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}) ...")
         call_command("migrate", interactive=False, verbosity=0)
         password = admin_account_ensure()
         if not no_demo:
+            say("Loading the demo project and its sample documents ...")
             project = demo_project_ensure()
-            model_dir = demo_model_ensure(steps=demo_model_steps, log=lambda line: self.stdout.write(line))
+            model_dir = demo_model_ensure(steps=demo_model_steps, log=say)
             if model_dir is None:
                 self.stdout.write("torch is not installed: the demo project has no model (pip install '.[gpu]').")
             elif run := demo_generation_ensure(project=project, model_dir=model_dir):
                 self.stdout.write(f"Started generation run {run.pk} on the demo project with the demo model.")
+        say("Starting the web server and a Celery worker ...")
         python = sys.executable
         env = os.environ.copy()
         children = [
