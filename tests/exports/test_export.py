@@ -1,6 +1,7 @@
 """Exports round-trip through the `datasets` library, hold exactly what reviewers approved, and match their manifest."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import threading
@@ -90,6 +91,27 @@ def test_csv_formula_payload_arrives_neutralised(project, reviewer, tmp_path):
     for payload in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert neutralize_cell(payload).startswith("'")
     assert neutralize_cell("질문") == "질문"
+
+
+HIDDEN_FORMULAS = [" =1+1", "  +1", "\u3000-1", "\xa0@SUM(A1)", "\n=HYPERLINK(\"http://x\")", "\r\n+1", "\n질문",
+                   "＝1+1", "＋1", "－1", "＠SUM(A1)", " ＝HYPERLINK(\"http://x\")"]
+
+
+def test_csv_hidden_formulas_are_neutralised_and_excel_reads_utf8(project, reviewer, tmp_path):
+    for payload in HIDDEN_FORMULAS:
+        (pair,) = make_pairs(project, 1, question="질문?", answer=payload)
+        QAPair.objects.filter(pk=pair.pk).update(status=PairStatus.APPROVED)
+    manifest = export_write(project=project, fmt="csv", options=ExportOptions(), out_dir=tmp_path)
+    raw = (tmp_path / "train.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: Excel on Korean Windows opens it as UTF-8, not CP949
+    assert hashlib.sha256(raw).hexdigest() == manifest["files"][0]["sha256"]
+    with open(tmp_path / "train.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["answer"] for r in rows] == ["'" + p for p in HIDDEN_FORMULAS]
+    assert neutralize_cell("질문 = 답") == "질문 = 답" and neutralize_cell(" 질문") == " 질문"
+    text = (tmp_path / "manifest.json").read_text(encoding="utf-8")
+    assert project.prompt_template.split("{")[0].strip()[:10] in text  # Korean stays readable, not \uXXXX escapes
+    assert "\\u" not in text
 
 
 def test_split_by_document_is_deterministic_and_never_leaks(project, reviewer, tmp_path):

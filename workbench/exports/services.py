@@ -1,6 +1,7 @@
 """Writing exports: one consistent snapshot (REPEATABLE READ), streamed with constant memory, with a manifest."""
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -70,6 +71,10 @@ class _Sink:
         self.file = open(path, "wb")
         self._csv = self._parquet = None
         self._batch: list[dict] = []
+        if fmt == "csv":
+            # Excel reads a CSV without a byte-order mark in the system code page (CP949 on Korean Windows).
+            self.file.write(codecs.BOM_UTF8)
+            self.digest.update(codecs.BOM_UTF8)
 
     def write(self, record: dict) -> None:
         self.rows += 1
