@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 import threading
 import time
 
@@ -198,6 +199,16 @@ def test_export_task_from_the_page_and_download(client, celery_worker, project, 
     assert download.status_code == 200 and b"".join(download.streaming_content)[:4] == b"PAR1"
     assert client.get(f"/p/{project.slug}/exports/{export.pk}/..%2F..%2Fsettings.py").status_code == 404
     assert client.get(reverse("exports:download", args=[project.slug, export.pk, "validation.parquet"])).status_code == 404
+
+
+def test_exports_page_title_is_text_and_its_script_loads_once(client, project, owner):
+    client.login(username=owner.username, password=PASSWORD)
+    body = client.get(reverse("exports:list", args=[project.slug])).content.decode()
+    title = re.search(r"<title>(.*?)</title>", body, re.S).group(1)
+    assert title == "Exports · Korean news"
+    # CSP allows only same-origin script files: one <script src>, no inline script, after the page's content.
+    assert re.findall(r"<script[^>]*>", body) == ['<script src="/static/js/export_progress.js" defer>']
+    assert body.index("<script") > body.index('id="export-list"')
 
 
 def test_only_admins_export(client, project, reviewer, outsider):
