@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from workbench.exports.formats import neutralize_cell
 from workbench.exports.models import Export, ExportStatus
-from workbench.exports.services import ExportOptions, export_create, export_write
+from workbench.exports.services import ExportOptions, export_create, export_record, export_run, export_write
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
@@ -161,6 +161,13 @@ def test_export_taken_while_reviews_run_matches_its_manifest(tmp_path):
     assert len(lines) == manifest["counts"]["total"] == manifest["files"][0]["rows"]
     assert manifest["counts"]["total"] >= 1500
     assert QAPair.objects.filter(status=PairStatus.APPROVED).count() > manifest["counts"]["total"]  # reviews went on
+
+
+def test_dpo_export_counts_only_the_pairs_it_can_write(project, reviewer):
+    """Preference pairs come from edited pairs only: the progress bar's total is theirs, not every approved pair's."""
+    reviewed(project, reviewer)
+    export = export_run(export_id=export_record(project=project, fmt="dpo", options=ExportOptions(), created_by=None).pk)
+    assert (export.status, export.rows_total, export.rows_done) == (ExportStatus.DONE, 1, 1)
 
 
 def test_export_command(project, reviewer, tmp_path, capsys):
