@@ -252,3 +252,4 @@ MODEL_DEVICE = env_str("MODEL_DEVICE", "")  # "" picks cuda when available, else
 
 # --- Exports -------------------------------------------------------------------------------------------------------------
 EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 20_000, minimum=0)  # larger exports run as a Celery task
+EXPORT_BATCH_ROWS = env_int("EXPORT_BATCH_ROWS", 5_000, minimum=1)  # rows read at a time; progress is reported after each batch

@@ -1,8 +1,10 @@
 """Exports round-trip through the `datasets` library, hold exactly what reviewers approved, and match their manifest."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import re
 import threading
 import time
 
@@ -13,7 +15,7 @@ from django.urls import reverse
 
 from workbench.exports.formats import neutralize_cell
 from workbench.exports.models import Export, ExportStatus
-from workbench.exports.services import ExportOptions, export_create, export_write
+from workbench.exports.services import ExportOptions, export_create, export_record, export_run, export_write
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
@@ -92,6 +94,27 @@ def test_csv_formula_payload_arrives_neutralised(project, reviewer, tmp_path):
     assert neutralize_cell("질문") == "질문"
 
 
+HIDDEN_FORMULAS = [" =1+1", "  +1", "\u3000-1", "\xa0@SUM(A1)", "\n=HYPERLINK(\"http://x\")", "\r\n+1", "\n질문",
+                   "＝1+1", "＋1", "－1", "＠SUM(A1)", " ＝HYPERLINK(\"http://x\")"]
+
+
+def test_csv_hidden_formulas_are_neutralised_and_excel_reads_utf8(project, reviewer, tmp_path):
+    for payload in HIDDEN_FORMULAS:
+        (pair,) = make_pairs(project, 1, question="질문?", answer=payload)
+        QAPair.objects.filter(pk=pair.pk).update(status=PairStatus.APPROVED)
+    manifest = export_write(project=project, fmt="csv", options=ExportOptions(), out_dir=tmp_path)
+    raw = (tmp_path / "train.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM: Excel on Korean Windows opens it as UTF-8, not CP949
+    assert hashlib.sha256(raw).hexdigest() == manifest["files"][0]["sha256"]
+    with open(tmp_path / "train.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["answer"] for r in rows] == ["'" + p for p in HIDDEN_FORMULAS]
+    assert neutralize_cell("질문 = 답") == "질문 = 답" and neutralize_cell(" 질문") == " 질문"
+    text = (tmp_path / "manifest.json").read_text(encoding="utf-8")
+    assert project.prompt_template.split("{")[0].strip()[:10] in text  # Korean stays readable, not \uXXXX escapes
+    assert "\\u" not in text
+
+
 def test_split_by_document_is_deterministic_and_never_leaks(project, reviewer, tmp_path):
     for _ in range(12):
         for pair in make_pairs(project, 3):
@@ -140,6 +163,13 @@ def test_export_taken_while_reviews_run_matches_its_manifest(tmp_path):
     assert QAPair.objects.filter(status=PairStatus.APPROVED).count() > manifest["counts"]["total"]  # reviews went on
 
 
+def test_dpo_export_counts_only_the_pairs_it_can_write(project, reviewer):
+    """Preference pairs come from edited pairs only: the progress bar's total is theirs, not every approved pair's."""
+    reviewed(project, reviewer)
+    export = export_run(export_id=export_record(project=project, fmt="dpo", options=ExportOptions(), created_by=None).pk)
+    assert (export.status, export.rows_total, export.rows_done) == (ExportStatus.DONE, 1, 1)
+
+
 def test_export_command(project, reviewer, tmp_path, capsys):
     reviewed(project, reviewer)
     call_command("export_dataset", "--project", project.slug, "--format", "alpaca", "--out", str(tmp_path), "--grounded")
@@ -176,6 +206,16 @@ def test_export_task_from_the_page_and_download(client, celery_worker, project, 
     assert download.status_code == 200 and b"".join(download.streaming_content)[:4] == b"PAR1"
     assert client.get(f"/p/{project.slug}/exports/{export.pk}/..%2F..%2Fsettings.py").status_code == 404
     assert client.get(reverse("exports:download", args=[project.slug, export.pk, "validation.parquet"])).status_code == 404
+
+
+def test_exports_page_title_is_text_and_its_script_loads_once(client, project, owner):
+    client.login(username=owner.username, password=PASSWORD)
+    body = client.get(reverse("exports:list", args=[project.slug])).content.decode()
+    title = re.search(r"<title>(.*?)</title>", body, re.S).group(1)
+    assert title == "Exports · Korean news"
+    # CSP allows only same-origin script files: one <script src>, no inline script, after the page's content.
+    assert re.findall(r"<script[^>]*>", body) == ['<script src="/static/js/export_progress.js" defer>']
+    assert body.index("<script") > body.index('id="export-list"')
 
 
 def test_only_admins_export(client, project, reviewer, outsider):

@@ -26,7 +26,10 @@ def test_pair_browser_filters_and_searches_korean(client, owner, project):
 def test_bulk_reject_a_filtered_set_is_recorded(client, owner, project):
     pairs = make_pairs(project, 6, flags_every=3)
     client.login(username=owner.username, password=PASSWORD)
-    response = client.post(reverse("review:bulk_reject", args=[project.slug]), {"flag": "echo", "reason": "malformed 일괄 거절"})
+    url = reverse("review:bulk_reject", args=[project.slug])
+    selection = client.post(url, {"flag": "echo", "reason": "malformed 일괄 거절"}).context["selection"]  # the confirm step
+    response = client.post(url, {"flag": "echo", "reason": "malformed 일괄 거절", "confirm": "1", "count": selection.count,
+                                 "digest": selection.digest})
     assert response.status_code == 302
     rejected = set(QAPair.objects.filter(status=PairStatus.REJECTED).values_list("pk", flat=True))
     assert rejected == {pairs[0].pk, pairs[3].pk}

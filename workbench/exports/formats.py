@@ -5,12 +5,18 @@ import hashlib
 
 FORMATS = ("messages", "alpaca", "sharegpt", "csv", "parquet", "dpo")
 EXTENSIONS = {"messages": "jsonl", "alpaca": "jsonl", "sharegpt": "jsonl", "csv": "csv", "parquet": "parquet", "dpo": "jsonl"}
-# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection); Excel also reads the full-width
+# forms as their ASCII twins, and skips whitespace and line breaks before them.
+_FORMULA_CHARS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")  # the last four: ＝＋－＠
+_CONTROL_START = ("\t", "\r", "\n")
 
 
 def neutralize_cell(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A text cell a spreadsheet would run as a formula, prefixed with an apostrophe so it is shown as text.
+
+    defusedcsv covers only the first character's ASCII forms; this also catches leading whitespace and line breaks
+    and the full-width forms."""
+    if isinstance(value, str) and (value.startswith(_CONTROL_START) or value.lstrip().startswith(_FORMULA_CHARS)):
         return "'" + value
     return value
 

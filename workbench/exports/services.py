@@ -1,6 +1,12 @@
-"""Writing exports: one consistent snapshot (REPEATABLE READ), streamed with constant memory, with a manifest."""
+"""Writing exports: streamed with constant memory, with a manifest, from one consistent snapshot on PostgreSQL.
+
+Progress is never written inside the snapshot (its transaction is read-only): on PostgreSQL a second connection writes
+it; on SQLite (one machine), which has one writer at a time, the rows are read in pages by id, without a long
+transaction, and progress is written between them."""
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -10,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -42,7 +48,16 @@ def _statuses_for(fmt: str, options: ExportOptions) -> list[str]:
     return [PairStatus.EDITED] if fmt == "dpo" else list(options.statuses)
 
 
-def _rows(project: Project, options: ExportOptions, fmt: str):
+def _pages(qs, size: int):
+    """The rows in pages by id, each page read whole before it is handed on, so no statement stays open between pages
+    and a write between them commits at once (SQLite)."""
+    last = 0
+    while page := list(qs.filter(id__gt=last)[:size]):
+        yield from page
+        last = page[-1]["id"]
+
+
+def _rows(project: Project, options: ExportOptions, fmt: str, *, batch: int):
     statuses = _statuses_for(fmt, options)
     last_reviewer = ReviewDecision.objects.filter(pair=OuterRef("pk")).exclude(decision__in=[Decision.SKIP]).order_by("-created_at", "-id").values("reviewer__username")[:1]
     qs = (
@@ -56,7 +71,9 @@ def _rows(project: Project, options: ExportOptions, fmt: str):
         )
     )
     adapters = dict(GenerationRun.objects.filter(project=project).values_list("id", "parameters__adapter"))
-    for row in qs.iterator(chunk_size=5000):  # a server-side cursor on PostgreSQL: memory stays flat
+    # PostgreSQL: a server-side cursor inside the snapshot; elsewhere, pages by id. Memory stays flat either way.
+    rows = qs.iterator(chunk_size=batch) if connection.vendor == "postgresql" else _pages(qs, batch)
+    for row in rows:
         row["adapter"] = adapters.get(row["run_id"], "")
         yield row
 
@@ -70,6 +87,10 @@ class _Sink:
         self.file = open(path, "wb")
         self._csv = self._parquet = None
         self._batch: list[dict] = []
+        if fmt == "csv":
+            # Excel reads a CSV without a byte-order mark in the system code page (CP949 on Korean Windows).
+            self.file.write(codecs.BOM_UTF8)
+            self.digest.update(codecs.BOM_UTF8)
 
     def write(self, record: dict) -> None:
         self.rows += 1
@@ -115,25 +136,30 @@ class _Sink:
 
 def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir: Path, created_by=None,
                  progress=None) -> dict:
-    """Write the export's files and manifest into out_dir from one snapshot of the database; return the manifest."""
+    """Write the export's files and manifest into out_dir from one snapshot of the database; return the manifest.
+
+    `progress(rows_written)` is called after every EXPORT_BATCH_ROWS rows, from inside the snapshot on PostgreSQL:
+    it must write through another connection (see `_progress_writer`)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, _Sink] = {}
     counts: Counter = Counter()
     outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql" and outermost:
+    batch = settings.EXPORT_BATCH_ROWS
+    snapshot = connection.vendor == "postgresql"
+    with transaction.atomic() if snapshot else contextlib.nullcontext():
+        if snapshot and outermost:
             # One snapshot for the whole export: reviews that continue meanwhile never produce a half-updated file.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for n, row in enumerate(_rows(project, options, fmt), start=1):
+        for n, row in enumerate(_rows(project, options, fmt, batch=batch), start=1):
             split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
             if split not in sinks:
                 sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt)
             sinks[split].write(build(fmt, row, grounded=options.grounded, metadata=options.metadata))
             counts[(row["status"], split)] += 1
-            if progress and n % 10_000 == 0:
+            if progress and n % batch == 0:
                 progress(n)
         runs = list(GenerationRun.objects.filter(project=project).values("id", "parameters"))
         # Each run's matmul precisions and samplings (top-k and top-p as the workers resolved them), in one scan.
@@ -189,17 +215,41 @@ def export_create(*, project: Project, fmt: str, options: ExportOptions, created
     return export
 
 
+@contextlib.contextmanager
+def _progress_writer(export_id: int):
+    """A function that records the export's progress on its row, committed at once, outside the export's snapshot.
+
+    PostgreSQL: through a second connection to the same database (the snapshot's transaction is read-only, and what it
+    wrote would stay invisible until the end anyway). SQLite allows one writer at a time and the export holds no
+    transaction there: the connection itself writes, between pages of reading."""
+    if connection.vendor != "postgresql":
+        yield lambda n: Export.objects.filter(pk=export_id).update(rows_done=n)
+        return
+    second = connections.create_connection(DEFAULT_DB_ALIAS)
+    sql = f"UPDATE {connection.ops.quote_name(Export._meta.db_table)} SET rows_done = %s WHERE id = %s"
+
+    def write(n: int) -> None:
+        with second.cursor() as cursor:
+            cursor.execute(sql, [n, export_id])
+
+    try:
+        yield write
+    finally:
+        second.close()
+
+
 def export_run(*, export_id: int) -> Export:
     claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
     export = Export.objects.select_related("project", "created_by").get(pk=export_id)
     if not claimed:
         return export
     options = ExportOptions(**{**export.options, "statuses": tuple(export.options.get("statuses", ()))})
-    total = QAPair.objects.filter(project=export.project, status__in=options.statuses).count()
+    total = QAPair.objects.filter(project=export.project, status__in=_statuses_for(export.format, options)).count()
     Export.objects.filter(pk=export_id).update(rows_total=total)
     out_dir = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
-    manifest = export_write(project=export.project, fmt=export.format, options=options, out_dir=out_dir, created_by=export.created_by,
-                            progress=lambda n: Export.objects.filter(pk=export_id).update(rows_done=n))
+    with _progress_writer(export_id) as progress:
+        manifest = export_write(project=export.project, fmt=export.format, options=options, out_dir=out_dir,
+                                created_by=export.created_by, progress=progress)
     Export.objects.filter(pk=export_id).update(status=ExportStatus.DONE, manifest=manifest, rows_done=manifest["counts"]["total"],
                                                file=f"exports/{export.pk}/manifest.json", finished_at=timezone.now())
     return Export.objects.get(pk=export_id)

@@ -41,6 +41,13 @@ class BulkRejectForm(forms.Form):
     reason = forms.CharField(max_length=2000)
 
 
+class BulkConfirmForm(forms.Form):
+    """The set the admin saw on the confirmation page, sent back with the confirmation."""
+
+    count = forms.IntegerField(min_value=0)
+    digest = forms.CharField(min_length=64, max_length=64)
+
+
 class AuditStartForm(forms.Form):
     sample_size = forms.IntegerField(min_value=1, max_value=5000, initial=100, label="Pairs to sample")
     reviewer = forms.ModelChoiceField(queryset=None, required=False, empty_label="every reviewer", label="Approved by")

@@ -30,6 +30,8 @@ class ReviewDecision(models.Model):
     # The pair version the decision was made against; a decision that changes the pair takes it to version + 1.
     version_before = models.PositiveIntegerField()
     is_bulk = models.BooleanField(default=False)
+    # The pair browser's bulk action that made this decision (or undid one), if any.
+    bulk_action = models.ForeignKey("BulkAction", null=True, blank=True, on_delete=models.PROTECT, related_name="decisions")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -41,6 +43,26 @@ class ReviewDecision(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["reviewer", "created_at"])]
+
+
+class BulkAction(models.Model):
+    """One bulk action of the pair browser: the filter and reason it was confirmed with, the pairs it decided (their
+    decisions link to it), and its undo, which is recorded as decisions too and reports the pairs it left alone."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="bulk_actions")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    reason = models.TextField(blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    pair_count = models.PositiveIntegerField()
+    undone_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    undone_at = models.DateTimeField(null=True, blank=True)
+    # {"reverted": n, "not_reverted": [{"pair": id, "why": text}, ...]}
+    undo_report = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
 
 
 class Audit(models.Model):

@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<slug:slug>/review/next", views.next_pair, name="next"),
     path("p/<slug:slug>/pairs/", views.pair_browser, name="pairs"),
     path("p/<slug:slug>/pairs/bulk-reject", views.bulk_reject, name="bulk_reject"),
+    path("p/<slug:slug>/pairs/bulk/<int:pk>/undo", views.bulk_undo, name="bulk_undo"),
     path("p/<slug:slug>/dashboard/", views.dashboard, name="dashboard"),
     path("p/<slug:slug>/audit/", audit_views.overview, name="audit"),
     path("p/<slug:slug>/audit/start", audit_views.start, name="audit_start"),

@@ -12,12 +12,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from workbench.generation.models import QAPair
+from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.access import get_membership, get_project_for_admin
 from workbench.quality.filters import FLAG_NAMES
-from workbench.review.forms import BulkRejectForm, DecisionForm, PairFilterForm, add_errors
+from workbench.review.bulk import BulkSelectionChanged, bulk_action_undo, bulk_reject_selection, pairs_bulk_reject_confirmed
+from workbench.review.forms import BulkConfirmForm, BulkRejectForm, DecisionForm, PairFilterForm, add_errors
+from workbench.review.models import BulkAction
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
-from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_review, pairs_bulk_reject, review_undo
+from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_review, review_undo
 
 CONTEXT_CHARS = 1500
 
@@ -123,6 +125,16 @@ def undo(request, slug: str):
     return redirect(_queue_url(slug, request.POST.get("flag") if request.POST.get("flag") in FLAG_NAMES else None))
 
 
+def _filter_items(form: PairFilterForm) -> list[tuple[str, str]]:
+    """The filter as the admin typed it, field by field, to carry into the bulk forms unchanged."""
+    return [(name, form.data[name]) for name in form.fields if form.data.get(name, "") != ""]
+
+
+def _pairs_url(slug: str, filter_items: list[tuple[str, str]]) -> str:
+    url = reverse("review:pairs", args=[slug])
+    return f"{url}?{urlencode(filter_items)}" if filter_items else url
+
+
 @login_required
 def pair_browser(request, slug: str):
     project = get_project_for_admin(request, slug)
@@ -131,24 +143,83 @@ def pair_browser(request, slug: str):
     pairs = pairs_filtered(project=project, params=params)
     page = Paginator(pairs, 50).get_page(request.GET.get("page"))
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
-    return render(request, "review/pairs.html", {"project": project, "form": form, "page": page, "query": urlencode(query),
-                                                  "count": page.paginator.count, "bulk_form": BulkRejectForm()})
+    # A bulk action acts on the set shown; with a filter that does not validate, none is offered.
+    bulk_allowed = not form.is_bound or form.is_valid()
+    return render(request, "review/pairs.html", {
+        "project": project, "form": form, "page": page, "query": urlencode(query), "count": page.paginator.count,
+        "bulk_form": BulkRejectForm(), "bulk_allowed": bulk_allowed, "filter_items": _filter_items(form) if form.is_bound else [],
+        "pending_count": pairs.filter(status=PairStatus.PENDING).count() if bulk_allowed else 0,
+        "bulk_actions": BulkAction.objects.filter(project=project).select_related("created_by", "undone_by")[:10],
+    })
+
+
+def _confirm_page(request, project, *, filter_items, reason, selection, changed=None, status=200):
+    sample = QAPair.objects.filter(pk__in=selection.ids[:50]).select_related("chunk__document").order_by("id")
+    return render(request, "review/bulk_confirm.html", {
+        "project": project, "filter_items": filter_items, "reason": reason, "selection": selection, "sample": sample,
+        "changed": changed, "back": _pairs_url(project.slug, filter_items),
+    }, status=status)
 
 
 @login_required
 @require_POST
 def bulk_reject(request, slug: str):
+    """Two steps: without a confirmation, the page says exactly which pending pairs would be rejected; the
+    confirmation sends back that set's count and digest, and a set that changed meanwhile is shown again, untouched."""
     project = get_project_for_admin(request, slug)
     filters = PairFilterForm(request.POST)
     bulk = BulkRejectForm(request.POST)
-    if not (filters.is_valid() and bulk.is_valid()):
+    filter_items = _filter_items(filters)
+    if not filters.is_valid():
+        messages.error(request, "The filter is not valid; nothing was rejected.")
+        return redirect(_pairs_url(slug, filter_items))
+    if not bulk.is_valid():
         messages.error(request, "Give a reason for the bulk rejection.")
-    else:
-        done = pairs_bulk_reject(project=project, admin=request.user, pairs=pairs_filtered(project=project, params=filters.cleaned_data),
-                                 reason=bulk.cleaned_data["reason"])
-        messages.success(request, f"Rejected {done} pending pairs; each decision is in the pairs' history.")
-    query = {k: v for k, v in request.POST.items() if k in PairFilterForm.base_fields and v}
-    return redirect(f"{reverse('review:pairs', args=[slug])}?{urlencode(query)}")
+        return redirect(_pairs_url(slug, filter_items))
+    pairs = pairs_filtered(project=project, params=filters.cleaned_data)
+    reason = bulk.cleaned_data["reason"]
+    if "confirm" not in request.POST:
+        return _confirm_page(request, project, filter_items=filter_items, reason=reason,
+                             selection=bulk_reject_selection(project=project, pairs=pairs))
+    confirm = BulkConfirmForm(request.POST)
+    if not confirm.is_valid():
+        return _confirm_page(request, project, filter_items=filter_items, reason=reason, status=400,
+                             selection=bulk_reject_selection(project=project, pairs=pairs),
+                             changed="The confirmation did not say which set it confirms; check the set again.")
+    try:
+        action = pairs_bulk_reject_confirmed(project=project, admin=request.user, pairs=pairs, reason=reason,
+                                             filters=dict(filter_items),
+                                             confirmed=(confirm.cleaned_data["count"], confirm.cleaned_data["digest"]))
+    except BulkSelectionChanged as exc:
+        return _confirm_page(request, project, filter_items=filter_items, reason=reason, selection=exc.selection,
+                             changed=str(exc) + " Nothing was rejected; check the set again.", status=409)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect(_pairs_url(slug, filter_items))
+    messages.success(request, f"Rejected {action.pair_count} pending pair{'s' if action.pair_count != 1 else ''} "
+                              f"(bulk action {action.pk}); each decision is in the pairs' history, and the action can be undone below.")
+    return redirect(_pairs_url(slug, filter_items))
+
+
+@login_required
+@require_POST
+def bulk_undo(request, slug: str, pk: int):
+    project = get_project_for_admin(request, slug)
+    action = get_object_or_404(BulkAction, project=project, pk=pk)
+    try:
+        action = bulk_action_undo(project=project, action_id=action.pk, admin=request.user)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("review:pairs", slug=slug)
+    report = action.undo_report
+    messages.success(request, f"Undid bulk action {action.pk}: {report['reverted']} pair{'s' if report['reverted'] != 1 else ''} "
+                              "back to their state before it.")
+    kept = report["not_reverted"]
+    if kept:
+        more = f"; and {len(kept) - 20} more, listed under Bulk actions" if len(kept) > 20 else ""
+        messages.warning(request, f"{len(kept)} pair{'s' if len(kept) != 1 else ''} changed since and were left as they are: "
+                                  + "; ".join(f"pair {k['pair']}: {k['why']}" for k in kept[:20]) + more)
+    return redirect("review:pairs", slug=slug)
 
 
 def dashboard_charts(*, project, calibration) -> dict:
