@@ -116,7 +116,7 @@ def test_start_command_serves_the_workbench_end_to_end(served):
 
         page.goto(base + "/admin/projects/project/add/")
         page.locator("#id_name").press_sequentially("Browser project")
-        assert page.input_value("#id_slug") == "browser-project"  # prepopulated by the admin's script
+        assert page.input_value("#id_slug") == ""  # left empty: the server makes it from the name
         page.click("#memberships-0 .select2-selection")
         page.fill(".select2-search__field", "member")
         page.click(".select2-results__option:has-text('member')")

@@ -92,3 +92,14 @@ def test_reviewer_cannot_open_admin(client, reviewer):
     client.login(username="reviewer", password=PASSWORD)
     response = client.get(reverse("admin:projects_project_add"))
     assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_a_hangul_only_name_gets_a_romanised_slug(client, owner):
+    client.login(username="owner", password=PASSWORD)
+    for _ in range(2):
+        response = client.post(reverse("admin:projects_project_add"), form_data(name="헌법 질의응답", slug=""))
+        assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    assert sorted(Project.objects.values_list("slug", flat=True)) == ["heonbeob-jiluieungdab", "heonbeob-jiluieungdab-2"]
+    # A name with nothing to romanise still gets a slug.
+    response = client.post(reverse("admin:projects_project_add"), form_data(name="…", slug=""))
+    assert response.status_code == 302 and Project.objects.filter(slug="project").exists()

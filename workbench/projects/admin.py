@@ -7,7 +7,7 @@ from django.utils.text import normalize_newlines
 
 from workbench.projects.models import Membership, Project
 from workbench.projects.presets import preset_defaults
-from workbench.projects.services import ProjectAlreadyExists, project_create
+from workbench.projects.services import ProjectAlreadyExists, project_create, slug_for
 
 SETTINGS_FIELDS = (
     "base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template", "temperature", "top_p",
@@ -31,6 +31,17 @@ class ProjectAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is None:
             self.fields["apply_preset"].initial = True
+            # Made on the server from the name when left empty: the admin's own slug script drops Hangul.
+            self.fields["slug"].required = False
+            self.fields["slug"].help_text = (
+                "Leave empty to make one from the name (Korean is romanised: 법률 QA → beoblyul-qa)."
+            )
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug")
+        if not slug and self.instance.pk is None:
+            slug = slug_for(self.data.get("name", ""))
+        return slug
 
     def clean_prompt_template(self):
         # Textareas come back with "\r\n"; validate and store the template with the "\n" the model card uses.
@@ -60,7 +71,6 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     list_display = ["name", "slug", "adapter_preset", "created_at"]
     search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "created_by"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "description", "created_at", "created_by"]}),

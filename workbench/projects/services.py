@@ -17,6 +17,20 @@ class ProjectAlreadyExists(Exception):
     pass
 
 
+def slug_for(name: str, *, max_length: int = 64) -> str:
+    """A free ASCII slug made from a project name in any script: Hangul is romanised (anyascii), so "법률 QA" gives
+    "beoblyul-qa" and a Hangul-only name never gives an empty slug; a taken slug gets "-2", "-3", ..."""
+    from anyascii import anyascii
+    from django.utils.text import slugify
+
+    base = slugify(anyascii(name or ""))[: max_length - 4].strip("-_") or "project"
+    slug, n = base, 1
+    while Project.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
 @transaction.atomic
 def project_create(
     *,
