@@ -61,6 +61,12 @@ def _rows(project: Project, options: ExportOptions, fmt: str):
         yield row
 
 
+def _has_empty_turn(fmt: str, row: dict) -> bool:
+    """A pair with an empty (or whitespace-only) question or answer would train on an empty turn; it is left out."""
+    texts = [row["question"], row["answer"]] + ([row["original_answer"]] if fmt == "dpo" else [])
+    return any(not (text or "").strip() for text in texts)
+
+
 class _Sink:
     """One output file per split, hashed as it is written."""
 
@@ -121,6 +127,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, _Sink] = {}
     counts: Counter = Counter()
+    skipped_empty = 0
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if connection.vendor == "postgresql" and outermost:
@@ -128,6 +135,9 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for n, row in enumerate(_rows(project, options, fmt), start=1):
+            if _has_empty_turn(fmt, row):
+                skipped_empty += 1
+                continue
             split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
             if split not in sinks:
                 sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt)
@@ -157,6 +167,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             "total": sum(counts.values()),
             "by_status": {s: sum(v for (st, _), v in counts.items() if st == s) for s in exported_statuses},
             "by_split": {split: sum(v for (_, sp), v in counts.items() if sp == split) for split in sinks},
+            "skipped_empty": skipped_empty,
         },
         "files": sorted(files, key=lambda f: f["file"]),
         "project_settings": {
