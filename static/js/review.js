@@ -1,5 +1,6 @@
-// Review page: keyboard shortcuts, drafts of edits that survive a reload, and the next pair preloaded while the
-// reviewer reads the current one, so a decision shows the next pair at once.
+// Review page: keyboard shortcuts, drafts of edits that survive a reload, the confirmation before approving a pair with
+// a reject-level flag, and the next pair preloaded while the reviewer reads the current one, so a decision shows the
+// next pair at once.
 (function () {
   "use strict";
   var nextHtml = null; // the preloaded fragment; "" when the queue has nothing after the current pair
@@ -56,10 +57,20 @@
     return !form.elements.reason_preset.value && !form.elements.reason.value.trim();
   }
 
+  // Approving a pair with a reject-level flag asks first: the first A shows the question, a second A confirms.
+  function approveNeedsAsking() {
+    var review = el("review"), box = el("confirm-approve"), confirm = el("id_confirm");
+    if (!review || !review.getAttribute("data-reject-flags") || !box || !confirm || confirm.checked) return false;
+    if (box.hidden) { box.hidden = false; return true; }
+    confirm.checked = true;
+    return false;
+  }
+
   function submit(decision) {
     var form = el("decision-form");
     if (!form) return;
     if (decision === "reject" && rejectReasonMissing(form)) { form.elements.reason_preset.focus(); return; }
+    if (decision === "approve" && approveNeedsAsking()) return;
     var data = new FormData(form);
     data.set("decision", decision);
     clearDraft();
@@ -87,6 +98,7 @@
     if (form.id !== "decision-form") return;
     event.preventDefault();
     var button = event.submitter;
+    if (button && button.id === "btn-approve-anyway" && el("id_confirm")) el("id_confirm").checked = true;
     submit(button ? button.value : "approve");
   });
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project, QueueOrder
-from workbench.quality.models import PairFlag
+from workbench.quality.models import PairFlag, Severity
 from workbench.review.models import Decision, ReviewDecision
 
 QUEUE_ORDERING = {
@@ -143,6 +143,13 @@ class ReviewInput:
     question: str | None = None
     answer: str | None = None
     reason: str = ""
+    # Approve a pair that carries a reject-level flag anyway (the reviewer was asked and said yes).
+    confirm: bool = False
+
+
+# Every character Python's str.strip() removes; the SQL path's "not blank" test must agree with the Python one.
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_NOT_BLANK_REGEX = f"[^{_WHITESPACE}]"
 
 
 def _validate(data: ReviewInput) -> None:
@@ -160,6 +167,31 @@ def _validate(data: ReviewInput) -> None:
         raise ValidationError(errors)
 
 
+def reject_level_flags(pair: QAPair) -> list[str]:
+    return sorted(PairFlag.objects.filter(pair=pair, severity=Severity.REJECT).values_list("name", flat=True))
+
+
+def _check_approvable(pair: QAPair, data: ReviewInput) -> None:
+    """An approval (plain or with an edit) never takes an empty question or answer, and approving a pair with a
+    reject-level flag needs the reviewer's confirmation, unless their edit changed the text."""
+    if data.decision not in (Decision.APPROVE, Decision.EDIT):
+        return
+    errors = {}
+    if data.decision == Decision.APPROVE:
+        if not pair.question.strip():
+            errors["question"] = "The question is empty: an empty question cannot be approved. Edit the pair or reject it."
+        if not pair.answer.strip():
+            errors["answer"] = "The answer is empty: an empty answer cannot be approved. Edit the pair or reject it."
+    if errors:
+        raise ValidationError(errors)
+    edited = data.decision == Decision.EDIT and ((data.question or "").strip(), (data.answer or "").strip()) != (pair.question, pair.answer)
+    if not (data.confirm or edited):
+        flags = reject_level_flags(pair)
+        if flags:
+            raise ValidationError({"confirm": f"This pair has reject-level flags ({', '.join(flags)}). Confirm to approve it "
+                                              "anyway, or edit it."})
+
+
 _STATUS_AFTER = {Decision.APPROVE: PairStatus.APPROVED, Decision.EDIT: PairStatus.EDITED, Decision.REJECT: PairStatus.REJECTED}
 
 
@@ -171,15 +203,25 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
     pair_table = QAPair._meta.db_table
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
     decision_table = ReviewDecision._meta.db_table
+    flag_table = PairFlag._meta.db_table
     edit = data.decision == Decision.EDIT
     params = {"id": pair_id, "user": reviewer.pk, "version": data.version, "decision": data.decision,
               "status": _STATUS_AFTER[data.decision], "edit": edit, "question": (data.question or "").strip() if edit else "",
-              "answer": (data.answer or "").strip() if edit else "", "reason": data.reason.strip(), "now": timezone.now()}
+              "answer": (data.answer or "").strip() if edit else "", "reason": data.reason.strip(), "now": timezone.now(),
+              "approving": data.decision in (Decision.APPROVE, Decision.EDIT), "confirm": data.confirm,
+              "not_blank": _NOT_BLANK_REGEX}
     returned = _pair_columns("q")
+    # An approval that _check_approvable would refuse (empty text, an unconfirmed reject-level flag) matches no row
+    # here, and the general path then says why.
     sql = f"""
         WITH current AS (
-            SELECT id, question, answer, status FROM {pair_table}
-            WHERE id = %(id)s AND version = %(version)s AND claimed_by_id = %(user)s AND status = 'pending' FOR UPDATE
+            SELECT p.id, p.question, p.answer, p.status FROM {pair_table} p
+            WHERE p.id = %(id)s AND p.version = %(version)s AND p.claimed_by_id = %(user)s AND p.status = 'pending'
+              AND (NOT %(approving)s OR (
+                  (%(edit)s OR (p.question ~ %(not_blank)s AND p.answer ~ %(not_blank)s))
+                  AND (%(confirm)s OR (%(edit)s AND (p.question <> %(question)s OR p.answer <> %(answer)s))
+                       OR NOT EXISTS (SELECT 1 FROM {flag_table} f WHERE f.pair_id = p.id AND f.severity = 'reject'))))
+            FOR UPDATE OF p
         ), changed AS (
             UPDATE {pair_table} q SET
                 question = CASE WHEN %(edit)s THEN %(question)s ELSE q.question END,
@@ -236,6 +278,7 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                 if pair.status != PairStatus.PENDING:
                     raise ReviewConflict("This pair was already decided.", pair)
                 raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
+            _check_approvable(pair, data)
             before = (pair.question, pair.answer, pair.status)
             if data.decision == Decision.SKIP:
                 ReviewDecision.objects.create(

@@ -36,6 +36,7 @@ def _pair_context(pair: QAPair) -> dict:
     return {
         "pair": pair,
         "flags": sorted(flags, key=lambda f: (f.severity != "reject", f.name)),
+        "reject_flags": sorted(f.name for f in flags if f.severity == "reject"),
         "source_segments": highlighted_segments(pair.chunk.text, spans),
         "question_segments": highlighted_segments(pair.question, spans, field="question"),
         "answer_segments": highlighted_segments(pair.answer, spans, field="answer"),
@@ -58,6 +59,7 @@ def _render(request, membership, pair, *, flag, form=None, conflict=None, status
         "conflict": conflict,
         **(_pair_context(pair) if pair else {"pair": None}),
     }
+    context["ask_confirm"] = bool(form is not None and form.errors.get("confirm"))
     return render(request, "review/queue.html", context, status=status)
 
 
@@ -100,6 +102,7 @@ def decide(request, slug: str, pk: int):
     data = ReviewInput(
         decision=form.cleaned_data["decision"], version=form.cleaned_data["version"],
         question=form.cleaned_data["question"], answer=form.cleaned_data["answer"], reason=form.full_reason(),
+        confirm=form.cleaned_data["confirm"],
     )
     try:
         pair_review(pair_id=pair.pk, reviewer=request.user, data=data)
