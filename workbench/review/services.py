@@ -5,7 +5,7 @@ thinks; the lease in the row says who holds the pair until when.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -147,6 +147,11 @@ class ReviewInput:
     confirm: bool = False
 
 
+def normalize_newlines(text: str | None) -> str | None:
+    """CRLF and lone CR as LF: browsers send textareas with CRLF, and stored text must not depend on the client."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if text else text
+
+
 # Every character Python's str.strip() removes; the SQL path's "not blank" test must agree with the Python one.
 _WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 _NOT_BLANK_REGEX = f"[^{_WHITESPACE}]"
@@ -255,6 +260,8 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
 def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
     """Record a decision against the version the reviewer saw. A stale version or another reviewer's lease is a
     conflict, never a silent overwrite; the same decision submitted twice is recorded once."""
+    data = replace(data, question=normalize_newlines(data.question), answer=normalize_newlines(data.answer),
+                   reason=normalize_newlines(data.reason) or "")
     _validate(data)
     if _postgres() and data.decision in _STATUS_AFTER:
         pair = _review_in_one_statement(pair_id, reviewer, data)
