@@ -6,11 +6,11 @@ thinks; the lease in the row says who holds the pair until when.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from workbench.generation.models import PairStatus, QAPair
@@ -70,32 +70,52 @@ def _order_sql(ordering: tuple[str, ...], alias: str) -> str:
     return ", ".join(parts)
 
 
+def _skips_since(reviewer):
+    """Skips count for the reviewer's current session: those made since they last logged in."""
+    return reviewer.last_login or datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+
+
 def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclude: tuple[int, ...], now) -> QAPair | None:
     """PostgreSQL: the held-pair check, the SKIP LOCKED pick and the lease in one statement (one round trip, no
     explicit transaction). Returns the pair with `chunk_text` attached, as the ORM path's result would be."""
     pair_table = QAPair._meta.db_table
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
+    decision_table = ReviewDecision._meta.db_table
     flag_filter = ""
     params: dict = {"project": project.pk, "user": reviewer.pk, "now": now, "exclude": list(exclude),
-                    "until": now + timedelta(seconds=project.lease_seconds), "flag": flag}
+                    "until": now + timedelta(seconds=project.lease_seconds), "flag": flag, "since": _skips_since(reviewer)}
     if flag:
         flag_filter = f"AND EXISTS (SELECT 1 FROM {PairFlag._meta.db_table} f WHERE f.pair_id = q.id AND f.name = %(flag)s)"
     ordering = _order_sql(QUEUE_ORDERING.get(project.queue_order, ("id",)), "q")
+    # Pairs the reviewer skipped this session (and nobody changed since) come after the rest of their queue, the
+    # earliest skip first; other reviewers take them in the usual order.
     sql = f"""
         WITH held AS (
             SELECT q.id FROM {pair_table} q
             WHERE q.project_id = %(project)s AND q.status = 'pending' AND q.claimed_by_id = %(user)s
               AND q.lease_expires_at >= %(now)s AND NOT (q.id = ANY(%(exclude)s)) {flag_filter}
             ORDER BY q.lease_expires_at LIMIT 1
+        ), skipped AS (
+            SELECT d.pair_id, max(d.created_at) AS skipped_at FROM {decision_table} d JOIN {pair_table} s ON s.id = d.pair_id
+            WHERE d.reviewer_id = %(user)s AND d.decision = 'skip' AND d.created_at >= %(since)s
+              AND s.project_id = %(project)s AND s.status = 'pending' AND s.version = d.version_before
+            GROUP BY d.pair_id
         ), fresh AS (
             SELECT q.id FROM {pair_table} q
             WHERE q.project_id = %(project)s AND q.status = 'pending'
               AND (q.claimed_by_id IS NULL OR q.lease_expires_at < %(now)s) {flag_filter}
-              AND NOT EXISTS (SELECT 1 FROM held)
+              AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM skipped s WHERE s.pair_id = q.id)
             ORDER BY {ordering} LIMIT 1 FOR UPDATE OF q SKIP LOCKED
+        ), deferred AS (
+            SELECT q.id FROM {pair_table} q JOIN skipped s ON s.pair_id = q.id
+            WHERE q.status = 'pending' AND (q.claimed_by_id IS NULL OR q.lease_expires_at < %(now)s) {flag_filter}
+              AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM fresh)
+            ORDER BY s.skipped_at, q.id LIMIT 1 FOR UPDATE OF q SKIP LOCKED
+        ), picked AS (
+            SELECT id FROM fresh UNION ALL SELECT id FROM deferred
         ), leased AS (
             UPDATE {pair_table} q SET claimed_by_id = %(user)s, lease_expires_at = %(until)s, updated_at = %(now)s
-            FROM fresh WHERE q.id = fresh.id
+            FROM picked WHERE q.id = picked.id
             RETURNING q.id, q.claimed_by_id, q.lease_expires_at, q.updated_at
         )
         SELECT {_pair_columns("p", {c: f"COALESCE(l.{c}, p.{c})" for c in ("claimed_by_id", "lease_expires_at", "updated_at")})},
@@ -110,7 +130,8 @@ def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclud
 def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: tuple[int, ...] = ()) -> QAPair | None:
     """The reviewer's current pair if they hold one, else the next free pending pair in the project's queue order,
     leased to them. Never hands one pair to two reviewers. `exclude` asks for another pair than those (the review page
-    preloads the next pair while the reviewer reads the current one, so a reviewer may hold two)."""
+    preloads the next pair while the reviewer reads the current one, so a reviewer may hold two). Pairs the reviewer
+    skipped this session come last."""
     now = timezone.now()
     if _postgres():
         return _claim_in_one_statement(project, reviewer, flag, tuple(exclude), now)
@@ -125,15 +146,29 @@ def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: 
     candidates = _claimable(project, now)
     if flag:
         candidates = candidates.filter(Exists(PairFlag.objects.filter(pair=OuterRef("pk"), name=flag)))
+    skipped = dict(
+        ReviewDecision.objects.filter(reviewer=reviewer, decision=Decision.SKIP, created_at__gte=_skips_since(reviewer),
+                                      pair__project=project, pair__status=PairStatus.PENDING, version_before=F("pair__version"))
+        .values("pair_id").annotate(skipped_at=Max("created_at")).values_list("pair_id", "skipped_at")
+    )
     ordering = QUEUE_ORDERING.get(project.queue_order, ("id",))
     with transaction.atomic():
-        pair = candidates.order_by(*ordering).select_for_update(skip_locked=True, of=("self",)).first()
+        pair = candidates.exclude(pk__in=skipped).order_by(*ordering).select_for_update(skip_locked=True, of=("self",)).first()
+        if pair is None:
+            later = list(candidates.filter(pk__in=skipped).select_for_update(skip_locked=True, of=("self",)))
+            pair = min(later, key=lambda p: (skipped[p.pk], p.pk), default=None)
         if pair is None:
             return None
         pair.claimed_by = reviewer
         pair.lease_expires_at = now + timedelta(seconds=project.lease_seconds)
         pair.save(update_fields=["claimed_by", "lease_expires_at", "updated_at"])
     return pair
+
+
+def pair_held(*, project: Project, reviewer, pair_id: int) -> QAPair | None:
+    """The pair if it is pending and leased to the reviewer now (the page shows the pair an undo gave back)."""
+    return QAPair.objects.filter(project=project, pk=pair_id, status=PairStatus.PENDING, claimed_by=reviewer,
+                                 lease_expires_at__gte=timezone.now()).first()
 
 
 @dataclass(frozen=True)
@@ -332,11 +367,12 @@ def _replayed(pair: QAPair, reviewer, data: ReviewInput) -> bool:
 
 
 def review_undo(*, project: Project, reviewer) -> QAPair:
-    """Undo the reviewer's last decision in the project, if nobody changed the pair since; it comes back to them."""
+    """Undo the reviewer's last decision in the project, if nobody changed the pair since; it comes back to them, leased.
+    Undoing a skip gives the skipped pair back, unless another reviewer has taken it meanwhile."""
     with transaction.atomic():
         last = (
             ReviewDecision.objects.filter(pair__project=project, reviewer=reviewer, is_bulk=False)
-            .exclude(decision__in=[Decision.SKIP, Decision.UNDO])
+            .exclude(decision=Decision.UNDO)
             .select_related("pair")
             .order_by("-created_at", "-id")
             .first()
@@ -344,8 +380,16 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
         if last is None:
             raise ValidationError("You have no decision to undo in this project.")
         pair = QAPair.objects.select_for_update().get(pk=last.pair_id)
-        if pair.version != last.version_before + 1:
+        now = timezone.now()
+        if last.decision == Decision.SKIP:
+            if pair.version != last.version_before:
+                raise ReviewConflict("The pair changed after you skipped it; it cannot be undone.", pair)
+            if pair.claimed_by_id not in (None, reviewer.pk) and pair.lease_expires_at and pair.lease_expires_at >= now:
+                raise ReviewConflict(f"{pair.claimed_by.get_username()} took the pair you skipped; it cannot be undone.", pair)
+        elif pair.version != last.version_before + 1:
             raise ReviewConflict("The pair changed after your decision; it cannot be undone.", pair)
+        # An undo is a write like any other: it takes the pair to a new version (a skip's undo too, so the skip no
+        # longer sends the pair to the back of the reviewer's queue).
         ReviewDecision.objects.create(
             pair=pair, reviewer=reviewer, decision=Decision.UNDO, question_before=pair.question, answer_before=pair.answer,
             question_after=last.question_before, answer_after=last.answer_before, status_before=pair.status,
@@ -353,7 +397,7 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
         )
         pair.question, pair.answer, pair.status = last.question_before, last.answer_before, last.status_before
         pair.version += 1
-        pair.claimed_by, pair.lease_expires_at = reviewer, timezone.now() + timedelta(seconds=project.lease_seconds)
+        pair.claimed_by, pair.lease_expires_at = reviewer, now + timedelta(seconds=project.lease_seconds)
         pair.save(update_fields=["question", "answer", "status", "version", "claimed_by", "lease_expires_at", "updated_at"])
         return pair
 

@@ -17,14 +17,15 @@ from workbench.projects.access import get_membership, get_project_for_admin
 from workbench.quality.filters import FLAG_NAMES
 from workbench.review.forms import BulkRejectForm, DecisionForm, PairFilterForm, add_errors
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
-from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_review, pairs_bulk_reject, review_undo
+from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_held, pair_review, pairs_bulk_reject, review_undo
 
 CONTEXT_CHARS = 1500
 
 
-def _queue_url(slug: str, flag: str | None) -> str:
+def _queue_url(slug: str, flag: str | None, pair: int | None = None) -> str:
     url = reverse("review:queue", args=[slug])
-    return f"{url}?{urlencode({'flag': flag})}" if flag else url
+    query = {k: v for k, v in (("flag", flag), ("pair", pair)) if v}
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def _pair_context(pair: QAPair) -> dict:
@@ -67,7 +68,11 @@ def _render(request, membership, pair, *, flag, form=None, conflict=None, status
 def queue(request, slug: str):
     membership = get_membership(request, slug)
     flag = request.GET.get("flag") if request.GET.get("flag") in FLAG_NAMES else None
-    pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag)
+    pair = None
+    if request.GET.get("pair", "").isdigit():  # the pair an undo gave back, while the reviewer still holds it
+        pair = pair_held(project=membership.project, reviewer=request.user, pair_id=int(request.GET["pair"]))
+    if pair is None:
+        pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag)
     if pair is not None:
         pair = pair_for_review(pair_id=pair.pk)
     return _render(request, membership, pair, flag=flag)
@@ -118,12 +123,14 @@ def decide(request, slug: str, pk: int):
 @require_POST
 def undo(request, slug: str):
     membership = get_membership(request, slug)
+    flag = request.POST.get("flag") if request.POST.get("flag") in FLAG_NAMES else None
     try:
         pair = review_undo(project=membership.project, reviewer=request.user)
-        messages.success(request, f"Undone: pair {pair.pk} is back with you.")
     except (ValidationError, ReviewConflict) as exc:
         messages.error(request, exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
-    return redirect(_queue_url(slug, request.POST.get("flag") if request.POST.get("flag") in FLAG_NAMES else None))
+        return redirect(_queue_url(slug, flag))
+    messages.success(request, f"Undone: pair {pair.pk} is back with you.")
+    return redirect(_queue_url(slug, flag, pair.pk))
 
 
 @login_required
