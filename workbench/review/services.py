@@ -171,6 +171,17 @@ def pair_held(*, project: Project, reviewer, pair_id: int) -> QAPair | None:
                                  lease_expires_at__gte=timezone.now()).first()
 
 
+def pair_lease(*, project: Project, reviewer, pair_id: int) -> bool:
+    """Lease one pending pair to the reviewer if nobody else holds it now (after a conflict, so the reviewer can decide
+    again against the pair as it is now). False when it is decided or someone else holds it."""
+    now = timezone.now()
+    return bool(
+        QAPair.objects.filter(project=project, pk=pair_id, status=PairStatus.PENDING)
+        .filter(Q(claimed_by__isnull=True) | Q(claimed_by=reviewer) | Q(lease_expires_at__lt=now))
+        .update(claimed_by=reviewer, lease_expires_at=now + timedelta(seconds=project.lease_seconds), updated_at=now)
+    )
+
+
 @dataclass(frozen=True)
 class ReviewInput:
     decision: str
@@ -294,7 +305,9 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
 
 def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
     """Record a decision against the version the reviewer saw. A stale version or another reviewer's lease is a
-    conflict, never a silent overwrite; the same decision submitted twice is recorded once."""
+    conflict, never a silent overwrite; the same decision submitted twice is recorded once. A pending pair is decided
+    by the reviewer who holds it; a decided pair may be decided again by a reviewer who saw its current version (after a
+    conflict, to re-apply their text)."""
     data = replace(data, question=normalize_newlines(data.question), answer=normalize_newlines(data.answer),
                    reason=normalize_newlines(data.reason) or "")
     _validate(data)
@@ -317,9 +330,10 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                 holder = pair.claimed_by.get_username() if pair.claimed_by_id else None
                 if holder and pair.lease_expires_at and pair.lease_expires_at >= now:
                     raise ReviewConflict(f"{holder} is reviewing this pair now.", pair)
-                if pair.status != PairStatus.PENDING:
+                if pair.status == PairStatus.PENDING:
+                    raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
+                if data.decision == Decision.SKIP:
                     raise ReviewConflict("This pair was already decided.", pair)
-                raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
             _check_approvable(pair, data)
             before = (pair.question, pair.answer, pair.status)
             if data.decision == Decision.SKIP:

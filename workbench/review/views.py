@@ -17,7 +17,10 @@ from workbench.projects.access import get_membership, get_project_for_admin
 from workbench.quality.filters import FLAG_NAMES
 from workbench.review.forms import BulkRejectForm, DecisionForm, PairFilterForm, add_errors
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
-from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_held, pair_review, pairs_bulk_reject, review_undo
+from workbench.review.services import (
+    PRESET_REASONS, ReviewConflict, ReviewInput, normalize_newlines, pair_claim, pair_held, pair_lease, pair_review,
+    pairs_bulk_reject, review_undo,
+)
 
 CONTEXT_CHARS = 1500
 
@@ -36,6 +39,8 @@ def _pair_context(pair: QAPair) -> dict:
     after = document[pair.chunk.end : pair.chunk.end + CONTEXT_CHARS]
     return {
         "pair": pair,
+        "question_text": pair.question,
+        "answer_text": pair.answer,
         "flags": sorted(flags, key=lambda f: (f.severity != "reject", f.name)),
         "reject_flags": sorted(f.name for f in flags if f.severity == "reject"),
         "source_segments": highlighted_segments(pair.chunk.text, spans),
@@ -49,7 +54,17 @@ def _pair_context(pair: QAPair) -> dict:
     }
 
 
+def _submitted_text(form) -> dict:
+    """The question and answer the reviewer sent, as the service would store them."""
+    data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
+    return {"question": normalize_newlines(data.get("question") or form.data.get("question", "")),
+            "answer": normalize_newlines(data.get("answer") or form.data.get("answer", ""))}
+
+
 def _render(request, membership, pair, *, flag, form=None, conflict=None, status=200):
+    """The review page; after a refused decision, with the reviewer's own text: in the fields for a field error, beside
+    the pair as it is now for a conflict."""
+    submitted = _submitted_text(form) if form is not None else None
     context = {
         "project": membership.project,
         "membership": membership,
@@ -60,7 +75,12 @@ def _render(request, membership, pair, *, flag, form=None, conflict=None, status
         "conflict": conflict,
         **(_pair_context(pair) if pair else {"pair": None}),
     }
-    context["ask_confirm"] = bool(form is not None and form.errors.get("confirm"))
+    if pair and submitted:
+        if conflict:
+            context["yours"] = submitted
+        else:
+            context["question_text"], context["answer_text"] = submitted["question"], submitted["answer"]
+        context["ask_confirm"] = bool(form.errors.get("confirm"))
     return render(request, "review/queue.html", context, status=status)
 
 
@@ -112,6 +132,8 @@ def decide(request, slug: str, pk: int):
     try:
         pair_review(pair_id=pair.pk, reviewer=request.user, data=data)
     except ReviewConflict as exc:
+        # The pair as it is now, leased to the reviewer where nobody else holds it, so they can decide again on it.
+        pair_lease(project=membership.project, reviewer=request.user, pair_id=pair.pk)
         return _render(request, membership, pair_for_review(pair_id=pair.pk), flag=flag, form=form, conflict=str(exc), status=409)
     except ValidationError as exc:
         add_errors(form, exc)
