@@ -1,17 +1,39 @@
-// Review page: keyboard shortcuts, drafts of edits that survive a reload, and the next pair preloaded while the
-// reviewer reads the current one, so a decision shows the next pair at once.
+// Review page: keyboard shortcuts, drafts of edits that survive a reload and a refused decision, the confirmation
+// before approving a pair with a reject-level flag, and the next pair preloaded while the reviewer reads the current
+// one, so a decision shows the next pair at once.
 (function () {
   "use strict";
   var nextHtml = null; // the preloaded fragment; "" when the queue has nothing after the current pair
+  var SENT = "workbench-draft-sent"; // sessionStorage: the draft of a decision sent by a page load
 
   function el(id) { return document.getElementById(id); }
   function draftKey() {
     var review = el("review");
     return review ? "workbench-draft:" + review.getAttribute("data-pair") + ":" + review.getAttribute("data-version") : null;
   }
-  function clearDraft() {
-    var key = draftKey();
-    if (key) { try { localStorage.removeItem(key); } catch (e) { /* storage off */ } }
+  // A decision the server took ends every draft of that pair (a re-applied one lives under the pair's newer version).
+  function removeDrafts(key) {
+    if (!key) return;
+    var prefix = key.slice(0, key.lastIndexOf(":") + 1);
+    try {
+      for (var i = localStorage.length - 1; i >= 0; i--) {
+        var k = localStorage.key(i);
+        if (k && k.indexOf(prefix) === 0) localStorage.removeItem(k);
+      }
+    } catch (e) { /* storage off */ }
+  }
+  function saveDraft() {
+    var key = draftKey(), question = el("id_question"), answer = el("id_answer");
+    if (!key || !question || !answer) return;
+    try { localStorage.setItem(key, JSON.stringify({ q: question.value, a: answer.value })); } catch (e) { /* full */ }
+  }
+
+  // A draft is dropped only once the server has taken the decision: a refused one (a conflict, a field error, a lapsed
+  // lease) comes back as a page with #conflict or #form-errors, and the draft stays.
+  function settleSentDraft() {
+    var sent = null;
+    try { sent = sessionStorage.getItem(SENT); sessionStorage.removeItem(SENT); } catch (e) { /* storage off */ }
+    if (sent && !el("conflict") && !el("form-errors")) removeDrafts(sent);
   }
 
   function bindDrafts() {
@@ -19,16 +41,27 @@
     if (!key || !question || !answer) return;
     try {
       var draft = JSON.parse(localStorage.getItem(key) || "null");
-      if (draft && !el("conflict")) {
+      if (draft) {
         question.value = draft.q; answer.value = draft.a;
         question.classList.add("draft"); answer.classList.add("draft");
       }
     } catch (e) { /* ignore a broken draft */ }
-    var save = function () {
-      try { localStorage.setItem(key, JSON.stringify({ q: question.value, a: answer.value })); } catch (e) { /* full */ }
-    };
-    question.addEventListener("input", save);
-    answer.addEventListener("input", save);
+    question.addEventListener("input", saveDraft);
+    answer.addEventListener("input", saveDraft);
+  }
+
+  // After a conflict: the reviewer's own text is shown beside the current one; "Re-apply" puts it into the fields (and
+  // into the draft of the pair's current version) to decide again.
+  function bindConflict() {
+    var button = el("btn-reapply"), question = el("id_question"), answer = el("id_answer");
+    if (!button || !question || !answer) return;
+    button.addEventListener("click", function () {
+      question.value = el("your-question").textContent;
+      answer.value = el("your-answer").textContent;
+      question.classList.add("draft"); answer.classList.add("draft");
+      saveDraft();
+      question.focus();
+    });
   }
 
   function preload() {
@@ -41,6 +74,12 @@
       .catch(function () { nextHtml = null; });
   }
 
+  function init() {
+    bindDrafts();
+    bindConflict();
+    preload();
+  }
+
   function showNext() {
     var holder = document.createElement("div");
     holder.innerHTML = nextHtml; // server-rendered, autoescaped fragment of this page
@@ -48,34 +87,57 @@
     el("review").replaceWith(fresh);
     ["conflict", "form-errors"].forEach(function (id) { var node = el(id); if (node) node.remove(); });
     window.scrollTo(0, 0);
-    bindDrafts();
-    preload();
+    init();
+  }
+
+  // A refused decision: the server's page (conflict or field errors) replaces this one's content, without sending the
+  // decision a second time.
+  function showRefusal(html) {
+    var page = new DOMParser().parseFromString(html, "text/html");
+    var main = page.querySelector("main"), here = document.querySelector("main");
+    if (!main || !here) { window.location.reload(); return; }
+    main.querySelectorAll("script").forEach(function (s) { s.remove(); });
+    here.replaceChildren.apply(here, Array.prototype.slice.call(main.childNodes).map(function (n) { return document.adoptNode(n); }));
+    window.scrollTo(0, 0);
+    init();
   }
 
   function rejectReasonMissing(form) {
     return !form.elements.reason_preset.value && !form.elements.reason.value.trim();
   }
 
+  // Approving a pair with a reject-level flag asks first: the first A shows the question, a second A confirms.
+  function approveNeedsAsking() {
+    var review = el("review"), box = el("confirm-approve"), confirm = el("id_confirm");
+    if (!review || !review.getAttribute("data-reject-flags") || !box || !confirm || confirm.checked) return false;
+    if (box.hidden) { box.hidden = false; return true; }
+    confirm.checked = true;
+    return false;
+  }
+
   function submit(decision) {
     var form = el("decision-form");
     if (!form) return;
     if (decision === "reject" && rejectReasonMissing(form)) { form.elements.reason_preset.focus(); return; }
+    if (decision === "approve" && approveNeedsAsking()) return;
     var data = new FormData(form);
     data.set("decision", decision);
-    clearDraft();
-    if (nextHtml === null || !window.fetch) { return nativeSubmit(form, decision); }
+    var key = draftKey();
+    if (nextHtml === null || !window.fetch) { return nativeSubmit(form, decision, key); }
     fetch(form.action, { method: "POST", body: data, credentials: "same-origin", redirect: "manual" })
       .then(function (r) {
         if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
+          removeDrafts(key); // taken: the draft has done its work
           if (nextHtml) showNext(); else window.location.reload();
         } else {
-          nativeSubmit(form, decision); // a conflict or a field error: nothing changed, show the server's page
+          return r.text().then(showRefusal); // nothing changed: the draft stays
         }
       })
-      .catch(function () { nativeSubmit(form, decision); });
+      .catch(function () { nativeSubmit(form, decision, key); });
   }
 
-  function nativeSubmit(form, decision) {
+  function nativeSubmit(form, decision, key) {
+    try { if (key) sessionStorage.setItem(SENT, key); } catch (e) { /* storage off */ }
     var input = document.createElement("input");
     input.type = "hidden"; input.name = "decision"; input.value = decision;
     form.append(input);
@@ -87,6 +149,7 @@
     if (form.id !== "decision-form") return;
     event.preventDefault();
     var button = event.submitter;
+    if (button && button.id === "btn-approve-anyway" && el("id_confirm")) el("id_confirm").checked = true;
     submit(button ? button.value : "approve");
   });
 
@@ -111,6 +174,6 @@
     else if (k === "u" && undo) { event.preventDefault(); undo.submit(); }
   });
 
-  bindDrafts();
-  preload();
+  settleSentDraft();
+  init();
 })();

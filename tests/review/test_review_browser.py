@@ -44,7 +44,10 @@ def test_review_with_the_keyboard(live_server, project, reviewer):
 
         page.evaluate("window.samePage = true")
         page.wait_for_function("() => performance.getEntriesByType('resource').some(e => e.name.includes('/review/next'))")
-        page.keyboard.press("a")  # approve: the preloaded next pair replaces this one without a page load
+        page.keyboard.press("a")  # approve a pair with a reject-level flag: asked first, nothing sent
+        assert "Reject-level flags: echo" in page.inner_text("#confirm-approve")
+        assert QAPair.objects.get(pk=pairs[0].pk).status == PairStatus.PENDING
+        page.keyboard.press("a")  # confirmed: the preloaded next pair replaces this one without a page load
         page.wait_for_selector(f"#review[data-pair='{pairs[1].pk}']")
         assert page.evaluate("window.samePage") is True
 

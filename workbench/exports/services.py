@@ -78,6 +78,12 @@ def _rows(project: Project, options: ExportOptions, fmt: str, *, batch: int):
         yield row
 
 
+def _has_empty_turn(fmt: str, row: dict) -> bool:
+    """A pair with an empty (or whitespace-only) question or answer would train on an empty turn; it is left out."""
+    texts = [row["question"], row["answer"]] + ([row["original_answer"]] if fmt == "dpo" else [])
+    return any(not (text or "").strip() for text in texts)
+
+
 class _Sink:
     """One output file per split, hashed as it is written."""
 
@@ -145,6 +151,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, _Sink] = {}
     counts: Counter = Counter()
+    skipped_empty = 0
     outermost = not connection.in_atomic_block
     batch = settings.EXPORT_BATCH_ROWS
     snapshot = connection.vendor == "postgresql"
@@ -154,6 +161,9 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         for n, row in enumerate(_rows(project, options, fmt, batch=batch), start=1):
+            if _has_empty_turn(fmt, row):
+                skipped_empty += 1
+                continue
             split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
             if split not in sinks:
                 sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt)
@@ -183,6 +193,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             "total": sum(counts.values()),
             "by_status": {s: sum(v for (st, _), v in counts.items() if st == s) for s in exported_statuses},
             "by_split": {split: sum(v for (_, sp), v in counts.items() if sp == split) for split in sinks},
+            "skipped_empty": skipped_empty,
         },
         "files": sorted(files, key=lambda f: f["file"]),
         "project_settings": {

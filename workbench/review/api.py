@@ -43,6 +43,8 @@ class ReviewSerializer(serializers.Serializer):
     question = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     answer = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+    confirm = serializers.BooleanField(required=False, default=False,
+                                       help_text="Approve a pair with a reject-level flag anyway (refused with 400 without it).")
 
 
 class ConflictSerializer(serializers.Serializer):
@@ -80,7 +82,7 @@ class ReviewView(APIView):
             updated = pair_review(
                 pair_id=pair_id, reviewer=request.user,
                 data=ReviewInput(decision=values["decision"], version=values["version"], question=values.get("question"),
-                                 answer=values.get("answer"), reason=values.get("reason", "")),
+                                 answer=values.get("answer"), reason=values.get("reason", ""), confirm=values["confirm"]),
             )
         except ReviewConflict as exc:
             current = QAPair.objects.select_related("chunk").get(pk=pair_id)

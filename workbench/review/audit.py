@@ -18,7 +18,7 @@ from django.utils import timezone
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project
 from workbench.review.models import Audit, AuditItem, Decision, ReviewDecision, Verdict
-from workbench.review.services import ReviewConflict
+from workbench.review.services import ReviewConflict, normalize_newlines
 
 MAX_SAMPLE = 5000
 
@@ -84,6 +84,7 @@ def audit_claim(*, project: Project, auditor) -> AuditItem | None:
 
 def audit_verdict(*, item_id: int, auditor, verdict: str, note: str = "", reject_pair: bool = False) -> AuditItem:
     """Record the auditor's verdict once. Disagreeing needs a note; rejecting the pair needs the pair unchanged."""
+    note = normalize_newlines(note) or ""
     errors = {}
     if verdict not in Verdict.values:
         errors["verdict"] = "Choose agree or disagree."

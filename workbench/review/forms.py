@@ -20,6 +20,7 @@ class DecisionForm(forms.Form):
     answer = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 8}))
     reason_preset = forms.ChoiceField(required=False, choices=[("", "— reason —")] + [(r, r) for r in PRESET_REASONS])
     reason = forms.CharField(required=False, max_length=2000)
+    confirm = forms.BooleanField(required=False)
 
     def full_reason(self) -> str:
         parts = [self.cleaned_data.get("reason_preset") or "", (self.cleaned_data.get("reason") or "").strip()]

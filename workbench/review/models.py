@@ -42,7 +42,11 @@ class ReviewDecision(models.Model):
                 fields=["pair", "version_before"], condition=~Q(decision="skip"), name="decision_once_per_version"
             ),
         ]
-        indexes = [models.Index(fields=["reviewer", "created_at"])]
+        indexes = [
+            models.Index(fields=["reviewer", "created_at"]),
+            # The claim looks up the reviewer's skips of the session on every pick.
+            models.Index(fields=["reviewer", "created_at"], condition=Q(decision="skip"), name="decision_skip_idx"),
+        ]
 
 
 class BulkAction(models.Model):

@@ -5,17 +5,17 @@ thinks; the lease in the row says who holds the pair until when.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project, QueueOrder
-from workbench.quality.models import PairFlag
+from workbench.quality.models import PairFlag, Severity
 from workbench.review.models import Decision, ReviewDecision
 
 QUEUE_ORDERING = {
@@ -70,32 +70,52 @@ def _order_sql(ordering: tuple[str, ...], alias: str) -> str:
     return ", ".join(parts)
 
 
+def _skips_since(reviewer):
+    """Skips count for the reviewer's current session: those made since they last logged in."""
+    return reviewer.last_login or datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+
+
 def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclude: tuple[int, ...], now) -> QAPair | None:
     """PostgreSQL: the held-pair check, the SKIP LOCKED pick and the lease in one statement (one round trip, no
     explicit transaction). Returns the pair with `chunk_text` attached, as the ORM path's result would be."""
     pair_table = QAPair._meta.db_table
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
+    decision_table = ReviewDecision._meta.db_table
     flag_filter = ""
     params: dict = {"project": project.pk, "user": reviewer.pk, "now": now, "exclude": list(exclude),
-                    "until": now + timedelta(seconds=project.lease_seconds), "flag": flag}
+                    "until": now + timedelta(seconds=project.lease_seconds), "flag": flag, "since": _skips_since(reviewer)}
     if flag:
         flag_filter = f"AND EXISTS (SELECT 1 FROM {PairFlag._meta.db_table} f WHERE f.pair_id = q.id AND f.name = %(flag)s)"
     ordering = _order_sql(QUEUE_ORDERING.get(project.queue_order, ("id",)), "q")
+    # Pairs the reviewer skipped this session (and nobody changed since) come after the rest of their queue, the
+    # earliest skip first; other reviewers take them in the usual order.
     sql = f"""
         WITH held AS (
             SELECT q.id FROM {pair_table} q
             WHERE q.project_id = %(project)s AND q.status = 'pending' AND q.claimed_by_id = %(user)s
               AND q.lease_expires_at >= %(now)s AND NOT (q.id = ANY(%(exclude)s)) {flag_filter}
             ORDER BY q.lease_expires_at LIMIT 1
+        ), skipped AS (
+            SELECT d.pair_id, max(d.created_at) AS skipped_at FROM {decision_table} d JOIN {pair_table} s ON s.id = d.pair_id
+            WHERE d.reviewer_id = %(user)s AND d.decision = 'skip' AND d.created_at >= %(since)s
+              AND s.project_id = %(project)s AND s.status = 'pending' AND s.version = d.version_before
+            GROUP BY d.pair_id
         ), fresh AS (
             SELECT q.id FROM {pair_table} q
             WHERE q.project_id = %(project)s AND q.status = 'pending'
               AND (q.claimed_by_id IS NULL OR q.lease_expires_at < %(now)s) {flag_filter}
-              AND NOT EXISTS (SELECT 1 FROM held)
+              AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM skipped s WHERE s.pair_id = q.id)
             ORDER BY {ordering} LIMIT 1 FOR UPDATE OF q SKIP LOCKED
+        ), deferred AS (
+            SELECT q.id FROM {pair_table} q JOIN skipped s ON s.pair_id = q.id
+            WHERE q.status = 'pending' AND (q.claimed_by_id IS NULL OR q.lease_expires_at < %(now)s) {flag_filter}
+              AND NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM fresh)
+            ORDER BY s.skipped_at, q.id LIMIT 1 FOR UPDATE OF q SKIP LOCKED
+        ), picked AS (
+            SELECT id FROM fresh UNION ALL SELECT id FROM deferred
         ), leased AS (
             UPDATE {pair_table} q SET claimed_by_id = %(user)s, lease_expires_at = %(until)s, updated_at = %(now)s
-            FROM fresh WHERE q.id = fresh.id
+            FROM picked WHERE q.id = picked.id
             RETURNING q.id, q.claimed_by_id, q.lease_expires_at, q.updated_at
         )
         SELECT {_pair_columns("p", {c: f"COALESCE(l.{c}, p.{c})" for c in ("claimed_by_id", "lease_expires_at", "updated_at")})},
@@ -110,7 +130,8 @@ def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclud
 def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: tuple[int, ...] = ()) -> QAPair | None:
     """The reviewer's current pair if they hold one, else the next free pending pair in the project's queue order,
     leased to them. Never hands one pair to two reviewers. `exclude` asks for another pair than those (the review page
-    preloads the next pair while the reviewer reads the current one, so a reviewer may hold two)."""
+    preloads the next pair while the reviewer reads the current one, so a reviewer may hold two). Pairs the reviewer
+    skipped this session come last."""
     now = timezone.now()
     if _postgres():
         return _claim_in_one_statement(project, reviewer, flag, tuple(exclude), now)
@@ -125,15 +146,40 @@ def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: 
     candidates = _claimable(project, now)
     if flag:
         candidates = candidates.filter(Exists(PairFlag.objects.filter(pair=OuterRef("pk"), name=flag)))
+    skipped = dict(
+        ReviewDecision.objects.filter(reviewer=reviewer, decision=Decision.SKIP, created_at__gte=_skips_since(reviewer),
+                                      pair__project=project, pair__status=PairStatus.PENDING, version_before=F("pair__version"))
+        .values("pair_id").annotate(skipped_at=Max("created_at")).values_list("pair_id", "skipped_at")
+    )
     ordering = QUEUE_ORDERING.get(project.queue_order, ("id",))
     with transaction.atomic():
-        pair = candidates.order_by(*ordering).select_for_update(skip_locked=True, of=("self",)).first()
+        pair = candidates.exclude(pk__in=skipped).order_by(*ordering).select_for_update(skip_locked=True, of=("self",)).first()
+        if pair is None:
+            later = list(candidates.filter(pk__in=skipped).select_for_update(skip_locked=True, of=("self",)))
+            pair = min(later, key=lambda p: (skipped[p.pk], p.pk), default=None)
         if pair is None:
             return None
         pair.claimed_by = reviewer
         pair.lease_expires_at = now + timedelta(seconds=project.lease_seconds)
         pair.save(update_fields=["claimed_by", "lease_expires_at", "updated_at"])
     return pair
+
+
+def pair_held(*, project: Project, reviewer, pair_id: int) -> QAPair | None:
+    """The pair if it is pending and leased to the reviewer now (the page shows the pair an undo gave back)."""
+    return QAPair.objects.filter(project=project, pk=pair_id, status=PairStatus.PENDING, claimed_by=reviewer,
+                                 lease_expires_at__gte=timezone.now()).first()
+
+
+def pair_lease(*, project: Project, reviewer, pair_id: int) -> bool:
+    """Lease one pending pair to the reviewer if nobody else holds it now (after a conflict, so the reviewer can decide
+    again against the pair as it is now). False when it is decided or someone else holds it."""
+    now = timezone.now()
+    return bool(
+        QAPair.objects.filter(project=project, pk=pair_id, status=PairStatus.PENDING)
+        .filter(Q(claimed_by__isnull=True) | Q(claimed_by=reviewer) | Q(lease_expires_at__lt=now))
+        .update(claimed_by=reviewer, lease_expires_at=now + timedelta(seconds=project.lease_seconds), updated_at=now)
+    )
 
 
 @dataclass(frozen=True)
@@ -143,6 +189,18 @@ class ReviewInput:
     question: str | None = None
     answer: str | None = None
     reason: str = ""
+    # Approve a pair that carries a reject-level flag anyway (the reviewer was asked and said yes).
+    confirm: bool = False
+
+
+def normalize_newlines(text: str | None) -> str | None:
+    """CRLF and lone CR as LF: browsers send textareas with CRLF, and stored text must not depend on the client."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if text else text
+
+
+# Every character Python's str.strip() removes; the SQL path's "not blank" test must agree with the Python one.
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_NOT_BLANK_REGEX = f"[^{_WHITESPACE}]"
 
 
 def _validate(data: ReviewInput) -> None:
@@ -160,6 +218,31 @@ def _validate(data: ReviewInput) -> None:
         raise ValidationError(errors)
 
 
+def reject_level_flags(pair: QAPair) -> list[str]:
+    return sorted(PairFlag.objects.filter(pair=pair, severity=Severity.REJECT).values_list("name", flat=True))
+
+
+def _check_approvable(pair: QAPair, data: ReviewInput) -> None:
+    """An approval (plain or with an edit) never takes an empty question or answer, and approving a pair with a
+    reject-level flag needs the reviewer's confirmation, unless their edit changed the text."""
+    if data.decision not in (Decision.APPROVE, Decision.EDIT):
+        return
+    errors = {}
+    if data.decision == Decision.APPROVE:
+        if not pair.question.strip():
+            errors["question"] = "The question is empty: an empty question cannot be approved. Edit the pair or reject it."
+        if not pair.answer.strip():
+            errors["answer"] = "The answer is empty: an empty answer cannot be approved. Edit the pair or reject it."
+    if errors:
+        raise ValidationError(errors)
+    edited = data.decision == Decision.EDIT and ((data.question or "").strip(), (data.answer or "").strip()) != (pair.question, pair.answer)
+    if not (data.confirm or edited):
+        flags = reject_level_flags(pair)
+        if flags:
+            raise ValidationError({"confirm": f"This pair has reject-level flags ({', '.join(flags)}). Confirm to approve it "
+                                              "anyway, or edit it."})
+
+
 _STATUS_AFTER = {Decision.APPROVE: PairStatus.APPROVED, Decision.EDIT: PairStatus.EDITED, Decision.REJECT: PairStatus.REJECTED}
 
 
@@ -171,15 +254,25 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
     pair_table = QAPair._meta.db_table
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
     decision_table = ReviewDecision._meta.db_table
+    flag_table = PairFlag._meta.db_table
     edit = data.decision == Decision.EDIT
     params = {"id": pair_id, "user": reviewer.pk, "version": data.version, "decision": data.decision,
               "status": _STATUS_AFTER[data.decision], "edit": edit, "question": (data.question or "").strip() if edit else "",
-              "answer": (data.answer or "").strip() if edit else "", "reason": data.reason.strip(), "now": timezone.now()}
+              "answer": (data.answer or "").strip() if edit else "", "reason": data.reason.strip(), "now": timezone.now(),
+              "approving": data.decision in (Decision.APPROVE, Decision.EDIT), "confirm": data.confirm,
+              "not_blank": _NOT_BLANK_REGEX}
     returned = _pair_columns("q")
+    # An approval that _check_approvable would refuse (empty text, an unconfirmed reject-level flag) matches no row
+    # here, and the general path then says why.
     sql = f"""
         WITH current AS (
-            SELECT id, question, answer, status FROM {pair_table}
-            WHERE id = %(id)s AND version = %(version)s AND claimed_by_id = %(user)s AND status = 'pending' FOR UPDATE
+            SELECT p.id, p.question, p.answer, p.status FROM {pair_table} p
+            WHERE p.id = %(id)s AND p.version = %(version)s AND p.claimed_by_id = %(user)s AND p.status = 'pending'
+              AND (NOT %(approving)s OR (
+                  (%(edit)s OR (p.question ~ %(not_blank)s AND p.answer ~ %(not_blank)s))
+                  AND (%(confirm)s OR (%(edit)s AND (p.question <> %(question)s OR p.answer <> %(answer)s))
+                       OR NOT EXISTS (SELECT 1 FROM {flag_table} f WHERE f.pair_id = p.id AND f.severity = 'reject'))))
+            FOR UPDATE OF p
         ), changed AS (
             UPDATE {pair_table} q SET
                 question = CASE WHEN %(edit)s THEN %(question)s ELSE q.question END,
@@ -212,7 +305,11 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
 
 def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
     """Record a decision against the version the reviewer saw. A stale version or another reviewer's lease is a
-    conflict, never a silent overwrite; the same decision submitted twice is recorded once."""
+    conflict, never a silent overwrite; the same decision submitted twice is recorded once. A pending pair is decided
+    by the reviewer who holds it; a decided pair may be decided again by a reviewer who saw its current version (after a
+    conflict, to re-apply their text)."""
+    data = replace(data, question=normalize_newlines(data.question), answer=normalize_newlines(data.answer),
+                   reason=normalize_newlines(data.reason) or "")
     _validate(data)
     if _postgres() and data.decision in _STATUS_AFTER:
         pair = _review_in_one_statement(pair_id, reviewer, data)
@@ -233,9 +330,11 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                 holder = pair.claimed_by.get_username() if pair.claimed_by_id else None
                 if holder and pair.lease_expires_at and pair.lease_expires_at >= now:
                     raise ReviewConflict(f"{holder} is reviewing this pair now.", pair)
-                if pair.status != PairStatus.PENDING:
+                if pair.status == PairStatus.PENDING:
+                    raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
+                if data.decision == Decision.SKIP:
                     raise ReviewConflict("This pair was already decided.", pair)
-                raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
+            _check_approvable(pair, data)
             before = (pair.question, pair.answer, pair.status)
             if data.decision == Decision.SKIP:
                 ReviewDecision.objects.create(
@@ -282,11 +381,12 @@ def _replayed(pair: QAPair, reviewer, data: ReviewInput) -> bool:
 
 
 def review_undo(*, project: Project, reviewer) -> QAPair:
-    """Undo the reviewer's last decision in the project, if nobody changed the pair since; it comes back to them."""
+    """Undo the reviewer's last decision in the project, if nobody changed the pair since; it comes back to them, leased.
+    Undoing a skip gives the skipped pair back, unless another reviewer has taken it meanwhile."""
     with transaction.atomic():
         last = (
             ReviewDecision.objects.filter(pair__project=project, reviewer=reviewer, is_bulk=False)
-            .exclude(decision__in=[Decision.SKIP, Decision.UNDO])
+            .exclude(decision=Decision.UNDO)
             .select_related("pair")
             .order_by("-created_at", "-id")
             .first()
@@ -294,8 +394,16 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
         if last is None:
             raise ValidationError("You have no decision to undo in this project.")
         pair = QAPair.objects.select_for_update().get(pk=last.pair_id)
-        if pair.version != last.version_before + 1:
+        now = timezone.now()
+        if last.decision == Decision.SKIP:
+            if pair.version != last.version_before:
+                raise ReviewConflict("The pair changed after you skipped it; it cannot be undone.", pair)
+            if pair.claimed_by_id not in (None, reviewer.pk) and pair.lease_expires_at and pair.lease_expires_at >= now:
+                raise ReviewConflict(f"{pair.claimed_by.get_username()} took the pair you skipped; it cannot be undone.", pair)
+        elif pair.version != last.version_before + 1:
             raise ReviewConflict("The pair changed after your decision; it cannot be undone.", pair)
+        # An undo is a write like any other: it takes the pair to a new version (a skip's undo too, so the skip no
+        # longer sends the pair to the back of the reviewer's queue).
         ReviewDecision.objects.create(
             pair=pair, reviewer=reviewer, decision=Decision.UNDO, question_before=pair.question, answer_before=pair.answer,
             question_after=last.question_before, answer_after=last.answer_before, status_before=pair.status,
@@ -303,7 +411,7 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
         )
         pair.question, pair.answer, pair.status = last.question_before, last.answer_before, last.status_before
         pair.version += 1
-        pair.claimed_by, pair.lease_expires_at = reviewer, timezone.now() + timedelta(seconds=project.lease_seconds)
+        pair.claimed_by, pair.lease_expires_at = reviewer, now + timedelta(seconds=project.lease_seconds)
         pair.save(update_fields=["question", "answer", "status", "version", "claimed_by", "lease_expires_at", "updated_at"])
         return pair
 

@@ -19,14 +19,18 @@ from workbench.review.bulk import BulkSelectionChanged, bulk_action_undo, bulk_r
 from workbench.review.forms import BulkConfirmForm, BulkRejectForm, DecisionForm, PairFilterForm, add_errors
 from workbench.review.models import BulkAction
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
-from workbench.review.services import PRESET_REASONS, ReviewConflict, ReviewInput, pair_claim, pair_review, review_undo
+from workbench.review.services import (
+    PRESET_REASONS, ReviewConflict, ReviewInput, normalize_newlines, pair_claim, pair_held, pair_lease, pair_review,
+    pairs_bulk_reject, review_undo,
+)
 
 CONTEXT_CHARS = 1500
 
 
-def _queue_url(slug: str, flag: str | None) -> str:
+def _queue_url(slug: str, flag: str | None, pair: int | None = None) -> str:
     url = reverse("review:queue", args=[slug])
-    return f"{url}?{urlencode({'flag': flag})}" if flag else url
+    query = {k: v for k, v in (("flag", flag), ("pair", pair)) if v}
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 def _pair_context(pair: QAPair) -> dict:
@@ -37,7 +41,10 @@ def _pair_context(pair: QAPair) -> dict:
     after = document[pair.chunk.end : pair.chunk.end + CONTEXT_CHARS]
     return {
         "pair": pair,
+        "question_text": pair.question,
+        "answer_text": pair.answer,
         "flags": sorted(flags, key=lambda f: (f.severity != "reject", f.name)),
+        "reject_flags": sorted(f.name for f in flags if f.severity == "reject"),
         "source_segments": highlighted_segments(pair.chunk.text, spans),
         "question_segments": highlighted_segments(pair.question, spans, field="question"),
         "answer_segments": highlighted_segments(pair.answer, spans, field="answer"),
@@ -49,7 +56,17 @@ def _pair_context(pair: QAPair) -> dict:
     }
 
 
+def _submitted_text(form) -> dict:
+    """The question and answer the reviewer sent, as the service would store them."""
+    data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
+    return {"question": normalize_newlines(data.get("question") or form.data.get("question", "")),
+            "answer": normalize_newlines(data.get("answer") or form.data.get("answer", ""))}
+
+
 def _render(request, membership, pair, *, flag, form=None, conflict=None, status=200):
+    """The review page; after a refused decision, with the reviewer's own text: in the fields for a field error, beside
+    the pair as it is now for a conflict."""
+    submitted = _submitted_text(form) if form is not None else None
     context = {
         "project": membership.project,
         "membership": membership,
@@ -60,6 +77,12 @@ def _render(request, membership, pair, *, flag, form=None, conflict=None, status
         "conflict": conflict,
         **(_pair_context(pair) if pair else {"pair": None}),
     }
+    if pair and submitted:
+        if conflict:
+            context["yours"] = submitted
+        else:
+            context["question_text"], context["answer_text"] = submitted["question"], submitted["answer"]
+        context["ask_confirm"] = bool(form.errors.get("confirm"))
     return render(request, "review/queue.html", context, status=status)
 
 
@@ -67,7 +90,11 @@ def _render(request, membership, pair, *, flag, form=None, conflict=None, status
 def queue(request, slug: str):
     membership = get_membership(request, slug)
     flag = request.GET.get("flag") if request.GET.get("flag") in FLAG_NAMES else None
-    pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag)
+    pair = None
+    if request.GET.get("pair", "").isdigit():  # the pair an undo gave back, while the reviewer still holds it
+        pair = pair_held(project=membership.project, reviewer=request.user, pair_id=int(request.GET["pair"]))
+    if pair is None:
+        pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag)
     if pair is not None:
         pair = pair_for_review(pair_id=pair.pk)
     return _render(request, membership, pair, flag=flag)
@@ -102,10 +129,13 @@ def decide(request, slug: str, pk: int):
     data = ReviewInput(
         decision=form.cleaned_data["decision"], version=form.cleaned_data["version"],
         question=form.cleaned_data["question"], answer=form.cleaned_data["answer"], reason=form.full_reason(),
+        confirm=form.cleaned_data["confirm"],
     )
     try:
         pair_review(pair_id=pair.pk, reviewer=request.user, data=data)
     except ReviewConflict as exc:
+        # The pair as it is now, leased to the reviewer where nobody else holds it, so they can decide again on it.
+        pair_lease(project=membership.project, reviewer=request.user, pair_id=pair.pk)
         return _render(request, membership, pair_for_review(pair_id=pair.pk), flag=flag, form=form, conflict=str(exc), status=409)
     except ValidationError as exc:
         add_errors(form, exc)
@@ -117,12 +147,14 @@ def decide(request, slug: str, pk: int):
 @require_POST
 def undo(request, slug: str):
     membership = get_membership(request, slug)
+    flag = request.POST.get("flag") if request.POST.get("flag") in FLAG_NAMES else None
     try:
         pair = review_undo(project=membership.project, reviewer=request.user)
-        messages.success(request, f"Undone: pair {pair.pk} is back with you.")
     except (ValidationError, ReviewConflict) as exc:
         messages.error(request, exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
-    return redirect(_queue_url(slug, request.POST.get("flag") if request.POST.get("flag") in FLAG_NAMES else None))
+        return redirect(_queue_url(slug, flag))
+    messages.success(request, f"Undone: pair {pair.pk} is back with you.")
+    return redirect(_queue_url(slug, flag, pair.pk))
 
 
 def _filter_items(form: PairFilterForm) -> list[tuple[str, str]]:
