@@ -18,7 +18,7 @@ from workbench.quality.filters import (
     question_key,
     question_similarity,
 )
-from workbench.quality.models import JobStatus, PairFlag, QuestionBand, ScoringJob
+from workbench.quality.models import JobStatus, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob
 
 BANDS, ROWS = 16, 4  # 64 permutations; a similarity of 0.7 shares a band with probability > 0.99
 
@@ -99,7 +99,46 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     QuestionBand.objects.bulk_create(new_bands)
     PairFlag.objects.bulk_create(new_flags)
     QAPair.objects.bulk_update(pairs, ["flags", "is_flagged"])
+    if project.embedding_model:
+        from workbench.celery import app
+
+        ids = [p.pk for p in pairs if p.question]
+        transaction.on_commit(lambda: app.send_task("workers.embeddings.embed_question_duplicates", args=[ids], queue="gpu"))
     return len(pairs)
+
+
+def question_embeddings_store(*, project: Project, model: str, vectors: dict[int, bytes]) -> None:
+    """Store (or replace) the questions' embeddings computed by a GPU worker."""
+    with transaction.atomic():
+        QuestionEmbedding.objects.filter(pair_id__in=list(vectors)).delete()
+        QuestionEmbedding.objects.bulk_create(
+            [QuestionEmbedding(project=project, pair_id=pid, model=model, vector=v) for pid, v in vectors.items()]
+        )
+
+
+@transaction.atomic
+def pairs_flag_embedding_duplicates(*, similar: dict[int, tuple[int, float]], model: str) -> int:
+    """Flag pairs whose question's embedding is close to an earlier one's: {pair id: (earlier pair id, cosine)}. A
+    pair already flagged as a duplicate keeps the higher score; the reason names the embedding model."""
+    flagged = 0
+    for pair in QAPair.objects.select_for_update().filter(pk__in=list(similar)).select_related("project"):
+        other, cosine = similar[pair.pk]
+        cfg = FilterConfig.from_overrides(pair.project.filter_thresholds)
+        existing = PairFlag.objects.filter(pair=pair, name="duplicate").first()
+        if existing is not None and existing.score >= cosine:
+            continue
+        reason = (f"The question means the same as a question elsewhere in the project (pair {other}): "
+                  f"cosine {cosine:.2f} of their {model} embeddings.")
+        PairFlag.objects.update_or_create(
+            pair=pair, name="duplicate",
+            defaults={"severity": cfg.severities.get("duplicate", "warning"), "score": round(min(1.0, cosine), 3),
+                      "reason": reason, "details": {"similar_to": other, "embedding": model}},
+        )
+        pair.flags = sorted(set(pair.flags) | {"duplicate"})
+        pair.is_flagged = True
+        pair.save(update_fields=["flags", "is_flagged"])
+        flagged += 1
+    return flagged
 
 
 CANDIDATES_PER_BAND = 50  # the earliest pairs sharing one band value: enough to find the duplicate, bounded for common ones
