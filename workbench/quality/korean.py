@@ -96,9 +96,13 @@ def question_terms(question: str) -> frozenset[str]:
     return frozenset(terms)
 
 
+MIN_TERMS = 2
+
+
 def term_similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    """Jaccard similarity of canonical terms; a question without content terms matches nothing this way."""
-    if not a or not b:
+    """Jaccard similarity of canonical terms. A question with fewer than two content terms ("법률에 대해 설명해
+    주세요") matches nothing this way: its subject alone does not say what it asks."""
+    if len(a) < MIN_TERMS or len(b) < MIN_TERMS:
         return 0.0
     return len(a & b) / len(a | b)
 
@@ -116,6 +120,7 @@ _SCALES = {"천": 1000, "만": 10_000, "억": 100_000_000, "조": 1_000_000_000_
 _ARABIC = re.compile(
     r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(천|만|억)?\s*(" + _UNIT_RE + r")?"
 )
+_FRACTION = re.compile(r"(?<![\d.,])(\d+)\s*분의\s*(\d+)")
 _DATE = re.compile(r"(?<!\d)(\d{4})\s*[.\-/]\s*(\d{1,2})\s*[.\-/]\s*(\d{1,2})(?!\d)")
 _NATIVE = {"한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7,
            "여덟": 8, "아홉": 9, "열": 10, "스무": 20, "스물": 20, "서른": 30, "마흔": 40, "쉰": 50}
@@ -157,6 +162,9 @@ def numeric_facts(text: str) -> tuple[tuple[str, str, int, int], ...]:
     """(value, unit, start, end) of every number: Arabic digits with separators and decimals, a scale word (만, 억) and a
     unit or counter; dates written 1974. 8. 15.; simple Korean numerals before a counter (두 명, 삼십 년)."""
     facts = []
+    # Fractions first, so that their digits are not also read as bare numbers ("3분의 2" is one fact).
+    for m in _FRACTION.finditer(text):
+        facts.append((f"{m.group(2)}/{m.group(1)}", "분의", m.start(), m.end()))
     for m in _ARABIC.finditer(text):
         value = Decimal(_number(m.group(1) + (m.group(2) or "")))
         if m.group(3):
