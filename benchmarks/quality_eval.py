@@ -5,9 +5,12 @@ earlier lines of the same source and of the file).
 Cases (labels by construction, seed fixed): good pairs (a question about the chunk, an answer that quotes one fact),
 echoed questions (the source copied as the "question", with and without [[A]], cut at the token limit or not), copied
 answers, answers that repeat the question, outputs cut at random points with finish reason "length" and without one,
-broken formats, paraphrased duplicate questions, answers in English, and degenerate loops.
+broken formats, paraphrased duplicate questions, answers in English, and degenerate loops; and the substance cases:
+questions reworded as people reword them (synonyms, clause order, endings) with same-frame and same-subject questions
+that are not duplicates, answers with one fact swapped (a number, a date, a name) and clean answers reworded around the
+same facts. `--held-out` evaluates the hand-written set benchmarks/quality_heldout.jsonl instead (see its first line).
 
-    python benchmarks/quality_eval.py [--write cases.jsonl]
+    python benchmarks/quality_eval.py [--write cases.jsonl] [--held-out]
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT / "tests" / "fixtures" / "korean"
-FLAGS = ("malformed", "truncated", "echo", "duplicate", "language", "repetition")
+FLAGS = ("malformed", "truncated", "echo", "duplicate", "language", "repetition", "unsupported")
+HELD_OUT = ROOT / "benchmarks" / "quality_heldout.jsonl"
 
 TEMPLATES = [
     "{t}에 대해 설명해 주세요.", "{t}의 의미는 무엇인가요?", "{t}은 어떤 내용을 담고 있나요?",
@@ -135,11 +139,105 @@ def build_cases(seed: int = 11) -> list[dict]:
             second = polite(rng.choice(sentences(chunk) or [a]))
             add(chunk, f"[[Q]] {variant}\n[[A]] {second}", "stop", ["duplicate"], "paraphrased duplicate")
         elif roll < 0.95:
-            add(chunk, f"[[Q]] {q}\n[[A]] {rng.choice(ENGLISH)}", "stop", ["language"], "answer in English")
+            # Its content is the English sentence's, not the source's: unsupported as well.
+            add(chunk, f"[[Q]] {q}\n[[A]] {rng.choice(ENGLISH)}", "stop", ["language", "unsupported"], "answer in English")
         else:
             phrase = topic(a, rng) + "입니다"
             add(chunk, f"[[Q]] {q}\n[[A]] " + " ".join([phrase] * rng.randint(5, 12)) + ".", "stop", ["repetition"], "loop")
+    substance_cases([c for c in chunks() if sentences(c)], random.Random(seed + 1), add)
     return cases
+
+
+def held_out_cases() -> list[dict]:
+    rows = [json.loads(line) for line in HELD_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if "output" in r]
+
+
+# --- substance: reworded questions, swapped facts, reworded answers -------------------------------------------------
+# A person rewording a question changes its frame, its endings and its word order and trades words for synonyms; these
+# frames ask the same thing of a subject {t} and an action {v} (a Sino-Korean verb noun of the source sentence).
+REWORDINGS = {
+    "who": ["{t}에 대해 누가 {v}할 수 있나요?", "{v}할 수 있는 사람은 누구인가요, {t}의 경우?", "{t}을 {v}하는 주체는 누구입니까?"],
+    "when": ["{t}은 언제 {v}되나요?", "{v}되는 시점은 {t}의 경우 언제인가?", "언제 {t}이 {v}되는지 알려 주세요."],
+    "how": ["{t}은 어떻게 {v}되나요?", "{t}이 {v}되는 방식을 알려 주세요.", "어떤 절차를 거쳐 {t}이 {v}되나요?"],
+    "why": ["{t}을 {v}하는 이유는 무엇인가요?", "왜 {t}을 {v}하나요?", "{t}의 {v} 목적은 무엇입니까?"],
+}
+_VERB_NOUN = re.compile(r"([가-힣]{2})(?:하|되|한|된|할|될|하여|되어|하며|되며|하고|되고)")
+_NUMBER_IN = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _fact_swaps(sentence: str, rng: random.Random, names: list[str]) -> str | None:
+    """The sentence with one fact changed as a careless model changes it: a number moved by a little, a year by one or
+    two, or a name swapped for another name of the documents."""
+    numbers = list(_NUMBER_IN.finditer(sentence))
+    if numbers and rng.random() < 0.75:
+        m = rng.choice(numbers)
+        value = m.group().replace(",", "")
+        if "." in value:
+            new = f"{float(value) + rng.choice([0.5, 1.0, -0.5]):g}"
+        else:
+            n = int(value)
+            new = str(n + rng.choice([1, 2, -1, 3]) if n > 3 else n + rng.choice([1, 2, 5]))
+        return sentence[: m.start()] + new + sentence[m.end() :]
+    present = [n for n in names if n in sentence]
+    if present:
+        old = rng.choice(present)
+        new = rng.choice([n for n in names if n not in sentence])
+        return sentence.replace(old, new, 1)
+    return None
+
+
+def _reword_answer(sentence: str, rng: random.Random) -> str:
+    """The same facts in other words: polite or plain endings, the clauses of a two-clause sentence swapped, a particle
+    or a connective changed, spaces around numbers."""
+    text = sentence
+    if "하며, " in text or "하고, " in text:
+        joint = "하며, " if "하며, " in text else "하고, "
+        first, second = text.split(joint, 1)
+        text = second.rstrip(".") + "." if rng.random() < 0.5 else text
+        text = text.replace(joint, "하고, ")
+    text = re.sub(r"(\d)(년|명|개|월|일)", lambda m: m.group(1) + (" " if rng.random() < 0.3 else "") + m.group(2), text)
+    endings = [("한다.", "합니다."), ("된다.", "됩니다."), ("있다.", "있습니다."), ("이다.", "입니다."), ("없다.", "없습니다.")]
+    for old, new in endings:
+        if text.endswith(old):
+            return "네, " + text[: -len(old)] + new if rng.random() < 0.3 else text[: -len(old)] + new
+    return "정리하면, " + polite(text)
+
+
+def substance_cases(chunks_: list[str], rng: random.Random, add) -> None:
+    from workbench.quality.korean import morphemes
+
+    names = sorted({f for c in chunks_[:120] for f, t, _, _ in morphemes(c[:400]) if t == "NNP" and len(f) >= 2})
+    for chunk in chunks_:
+        sents = sentences(chunk)
+        if not sents:
+            continue
+        sentence = rng.choice(sents)
+        roll = rng.random()
+        verbs = _VERB_NOUN.findall(sentence)
+        subjects = [w for w in re.findall(r"[가-힣]{2,}", sentence) if w not in verbs][:6]
+        if roll < 0.35 and verbs and len(subjects) >= 2:
+            v, t = rng.choice(verbs), rng.choice(subjects[:3])
+            kind = rng.choice(sorted(REWORDINGS))
+            first, second = rng.sample(REWORDINGS[kind], 2)
+            add(chunk, f"[[Q]] {first.format(t=t, v=v)}\n[[A]] {polite(sentence)}", "stop", [], "good (first of a reworded duplicate)")
+            add(chunk, f"[[Q]] {second.format(t=t, v=v)}\n[[A]] {polite(sentence)}", "stop", ["duplicate"], "reworded duplicate")
+            # Not duplicates: the same frame about another subject, and the same subject asked another thing.
+            other_t = next((w for w in subjects if w != t and w not in t and t not in w), None)
+            if other_t:
+                add(chunk, f"[[Q]] {first.format(t=other_t, v=v)}\n[[A]] {polite(sentence)}", "stop", [], "same frame, other subject")
+            other_kind = rng.choice([k for k in REWORDINGS if k != kind])
+            add(chunk, f"[[Q]] {rng.choice(REWORDINGS[other_kind]).format(t=t + ' ' + rng.choice(subjects), v=v)}\n[[A]] {polite(sentence)}",
+                "stop", [], "same subject, other question")
+        elif roll < 0.70:
+            swapped = _fact_swaps(sentence, rng, names)
+            if swapped and swapped != sentence:
+                q = f"{topic(sentence, rng)}에 대해 알려 주세요."
+                answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
+                add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], "fact swapped")
+        else:
+            q = f"{topic(sentence, rng)}에 관해 설명해 주세요."
+            add(chunk, f"[[Q]] {q}\n[[A]] {_reword_answer(sentence, rng)}", "stop", [], "good, reworded answer")
 
 
 def evaluate(cases: list[dict]) -> dict:
@@ -185,8 +283,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", type=Path, help="write the labelled cases as JSONL (check_outputs input plus labels)")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--held-out", action="store_true", help="the hand-written set benchmarks/quality_heldout.jsonl")
     args = parser.parse_args()
-    cases = build_cases()
+    cases = held_out_cases() if args.held_out else build_cases()
     if args.write:
         args.write.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
     kinds = {}

@@ -38,13 +38,15 @@ def test_contract_order_ids_flags_and_scores(tmp_path):
     for row in rows:
         assert set(row) == {"id", "question", "answer", "flags", "scores"}
         assert row["flags"] == sorted(row["flags"])
-        assert set(row["flags"]) <= {"malformed", "truncated", "echo", "duplicate", "language", "repetition"}
+        assert set(row["flags"]) <= {"malformed", "truncated", "echo", "duplicate", "language", "repetition", "unsupported"}
         assert all(isinstance(v, (int, float)) for v in row["scores"].values())
     assert rows[0]["flags"] == [] and rows[0]["question"] == "프랑스 총선 결선 결과에 대해 간단히 설명해주세요."
     assert rows[1]["flags"] == ["echo", "malformed", "truncated"] and rows[1]["answer"] is None
     assert rows[2]["flags"] == []
-    # A near-duplicate of an earlier line of another source: compared across the file.
-    assert rows[3]["flags"] == ["duplicate"] and rows[3]["scores"]["duplicate"] == 1.0
+    # A near-duplicate of an earlier line of another source: compared across the file. Its answer speaks of the
+    # election, not of the kimchi source it is paired with here.
+    assert rows[3]["flags"] == ["duplicate", "unsupported"] and rows[3]["scores"]["duplicate"] == 1.0
+    assert rows[3]["scores"]["unsupported"] > 0 and rows[0]["scores"]["unsupported"] == 0
     assert rows[4]["flags"] == []
 
 
@@ -55,6 +57,17 @@ def test_duplicate_within_the_same_source(tmp_path):
     ]
     rows = [json.loads(l) for l in run(tmp_path, lines).stdout.splitlines()]
     assert rows[0]["flags"] == [] and rows[1]["flags"] == ["duplicate"]
+
+
+def test_unsupported_flag_and_score(tmp_path):
+    source = "대통령의 임기는 5년으로 하며, 중임할 수 없다. 대통령은 1988년 2월 25일 취임하였다."
+    lines = [
+        {"id": 1, "source": source, "output": "[[Q]] 대통령의 임기는 몇 년인가요?\n[[A]] 대통령의 임기는 5년이며 중임할 수 없습니다.", "finish_reason": "stop"},
+        {"id": 2, "source": source, "output": "[[Q]] 대통령은 언제 취임했나요?\n[[A]] 1988년 3월 25일에 취임하였습니다.", "finish_reason": "stop"},
+    ]
+    rows = [json.loads(l) for l in run(tmp_path, lines).stdout.splitlines()]
+    assert rows[0]["flags"] == [] and rows[0]["scores"]["unsupported"] == 0
+    assert rows[1]["flags"] == ["unsupported"] and 0 < rows[1]["scores"]["unsupported"] <= 1
 
 
 def test_out_file(tmp_path):

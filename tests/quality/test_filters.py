@@ -113,3 +113,79 @@ def test_any_output_is_assessed(raw, finish):
 def test_well_formed_pairs_parse_back(q, a):
     parsed = parse_output(f"[[Q]] {q}\n[[A]] {a}")
     assert parsed.ok and parsed.question == q.strip() and parsed.answer == a.strip()
+
+
+# --- paraphrased duplicates ------------------------------------------------------------------------------------------
+PARAPHRASES = [
+    ("헌법 개정안은 누가 발의할 수 있나요?", "헌법을 고치자는 안을 제안할 수 있는 주체는 누구인가?"),
+    ("대통령의 임기는 몇 년인가요?", "대통령은 몇 년 동안 재임하나?"),
+    ("국회는 법률안을 어떻게 의결하나요?", "법률안은 국회에서 어떤 방식으로 의결되나요?"),
+]
+DIFFERENT = [
+    ("대통령의 임기는 몇 년인가요?", "국회의원의 임기는 몇 년인가요?"),
+    ("헌법 개정에 대해 설명해 주세요.", "대통령 선거에 대해 설명해 주세요."),
+    ("헌법 개정안은 누가 발의할 수 있나요?", "헌법 개정안은 언제 공포되나요?"),
+]
+
+
+def test_paraphrased_questions_are_duplicates():
+    for first, second in PARAPHRASES:
+        index = DuplicateIndex()
+        index.check_and_add(1, first)
+        hit, similarity = index.check_and_add(2, second)
+        assert hit == 1 and similarity >= 0.7, (first, second, similarity)
+
+
+def test_same_frame_or_subject_with_another_question_is_not_a_duplicate():
+    for first, second in DIFFERENT:
+        index = DuplicateIndex()
+        index.check_and_add(1, first)
+        assert index.check_and_add(2, second) == (None, 0.0), (first, second)
+
+
+# --- answers not supported by the source -------------------------------------------------------------------------------
+LAW = ("제70조 대통령의 임기는 5년으로 하며, 중임할 수 없다. 제128조 ① 헌법개정은 국회재적의원 과반수 또는 대통령의 발의로 "
+       "제안된다. 이 법은 2,000명 이상의 사업장에 적용하며, 부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 "
+       "시행한다. 위원회는 위원장 1명과 위원 두 명으로 구성하고, OECD 기준을 따른다. 김영삼 의원이 서울특별시에서 발의하였다.")
+SUPPORTED = [
+    "[[Q]] 대통령의 임기는 몇 년인가요?\n[[A]] 대통령의 임기는 5년이며, 중임할 수 없습니다.",
+    "[[Q]] 대통령은 몇 년 동안 재임하나요?\n[[A]] 5년 동안 재임하고 다시 대통령이 될 수는 없습니다.",
+    "[[Q]] 적용 대상은?\n[[A]] 2000명 이상의 사업장에 적용됩니다.",
+    "[[Q]] 부담금은 얼마인가요?\n[[A]] 기준액의 1.5배입니다.",
+    "[[Q]] 언제부터 시행되나요?\n[[A]] 1988년 2월 25일부터 시행됩니다.",
+    "[[Q]] 위원회는 어떻게 구성되나요?\n[[A]] 위원장 한 명과 위원 2명으로 구성되며 OECD 기준을 따릅니다.",
+    "[[Q]] 누가 발의했나요?\n[[A]] 김영삼 의원이 서울특별시에서 발의했습니다.",
+]
+UNSUPPORTED = [
+    ("[[Q]] 대통령의 임기는 몇 년인가요?\n[[A]] 대통령의 임기는 4년이며, 중임할 수 없습니다.", "4년"),
+    ("[[Q]] 적용 대상은?\n[[A]] 3,000명 이상의 사업장에 적용됩니다.", "3,000명"),
+    ("[[Q]] 언제부터 시행되나요?\n[[A]] 1989년 2월 25일부터 시행됩니다.", "1989년"),
+    ("[[Q]] 위원회는 어떤 기준을 따르나요?\n[[A]] WHO 기준을 따릅니다.", "WHO"),
+    ("[[Q]] 누가 발의했나요?\n[[A]] 김대중 의원이 서울특별시에서 발의했습니다.", "김대중"),
+    ("[[Q]] 어디에서 발의했나요?\n[[A]] 김영삼 의원이 부산광역시에서 발의했습니다.", "부산광역시"),
+]
+
+
+def test_answers_whose_facts_are_in_the_source_stay_clean():
+    for raw in SUPPORTED:
+        assert "unsupported" not in names(raw, source=LAW), raw
+
+
+def test_unsupported_facts_are_flagged_with_their_positions():
+    for raw, fact in UNSUPPORTED:
+        result = assess(LAW, raw, finish_reason="stop")
+        flag = next((f for f in result.flags if f.name == "unsupported"), None)
+        assert flag is not None and flag.severity == "warning", raw
+        missing = flag.details["missing"]
+        assert any(fact in m["text"] or m["text"] in fact for m in missing), missing
+        for m in missing:
+            assert result.answer[m["start"]:m["end"]] == m["text"]
+        assert fact in flag.reason and 0 < result.scores["unsupported"] <= 1
+
+
+def test_unsupported_thresholds_are_project_settings():
+    raw = UNSUPPORTED[0][0]
+    lenient = FilterConfig.from_overrides({"unsupported.max_missing_facts": 1, "severity.unsupported": 1})
+    assert "unsupported" not in names(raw, source=LAW, cfg=lenient)
+    strict = FilterConfig.from_overrides({"severity.unsupported": 1})
+    assert [f.severity for f in assess(LAW, raw, cfg=strict).flags if f.name == "unsupported"] == ["reject"]

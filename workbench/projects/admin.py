@@ -12,7 +12,7 @@ from workbench.projects.services import ProjectAlreadyExists, project_create, sl
 SETTINGS_FIELDS = (
     "base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template", "temperature", "top_p",
     "top_k", "max_new_tokens", "samples_per_chunk", "chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap",
-    "tokenizer", "filter_thresholds", "queue_order", "lease_seconds",
+    "tokenizer", "filter_thresholds", "embedding_model", "queue_order", "lease_seconds",
 )
 
 
@@ -85,7 +85,7 @@ class ProjectAdmin(admin.ModelAdmin):
             },
         ),
         ("Chunking", {"fields": ["chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap", "tokenizer"]}),
-        ("Quality filters and review", {"fields": ["filter_thresholds", "queue_order", "lease_seconds"]}),
+        ("Quality filters and review", {"fields": ["filter_thresholds", "embedding_model", "queue_order", "lease_seconds"]}),
     ]
 
     def save_model(self, request, obj, form, change):

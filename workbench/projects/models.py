@@ -77,6 +77,9 @@ class Project(models.Model):
     tokenizer = models.CharField(max_length=300, blank=True, help_text="Tokenizer for token-measured chunks.")
 
     # Quality filters: overrides of the filter defaults, by name ({"echo.question_overlap": 0.6, ...}).
+    # Optional embedding similarity of questions on the GPU workers (a sentence-embedding model: a local directory or
+    # a hub id such as intfloat/multilingual-e5-small); empty turns it off.
+    embedding_model = models.CharField(max_length=200, blank=True, default="")
     filter_thresholds = models.JSONField(default=dict, blank=True, validators=[validate_filter_thresholds])
 
     # Review queue.

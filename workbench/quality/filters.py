@@ -15,8 +15,9 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 
 from workbench.generation.parsing import parse_output
+from workbench.quality.korean import answer_facts, question_terms, term_similarity
 
-FLAG_NAMES = ("malformed", "truncated", "echo", "duplicate", "language", "repetition")
+FLAG_NAMES = ("malformed", "truncated", "echo", "duplicate", "language", "repetition", "unsupported")
 
 DEFAULTS: dict[str, float] = {
     # Verbatim copying is measured in runs of at least this many characters shared with the source.
@@ -43,6 +44,18 @@ DEFAULTS: dict[str, float] = {
     # model's questions share templates ("…에 대해 설명해 주세요"), so two questions about different subjects reach
     # 0.7-0.8; 0.9 keeps precision at 0.92 on the evaluation set (0.43 at 0.7) for the same recall.
     "duplicate.similarity": 0.9,
+    # Paraphrased duplicates: Jaccard similarity of the questions' content morphemes (Kiwi; frame words such as
+    # "설명", "무엇" dropped, synonyms mapped to one form). Two questions about different subjects in one frame share
+    # few terms ("대통령의 임기" / "국회의원의 임기": 0.6); a paraphrase keeps them (docs/PERFORMANCE.md).
+    "duplicate.term_similarity": 0.7,
+    # With an embedding model set on the project: cosine of the questions' sentence embeddings (GPU workers; 0.80 is
+    # ko-genstruct's own cut with multilingual-e5).
+    "duplicate.embedding_similarity": 0.8,
+    # Facts of the answer missing from the source: any number, date, Latin-script name or proper noun ...
+    "unsupported.max_missing_facts": 0,
+    # ... or this many of its common nouns (not used by the question either) and this share of them.
+    "unsupported.min_missing_nouns": 3,
+    "unsupported.missing_noun_share": 0.5,
 }
 
 SEVERITIES: dict[str, str] = {
@@ -52,6 +65,7 @@ SEVERITIES: dict[str, str] = {
     "duplicate": "warning",
     "language": "reject",
     "repetition": "reject",
+    "unsupported": "warning",
 }
 
 
@@ -281,6 +295,24 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
     return None
 
 
+def _unsupported(source: str, question: str | None, answer: str | None, cfg: FilterConfig) -> Flag | None:
+    if not answer:
+        return None
+    facts = answer_facts(answer, source, question or "")
+    strict_missing = [m for m in facts["missing"] if m["kind"] != "noun"]
+    nouns_missing = facts["nouns_missing"]
+    noun_share = nouns_missing / facts["nouns"] if facts["nouns"] else 0.0
+    too_many_facts = len(strict_missing) > cfg["unsupported.max_missing_facts"]
+    too_many_nouns = nouns_missing >= cfg["unsupported.min_missing_nouns"] and noun_share >= cfg["unsupported.missing_noun_share"]
+    if not (too_many_facts or too_many_nouns):
+        return None
+    shown = strict_missing if too_many_facts and not too_many_nouns else facts["missing"]
+    score = max(0.5 + 0.5 * len(strict_missing) / facts["strict"] if strict_missing else 0.0, noun_share if too_many_nouns else 0.0)
+    names = ", ".join(f"“{m['text']}”" for m in shown[:8])
+    return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.",
+                details={"missing": shown})
+
+
 def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: FilterConfig | None = None) -> Assessment:
     """Every per-pair filter (all but `duplicate`, which needs the other questions)."""
     cfg = cfg or FilterConfig()
@@ -294,6 +326,7 @@ def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: Filt
         _echo(source, parsed.question, parsed.answer, cfg),
         _language(source, parsed.question, parsed.answer, cfg),
         _repetition(parsed.question, parsed.answer, raw, cfg),
+        _unsupported(source, parsed.question, parsed.answer, cfg),
     ):
         if flag is not None:
             flags.append(flag)
@@ -324,6 +357,26 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
+def question_similarity(a: str, b: str, *, threshold: float = DEFAULTS["duplicate.similarity"],
+                        term_threshold: float = DEFAULTS["duplicate.term_similarity"]) -> float:
+    """How alike two questions are, 0 below both thresholds: their content-term similarity (paraphrases) when it
+    reaches `term_threshold`, else their character-trigram similarity (near-copies) when it reaches `threshold`."""
+    if question_key(a) == question_key(b):
+        return 1.0
+    terms = term_similarity(question_terms(a), question_terms(b))
+    if terms >= term_threshold:
+        return terms
+    grams = jaccard(shingles(a), shingles(b))
+    return grams if grams >= threshold else 0.0
+
+
+def question_features(question: str) -> set[str]:
+    """What the MinHash LSH indexes: the canonical content terms, or the character trigrams of a question that has
+    none (then only near-copies of it are found)."""
+    terms = question_terms(question)
+    return set(terms) if terms else {"#" + g for g in shingles(question)}
+
+
 @lru_cache(maxsize=64)
 def _lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """datasketch's bands and rows for a threshold, found by numerical integration: computed once, not per index (a
@@ -335,22 +388,41 @@ def _lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 class DuplicateIndex:
-    """Near-duplicate questions with MinHash LSH (datasketch), verified by exact trigram Jaccard. Exact duplicates
-    (after normalising case, spaces and punctuation) are found by key."""
+    """Duplicate questions with MinHash LSH (datasketch) over their content terms, verified by `question_similarity`
+    against `term_threshold` (paraphrases) and `threshold` (character trigrams, near-copies). Exact duplicates (after
+    normalising case, spaces and punctuation) are found by key."""
 
-    def __init__(self, threshold: float = DEFAULTS["duplicate.similarity"], num_perm: int = 64):
+    def __init__(self, threshold: float = DEFAULTS["duplicate.similarity"], num_perm: int = 64,
+                 term_threshold: float = DEFAULTS["duplicate.term_similarity"]):
         from datasketch import MinHashLSH
 
         self.threshold = threshold
+        self.term_threshold = term_threshold
         self.num_perm = num_perm
-        self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=_lsh_params(threshold, num_perm))
+        # Questions have few content terms, so MinHash estimates vary widely: bands of 4 rows (16 of them with 64
+        # permutations, as the project-wide index stores) make a similarity of 0.7 a candidate with probability 0.99,
+        # and the candidates are verified exactly.
+        lsh_threshold = min(threshold, term_threshold)
+        params = (num_perm // 4, 4) if num_perm % 4 == 0 else _lsh_params(lsh_threshold, num_perm)
+        self.lsh = MinHashLSH(threshold=lsh_threshold, num_perm=num_perm, params=params)
         self.keys: dict[str, object] = {}
-        self.shingles: dict[object, set[str]] = {}
+        self.questions: dict[object, tuple[frozenset, set[str]]] = {}
 
-    def _minhash(self, grams: set[str]):
+    @classmethod
+    def for_config(cls, cfg: "FilterConfig") -> "DuplicateIndex":
+        return cls(cfg["duplicate.similarity"], term_threshold=cfg["duplicate.term_similarity"])
+
+    def _minhash(self, features: set[str]):
         from datasketch import MinHash
 
-        return MinHash.bulk([[g.encode() for g in grams]], num_perm=self.num_perm)[0]
+        return MinHash.bulk([[g.encode() for g in features]], num_perm=self.num_perm)[0]
+
+    def similarity(self, mine: tuple[frozenset, set[str]], other: tuple[frozenset, set[str]]) -> float:
+        terms = term_similarity(mine[0], other[0])
+        if terms >= self.term_threshold:
+            return terms
+        grams = jaccard(mine[1], other[1])
+        return grams if grams >= self.threshold else 0.0
 
     def check_and_add(self, item_id, question: str, *, minhash=None) -> tuple[object | None, float]:
         """The most similar earlier question (id, similarity) at or over the threshold, then index this one."""
@@ -359,15 +431,15 @@ class DuplicateIndex:
             return None, 0.0
         if key in self.keys:
             return self.keys[key], 1.0
-        grams = shingles(question)
-        mh = minhash if minhash is not None else self._minhash(grams)
+        mine = (question_terms(question), shingles(question))
+        mh = minhash if minhash is not None else self._minhash(question_features(question))
         best, best_sim = None, 0.0
         for candidate in self.lsh.query(mh):
-            sim = jaccard(grams, self.shingles[candidate])
-            if sim >= self.threshold and sim > best_sim:
+            sim = self.similarity(mine, self.questions[candidate])
+            if sim > best_sim:
                 best, best_sim = candidate, sim
         self.keys[key] = item_id
-        self.shingles[item_id] = grams
+        self.questions[item_id] = mine
         self.lsh.insert(item_id, mh, check_duplication=False)
         return best, best_sim
 

@@ -14,6 +14,7 @@ class FlagName(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
     LANGUAGE = "language", "Wrong language"
     REPETITION = "repetition", "Repetition"
+    UNSUPPORTED = "unsupported", "Not supported by the source"
 
 
 class Severity(models.TextChoices):
@@ -71,3 +72,16 @@ class ScoringJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class QuestionEmbedding(models.Model):
+    """A question's sentence embedding (float16, L2-normalised) from the project's embedding model, computed on a GPU
+    worker, for the optional embedding-similarity duplicate check."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    pair = models.OneToOneField(QAPair, on_delete=models.CASCADE, related_name="question_embedding")
+    model = models.CharField(max_length=200)
+    vector = models.BinaryField()
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "model", "pair"], name="question_embedding_lookup")]

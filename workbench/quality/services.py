@@ -14,11 +14,11 @@ from workbench.quality.filters import (
     FilterConfig,
     assess,
     duplicate_flag,
-    jaccard,
+    question_features,
     question_key,
-    shingles,
+    question_similarity,
 )
-from workbench.quality.models import JobStatus, PairFlag, QuestionBand, ScoringJob
+from workbench.quality.models import JobStatus, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob
 
 BANDS, ROWS = 16, 4  # 64 permutations; a similarity of 0.7 shares a band with probability > 0.99
 
@@ -33,8 +33,8 @@ def question_bands(question: str) -> list[tuple[int, int]]:
     key = question_key(question)
     if not key:
         return []
-    grams = shingles(question)
-    values = MinHash.bulk([[g.encode() for g in grams]], num_perm=BANDS * ROWS)[0].hashvalues
+    features = question_features(question)
+    values = MinHash.bulk([[g.encode() for g in features]], num_perm=BANDS * ROWS)[0].hashvalues
     bands = [(b, _int64(values[b * ROWS : (b + 1) * ROWS].tobytes())) for b in range(BANDS)]
     return [(-1, _int64(key.encode()))] + bands
 
@@ -58,6 +58,7 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     project = pairs[0].project
     cfg = FilterConfig.from_overrides(project.filter_thresholds)
     threshold = cfg["duplicate.similarity"]
+    term_threshold = cfg["duplicate.term_similarity"]
     PairFlag.objects.filter(pair__in=pairs).delete()
     QuestionBand.objects.filter(pair__in=pairs).delete()
     new_flags: list[PairFlag] = []
@@ -65,7 +66,7 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     per_chunk: dict[int, DuplicateIndex] = {}
     # Earlier questions of the same chunks, for the same-chunk comparison.
     for earlier in QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk).exclude(question="").values_list("id", "chunk_id", "question"):
-        per_chunk.setdefault(earlier[1], DuplicateIndex(threshold)).check_and_add(earlier[0], earlier[2])
+        per_chunk.setdefault(earlier[1], DuplicateIndex.for_config(cfg)).check_and_add(earlier[0], earlier[2])
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
     bands_of = {p.pk: question_bands(p.question) for p in pairs if p.question}
@@ -77,10 +78,10 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
         result = assess(pair.chunk.text, raw, finish_reason=finish, cfg=cfg)
         flags = list(result.flags)
         if pair.question:
-            same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex(threshold)).check_and_add(pair.pk, pair.question)
+            same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(pair.pk, pair.question)
             bands = bands_of[pair.pk]
             candidates = {i for key in bands for i in stored.get(key, ()) if i < pair.pk} | {i for key in bands for i in in_call.get(key, ())}
-            other, other_sim = _most_similar(pair.question, candidates, questions, threshold)
+            other, other_sim = _most_similar(pair.question, candidates, questions, threshold, term_threshold)
             if same is not None and same_sim >= other_sim:
                 flags.append(duplicate_flag(same, same_sim, same_chunk=True, label="pair"))
             elif other is not None:
@@ -98,7 +99,46 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     QuestionBand.objects.bulk_create(new_bands)
     PairFlag.objects.bulk_create(new_flags)
     QAPair.objects.bulk_update(pairs, ["flags", "is_flagged"])
+    if project.embedding_model:
+        from workbench.celery import app
+
+        ids = [p.pk for p in pairs if p.question]
+        transaction.on_commit(lambda: app.send_task("workers.embeddings.embed_question_duplicates", args=[ids], queue="gpu"))
     return len(pairs)
+
+
+def question_embeddings_store(*, project: Project, model: str, vectors: dict[int, bytes]) -> None:
+    """Store (or replace) the questions' embeddings computed by a GPU worker."""
+    with transaction.atomic():
+        QuestionEmbedding.objects.filter(pair_id__in=list(vectors)).delete()
+        QuestionEmbedding.objects.bulk_create(
+            [QuestionEmbedding(project=project, pair_id=pid, model=model, vector=v) for pid, v in vectors.items()]
+        )
+
+
+@transaction.atomic
+def pairs_flag_embedding_duplicates(*, similar: dict[int, tuple[int, float]], model: str) -> int:
+    """Flag pairs whose question's embedding is close to an earlier one's: {pair id: (earlier pair id, cosine)}. A
+    pair already flagged as a duplicate keeps the higher score; the reason names the embedding model."""
+    flagged = 0
+    for pair in QAPair.objects.select_for_update().filter(pk__in=list(similar)).select_related("project"):
+        other, cosine = similar[pair.pk]
+        cfg = FilterConfig.from_overrides(pair.project.filter_thresholds)
+        existing = PairFlag.objects.filter(pair=pair, name="duplicate").first()
+        if existing is not None and existing.score >= cosine:
+            continue
+        reason = (f"The question means the same as a question elsewhere in the project (pair {other}): "
+                  f"cosine {cosine:.2f} of their {model} embeddings.")
+        PairFlag.objects.update_or_create(
+            pair=pair, name="duplicate",
+            defaults={"severity": cfg.severities.get("duplicate", "warning"), "score": round(min(1.0, cosine), 3),
+                      "reason": reason, "details": {"similar_to": other, "embedding": model}},
+        )
+        pair.flags = sorted(set(pair.flags) | {"duplicate"})
+        pair.is_flagged = True
+        pair.save(update_fields=["flags", "is_flagged"])
+        flagged += 1
+    return flagged
 
 
 CANDIDATES_PER_BAND = 50  # the earliest pairs sharing one band value: enough to find the duplicate, bounded for common ones
@@ -133,15 +173,11 @@ def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, i
     return found
 
 
-def _most_similar(question: str, candidates, questions: dict[int, str], threshold: float):
-    if not candidates:
-        return None, 0.0
-    mine, key = shingles(question), question_key(question)
+def _most_similar(question: str, candidates, questions: dict[int, str], threshold: float, term_threshold: float):
     best, best_sim = None, 0.0
     for other_id in sorted(candidates):
-        other = questions[other_id]
-        sim = 1.0 if question_key(other) == key else jaccard(mine, shingles(other))
-        if sim >= threshold and sim > best_sim:
+        sim = question_similarity(question, questions[other_id], threshold=threshold, term_threshold=term_threshold)
+        if sim > best_sim:
             best, best_sim = other_id, sim
     return best, best_sim
 

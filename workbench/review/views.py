@@ -48,6 +48,10 @@ def _pair_context(pair: QAPair) -> dict:
         "source_segments": highlighted_segments(pair.chunk.text, spans),
         "question_segments": highlighted_segments(pair.question, spans, field="question"),
         "answer_segments": highlighted_segments(pair.answer, spans, field="answer"),
+        # Facts of the answer that the source lacks (unsupported), marked in the answer shown under its flag.
+        "unsupported_segments": highlighted_segments(
+            pair.answer, [dict(m, field="answer") for f in flags if f.name == "unsupported" for m in f.details.get("missing", [])],
+            field="answer"),
         "context_before": before,
         "context_after": after,
         "generation": pair.generation,

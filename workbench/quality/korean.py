@@ -1,0 +1,255 @@
+"""Korean text as the filters see it: content morphemes (Kiwi), canonical question terms for duplicates, and the facts of
+an answer (numbers with their units, dates, Latin-script names, nouns) for the `unsupported` check.
+
+Kiwi analyses each whitespace-separated word on its own and the result is cached per word: questions and answers reuse
+a small vocabulary, so after the first thousands of pairs nearly every word is a cache hit (benchmarks/filters.py).
+"""
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from workbench.quality.synonyms import CANONICAL
+
+_lock = threading.Lock()
+_kiwi = None
+
+
+def _get_kiwi():
+    global _kiwi
+    with _lock:
+        if _kiwi is None:
+            from kiwipiepy import Kiwi
+
+            _kiwi = Kiwi(num_workers=-1)
+        return _kiwi
+
+
+@lru_cache(maxsize=500_000)
+def analyse_word(word: str) -> tuple[tuple[str, str, int, int], ...]:
+    """Morphemes of one word: (form, tag, start, length), offsets within the word."""
+    kiwi = _get_kiwi()
+    with _lock:
+        tokens = kiwi.tokenize(word)
+    return tuple((t.form, t.tag, t.start, t.len) for t in tokens)
+
+
+_WORD = re.compile(r"\S+")
+
+
+def morphemes(text: str) -> list[tuple[str, str, int, int]]:
+    """(form, tag, start, length) for the whole text, offsets in `text`."""
+    out = []
+    for match in _WORD.finditer(text):
+        base = match.start()
+        out += [(f, t, base + s, n) for f, t, s, n in analyse_word(match.group())]
+    return out
+
+
+# --- question terms (duplicates) ---------------------------------------------------------------------------------------
+# Words of the question's frame rather than its subject: "…에 대해 설명해 주세요", "…의 의미는 무엇인가요", "…할 수
+# 있나요". Two questions about different subjects in the same frame share only these, and they are dropped.
+FRAME = frozenset(
+    """설명 알리 알 주 대하 관하 관련 의미 내용 무엇 뭐 어떤 어느 어떠하 말하 하 되 있 이 것 수 등 때 중 바 데 점 측면
+    뜻 자세히 간단히 구체 구체적 요약 정리 다루 담 나타내 대해서 관해서 경우 부분 사항 관 서술 기술 소개 살펴보
+    그렇 이러하 그러하 또 및 또는 그리고 좀 혹시 가지 주체 대상 사람 누구인가 그것 이것 무슨 해당 어떻 것인가
+    묻 질문 답 답하 궁금 알아보 보 싶 말 대한""".split()
+)
+_INTERROGATIVES = {"누구": "?who", "누가": "?who", "언제": "?when", "어디": "?where", "왜": "?why", "어째서": "?why",
+                   "얼마": "?howmuch", "몇": "?howmany", "어떻게": "?how", "얼마나": "?howmuch"}
+_CONTENT_TAGS = {"NNG", "NNP", "NNB", "NR", "VV", "VA", "XR", "SL", "SH", "SN", "NP", "MAG", "MM", "VV-R", "VV-I", "VA-R", "VA-I"}
+_SUFFIXES = ("안", "권", "법", "자", "제", "률", "율", "액", "일", "기간", "기관", "위원회", "절차", "요건", "조건", "방법", "이유")
+
+
+def _split_compound(noun: str) -> list[str]:
+    """A Sino-Korean compound with a common head ("개정안" → 개정 + 안), so "개정안" meets "개정하는 안"."""
+    for suffix in _SUFFIXES:
+        if len(noun) >= len(suffix) + 2 and noun.endswith(suffix):
+            return [noun[: -len(suffix)], suffix]
+    return [noun]
+
+
+def canonical(term: str) -> str:
+    return CANONICAL.get(term, term)
+
+
+@lru_cache(maxsize=200_000)
+def question_terms(question: str) -> frozenset[str]:
+    """The question's content morphemes without its frame, synonyms mapped to one canonical form."""
+    text = unicodedata.normalize("NFC", question).lower()
+    terms = set()
+    for form, tag, _, _ in morphemes(text):
+        if form in _INTERROGATIVES:
+            terms.add(_INTERROGATIVES[form])
+            continue
+        if tag not in _CONTENT_TAGS or tag in {"MAG", "MM", "NP"} and form not in _INTERROGATIVES:
+            continue
+        if form in FRAME:
+            continue
+        for part in _split_compound(form) if tag == "NNG" else [form]:
+            part = canonical(part)
+            if part and part not in FRAME:
+                terms.add(part)
+    return frozenset(terms)
+
+
+MIN_TERMS = 2
+
+
+def term_similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard similarity of canonical terms. A question with fewer than two content terms ("법률에 대해 설명해
+    주세요") matches nothing this way: its subject alone does not say what it asks."""
+    if len(a) < MIN_TERMS or len(b) < MIN_TERMS:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+# --- facts (unsupported) -----------------------------------------------------------------------------------------------
+_UNITS = {
+    "년": "년", "해": "년", "개월": "개월", "달": "개월", "월": "월", "일": "일", "명": "명", "사람": "명", "개": "개",
+    "강": "강", "%": "%", "퍼센트": "%", "프로": "%", "배": "배", "조": "조", "항": "항", "호": "호", "세": "세", "살": "세",
+    "원": "원", "회": "회", "차": "차", "번": "번", "번째": "번째", "시": "시", "분": "분", "초": "초", "석": "석", "위": "위",
+    "km": "km", "킬로미터": "km", "m": "m", "미터": "m", "kg": "kg", "톤": "톤", "층": "층", "권": "권", "건": "건", "곳": "곳",
+    "대": "대", "가지": "가지", "주": "주", "주년": "주년", "시간": "시간", "표": "표", "단계": "단계", "기": "기",
+}
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_SCALES = {"천": 1000, "만": 10_000, "억": 100_000_000, "조": 1_000_000_000_000}
+_ARABIC = re.compile(
+    r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(천|만|억)?\s*(" + _UNIT_RE + r")?"
+)
+_FRACTION = re.compile(r"(?<![\d.,])(\d+)\s*분의\s*(\d+)")
+_DATE = re.compile(r"(?<!\d)(\d{4})\s*[.\-/]\s*(\d{1,2})\s*[.\-/]\s*(\d{1,2})(?!\d)")
+_NATIVE = {"한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7,
+           "여덟": 8, "아홉": 9, "열": 10, "스무": 20, "스물": 20, "서른": 30, "마흔": 40, "쉰": 50}
+_NATIVE_RE = re.compile(r"(?<![가-힣])(" + "|".join(sorted(_NATIVE, key=len, reverse=True)) +
+                        r")\s?(명|개|가지|해|달|사람|번|살|배|곳|권|건|대)(?![가-힣]{2})")
+_SINO_DIGITS = {"일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "칠": 7, "팔": 8, "구": 9}
+_SINO_RE = re.compile(r"(?<![가-힣])([일이삼사오육칠팔구십백천]{1,6})\s?(년|개월|명|세|배|조|항|호|퍼센트|차|회)(?=[\s은는이가을를의에와과도만로으,.]|$)")
+_LATIN = re.compile(r"[A-Za-z][A-Za-z0-9&.\-]*[A-Za-z0-9]|[A-Z]")
+
+
+def _sino_value(text: str) -> int | None:
+    total, digit = 0, None
+    for ch in text:
+        if ch in _SINO_DIGITS:
+            if digit is not None:
+                return None
+            digit = _SINO_DIGITS[ch]
+        else:
+            total += (digit or 1) * {"십": 10, "백": 100, "천": 1000}[ch]
+            digit = None
+    total += digit or 0
+    # "이" or "사" alone before a counter is far more often a word ("이 조항", "사 명" is rare): require a multiplier
+    # or a digit of more than one syllable's ambiguity.
+    if len(text) == 1 and text in "이사구일":
+        return None
+    return total or None
+
+
+def _number(value: str) -> str:
+    try:
+        number = Decimal(value.replace(",", ""))
+    except InvalidOperation:
+        return value
+    return format(number.normalize(), "f")
+
+
+@lru_cache(maxsize=4096)
+def numeric_facts(text: str) -> tuple[tuple[str, str, int, int], ...]:
+    """(value, unit, start, end) of every number: Arabic digits with separators and decimals, a scale word (만, 억) and a
+    unit or counter; dates written 1974. 8. 15.; simple Korean numerals before a counter (두 명, 삼십 년)."""
+    facts = []
+    # Fractions first, so that their digits are not also read as bare numbers ("3분의 2" is one fact).
+    for m in _FRACTION.finditer(text):
+        facts.append((f"{m.group(2)}/{m.group(1)}", "분의", m.start(), m.end()))
+    for m in _ARABIC.finditer(text):
+        value = Decimal(_number(m.group(1) + (m.group(2) or "")))
+        if m.group(3):
+            value *= _SCALES[m.group(3)]
+        unit = _UNITS.get(m.group(4) or "", "")
+        end = m.end() if m.group(4) else m.start() + len(m.group(1) + (m.group(2) or "")) + (len(m.group(3) or ""))
+        facts.append((format(value.normalize(), "f"), unit, m.start(), end))
+    for m in _DATE.finditer(text):
+        for value, unit in zip(m.groups(), ("년", "월", "일")):
+            facts.append((_number(value), unit, m.start(), m.end()))
+    for m in _NATIVE_RE.finditer(text):
+        facts.append((str(_NATIVE[m.group(1)]), _UNITS.get(m.group(2), m.group(2)), m.start(), m.end()))
+    for m in _SINO_RE.finditer(text):
+        value = _sino_value(m.group(1))
+        if value is not None:
+            facts.append((str(value), _UNITS.get(m.group(2), m.group(2)), m.start(), m.end()))
+    return tuple(facts)
+
+
+class SourceFacts:
+    """What a source chunk supports: its numbers (with and without unit), its Latin words, its text without spaces."""
+
+    def __init__(self, source: str):
+        self.compact = re.sub(r"\s+", "", source)
+        self.compact_lower = self.compact.lower()
+        facts = numeric_facts(source)
+        self.numbers = {(v, u) for v, u, _, _ in facts} | {(v, "") for v, _, _, _ in facts}
+
+
+@lru_cache(maxsize=256)
+def source_facts(source: str) -> SourceFacts:
+    return SourceFacts(source)
+
+
+_NOUN_TAGS = {"NNG", "NNP", "SH"}
+
+
+def answer_facts(answer: str, source: str, question: str = "") -> dict:
+    """The facts of the answer and which of them the source lacks.
+
+    Strict facts (each one missing counts): numbers with their unit, Latin-script names, proper nouns. Common nouns
+    are a paraphrase's material, so they count only together, and a noun the question used is not held against the
+    answer."""
+    src = source_facts(source)
+    missing, strict, nouns, nouns_missing = [], 0, 0, 0
+    covered = []  # character ranges of the answer already judged as numbers
+    for value, unit, start, end in numeric_facts(answer):
+        if any(s <= start < e for s, e in covered):
+            continue
+        covered.append((start, end))
+        strict += 1
+        if (value, unit) in src.numbers or (value, "") in src.numbers or not unit and any(v == value for v, _ in src.numbers):
+            continue
+        missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
+    for m in _LATIN.finditer(answer):
+        if any(s <= m.start() < e for s, e in covered) or len(m.group()) < 2 and not m.group().isupper():
+            continue
+        strict += 1
+        if m.group().lower() not in src.compact_lower:
+            missing.append({"text": m.group(), "kind": "name", "start": m.start(), "end": m.end()})
+    question_compact = re.sub(r"\s+", "", question)
+    for word in _WORD.finditer(answer):
+        hangul = re.sub(r"[^가-힣]", "", word.group())
+        if len(hangul) < 2 or hangul in src.compact:
+            # A word found as it is in the source supports every noun in it; no analysis needed.
+            if len(hangul) >= 2:
+                nouns += 1
+            continue
+        for form, tag, start, length in analyse_word(word.group()):
+            if tag not in _NOUN_TAGS or len(form) < 2 or not re.fullmatch(r"[가-힣]+|[\u4e00-\u9fff]+", form):
+                continue
+            begin = word.start() + start
+            if any(s <= begin < e for s, e in covered):
+                continue
+            if form in src.compact or canonical(form) != form and canonical(form) in src.compact:
+                nouns += tag != "NNP"
+                strict += tag == "NNP"
+                continue
+            if tag == "NNP":
+                strict += 1
+                missing.append({"text": form, "kind": "name", "start": begin, "end": begin + length})
+            else:
+                nouns += 1
+                if form in question_compact:
+                    continue
+                nouns_missing += 1
+                missing.append({"text": form, "kind": "noun", "start": begin, "end": begin + length})
+    return {"missing": missing, "strict": strict, "nouns": nouns, "nouns_missing": nouns_missing}
