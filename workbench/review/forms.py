@@ -32,8 +32,8 @@ class PairFilterForm(forms.Form):
     flag = forms.ChoiceField(required=False, choices=[("", "any flag")] + [(f, f) for f in FLAG_NAMES])
     min_score = forms.FloatField(required=False, min_value=0, max_value=1)
     max_score = forms.FloatField(required=False, min_value=0, max_value=1)
-    document = forms.IntegerField(required=False, min_value=1)
-    reviewer = forms.IntegerField(required=False, min_value=1)
+    document = forms.CharField(required=False, max_length=200, label="Document title")
+    reviewer = forms.CharField(required=False, max_length=150, label="Reviewer")
     run = forms.IntegerField(required=False, min_value=1)
     q = forms.CharField(required=False, max_length=200, label="Search")
 

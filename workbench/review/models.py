@@ -14,6 +14,7 @@ class Decision(models.TextChoices):
     REJECT = "reject", "Reject"
     SKIP = "skip", "Skip"
     UNDO = "undo", "Undo"
+    REOPEN = "reopen", "Reopen"
 
 
 class ReviewDecision(models.Model):

@@ -50,12 +50,12 @@ def pairs_filtered(*, project: Project, params: dict) -> QuerySet[QAPair]:
         if params.get("max_score") is not None:
             flag_q = flag_q.filter(score__lte=params["max_score"])
         qs = qs.filter(Exists(flag_q))
-    if params.get("document"):
-        qs = qs.filter(chunk__document_id=params["document"])
+    if params.get("document"):  # part of the title, as people remember documents
+        qs = qs.filter(chunk__document__title__icontains=params["document"])
     if params.get("run"):
         qs = qs.filter(generation__run_id=params["run"])
     if params.get("reviewer"):
-        qs = qs.filter(Exists(ReviewDecision.objects.filter(pair=OuterRef("pk"), reviewer_id=params["reviewer"])))
+        qs = qs.filter(Exists(ReviewDecision.objects.filter(pair=OuterRef("pk"), reviewer__username__iexact=params["reviewer"])))
     if params.get("q"):
         # icontains on PostgreSQL uses the pg_trgm GIN indexes, which work for Korean (no word segmentation needed).
         qs = qs.filter(Q(question__icontains=params["q"]) | Q(answer__icontains=params["q"]))

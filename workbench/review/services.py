@@ -436,3 +436,30 @@ def pairs_bulk_reject(*, project: Project, admin, pairs: QuerySet[QAPair], reaso
             QAPair.objects.bulk_update(batch, ["status", "version", "claimed_by", "lease_expires_at"])
             done += len(batch)
     return done
+
+
+def pair_admin_decide(*, pair_id: int, admin, action: str, version: int, reason: str = "") -> QAPair:
+    """An admin's action from the pair's own page: reject it (with a reason) or reopen it (back to pending, its text
+    kept), whatever its status and whoever holds it. Made against the version the admin saw, recorded in the history;
+    a reviewer holding the pair meets a conflict when they submit."""
+    if action not in (Decision.REJECT, Decision.REOPEN):
+        raise ValidationError(f"Unknown action {action!r}.")
+    reason = (normalize_newlines(reason) or "").strip()
+    if action == Decision.REJECT and not reason:
+        raise ValidationError({"reason": "Say why this pair is rejected."})
+    with transaction.atomic():
+        pair = QAPair.objects.select_for_update().get(pk=pair_id)
+        if pair.version != version:
+            raise ReviewConflict(f"This pair changed since you opened it (version {version}, now {pair.version}).", pair)
+        after = PairStatus.REJECTED if action == Decision.REJECT else PairStatus.PENDING
+        if pair.status == after:
+            raise ValidationError(f"The pair is {pair.get_status_display().lower()} already.")
+        ReviewDecision.objects.create(
+            pair=pair, reviewer=admin, decision=action, question_before=pair.question, answer_before=pair.answer,
+            question_after=pair.question, answer_after=pair.answer, status_before=pair.status, status_after=after,
+            reason=reason or "Reopened by an admin", version_before=pair.version,
+        )
+        pair.status, pair.version = after, pair.version + 1
+        pair.claimed_by, pair.lease_expires_at = None, None
+        pair.save(update_fields=["status", "version", "claimed_by", "lease_expires_at", "updated_at"])
+        return pair

@@ -19,4 +19,5 @@ urlpatterns = [
 ]
 urlpatterns += [
     path("p/<slug:slug>/members/", members.members, name="members"),
+    path("p/<slug:slug>/pairs/<int:pk>/", views.pair_page, name="pair"),
 ]

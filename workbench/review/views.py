@@ -20,8 +20,8 @@ from workbench.review.forms import BulkConfirmForm, BulkRejectForm, DecisionForm
 from workbench.review.models import BulkAction
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
 from workbench.review.services import (
-    PRESET_REASONS, ReviewConflict, ReviewInput, normalize_newlines, pair_claim, pair_held, pair_lease, pair_review,
-    pairs_bulk_reject, review_undo,
+    PRESET_REASONS, ReviewConflict, ReviewInput, normalize_newlines, pair_admin_decide, pair_claim, pair_held, pair_lease,
+    pair_review, review_undo,
 )
 
 CONTEXT_CHARS = 1500
@@ -307,3 +307,37 @@ def dashboard(request, slug: str):
         "run": run, "progress": run_progress(run=run) if run else None,
         "audit": audit_agreement(project=project)["overall"],
     })
+
+
+@login_required
+def pair_page(request, slug: str, pk: int):
+    """One pair for an admin: source with highlights, every version with who, when and why, flags with their reasons,
+    provenance, and the admin's actions (reject, reopen)."""
+    project = get_project_for_admin(request, slug)
+    pair = get_object_or_404(QAPair, project=project, pk=pk)
+    status, error, conflict = 200, None, None
+    if request.method == "POST":
+        try:
+            version = int(request.POST.get("version", ""))
+            if not 1 <= version < 2**31:
+                raise ValueError
+        except ValueError:
+            error, status = "The form is missing the pair's version; reload the page.", 400
+        else:
+            action = request.POST.get("action", "")
+            try:
+                pair_admin_decide(pair_id=pair.pk, admin=request.user, action=action, version=version,
+                                  reason=request.POST.get("reason", ""))
+            except ReviewConflict as exc:
+                conflict, status = str(exc), 409
+            except ValidationError as exc:
+                error, status = " ".join(exc.messages), 400
+            else:
+                messages.success(request, f"Pair {pair.pk} {'rejected' if action == 'reject' else 'reopened'}.")
+                return redirect("review:pair", slug, pair.pk)
+    context = _pair_context(pair_for_review(pair_id=pair.pk))
+    context["history"] = list(history_for_pair(pair=pair))
+    return render(request, "review/pair.html", {
+        "project": project, "error": error, "conflict": conflict, **context,
+        "parameters": context["run"].parameters if context["run"] else {},
+    }, status=status)

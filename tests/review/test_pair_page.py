@@ -1,0 +1,93 @@
+"""One pair's own page for admins: opened from the pair browser, with its versions, flags and provenance, and the
+admin's reject and reopen; the browser filters by document title and reviewer name."""
+from __future__ import annotations
+
+import pytest
+
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import ReviewDecision
+from workbench.review.services import ReviewConflict, ReviewInput, pair_admin_decide, pair_claim, pair_review
+
+from tests.browser import chromium_page
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
+
+HOSTILE = '<img src=x onerror="window.pwned=1">'
+
+
+def pair_url(project, pair):
+    return f"/p/{project.slug}/pairs/{pair.pk}/"
+
+
+def test_reviewers_get_403_and_the_version_guards_admin_actions(client, project, owner, reviewer):
+    (pair,) = make_pairs(project, 1)
+    client.login(username="reviewer", password=PASSWORD)
+    assert client.get(pair_url(project, pair)).status_code == 403
+    client.logout()
+    client.login(username="owner", password=PASSWORD)
+    assert client.post(pair_url(project, pair), {"action": "reject", "version": "1", "reason": ""}).status_code == 400
+    assert client.post(pair_url(project, pair), {"action": "reject", "version": str(2**40), "reason": "x"}).status_code == 400
+    assert client.post(pair_url(project, pair), {"action": "delete", "version": "1"}).status_code == 400
+    # The reviewer decided meanwhile: the admin's stale action is a conflict, not an overwrite.
+    claimed = pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=1))
+    response = client.post(pair_url(project, pair), {"action": "reject", "version": "1", "reason": "off"})
+    assert response.status_code == 409 and "changed since you opened it" in response.content.decode()
+    assert QAPair.objects.get(pk=pair.pk).status == PairStatus.APPROVED
+
+
+def test_reject_then_reopen_is_history_and_the_holder_meets_a_conflict(project, owner, reviewer):
+    (pair,) = make_pairs(project, 1)
+    held = pair_claim(project=project, reviewer=reviewer)
+    pair_admin_decide(pair_id=pair.pk, admin=owner, action="reject", version=1, reason="사실과 다름")
+    with pytest.raises(ReviewConflict):
+        pair_review(pair_id=held.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=1))
+    pair_admin_decide(pair_id=pair.pk, admin=owner, action="reopen", version=2)
+    pair = QAPair.objects.get(pk=pair.pk)
+    assert pair.status == PairStatus.PENDING and pair.version == 3 and pair.claimed_by is None
+    assert list(ReviewDecision.objects.filter(pair=pair).order_by("id").values_list("decision", "status_after")) == [
+        ("reject", "rejected"), ("reopen", "pending")]
+
+
+def test_browser_filters_by_document_title_and_reviewer_name(client, project, owner, reviewer):
+    mine = make_pairs(project, 2)
+    other = make_pairs(project, 2)
+    other[0].chunk.document.title = "국회법 일부개정법률안"
+    other[0].chunk.document.save()
+    claimed = pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=claimed.version))
+    client.login(username="owner", password=PASSWORD)
+    page = client.get(f"/p/{project.slug}/pairs/", {"document": "국회법"}).content.decode()
+    assert f'data-pair="{other[0].pk}"' in page and f'data-pair="{mine[0].pk}"' not in page
+    page = client.get(f"/p/{project.slug}/pairs/", {"reviewer": "REVIEWER"}).content.decode()
+    assert page.count("data-pair=") == 1 and f'data-pair="{claimed.pk}"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_opens_a_pair_from_the_browser_and_rejects_then_reopens_it(live_server, project, owner, reviewer):
+    pairs = make_pairs(project, 3, question="질문 {i} " + HOSTILE, flags_every=3, with_generation=True)
+    claimed = pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(
+        decision="edit", version=claimed.version, question="고친 질문입니까?", answer=claimed.answer, confirm=True))
+    with chromium_page() as page:
+        page.goto(live_server.url + "/accounts/login/")
+        page.fill("#id_username", "owner")
+        page.fill("#id_password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.goto(live_server.url + f"/p/{project.slug}/pairs/")
+        page.click(f"tr[data-pair='{pairs[0].pk}'] a.pair-link")
+        page.wait_for_selector("#pair-page")
+        assert "echo" in page.inner_text("#flags") and "The question copies the source." in page.inner_text("#flags")
+        assert "고친 질문입니까?" in page.inner_text("#pair-question")
+        assert HOSTILE in page.inner_text("#history") and page.evaluate("window.pwned") is None
+        assert "reviewer" in page.inner_text("#history") and "Edit and approve" in page.inner_text("#history")
+        assert f"Run {pairs[0].generation.run_id}" in page.inner_text("#provenance")
+        assert "[[Q]]" in page.inner_text("#raw-output")
+        page.fill("#id_reason", "출처와 다른 사실")
+        page.click("#reject-form button")
+        page.wait_for_selector("#history tr[data-decision=reject]")
+        assert "Rejected" in page.inner_text("#pair-title") and "출처와 다른 사실" in page.inner_text("#history")
+        page.click("#reopen-form button")
+        page.wait_for_selector("#history tr[data-decision=reopen]")
+        assert "Pending review" in page.inner_text("#pair-title")
+    assert QAPair.objects.get(pk=pairs[0].pk).status == PairStatus.PENDING
