@@ -13,6 +13,7 @@ from datasets import load_dataset
 from django.core.management import call_command
 from django.urls import reverse
 
+from workbench.documents.models import SourceDocument
 from workbench.exports.formats import neutralize_cell
 from workbench.exports.models import Export, ExportStatus
 from workbench.exports.services import ExportOptions, export_create, export_record, export_run, export_write
@@ -186,6 +187,24 @@ def test_small_export_comes_straight_back(client, project, owner, reviewer):
     assert len(lines) == 3 and json.loads(lines[0])["messages"][0]["role"] == "user"
     export = Export.objects.get(project=project)
     assert export.status == ExportStatus.DONE and export.manifest["counts"]["total"] == 3
+
+
+def test_an_empty_validation_split_is_said_not_hidden(client, project, owner, reviewer):
+    """Two documents: a 1% validation share by document gets neither of them (their hashes fixed, as is the seed)."""
+    for pair, name in zip(reviewed(project, reviewer)[::4], ("fixed-doc-a", "fixed-doc-b")):
+        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.post(reverse("exports:start", args=[project.slug]),
+                           {"format": "messages", "include_edited": "on", "validation_percent": 1}, follow=True)
+    export = Export.objects.get(project=project)
+    warning = export.manifest["warnings"][0]
+    assert "No validation file" in warning and "2 documents " in warning and "1% validation share" in warning
+    page = response.content.decode()
+    assert response.redirect_chain and "No validation file" in page and f"Export {export.pk}:" in page
+    assert [f["file"] for f in export.manifest["files"]] == ["train.jsonl"]
+    # Without a split asked for, nothing to say.
+    export_run(export_id=export_record(project=project, fmt="messages", options=ExportOptions(), created_by=owner).pk)
+    assert Export.objects.order_by("-pk").first().manifest["warnings"] == []
 
 
 @pytest.mark.worker

@@ -140,6 +140,11 @@ class _Sink:
         return {"file": self.path.name, "rows": self.rows, "sha256": self.digest.hexdigest(), "bytes": self.path.stat().st_size}
 
 
+def _document_hashes(project: Project, options: ExportOptions):
+    return (QAPair.objects.filter(project=project, status__in=options.statuses)
+            .values_list("chunk__document__content_hash", flat=True).distinct())
+
+
 def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir: Path, created_by=None,
                  progress=None) -> dict:
     """Write the export's files and manifest into out_dir from one snapshot of the database; return the manifest.
@@ -183,6 +188,14 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
                 samplings[run_id].append(sampling)
     if "train" not in sinks:
         sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
+    warnings = []
+    if options.validation_percent > 0 and "validation" not in sinks:
+        # The split is by document: with few documents, none may fall into the validation share. Said, not hidden.
+        documents = _document_hashes(project, options).count()
+        warnings.append(
+            f"No validation file: none of the {documents} document{'s' if documents != 1 else ''} with exported pairs fell into "
+            f"the {options.validation_percent}% validation share (the split is by document, so no document is in both). "
+            "Add documents or raise the share to get one.")
     files = [sink.close() for sink in sinks.values()]
     exported_statuses = _statuses_for(fmt, options)
     manifest = {
@@ -195,6 +208,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             "by_split": {split: sum(v for (_, sp), v in counts.items() if sp == split) for split in sinks},
             "skipped_empty": skipped_empty,
         },
+        "warnings": warnings,
         "files": sorted(files, key=lambda f: f["file"]),
         "project_settings": {
             "adapter_preset": project.adapter_preset, "base_model": project.base_model,

@@ -53,6 +53,11 @@ def export_start(request, slug: str):
     if rows <= settings.EXPORT_INLINE_MAX_ROWS:
         # Small: written in this request and sent straight back (still with its manifest, in the history).
         export = export_run(export_id=export_record(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user).pk)
+        if export.manifest.get("warnings"):
+            # Something the admin asked for is missing (an empty validation split): say so, files listed below.
+            for warning in export.manifest["warnings"]:
+                messages.warning(request, f"Export {export.pk}: {warning}")
+            return redirect("exports:list", slug=slug)
         files = export.manifest["files"]
         name = files[0]["file"] if len(files) == 1 else "manifest.json"
         path = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk) / name
