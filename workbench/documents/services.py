@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from workbench.documents.chunking import ChunkSettings, chunk_text
 from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
@@ -13,6 +14,7 @@ from workbench.documents.models import Chunk, SourceDocument
 from workbench.documents.text import normalize_text
 from workbench.projects.models import Project
 
+logger = logging.getLogger(__name__)
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -72,12 +74,17 @@ def documents_import(
     settings = chunk_settings_for(project)
     for name, raw in files:
         try:
-            parsed = parse_file(name, raw, fields=fields, limits=limits)
+            parsed = _parse(name, raw, fields=fields, limits=limits)
             if len(parsed) > budget:
                 raise ImportProblem(f"importing it would pass the limit of {limits.max_documents:,} documents per import")
             created, existing, chunks = _store(project=project, parsed=parsed, settings=settings)
         except ImportProblem as exc:
             report.files.append(FileReport(name=name, status="failed", error=exc.reason, locator=exc.locator))
+            continue
+        except DatabaseError as exc:
+            # _store's transaction is rolled back: nothing of this file is written, and the batch goes on.
+            logger.exception("import of %r failed in the database", name)
+            report.files.append(FileReport(name=name, status="failed", error=f"the database refused the file's content ({type(exc).__name__})"))
             continue
         budget -= len(parsed)
         report.files.append(
@@ -90,6 +97,17 @@ def documents_import(
             )
         )
     return report
+
+
+def _parse(name: str, raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDocument]:
+    """parse_file, where a parser failing in a way nobody foresaw is that file's failure, not the whole batch's."""
+    try:
+        return parse_file(name, raw, fields=fields, limits=limits)
+    except ImportProblem:
+        raise
+    except Exception as exc:
+        logger.exception("unexpected error while reading %r", name)
+        raise ImportProblem(f"the file could not be read ({type(exc).__name__})") from None
 
 
 @transaction.atomic
