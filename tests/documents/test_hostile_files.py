@@ -100,11 +100,14 @@ def test_csv_cell_longer_than_the_csv_modules_default_limit(client, owner, proje
     assert SourceDocument.objects.get().text == long_text.strip()
 
 
-def test_over_long_name_is_refused(project):
+def test_over_long_or_unstorable_name_is_refused(project):
     from workbench.documents.services import documents_import
 
-    report = documents_import(project=project, files=[("d/" * 300 + "a.txt", KO.encode())])
-    assert report.files[0].status == "failed" and "over the limit of 500" in report.files[0].error
+    report = documents_import(project=project, files=[("d/" * 300 + "a.txt", KO.encode()), ("a\x00b.txt", KO.encode()),
+                                                      ("a\ud800b.txt", KO.encode())])
+    assert [f.status for f in report.files] == ["failed"] * 3
+    assert "over the limit of 500" in report.files[0].error and "NUL character or a lone surrogate" in report.files[1].error
+    assert json.dumps(report.as_dict(), ensure_ascii=False).encode()  # storable and printable as UTF-8
     assert not SourceDocument.objects.exists()
 
 

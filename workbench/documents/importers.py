@@ -84,6 +84,8 @@ def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: 
     limits = limits or Limits()
     if len(name) > MAX_NAME_CHARS:
         raise ImportProblem(f"the file's name is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}")
+    if "\x00" in name or _SURROGATE.search(name):
+        raise ImportProblem("the file's name holds a NUL character or a lone surrogate")
     ext = _extension(name)
     if ext not in SUPPORTED:
         raise ImportProblem(f"unsupported file type {ext or '(no extension)'!r}; supported: {', '.join(SUPPORTED)}")

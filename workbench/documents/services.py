@@ -45,7 +45,12 @@ class FileReport:
     locator: str = ""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # Names and messages echo the upload: kept storable (a job's report is a jsonb column) and printable.
+        return {k: _printable(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass
