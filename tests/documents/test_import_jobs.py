@@ -79,8 +79,9 @@ def test_small_upload_is_imported_in_the_request(client, owner, project):
     assert not ImportJob.objects.exists()
 
 
-def test_queued_import_shows_a_progress_bar_and_only_admins_follow_it(client, owner, reviewer, outsider, project, settings):
+def test_queued_import_shows_a_progress_bar_and_only_admins_follow_it(client, owner, reviewer, outsider, project, settings, tmp_path):
     settings.DOCUMENTS_INLINE_MAX_BYTES = 100
+    settings.MEDIA_ROOT = tmp_path  # no worker runs this job: its stored upload stays with the test
     client.login(username=owner.username, password=PASSWORD)
     response = upload(client, project, ("a.txt", (KO * 5).encode()), follow=True)  # the form without JavaScript
     page = response.content.decode()
@@ -121,3 +122,20 @@ def test_browser_follows_a_background_import(live_server, celery_worker, owner, 
     assert "<script>alert(1)</script>" in document.text and chunks > 200
     assert "unspaced.txt" in item and f"1 new, 0 already present, {chunks} chunks" in item
     assert f"unspaced.txt: 1 new, 0 already present, {chunks} chunks" in listed
+
+
+def test_django_admin_import_of_a_large_upload_runs_in_the_background(client, owner, project, settings, tmp_path):
+    settings.DOCUMENTS_INLINE_MAX_BYTES = 100
+    settings.MEDIA_ROOT = tmp_path
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.post(
+        reverse("admin:documents_import"),
+        {"project": project.pk, "files": [SimpleUploadedFile("a.txt", (KO * 5).encode())], "text_field": "text",
+         "title_field": "title", "id_field": "id"},
+        follow=True,
+    )
+    job = ImportJob.objects.get(project=project)
+    assert f"Import {job.pk} of 1 file(s) started in the background" in response.content.decode()
+    assert job.status == "queued" and job.uploads[0]["name"] == "a.txt" and job.created_by == owner
+    assert (tmp_path / job.uploads[0]["path"]).read_bytes() == (KO * 5).encode()
+    assert not SourceDocument.objects.exists()
