@@ -2,13 +2,14 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView
 
-from workbench.documents.api import DocumentImportView
+from workbench.documents.api import DocumentImportView, ImportJobView
 from workbench.generation.api import RunCancelView, RunCreateView, RunDetailView
 from workbench.review.api import ClaimView, ReviewView, StatsView
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("projects/<slug:slug>/documents", DocumentImportView.as_view(), name="api-documents-import"),
+    path("projects/<slug:slug>/imports/<int:job_id>", ImportJobView.as_view(), name="api-import"),
     path("projects/<slug:slug>/runs", RunCreateView.as_view(), name="api-runs-create"),
     path("runs/<int:run_id>", RunDetailView.as_view(), name="api-run"),
     path("runs/<int:run_id>/cancel", RunCancelView.as_view(), name="api-run-cancel"),

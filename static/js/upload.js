@@ -19,6 +19,38 @@
     return { bar: bar, status: status, li: li };
   }
 
+  function show(report, httpStatus, ui) {
+    var f = report && report.files && report.files[0];
+    if (f && f.status !== "failed") {
+      ui.status.textContent = " " + f.documents_created + " new, " + f.documents_existing + " already present, " + f.chunks_created + " chunks";
+      ui.li.className = "ok";
+    } else {
+      ui.status.textContent = " failed: " + (f ? (f.locator ? f.locator + ": " : "") + f.error : (report && report.error) || "HTTP " + httpStatus) + " (nothing imported)";
+      ui.li.className = "error";
+    }
+  }
+
+  function follow(url, ui, resolve) {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (job) {
+        ui.bar.max = job.files_total || 1; ui.bar.value = job.files_done;
+        if (job.status === "queued" || job.status === "running") {
+          setTimeout(function () { follow(url, ui, resolve); }, 1000);
+          return;
+        }
+        ui.bar.max = 100; ui.bar.value = 100;
+        if (job.report && job.report.files.length) {
+          show(job.report, job.status, ui);
+        } else {
+          ui.status.textContent = " failed: " + (job.error || job.status) + " (nothing imported)";
+          ui.li.className = "error";
+        }
+        resolve();
+      })
+      .catch(function () { setTimeout(function () { follow(url, ui, resolve); }, 3000); });
+  }
+
   function send(file, ui) {
     return new Promise(function (resolve) {
       var data = new FormData();
@@ -35,14 +67,14 @@
         ui.bar.value = 100;
         var report;
         try { report = JSON.parse(xhr.responseText); } catch (err) { report = null; }
-        var f = report && report.files && report.files[0];
-        if (f && f.status !== "failed") {
-          ui.status.textContent = " " + f.documents_created + " new, " + f.documents_existing + " already present, " + f.chunks_created + " chunks";
-          ui.li.className = "ok";
-        } else {
-          ui.status.textContent = " failed: " + (f ? (f.locator ? f.locator + ": " : "") + f.error : "HTTP " + xhr.status) + " (nothing imported)";
-          ui.li.className = "error";
+        if (xhr.status === 202 && report && report.status_url) {
+          // A large file: a worker imports it; follow the job until its report is there.
+          ui.status.textContent = " importing in the background";
+          ui.bar.max = report.files_total || 1; ui.bar.value = 0;
+          follow(report.status_url, ui, resolve);
+          return;
         }
+        show(report, xhr.status, ui);
         resolve();
       };
       xhr.onerror = function () { ui.status.textContent = " network error"; ui.li.className = "error"; resolve(); };

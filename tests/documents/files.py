@@ -62,3 +62,130 @@ def zip_of(members: dict[str, bytes]) -> bytes:
 
 def nfd(text: str) -> str:
     return unicodedata.normalize("NFD", text)
+
+
+# --- Hostile files: what a careless or malicious upload can hold. ---------------------------------------------------
+
+def _patch_zip(raw: bytes, *, flags: int | None = None, method: int | None = None) -> bytes:
+    """Rewrite the flag bits or compression method of every entry, in the local headers and the central directory."""
+    import struct
+
+    out = bytearray(raw)
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = out.find(signature)
+        while at != -1:
+            if flags is not None:
+                struct.pack_into("<H", out, at + flag_at, struct.unpack_from("<H", out, at + flag_at)[0] | flags)
+            if method is not None:
+                struct.pack_into("<H", out, at + method_at, method)
+            at = out.find(signature, at + 4)
+    return bytes(out)
+
+
+def zip_encrypted() -> bytes:
+    return _patch_zip(zip_of({"a.txt": KO.encode()}), flags=0x1)
+
+
+def zip_unknown_method() -> bytes:
+    return _patch_zip(zip_of({"a.txt": KO.encode()}), method=99)
+
+
+def zip_bad_crc() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("a.txt", KO.encode())
+    raw = bytearray(buf.getvalue())
+    at = raw.find(KO.encode())
+    raw[at] ^= 0xFF  # the stored bytes no longer match the CRC-32 in the headers
+    return bytes(raw)
+
+
+def zip_corrupt_deflate() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.txt", (KO * 50).encode())
+    raw = bytearray(buf.getvalue())
+    start = 30 + len("a.txt")  # the first local header, then the compressed data
+    raw[start:start + 40] = b"\xff" * 40
+    return bytes(raw)
+
+
+def zip_bomb(size: int = 1024 ** 3, name: str = "bomb.txt") -> bytes:
+    """A ZIP whose one member expands to `size` bytes (streamed in, so building it takes little memory)."""
+    buf = io.BytesIO()
+    block = b"\x20" * (1 << 20)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        info = zipfile.ZipInfo(name)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
+            for _ in range(size // len(block)):
+                member.write(block)
+    return buf.getvalue()
+
+
+def docx_bomb(size: int = 400 * 1024 ** 2) -> bytes:
+    """A valid DOCX whose word/document.xml expands to `size` bytes of XML (one huge paragraph)."""
+    source = zipfile.ZipFile(io.BytesIO(docx(KO)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for info in source.infolist():
+            if info.filename != "word/document.xml":
+                archive.writestr(info.filename, source.read(info))
+                continue
+            head, tail = source.read(info).split(b"</w:t>", 1)
+            bomb = zipfile.ZipInfo(info.filename)
+            bomb.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(bomb, "w", force_zip64=True) as member:
+                member.write(head)
+                block = b"a" * (1 << 20)
+                for _ in range(size // len(block)):
+                    member.write(block)
+                member.write(b"</w:t>" + tail)
+    return buf.getvalue()
+
+
+def docx_without_document() -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(docx(KO)))
+    return zip_of({i.filename: source.read(i) for i in source.infolist() if i.filename != "word/document.xml"})
+
+
+def docx_broken_xml() -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(docx(KO)))
+    members = {i.filename: source.read(i) for i in source.infolist()}
+    members["word/document.xml"] = members["word/document.xml"][:200]  # cut mid-element
+    return zip_of(members)
+
+
+def pdf_raw(content: bytes, *, flate: bool = False) -> bytes:
+    """A one-page PDF around a given content stream, with a correct cross-reference table."""
+    import zlib
+
+    data = zlib.compress(content, 9) if flate else content
+    filters = b" /Filter /FlateDecode" if flate else b""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d%s >>\nstream\n" % (len(data), filters) + data + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def pdf_deflate_bomb() -> bytes:
+    """Text drawn after a content stream that inflates past pypdf's output limit (LimitReachedError)."""
+    return pdf_raw(b"BT /F1 12 Tf 72 720 Td (bomb) Tj ET\n" + b" " * 80_000_000, flate=True)
+
+
+def pdf_pages_cycle() -> bytes:
+    """A page tree whose /Kids holds the tree itself."""
+    return pdf_raw(b"BT /F1 12 Tf 72 720 Td (x) Tj ET").replace(b"/Kids [3 0 R] /Count 1", b"/Kids [2 0 R] /Count 1")

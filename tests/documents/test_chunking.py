@@ -126,3 +126,48 @@ def test_token_measured_chunks(tmp_path):
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ChunkSettings(**kwargs)
+
+
+class RecordingSplitter(PunctuationSplitter):
+    def __init__(self):
+        self.seen: list[int] = []
+
+    def boundaries(self, text):
+        self.seen.append(len(text))
+        return super().boundaries(text)
+
+
+def test_text_without_whitespace_is_cut_at_the_maximum_in_linear_work():
+    """2,000,000 characters without a space (6 MB of UTF-8): no sentence splitting over it, every chunk at most the
+    maximum, and the characters measured grow linearly with the text (the cut used to re-measure the rest each time)."""
+    import time
+
+    text = "가" * 2_000_000
+    cfg = ChunkSettings()
+    measured = 0
+
+    def counting_len(piece):
+        nonlocal measured
+        measured += len(piece)
+        return len(piece)
+
+    splitter = RecordingSplitter()
+    chunks = chunk_text(text, cfg, splitter=splitter, measure=counting_len)
+    assert max(splitter.seen, default=0) < 1000
+    assert measured < 40 * len(text)
+    assert all(c.size == c.end - c.start <= cfg.maximum for c in chunks)
+    assert [(c.start, c.end) for c in chunks] == [(i, min(i + cfg.maximum, len(text))) for i in range(0, len(text), cfg.maximum)]
+
+    started = time.perf_counter()
+    assert chunk_text(text, cfg) == chunks  # Kiwi and len(), as on import
+    print(f"2,000,000 unspaced characters chunked in {time.perf_counter() - started:.2f} s")
+
+
+def test_long_run_inside_prose_is_cut_apart_from_its_sentences():
+    prose = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다. " * 30
+    text = prose + "https://example.com/" + "a" * 5000 + " " + prose
+    cfg = ChunkSettings(target=300, maximum=400)
+    chunks = chunk_text(text, cfg)  # real Kiwi on the prose
+    assert all(c.size <= cfg.maximum for c in chunks)
+    assert covered_nonspace(text, chunks)
+    assert any(text[c.start:c.end].startswith("https://example.com/") for c in chunks)

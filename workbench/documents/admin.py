@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -7,7 +8,7 @@ from django.urls import path
 from workbench.documents.forms import DocumentUploadForm
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import Chunk, SourceDocument
-from workbench.documents.services import documents_import
+from workbench.documents.services import documents_import, import_job_create
 from workbench.projects.access import require_some_project_admin
 from workbench.projects.models import Project
 
@@ -39,15 +40,16 @@ class SourceDocumentAdmin(admin.ModelAdmin):
         projects = require_some_project_admin(request)  # staff alone may not import into any project
         form = AdminImportForm(request.POST or None, request.FILES or None, projects=projects)
         if request.method == "POST" and form.is_valid():
-            report = documents_import(
-                project=form.cleaned_data["project"],
-                files=((f.name, f.read()) for f in form.cleaned_data["files"]),
-                fields=FieldMap(
-                    text=form.cleaned_data["text_field"],
-                    title=form.cleaned_data["title_field"],
-                    id=form.cleaned_data["id_field"],
-                ),
+            project, uploads = form.cleaned_data["project"], form.cleaned_data["files"]
+            fields = FieldMap(
+                text=form.cleaned_data["text_field"], title=form.cleaned_data["title_field"], id=form.cleaned_data["id_field"]
             )
+            if sum(f.size for f in uploads) > settings.DOCUMENTS_INLINE_MAX_BYTES:
+                job = import_job_create(project=project, uploads=uploads, fields=fields, created_by=request.user)
+                self.message_user(request, f"Import {job.pk} of {len(uploads)} file(s) started in the background; its report "
+                                           f"appears on the Documents page of {project.name}.")
+                return redirect("admin:documents_sourcedocument_changelist")
+            report = documents_import(project=project, files=((f.name, f.read()) for f in uploads), fields=fields)
             for f in report.files:
                 if f.status == "failed":
                     where = f" ({f.locator})" if f.locator else ""

@@ -1,6 +1,9 @@
-"""JSON API for documents: import files into a project."""
+"""JSON API for documents: import files into a project (large uploads in the background), and follow such an import."""
 from __future__ import annotations
 
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -8,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workbench.documents.importers import FieldMap
-from workbench.documents.services import documents_import
+from workbench.documents.models import ImportJob, ImportStatus
+from workbench.documents.services import documents_import, import_job_create
 from workbench.projects.access import get_project_for_admin
 
 
@@ -35,22 +39,45 @@ class ImportReportSerializer(serializers.Serializer):
     files = FileReportSerializer(many=True)
 
 
+class ImportJobSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=ImportStatus.values)
+    files_done = serializers.IntegerField()
+    files_total = serializers.IntegerField()
+    report = ImportReportSerializer(allow_null=True)
+    error = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+def _job_payload(job: ImportJob, slug: str) -> dict:
+    return {"job": job.pk, "status": job.status, "files_done": job.files_done, "files_total": job.files_total,
+            "report": job.report or None, "error": job.error, "status_url": reverse("api-import", args=[slug, job.pk])}
+
+
 class DocumentImportView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
         request={"multipart/form-data": ImportRequestSerializer},
-        responses={200: ImportReportSerializer, 400: ImportReportSerializer},
-        summary="Import documents (project admins). Each file is imported whole or not at all.",
+        responses={200: ImportReportSerializer, 400: ImportReportSerializer, 202: ImportJobSerializer},
+        summary="Import documents (project admins). Each file is imported whole or not at all. An upload over "
+                "DOCUMENTS_INLINE_MAX_BYTES is imported in the background: 202 and the job to follow at status_url.",
     )
     def post(self, request, slug: str):
         project = get_project_for_admin(request, slug)
         data = ImportRequestSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        report = documents_import(
-            project=project,
-            files=((f.name, f.read()) for f in values["files"]),
-            fields=FieldMap(text=values["text_field"], title=values["title_field"], id=values["id_field"]),
-        )
+        fields = FieldMap(text=values["text_field"], title=values["title_field"], id=values["id_field"])
+        if sum(f.size for f in values["files"]) > settings.DOCUMENTS_INLINE_MAX_BYTES:
+            job = import_job_create(project=project, uploads=values["files"], fields=fields, created_by=request.user)
+            return Response(_job_payload(job, slug), status=202)
+        report = documents_import(project=project, files=((f.name, f.read()) for f in values["files"]), fields=fields)
         return Response(report.as_dict(), status=200 if report.ok else 400)
+
+
+class ImportJobView(APIView):
+    @extend_schema(responses={200: ImportJobSerializer}, summary="Progress and report of a background import.")
+    def get(self, request, slug: str, job_id: int):
+        project = get_project_for_admin(request, slug)
+        return Response(_job_payload(get_object_or_404(ImportJob, project=project, pk=job_id), slug))

@@ -15,6 +15,8 @@ from functools import lru_cache
 
 ALGORITHM_VERSION = 1
 _PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*", re.DOTALL)
+# Longer than any Korean or English word: a URL, a hash, or text written without spaces.
+_LONG_RUN = re.compile(r"\S{200,}")
 
 
 @dataclass(frozen=True)
@@ -95,32 +97,43 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _longest_fit(text: str, start: int, end: int, maximum: int, measure) -> int:
+    """The end of the longest prefix of text[start:end] that measures at most `maximum`, found without measuring
+    more than about twice that prefix (so cutting a long span is linear in its length)."""
+    if measure is len:
+        return min(end, start + maximum)
+    window = max(1, maximum)
+    while start + window < end and measure(text[start:start + window]) <= maximum:
+        window *= 2
+    hi = min(end, start + window)
+    if measure(text[start:hi]) <= maximum:
+        return hi
+    lo, hi = start + 1, hi - 1  # binary search works for characters and tokens alike
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if measure(text[start:mid]) <= maximum:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def _hard_split(text: str, start: int, end: int, maximum: int, measure) -> list[tuple[int, int]]:
     """Cut a span with no usable sentence boundary into pieces of at most `maximum`, preferring whitespace."""
     pieces = []
+    start, end = _trim(text, start, end)
     while start < end:
-        start, end = _trim(text, start, end)
-        if start >= end:
-            break
-        if measure(text[start:end]) <= maximum:
+        cut = _longest_fit(text, start, end, maximum, measure)
+        if cut >= end:
             pieces.append((start, end))
             break
-        # Largest prefix that fits (binary search works for characters and tokens alike).
-        lo, hi = start + 1, end
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if measure(text[start:mid]) <= maximum:
-                lo = mid
-            else:
-                hi = mid - 1
-        cut = lo
         space = text.rfind(" ", start, cut)
         if space > start + (cut - start) * 0.8:
             cut = space
         piece = _trim(text, start, cut)
         if piece[0] < piece[1]:
             pieces.append(piece)
-        start = cut
+        start, end = _trim(text, cut, end)
     return pieces
 
 
@@ -128,6 +141,13 @@ def _units(text: str, settings: ChunkSettings, measure, splitter) -> list[ChunkS
     """Paragraphs; within a paragraph longer than the maximum its lines; within a longer line its sentences (Kiwi);
     within a longer sentence, pieces cut at whitespace. The sentence splitter runs only where it is needed."""
     units: list[ChunkSpan] = []
+
+    def sentences(start: int, end: int) -> None:
+        start, end = _trim(text, start, end)
+        if start < end:
+            cuts = [start] + [start + b for b in splitter.boundaries(text[start:end])] + [end]
+            for s, e in zip(cuts, cuts[1:]):
+                add(s, e, 2)
 
     def add(start: int, end: int, level: int) -> None:
         start, end = _trim(text, start, end)
@@ -141,9 +161,14 @@ def _units(text: str, settings: ChunkSettings, measure, splitter) -> list[ChunkS
             for s, e in zip(line_starts, line_starts[1:]):
                 add(s, e, 1)
         elif level == 1:
-            cuts = [start] + [start + b for b in splitter.boundaries(text[start:end])] + [end]
-            for s, e in zip(cuts, cuts[1:]):
-                add(s, e, 2)
+            # A long run without whitespace is no prose for Kiwi to find sentences in, and Kiwi spends about 60 us a
+            # character on it (two minutes for 2,000,000 characters): such a run is cut at the maximum on its own.
+            at = start
+            for run in _LONG_RUN.finditer(text, start, end):
+                sentences(at, run.start())
+                add(run.start(), run.end(), 2)
+                at = run.end()
+            sentences(at, end)
         else:
             units.extend(
                 ChunkSpan(a, b, measure(text[a:b])) for a, b in _hard_split(text, start, end, settings.maximum, measure)

@@ -1,7 +1,9 @@
 """Parsers from uploaded files to documents: text, Markdown, JSON Lines, JSON, CSV, PDF, DOCX and ZIP archives.
 
 A parser reads a whole file before anything is written, and raises `ImportProblem` naming the file, the line, row or
-record, and why; the import service then writes nothing for that file.
+record, and why; the import service then writes nothing for that file. Files are untrusted: archives are read while
+counting the bytes they expand to, DOCX packages are checked before python-docx parses them, and values PostgreSQL
+cannot store (NUL characters, NaN, lone surrogates) are cleaned or refused here rather than failing the write.
 """
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ import csv
 import hashlib
 import io
 import json
+import lzma
 import posixpath
+import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -23,6 +28,15 @@ RECORD_FORMATS = {".jsonl", ".ndjson", ".json", ".csv"}
 BINARY_FORMATS = {".pdf", ".docx"}
 ARCHIVE_FORMATS = {".zip"}
 SUPPORTED = sorted(TEXT_FORMATS | RECORD_FORMATS | BINARY_FORMATS | ARCHIVE_FORMATS)
+
+MAX_NAME_CHARS = 500  # SourceDocument.origin_filename
+MAX_NESTING = 64  # levels of nested objects and lists kept as a record's metadata
+# A DOCX member that expands more than this many times, to more than this many bytes, is a zip bomb: XML parses into
+# several times its size, so it is refused before python-docx reads it (ordinary Word XML expands 5-20 times).
+DOCX_BOMB_RATIO = 100
+DOCX_BOMB_MIN_BYTES = 10 * 1024 * 1024
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError)
 
 
 class ImportProblem(Exception):
@@ -68,12 +82,16 @@ def _extension(name: str) -> str:
 def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: Limits | None = None,
                in_archive: bool = False) -> list[ParsedDocument]:
     limits = limits or Limits()
+    if len(name) > MAX_NAME_CHARS:
+        raise ImportProblem(f"the file's name is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}")
+    if "\x00" in name or _SURROGATE.search(name):
+        raise ImportProblem("the file's name holds a NUL character or a lone surrogate")
     ext = _extension(name)
     if ext not in SUPPORTED:
         raise ImportProblem(f"unsupported file type {ext or '(no extension)'!r}; supported: {', '.join(SUPPORTED)}")
     if len(raw) > limits.max_file_bytes:
         raise ImportProblem(f"the file is {len(raw):,} bytes, over the limit of {limits.max_file_bytes:,} bytes")
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise ImportProblem("the file is empty")
     if ext in ARCHIVE_FORMATS:
         if in_archive:
@@ -93,7 +111,7 @@ def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: 
     elif ext == ".pdf":
         docs = [_text_document(_pdf_text(raw), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     else:
-        docs = [_text_document(_docx_text(raw), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
+        docs = [_text_document(_docx_text(raw, limits), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     if len(docs) > limits.max_documents:
         raise ImportProblem(f"the file holds {len(docs):,} documents, over the limit of {limits.max_documents:,}")
     for doc in docs:
@@ -108,8 +126,29 @@ def _decode(raw: bytes) -> str:
         raise ImportProblem(str(exc)) from None
 
 
+def _unicode_text(value: str, what: str, locator: str = "") -> str:
+    """Text PostgreSQL can store: NUL characters dropped, lone surrogates (which no UTF-8 can encode) refused."""
+    match = _SURROGATE.search(value)
+    if match:
+        raise ImportProblem(f"{what} holds a lone surrogate (\\u{ord(match.group()):04x}), which is not Unicode text",
+                            locator=locator)
+    return value.replace("\x00", "")
+
+
+def _metadata(value, locator: str, depth: int = 0):
+    if depth > MAX_NESTING:
+        raise ImportProblem(f"the record is nested more than {MAX_NESTING} levels deep", locator=locator)
+    if isinstance(value, str):
+        return _unicode_text(value, "a field", locator)
+    if isinstance(value, dict):
+        return {_unicode_text(str(k), "a field name", locator): _metadata(v, locator, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_metadata(v, locator, depth + 1) for v in value]
+    return value
+
+
 def _text_document(text: str, *, default_title: str) -> ParsedDocument:
-    text = normalize_text(text)
+    text = normalize_text(_unicode_text(text, "the text"))
     if not text:
         raise ImportProblem("the file has no text")
     first = text.split("\n", 1)[0].strip()
@@ -125,12 +164,14 @@ def _record(obj, fields: FieldMap, locator: str) -> ParsedDocument:
     text = obj[fields.text]
     if not isinstance(text, str):
         raise ImportProblem(f"the {fields.text!r} field must be a string, got {type(text).__name__}", locator=locator)
-    text = normalize_text(text)
+    text = normalize_text(_unicode_text(text, f"the {fields.text!r} field", locator))
     if not text:
         raise ImportProblem(f"the {fields.text!r} field is empty", locator=locator)
-    title = obj.get(fields.title) or ""
+    title = _unicode_text(str(obj.get(fields.title) or ""), f"the {fields.title!r} field", locator)
     external_id = obj.get(fields.id)
-    metadata = {k: v for k, v in obj.items() if k not in {fields.text, fields.title, fields.id}}
+    if external_id is not None:
+        external_id = normalize_text(_unicode_text(str(external_id), f"the {fields.id!r} field", locator), repair_wraps=False)
+    metadata = _metadata({k: v for k, v in obj.items() if k not in {fields.text, fields.title, fields.id}}, locator)
     return ParsedDocument(
         text=text,
         title=normalize_text(str(title), repair_wraps=False)[:500],
@@ -140,22 +181,36 @@ def _record(obj, fields: FieldMap, locator: str) -> ParsedDocument:
     )
 
 
+def _refuse_constant(name: str):
+    raise ImportProblem(f"invalid JSON ({name} is not a JSON number)")
+
+
+def _json_loads(text: str, *, locator: str = "", column: bool = False):
+    """json.loads with every way it fails on hostile input turned into a message."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        where = f" at column {exc.colno}" if column else ""
+        raise ImportProblem(f"invalid JSON ({exc.msg}{where})", locator=locator or f"line {exc.lineno}") from None
+    except ImportProblem as exc:
+        raise ImportProblem(exc.reason, locator=locator) from None
+    except RecursionError:
+        raise ImportProblem("invalid JSON (nested too deeply)", locator=locator) from None
+    except ValueError as exc:  # integers longer than sys.get_int_max_str_digits()
+        reason = "a number has too many digits" if "digits" in str(exc) else str(exc)
+        raise ImportProblem(f"invalid JSON ({reason})", locator=locator) from None
+
+
 def _parse_jsonl(text: str, fields: FieldMap) -> Iterator[ParsedDocument]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ImportProblem(f"invalid JSON ({exc.msg} at column {exc.colno})", locator=f"line {number}") from None
+        obj = _json_loads(line, locator=f"line {number}", column=True)
         yield _record(obj, fields, f"line {number}")
 
 
 def _parse_json(text: str, fields: FieldMap) -> Iterator[ParsedDocument]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ImportProblem(f"invalid JSON ({exc.msg})", locator=f"line {exc.lineno}") from None
+    data = _json_loads(text)
     if isinstance(data, dict) and fields.text not in data:
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -167,14 +222,21 @@ def _parse_json(text: str, fields: FieldMap) -> Iterator[ParsedDocument]:
 
 
 def _parse_csv(text: str, fields: FieldMap) -> Iterator[ParsedDocument]:
+    # A document's text may fill a cell far past the csv module's default field limit (131,072 characters); the file
+    # size limit bounds it instead. The limit is process-wide, and only ever raised.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = reader.fieldnames or []
-    if fields.text not in columns:
-        raise ImportProblem(f"no {fields.text!r} column (columns: {', '.join(columns) or 'none'})", locator="row 1")
-    for number, row in enumerate(reader, start=2):
-        if None in row:
-            raise ImportProblem("more cells than header columns", locator=f"row {number}")
-        yield _record(row, fields, f"row {number}")
+    number = 1
+    try:
+        columns = reader.fieldnames or []
+        if fields.text not in columns:
+            raise ImportProblem(f"no {fields.text!r} column (columns: {', '.join(columns) or 'none'})", locator="row 1")
+        for number, row in enumerate(reader, start=2):
+            if None in row:
+                raise ImportProblem("more cells than header columns", locator=f"row {number}")
+            yield _record(row, fields, f"row {number}")
+    except csv.Error as exc:
+        raise ImportProblem(f"invalid CSV ({exc})", locator=f"row {number + 1}") from None
 
 
 def _pdf_text(raw: bytes) -> str:
@@ -188,46 +250,74 @@ def _pdf_text(raw: bytes) -> str:
         pages = [page.extract_text() or "" for page in reader.pages]
     except ImportProblem:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise ImportProblem(f"the PDF could not be read ({exc})") from None
+    except PdfReadError as exc:
+        raise ImportProblem(f"the PDF could not be read ({_short(exc)})") from None
+    except Exception as exc:  # pypdf raises many types on malformed files (LimitReachedError, RecursionError, ...)
+        raise ImportProblem(f"the PDF could not be read ({type(exc).__name__}: {_short(exc)})") from None
     text = "\n\n".join(pages)
     if not text.strip():
         raise ImportProblem("the PDF has no text layer (a scan?); run OCR first")
     return text
 
 
-def _docx_text(raw: bytes) -> str:
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _check_docx_package(raw: bytes, limits: Limits) -> None:
+    """A DOCX is a ZIP of XML parts: check what they expand to before python-docx reads them whole."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    except _ZIP_ERRORS:
+        raise ImportProblem("the DOCX could not be read (not a ZIP package)") from None
+    total = 0
+    for info in members:
+        total += info.file_size
+        if total > limits.max_file_bytes:
+            raise ImportProblem(f"the DOCX expands beyond the limit of {limits.max_file_bytes:,} bytes (a zip bomb?)",
+                                locator=_shorten(info.filename))
+        if info.file_size > DOCX_BOMB_MIN_BYTES and info.file_size > DOCX_BOMB_RATIO * max(info.compress_size, 1):
+            raise ImportProblem(f"the DOCX expands {info.file_size // max(info.compress_size, 1):,} times, to "
+                                f"{info.file_size:,} bytes (a zip bomb?)", locator=_shorten(info.filename))
+
+
+def _docx_text(raw: bytes, limits: Limits) -> str:
     import docx
 
+    _check_docx_package(raw, limits)
     try:
         document = docx.Document(io.BytesIO(raw))
-    except Exception as exc:  # python-docx raises several types for files that are not Word documents
+        blocks = [p.text for p in document.paragraphs]
+        for table in document.tables:
+            for row in table.rows:
+                blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
+    except Exception as exc:  # python-docx and lxml raise many types for files that are not Word documents
         raise ImportProblem(f"the DOCX could not be read ({type(exc).__name__})") from None
-    blocks = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
     return "\n\n".join(b for b in blocks if b.strip())
 
 
 def _parse_zip(raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDocument]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+    except _ZIP_ERRORS:
         raise ImportProblem("the archive is not a valid ZIP file") from None
-    members = [info for info in archive.infolist() if not info.is_dir()]
     if len(members) > limits.max_archive_members:
         raise ImportProblem(f"the archive has {len(members):,} files, over the limit of {limits.max_archive_members:,}")
     docs: list[ParsedDocument] = []
     total = 0
     for info in members:
         name = info.filename.replace("\\", "/")
+        if len(name) > MAX_NAME_CHARS:
+            raise ImportProblem(f"a path in the archive is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}",
+                                locator=_shorten(name))
         if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in name.split("/"):
             raise ImportProblem("absolute or '..' paths are not allowed in archives", locator=info.filename)
         base = posixpath.basename(name)
         if name.startswith("__MACOSX/") or base.startswith("."):
             continue  # macOS resource forks and hidden files
-        data = _read_member(archive, info, limit=limits.max_archive_bytes - total)
+        data = _read_member(archive, info, limit=limits.max_archive_bytes - total, file_limit=limits.max_file_bytes)
         total += len(data)
         try:
             parsed = parse_file(name, data, fields=fields, limits=limits, in_archive=True)
@@ -241,12 +331,38 @@ def _parse_zip(raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDo
     return docs
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int) -> bytes:
-    """Read while counting: the sizes in a ZIP's headers can lie (zip bombs)."""
-    out = bytearray()
-    with archive.open(info) as stream:
-        while chunk := stream.read(1 << 20):
-            out += chunk
-            if len(out) > limit:
-                raise ImportProblem("the archive expands beyond the size limit (a zip bomb?)", locator=info.filename)
-    return bytes(out)
+def _shorten(name: str, limit: int = 120) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int, file_limit: int) -> bytes:
+    """Read while counting: the sizes in a ZIP's headers can lie (zip bombs), so the declared size is checked before
+    reading and the bytes actually produced are counted while reading; a member never exceeds a file's size limit."""
+    locator = _shorten(info.filename)
+    if info.flag_bits & 0x1:
+        raise ImportProblem("the file is encrypted (password-protected archives are not imported)", locator=locator)
+    if info.file_size > file_limit:
+        raise ImportProblem(f"the file expands to {info.file_size:,} bytes, over the limit of {file_limit:,} bytes",
+                            locator=locator)
+    if info.file_size > limit:
+        raise ImportProblem("the archive expands beyond the size limit (a zip bomb?)", locator=locator)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise ImportProblem("the archive expands beyond the size limit (a zip bomb?)", locator=locator)
+                if size > file_limit:
+                    raise ImportProblem(f"the file expands beyond the limit of {file_limit:,} bytes", locator=locator)
+                parts.append(chunk)
+    except NotImplementedError:
+        raise ImportProblem(f"the file is compressed with an unsupported method ({info.compress_type})",
+                            locator=locator) from None
+    except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
+        raise ImportProblem(f"the file could not be extracted ({_short(exc)})", locator=locator) from None
+    except _ZIP_ERRORS as exc:
+        raise ImportProblem(f"the file is damaged in the archive ({type(exc).__name__}: {_short(exc)})",
+                            locator=locator) from None
+    return b"".join(parts)

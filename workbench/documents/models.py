@@ -1,6 +1,7 @@
-"""Source documents imported into a project and the chunks they are cut into."""
+"""Source documents imported into a project, the chunks they are cut into, and imports that run in the background."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -56,3 +57,37 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} #{self.index}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """A large upload, stored under MEDIA_ROOT and imported by a CPU worker; the row holds its progress and report."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    fields = models.JSONField(default=dict, blank=True, help_text="Record fields holding the text, title and id.")
+    # [{"name": the uploaded file's name, "path": where it is stored, relative to MEDIA_ROOT, "size": bytes}]
+    uploads = models.JSONField(default=list, blank=True)
+    files_total = models.PositiveIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)

@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import logging
+import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from django.db import transaction
+from django.conf import settings as django_settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from workbench.documents.chunking import ChunkSettings, chunk_text
 from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
-from workbench.documents.models import Chunk, SourceDocument
+from workbench.documents.models import Chunk, ImportJob, ImportStatus, SourceDocument
 from workbench.documents.text import normalize_text
 from workbench.projects.models import Project
 
+logger = logging.getLogger(__name__)
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -39,7 +45,12 @@ class FileReport:
     locator: str = ""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # Names and messages echo the upload: kept storable (a job's report is a jsonb column) and printable.
+        return {k: _printable(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass
@@ -64,32 +75,51 @@ def documents_import(
     files: Iterable[tuple[str, bytes]],
     fields: FieldMap = FieldMap(),
     limits: Limits | None = None,
+    progress: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Import each file atomically: a file with one bad record imports nothing; other files are unaffected."""
+    """Import each file atomically: a file with one bad record imports nothing; other files are unaffected.
+    `progress` is called with the report so far after each file."""
     limits = limits or Limits()
     report = ImportReport()
     budget = limits.max_documents
     settings = chunk_settings_for(project)
     for name, raw in files:
         try:
-            parsed = parse_file(name, raw, fields=fields, limits=limits)
+            parsed = _parse(name, raw, fields=fields, limits=limits)
             if len(parsed) > budget:
                 raise ImportProblem(f"importing it would pass the limit of {limits.max_documents:,} documents per import")
             created, existing, chunks = _store(project=project, parsed=parsed, settings=settings)
         except ImportProblem as exc:
             report.files.append(FileReport(name=name, status="failed", error=exc.reason, locator=exc.locator))
-            continue
-        budget -= len(parsed)
-        report.files.append(
-            FileReport(
-                name=name,
-                status="imported" if created else "unchanged",
-                documents_created=created,
-                documents_existing=existing,
-                chunks_created=chunks,
+        except DatabaseError as exc:
+            # _store's transaction is rolled back: nothing of this file is written, and the batch goes on.
+            logger.exception("import of %r failed in the database", name)
+            report.files.append(FileReport(name=name, status="failed", error=f"the database refused the file's content ({type(exc).__name__})"))
+        else:
+            budget -= len(parsed)
+            report.files.append(
+                FileReport(
+                    name=name,
+                    status="imported" if created else "unchanged",
+                    documents_created=created,
+                    documents_existing=existing,
+                    chunks_created=chunks,
+                )
             )
-        )
+        if progress:
+            progress(report)
     return report
+
+
+def _parse(name: str, raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDocument]:
+    """parse_file, where a parser failing in a way nobody foresaw is that file's failure, not the whole batch's."""
+    try:
+        return parse_file(name, raw, fields=fields, limits=limits)
+    except ImportProblem:
+        raise
+    except Exception as exc:
+        logger.exception("unexpected error while reading %r", name)
+        raise ImportProblem(f"the file could not be read ({type(exc).__name__})") from None
 
 
 @transaction.atomic
@@ -183,3 +213,64 @@ def project_rechunk(*, project: Project) -> dict:
     for document in documents.exclude(pk__in=have).only("id", "text").iterator(chunk_size=200):
         created += _chunk_document(document=document, settings=settings)
     return {"retired": retired, "revived": revived, "created": created, "chunking_key": settings.key}
+
+
+def _job_dir(job_id: int) -> Path:
+    return Path(django_settings.MEDIA_ROOT) / "imports" / str(job_id)
+
+
+@transaction.atomic
+def import_job_create(*, project: Project, uploads, fields: FieldMap, created_by) -> ImportJob:
+    """A large upload: each file stored under MEDIA_ROOT as it streams in, then imported by a CPU worker. `uploads` are
+    Django uploaded files (a name and `chunks()`)."""
+    from workbench.celery import app
+
+    job = ImportJob.objects.create(project=project, created_by=created_by, fields=asdict(fields))
+    directory = _job_dir(job.pk)
+    stored = []
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for index, upload in enumerate(uploads):
+            path = directory / str(index)  # the uploaded name is kept in the row, never used as a path
+            with open(path, "wb") as out:
+                for part in upload.chunks():
+                    out.write(part)
+            stored.append({"name": upload.name, "path": str(path.relative_to(django_settings.MEDIA_ROOT)), "size": path.stat().st_size})
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        job.delete()
+        raise
+    ImportJob.objects.filter(pk=job.pk).update(uploads=stored, files_total=len(stored))
+    job.refresh_from_db()
+    transaction.on_commit(lambda: app.send_task("workbench.documents.tasks.run_import", args=[job.pk], queue="default"))
+    return job
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Import a stored upload, file by file (each whole or not at all), with the progress and the report on the row.
+    A job runs once: a second delivery finds it no longer queued and leaves it."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(status=ImportStatus.RUNNING)
+    job = ImportJob.objects.select_related("project").get(pk=job_id)
+    if not claimed:
+        return job
+    root = Path(django_settings.MEDIA_ROOT)
+
+    def files():
+        for upload in job.uploads:
+            yield upload["name"], (root / upload["path"]).read_bytes()
+
+    def progress(report: ImportReport) -> None:
+        ImportJob.objects.filter(pk=job_id).update(files_done=len(report.files), report=report.as_dict())
+
+    report = documents_import(project=job.project, files=files(), fields=FieldMap(**job.fields), progress=progress)
+    ImportJob.objects.filter(pk=job_id).update(status=ImportStatus.DONE, files_done=len(report.files), report=report.as_dict(),
+                                               finished_at=timezone.now())
+    shutil.rmtree(_job_dir(job_id), ignore_errors=True)
+    return ImportJob.objects.get(pk=job_id)
+
+
+def import_job_fail(*, job_id: int, error: str) -> None:
+    ImportJob.objects.filter(pk=job_id).exclude(status=ImportStatus.DONE).update(
+        status=ImportStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+    shutil.rmtree(_job_dir(job_id), ignore_errors=True)

@@ -1,21 +1,23 @@
-"""Document pages: list and upload (admins), chunk preview, re-chunking."""
+"""Document pages: list and upload (admins; large uploads import in the background), chunk preview, re-chunking."""
 from __future__ import annotations
 
 from dataclasses import replace
 
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from workbench.documents.chunking import chunk_text
 from workbench.documents.forms import ChunkPreviewForm, DocumentUploadForm
 from workbench.documents.importers import FieldMap
-from workbench.documents.models import SourceDocument
+from workbench.documents.models import ImportJob, SourceDocument
 from workbench.documents.selectors import documents_for_project, size_histogram
-from workbench.documents.services import chunk_settings_for, documents_import, project_rechunk
+from workbench.documents.services import chunk_settings_for, documents_import, import_job_create, project_rechunk
 from workbench.projects.access import get_membership, get_project_for_admin
 
 
@@ -24,10 +26,12 @@ def document_list(request, slug: str):
     membership = get_membership(request, slug)
     project = membership.project
     page = Paginator(documents_for_project(project=project), 50).get_page(request.GET.get("page"))
+    jobs = project.import_jobs.select_related("created_by")[:10] if membership.is_admin else []
     return render(
         request,
         "documents/document_list.html",
-        {"project": project, "membership": membership, "page": page, "form": DocumentUploadForm()},
+        {"project": project, "membership": membership, "page": page, "form": DocumentUploadForm(), "import_jobs": jobs,
+         "inline_max_bytes": django_settings.DOCUMENTS_INLINE_MAX_BYTES},
     )
 
 
@@ -42,13 +46,16 @@ def document_upload(request, slug: str):
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
         messages.error(request, "Choose at least one file to import.")
         return redirect("documents:list", slug=slug)
-    report = documents_import(
-        project=project,
-        files=((f.name, f.read()) for f in form.cleaned_data["files"]),
-        fields=FieldMap(
-            text=form.cleaned_data["text_field"], title=form.cleaned_data["title_field"], id=form.cleaned_data["id_field"]
-        ),
-    )
+    uploads = form.cleaned_data["files"]
+    fields = FieldMap(text=form.cleaned_data["text_field"], title=form.cleaned_data["title_field"], id=form.cleaned_data["id_field"])
+    if sum(f.size for f in uploads) > django_settings.DOCUMENTS_INLINE_MAX_BYTES:
+        # Large: parsing and chunking megabytes would hold a web worker for as long; a CPU worker imports it.
+        job = import_job_create(project=project, uploads=uploads, fields=fields, created_by=request.user)
+        if wants_json:
+            return JsonResponse(import_job_payload(job, project), status=202)
+        messages.success(request, f"Import {job.pk} of {len(uploads)} file(s) started; its report appears below when it is done.")
+        return redirect("documents:list", slug=slug)
+    report = documents_import(project=project, files=((f.name, f.read()) for f in uploads), fields=fields)
     if wants_json:
         return JsonResponse(report.as_dict(), status=200 if report.ok else 400)
     for f in report.files:
@@ -57,6 +64,18 @@ def document_upload(request, slug: str):
         else:
             messages.success(request, f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunks.")
     return redirect("documents:list", slug=slug)
+
+
+def import_job_payload(job: ImportJob, project) -> dict:
+    return {"job": job.pk, "status": job.status, "files_done": job.files_done, "files_total": job.files_total,
+            "report": job.report or None, "error": job.error,
+            "status_url": reverse("documents:import_status", args=[project.slug, job.pk])}
+
+
+@login_required
+def import_status(request, slug: str, pk: int):
+    project = get_project_for_admin(request, slug)
+    return JsonResponse(import_job_payload(get_object_or_404(ImportJob, project=project, pk=pk), project))
 
 
 @login_required

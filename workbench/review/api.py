@@ -5,12 +5,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workbench.generation.models import QAPair
 from workbench.projects.access import get_membership
 from workbench.documents.models import Chunk
+from workbench.quality.filters import FLAG_NAMES
 from workbench.review.selectors import project_stats
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
 
@@ -39,7 +42,7 @@ def pair_payload(pair: QAPair) -> dict:
 
 class ReviewSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["approve", "edit", "reject"])
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=2 ** 31 - 1)  # QAPair.version's column
     question = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     answer = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
@@ -58,18 +61,33 @@ class StatsSerializer(serializers.Serializer):
     by_flag = serializers.DictField(child=serializers.IntegerField())
 
 
+class BoundedJSONParser(JSONParser):
+    """JSON bodies nested past the interpreter's recursion limit are bad input (400), not a server error."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
+
+
 class ClaimView(APIView):
     @extend_schema(request=None, responses={200: PairSerializer, 204: OpenApiResponse(description="Nothing left to claim.")},
                    summary="Claim the next pair of the project's queue (leased to the caller).")
     def post(self, request, slug: str):
         membership = get_membership(request, slug)
-        pair = pair_claim(project=membership.project, reviewer=request.user, flag=request.query_params.get("flag") or None)
+        flag = request.query_params.get("flag") or None
+        if flag is not None and flag not in FLAG_NAMES:
+            return Response({"flag": [f"Unknown flag; use one of {', '.join(FLAG_NAMES)}."]}, status=400)
+        pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag)
         if pair is None:
             return Response(status=204)
         return Response(pair_payload(pair))
 
 
 class ReviewView(APIView):
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
+
     @extend_schema(request=ReviewSerializer, responses={200: PairSerializer, 409: ConflictSerializer},
                    summary="Approve, edit or reject a claimed pair at the version the caller saw.")
     def post(self, request, pair_id: int):
