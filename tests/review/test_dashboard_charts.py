@@ -26,7 +26,8 @@ def decide(project, reviewer, decision, n):
     for _ in range(n):
         pair = pair_claim(project=project, reviewer=reviewer)
         pair_review(pair_id=pair.pk, reviewer=reviewer,
-                    data=ReviewInput(decision=decision, version=pair.version, reason="off-topic" if decision == "reject" else ""))
+                    data=ReviewInput(decision=decision, version=pair.version, reason="off-topic" if decision == "reject" else "",
+                                      confirm=True))
 
 
 def test_buckets_are_hours_over_two_days_else_days():
