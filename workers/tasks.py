@@ -34,8 +34,10 @@ def engine_for(parameters: dict):
         cache_dir=str(settings.MODEL_CACHE_DIR) if settings.MODEL_CACHE_DIR.exists() else "",
     )
     with _lock:
-        if _engine_key != spec:
-            _engine = None
+        if _engine_key != spec or _engine is None:
+            # The old model goes first (one model per GPU), and with it its key: a load that fails leaves no engine
+            # and no key, so the next batch, of this project or any other, loads afresh instead of finding None.
+            _engine = _engine_key = None
             import gc
 
             gc.collect()
