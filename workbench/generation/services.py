@@ -190,12 +190,15 @@ def batch_finish(*, batch_id: int) -> None:
 
 
 @transaction.atomic
-def batch_release(*, batch_id: int, error: str) -> bool:
-    """After an error: back to the queue while attempts remain (True), else failed (False)."""
+def batch_release(*, batch_id: int, error: str, transient: bool = True) -> bool:
+    """After an error: back to the queue while attempts remain and the error is transient (True), else failed
+    (False). A deterministic error (model missing, adapter mismatch, prompt too long) would only recur: it fails the
+    batch at once."""
     batch = GenerationBatch.objects.select_for_update().get(pk=batch_id)
-    if batch.attempts >= settings.GENERATION_MAX_ATTEMPTS:
+    if not transient or batch.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         batch.status, batch.finished_at = BatchStatus.FAILED, timezone.now()
-        batch.error = f"Failed after {batch.attempts} attempts: {error}"[:5000]
+        batch.error = (f"Failed after {batch.attempts} attempts: {error}" if transient
+                       else f"Failed without a retry (the error would recur): {error}")[:5000]
         batch.save(update_fields=["status", "finished_at", "error"])
         run_refresh(run_id=batch.run_id)
         return False
