@@ -9,7 +9,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from workbench.generation import selectors
 from workbench.generation import services as generation
+from workbench.generation.models import PreflightStatus
 from workbench.quality import services as quality
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,29 @@ def is_transient(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
     return False
+
+
+@shared_task(bind=True, name="workers.tasks.preflight_run", acks_late=True,
+             soft_time_limit=min(120, settings.CELERY_TASK_SOFT_TIME_LIMIT), time_limit=min(150, settings.CELERY_TASK_TIME_LIMIT))
+def preflight_run(self, run_id: int) -> None:
+    """Check, in a GPU worker, that the run's base model, adapter and tokenizer resolve here (config and tokenizer
+    files, no weights). A failure fails the run at once with what is missing and how to fix it."""
+    from workers.loading import ModelLoadError, preflight
+
+    worker = self.request.hostname or socket.gethostname()
+    run = selectors.run_for_preflight(run_id=run_id)
+    if run is None:
+        return  # finished, cancelled or checked already
+    try:
+        report = preflight(model_spec(run.parameters))
+    except ModelLoadError as exc:
+        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.FAILED, report=str(exc))
+    except Exception as exc:  # e.g. the hub did not answer in time: the batches will tell; the run goes on
+        log.exception("preflight of run %s could not finish", run_id)
+        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.INCONCLUSIVE,
+                                        report=f"The check could not finish: {type(exc).__name__}: {exc}")
+    else:
+        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.PASSED, report=report)
 
 
 _DONE = object()
