@@ -38,28 +38,44 @@ def project(owner, reviewer):
 
 
 class WorkerProcess:
-    """A real `celery worker` process on the test database and the Redis broker."""
+    """A real `celery worker` process on the test database and the Redis broker.
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    Ready once it answers a ping. On a loaded machine a worker can take minutes to import Django, torch and
+    transformers, so the wait lasts as long as the process is alive, up to `ready_timeout` (WORKER_READY_TIMEOUT, 600 s
+    by default); a process that exits fails at once. Either failure shows the worker's log."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, ready_timeout: float | None = None):
         from workbench.celery import app
 
         self.name = f"test-{os.getpid()}-{time.monotonic_ns()}@%h"
         self.hostname = self.name.replace("%h", os.uname().nodename)
         self.log_path = log_path
         self.log = open(log_path, "a")
+        self.log_start = log_path.stat().st_size  # one log file may hold several workers of a test
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workbench", "worker", "-Q", "default,gpu", "-P", "solo",
              "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", self.name],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
+        timeout = ready_timeout if ready_timeout is not None else float(os.environ.get("WORKER_READY_TIMEOUT", "600"))
+        started = time.monotonic()
+        while True:
             if self.proc.poll() is not None:
-                pytest.fail(f"celery worker exited early:\n{log_path.read_text()}")
-            if app.control.ping(destination=[self.hostname], timeout=0.5):
+                self.log.close()
+                pytest.fail(f"celery worker exited with status {self.proc.returncode} before it was ready; its log:\n{self.log_text()}")
+            # A generous reply window: a busy 2-core machine can take seconds to answer a broadcast.
+            if app.control.ping(destination=[self.hostname], timeout=2.0):
                 return
+            if time.monotonic() - started > timeout:
+                break
         self.kill()
-        pytest.fail("celery worker did not answer a ping within 90 s")
+        self.log.close()
+        pytest.fail(f"celery worker did not answer a ping within {timeout:.0f} s while running; its log:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(self.log_start)
+            return f.read()[-20_000:]
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would: no chance to ack, requeue or clean up."""

@@ -249,6 +249,7 @@ GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 256, minimum=1)  # sequen
 GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # samples stored together while a batch runs
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 256, minimum=1)  # chunks per gpu-queue task (docs/PERFORMANCE.md)
 GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3, minimum=1)  # a poison batch fails after this many
+GENERATION_PREFLIGHT_TIMEOUT = env_int("GENERATION_PREFLIGHT_TIMEOUT", 20, minimum=1)  # s a run waits for a GPU worker to check its model before the run page says none answered
 MODEL_DEVICE = env_str("MODEL_DEVICE", "")  # "" picks cuda when available, else cpu
 
 # --- Exports -------------------------------------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+DEMO_MODEL_DIR_NAME = "workbench-demo-model"  # where `manage.py serve` trains the demo model, under the data directory
+
+
 class ModelLoadError(RuntimeError):
     """The weights could not be loaded; the message names what is missing or mismatched."""
 
@@ -46,6 +49,48 @@ def _where(name: str, revision: str) -> str:
     return f"{name}@{revision or 'main'}" + (" (offline mode: only the local cache is searched)" if offline() else "")
 
 
+def _looks_local(name: str) -> bool:
+    return Path(name).exists() or name.startswith(("/", "./", "../", "~")) or name.count("/") > 1
+
+
+def _cache_in_use(spec: ModelSpec) -> str:
+    if spec.cache_dir:
+        return spec.cache_dir
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def missing(what: str, field: str, name: str, revision: str, spec: ModelSpec, exc: BaseException) -> ModelLoadError:
+    """A load error that says what is missing on this worker and how to fix it. `field` is the project setting that
+    names it (Base model, Adapter)."""
+    if _looks_local(name):
+        found = f"{what} not found: local directory {name}" + ("" if Path(name).exists() else " does not exist on this worker")
+        fix = (f"Fix: copy the files there on every GPU worker, or set the project's {field} (project settings, "
+               f"Generation) to a directory that holds them.")
+        if DEMO_MODEL_DIR_NAME in name:
+            fix += (" The demo model is trained by `bin/start` (`manage.py serve`) into the data directory "
+                    "(WORKBENCH_DATA_DIR); start it once, or run `python -m workers.demo_model DIR`.")
+    else:
+        rev = f" --revision {revision}" if revision else ""
+        cache = _cache_in_use(spec)
+        found = f"{what} not found: {_where(name, revision)}; " + (
+            f"it is not in this worker's Hugging Face cache {cache}" if offline()
+            else f"it could not be fetched from the hub into the cache {cache}"
+        )
+        fix = (f"Fix: download it into the worker's cache (`hf download {name}{rev} --cache-dir {cache}`; "
+               f"the cache is MODEL_CACHE_DIR when that directory exists, else HF_HUB_CACHE / HF_HOME), then set "
+               f"HF_HUB_OFFLINE=1 on workers that must not reach the hub; or set the project's {field} (project "
+               f"settings, Generation) to a local directory holding it.")
+        if not offline():
+            fix += " A gated repository also needs HF_TOKEN on the worker."
+    return ModelLoadError(f"{found} ({_first_line(exc)}).\n{fix}")
+
+
 def _kwargs(spec: ModelSpec, revision: str) -> dict:
     kwargs = {"local_files_only": offline()}
     if revision:
@@ -76,16 +121,14 @@ def check_adapter_fits(*, adapter_config, base_config, base_model_name: str, mod
         raise ModelLoadError(f"The adapter's rank r={adapter_config.r} is not usable.")
 
 
-def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+def _resolve(spec: ModelSpec):
+    """Base config, adapter config and tokenizer: the small files, no weights."""
+    from transformers import AutoConfig, AutoTokenizer
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
         base_config = AutoConfig.from_pretrained(spec.base_model, **_kwargs(spec, spec.base_revision))
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"Base model weights not found: {_where(spec.base_model, spec.base_revision)} ({exc})") from None
+        raise missing("Base model weights", "Base model", spec.base_model, spec.base_revision, spec, exc) from None
 
     adapter_config = None
     if spec.adapter:
@@ -94,16 +137,58 @@ def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
         try:
             adapter_config = PeftConfig.from_pretrained(spec.adapter, **_kwargs(spec, spec.adapter_revision))
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"Adapter not found: {_where(spec.adapter, spec.adapter_revision)} ({exc})") from None
+            raise missing("Adapter", "Adapter", spec.adapter, spec.adapter_revision, spec, exc) from None
 
-    tokenizer_source = spec.adapter if spec.adapter and (Path(spec.adapter) / "tokenizer_config.json").exists() else spec.base_model
+    from_adapter = bool(spec.adapter) and (Path(spec.adapter) / "tokenizer_config.json").exists()
+    source, revision = (spec.adapter, spec.adapter_revision) if from_adapter else (spec.base_model, spec.base_revision)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer_source, **_kwargs(spec, spec.adapter_revision if tokenizer_source == spec.adapter else spec.base_revision)
+        tokenizer = AutoTokenizer.from_pretrained(source, **_kwargs(spec, revision))
+    except (OSError, ValueError, TypeError) as exc:
+        raise missing("Tokenizer", "Adapter" if from_adapter else "Base model", source, revision, spec, exc) from None
+    return base_config, adapter_config, tokenizer
+
+
+def preflight(spec: ModelSpec) -> str:
+    """What a run needs before any weights are read: base model, adapter and tokenizer resolve at their revisions (the
+    local directory, or the cache under HF_HUB_OFFLINE), and the adapter fits the base, checked against the base's
+    modules built on the meta device (no memory). Raises ModelLoadError saying what is missing and how to fix it;
+    returns a one-line summary."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    base_config, adapter_config, tokenizer = _resolve(spec)
+    if adapter_config is not None:
+        with torch.device("meta"):
+            skeleton = AutoModelForCausalLM.from_config(base_config)
+        check_adapter_fits(
+            adapter_config=adapter_config,
+            base_config=base_config,
+            base_model_name=spec.base_model,
+            module_names={name for name, _ in skeleton.named_modules()},
         )
+    return (f"{_where(spec.base_model, spec.base_revision)} ({getattr(base_config, 'model_type', '?')}, "
+            f"{getattr(base_config, 'num_hidden_layers', '?')} layers)"
+            + (f" + adapter {_where(spec.adapter, spec.adapter_revision)}" if spec.adapter else "")
+            + f", tokenizer of {len(tokenizer)} tokens")
+
+
+def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    base_config, adapter_config, tokenizer = _resolve(spec)
+    try:
         model = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=dtype, **_kwargs(spec, spec.base_revision))
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"Base model weights not found: {_where(spec.base_model, spec.base_revision)} ({exc})") from None
+        raise missing("Base model weights", "Base model", spec.base_model, spec.base_revision, spec, exc) from None
+    except Exception as exc:  # present but unreadable: a damaged or partial download (e.g. a SafetensorError)
+        raise ModelLoadError(
+            f"Base model weights could not be read: {_where(spec.base_model, spec.base_revision)} "
+            f"({type(exc).__name__}: {_first_line(exc)}).\nFix: the weight files are damaged or incomplete; copy or "
+            f"download them again (`hf download` resumes), or set the project's Base model to another directory."
+        ) from exc
 
     if adapter_config is not None:
         check_adapter_fits(

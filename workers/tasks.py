@@ -9,7 +9,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from workbench.generation import selectors
 from workbench.generation import services as generation
+from workbench.generation.models import PreflightStatus
 from workbench.quality import services as quality
 
 log = logging.getLogger(__name__)
@@ -19,23 +21,32 @@ _engine = None
 _engine_key = None
 
 
-def engine_for(parameters: dict):
-    """The model is loaded once per worker process, after the fork, on first use, and reused while the run's model
-    and adapter stay the same; a different one replaces it (one model per GPU)."""
-    global _engine, _engine_key
-    from workers.engine import Engine
-    from workers.loading import ModelSpec, load_model
+def model_spec(parameters: dict):
+    """What a run's frozen parameters ask this worker to load."""
+    from workers.loading import ModelSpec
 
-    spec = ModelSpec(
+    return ModelSpec(
         base_model=parameters["base_model"],
         base_revision=parameters.get("base_model_revision", ""),
         adapter=parameters.get("adapter", ""),
         adapter_revision=parameters.get("adapter_revision", ""),
         cache_dir=str(settings.MODEL_CACHE_DIR) if settings.MODEL_CACHE_DIR.exists() else "",
     )
+
+
+def engine_for(parameters: dict):
+    """The model is loaded once per worker process, after the fork, on first use, and reused while the run's model
+    and adapter stay the same; a different one replaces it (one model per GPU)."""
+    global _engine, _engine_key
+    from workers.engine import Engine
+    from workers.loading import load_model
+
+    spec = model_spec(parameters)
     with _lock:
-        if _engine_key != spec:
-            _engine = None
+        if _engine_key != spec or _engine is None:
+            # The old model goes first (one model per GPU), and with it its key: a load that fails leaves no engine
+            # and no key, so the next batch, of this project or any other, loads afresh instead of finding None.
+            _engine = _engine_key = None
             import gc
 
             gc.collect()
@@ -99,10 +110,63 @@ def generate_batch(self, batch_id: int) -> None:
                 for _index, result in engine.generate_stream(requests, sampling):
                     writer.add(result)
         generation.batch_finish(batch_id=batch_id)
-    except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
-        log.exception("batch %s failed", batch_id)
-        if generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}"):
+    except Exception as exc:  # a transient failure is retried up to GENERATION_MAX_ATTEMPTS; any other fails the batch
+        transient = is_transient(exc)
+        log.exception("batch %s failed (%s)", batch_id, "transient" if transient else "not retried")
+        from django.db import connection
+
+        connection.close_if_unusable_or_obsolete()  # a lost database connection is opened afresh for the release
+        try:
+            again = generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", transient=transient)
+        except Exception as release_exc:
+            if not is_transient(release_exc):
+                raise
+            # The row could not be written; the retried message claims the batch again and counts the attempt.
+            log.exception("batch %s could not be released", batch_id)
+            again = True
+        if again:
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors worth another attempt: the database connection (OperationalError, InterfaceError), CUDA out of memory,
+    lost connections and timeouts, also when wrapped (the writer raises a storing failure from its cause). Everything
+    else (model missing, adapter mismatch, prompt too long for the context, a bug) would fail the same way again."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.db import InterfaceError, OperationalError
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, SoftTimeLimitExceeded)):
+            return True
+        if type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc):  # torch.cuda.OutOfMemoryError
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
+    return False
+
+
+@shared_task(bind=True, name="workers.tasks.preflight_run", acks_late=True,
+             soft_time_limit=min(120, settings.CELERY_TASK_SOFT_TIME_LIMIT), time_limit=min(150, settings.CELERY_TASK_TIME_LIMIT))
+def preflight_run(self, run_id: int) -> None:
+    """Check, in a GPU worker, that the run's base model, adapter and tokenizer resolve here (config and tokenizer
+    files, no weights). A failure fails the run at once with what is missing and how to fix it."""
+    from workers.loading import ModelLoadError, preflight
+
+    worker = self.request.hostname or socket.gethostname()
+    run = selectors.run_for_preflight(run_id=run_id)
+    if run is None:
+        return  # finished, cancelled or checked already
+    try:
+        report = preflight(model_spec(run.parameters))
+    except ModelLoadError as exc:
+        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.FAILED, report=str(exc))
+    except Exception as exc:  # e.g. the hub did not answer in time: the batches will tell; the run goes on
+        log.exception("preflight of run %s could not finish", run_id)
+        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.INCONCLUSIVE,
+                                        report=f"The check could not finish: {type(exc).__name__}: {exc}")
+    else:
+        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.PASSED, report=report)
 
 
 _DONE = object()

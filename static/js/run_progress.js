@@ -6,6 +6,17 @@
   var url = box.getAttribute("data-url");
   var labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
   function text(id, value) { var el = document.getElementById(id); if (el) el.textContent = value; }
+  // Multi-line text (a failure and its fix) as text nodes and line breaks; hidden when empty.
+  function lines(id, value) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    el.textContent = "";
+    (value || "").split("\n").forEach(function (line, i) {
+      if (i) el.append(document.createElement("br"));
+      el.append(document.createTextNode(line));
+    });
+    el.hidden = !value;
+  }
   function tick() {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json(); })
@@ -17,6 +28,8 @@
         text("run-rate", p.pairs_per_minute === null ? "–" : p.pairs_per_minute);
         text("run-eta", p.eta_seconds === null ? "–" : p.eta_seconds + " s");
         text("run-failed", p.batches_failed);
+        lines("run-error", p.error);
+        lines("run-notice", p.notice);
         var list = document.getElementById("run-errors");
         list.textContent = "";
         p.failed_batches.concat(p.retrying_batches).forEach(function (b) {

@@ -140,20 +140,6 @@ def test_worker_killed_mid_batch_keeps_what_it_stored(start_worker, owner, tiny_
     assert batch.status == BatchStatus.DONE and batch.attempts >= 2
 
 
-def test_poison_batch_fails_after_max_attempts_and_the_rest_completes(start_worker, owner, tiny_model):
-    project, chunks = project_with_chunks(owner, tiny_model, 4, samples=1, long_chunk=True)
-    start_worker(**WORKER_ENV | {"GENERATION_MAX_ATTEMPTS": "3"})
-    run = generation_run_create(project=project, created_by=owner, batch_chunks=1)
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, what="run to finish")
-    assert run.status == RunStatus.FAILED
-    poison = GenerationBatch.objects.get(run=run, index=1)
-    assert poison.status == BatchStatus.FAILED and poison.attempts == 3
-    assert "Failed after 3 attempts" in poison.error and "exceeds the model's context of 1024" in poison.error
-    assert GenerationBatch.objects.filter(run=run, status=BatchStatus.DONE).count() == 3
-    assert "batch 1" in run.error
-    assert Generation.objects.filter(run=run).count() == 3
-
-
 def test_cancelled_run_stops_dispatching(start_worker, owner, tiny_model):
     project, chunks = project_with_chunks(owner, tiny_model, 6)
     run = generation_run_create(project=project, created_by=owner, batch_chunks=1)

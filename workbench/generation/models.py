@@ -17,6 +17,13 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class PreflightStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a GPU worker"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    INCONCLUSIVE = "inconclusive", "Could not finish"
+
+
 class GenerationRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
@@ -30,6 +37,12 @@ class GenerationRun(models.Model):
     batches_done = models.PositiveIntegerField(default=0)
     batches_failed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The check a GPU worker makes when the run starts: model, adapter and tokenizer resolve there (no weights read).
+    preflight_status = models.CharField(max_length=16, choices=PreflightStatus.choices, blank=True)
+    preflight_requested_at = models.DateTimeField(null=True, blank=True)
+    preflight_answered_at = models.DateTimeField(null=True, blank=True)
+    preflight_worker = models.CharField(max_length=200, blank=True)
+    preflight_report = models.TextField(blank=True)  # what resolved, or why the check could not finish
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,9 +1,12 @@
 """Reads of runs and their progress."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.utils import timezone
 
-from workbench.generation.models import BatchStatus, Generation, GenerationRun
+from workbench.generation.models import BatchStatus, Generation, GenerationRun, PreflightStatus, RunStatus
 
 
 def run_progress(*, run: GenerationRun) -> dict:
@@ -34,6 +37,8 @@ def run_progress(*, run: GenerationRun) -> dict:
         "pairs_per_minute": round(rate, 1) if rate is not None else None,
         "eta_seconds": eta,
         "error": run.error,
+        "preflight_status": run.preflight_status,
+        "notice": run_preflight_notice(run=run),
         "failed_batches": failures,
         "retrying_batches": retrying,
         "created_at": run.created_at.isoformat(),
@@ -49,3 +54,26 @@ def runs_for_project(*, project):
 def run_sampling_used(*, run: GenerationRun, limit: int = 5) -> list[dict]:
     """The sampling the workers used for this run's samples (top-k and top-p resolved against the checkpoint)."""
     return list(Generation.objects.filter(run=run).exclude(sampling={}).values_list("sampling", flat=True).distinct()[:limit])
+
+
+def run_for_preflight(*, run_id: int) -> GenerationRun | None:
+    """The run, while its model check is awaited and it may still generate; None otherwise (a redelivered check does
+    nothing)."""
+    return GenerationRun.objects.filter(
+        pk=run_id, preflight_status=PreflightStatus.PENDING, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).first()
+
+
+def run_preflight_notice(*, run: GenerationRun, now=None) -> str:
+    """What the run page says while the model check is awaited: nothing at first, then, once
+    GENERATION_PREFLIGHT_TIMEOUT has passed with no GPU worker answering, that none did (the run stays queued)."""
+    if run.preflight_status != PreflightStatus.PENDING or run.status != RunStatus.QUEUED or not run.preflight_requested_at:
+        return ""
+    waited = (now or timezone.now()) - run.preflight_requested_at
+    if waited < timedelta(seconds=settings.GENERATION_PREFLIGHT_TIMEOUT):
+        return ""
+    return (
+        f"No GPU worker has answered the model check for {int(waited.total_seconds())} s. The run stays queued and starts "
+        "when a worker takes it: start one with `celery -A workbench worker -Q gpu --pool solo` on a machine with the model "
+        "(`bin/start` runs one), or wait if the GPU workers are busy with earlier runs."
+    )

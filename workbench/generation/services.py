@@ -18,6 +18,7 @@ from workbench.generation.models import (
     Generation,
     GenerationBatch,
     GenerationRun,
+    PreflightStatus,
     QAPair,
     RunStatus,
 )
@@ -26,6 +27,7 @@ from workbench.projects.models import Project
 from workbench.projects.prompts import validate_prompt_template
 
 GPU_TASK = "workers.tasks.generate_batch"
+PREFLIGHT_TASK = "workers.tasks.preflight_run"
 
 
 def _enqueue(batch_ids: Sequence[int]) -> None:
@@ -84,6 +86,7 @@ def generation_run_create(
         for i, start in enumerate(range(0, len(chunks), size))
     )
     ids = [b.pk for b in batches]
+    run_preflight_request(run=run)
     transaction.on_commit(lambda: _enqueue(ids))
     return run
 
@@ -190,12 +193,15 @@ def batch_finish(*, batch_id: int) -> None:
 
 
 @transaction.atomic
-def batch_release(*, batch_id: int, error: str) -> bool:
-    """After an error: back to the queue while attempts remain (True), else failed (False)."""
+def batch_release(*, batch_id: int, error: str, transient: bool = True) -> bool:
+    """After an error: back to the queue while attempts remain and the error is transient (True), else failed
+    (False). A deterministic error (model missing, adapter mismatch, prompt too long) would only recur: it fails the
+    batch at once."""
     batch = GenerationBatch.objects.select_for_update().get(pk=batch_id)
-    if batch.attempts >= settings.GENERATION_MAX_ATTEMPTS:
+    if not transient or batch.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         batch.status, batch.finished_at = BatchStatus.FAILED, timezone.now()
-        batch.error = f"Failed after {batch.attempts} attempts: {error}"[:5000]
+        batch.error = (f"Failed after {batch.attempts} attempts: {error}" if transient
+                       else f"Failed without a retry (the error would recur): {error}")[:5000]
         batch.save(update_fields=["status", "finished_at", "error"])
         run_refresh(run_id=batch.run_id)
         return False
@@ -261,5 +267,53 @@ def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
     run.status, run.finished_at, run.error = RunStatus.RUNNING, None, ""
     run.save(update_fields=["status", "finished_at", "error"])
     run_refresh(run_id=run.pk)
+    run_preflight_request(run=run)
     transaction.on_commit(lambda: _enqueue(batches))
     return run
+
+
+# --- Preflight: a GPU worker checks that the run's model resolves before its batches load it. ---------------------
+
+
+def _send_preflight(run_id: int) -> None:
+    import logging
+
+    from workbench.celery import app
+
+    try:
+        app.send_task(PREFLIGHT_TASK, args=[run_id], queue="gpu")
+    except Exception:  # the batches go on; the run page says that no GPU worker answered the check
+        logging.getLogger(__name__).exception("could not enqueue the preflight check of run %s", run_id)
+
+
+def run_preflight_request(*, run: GenerationRun) -> None:
+    """Ask a GPU worker, once the transaction commits, whether the run's base model, adapter and tokenizer resolve
+    there. Sent before the run's batches, so on the FIFO `gpu` queue a worker checks before it loads."""
+    now = timezone.now()
+    GenerationRun.objects.filter(pk=run.pk).update(
+        preflight_status=PreflightStatus.PENDING, preflight_requested_at=now, preflight_answered_at=None,
+        preflight_worker="", preflight_report="",
+    )
+    run.preflight_status, run.preflight_requested_at = PreflightStatus.PENDING, now
+    transaction.on_commit(lambda: _send_preflight(run.pk))
+
+
+@transaction.atomic
+def run_preflight_record(*, run_id: int, worker: str, status: str, report: str) -> GenerationRun | None:
+    """Store a worker's answer. A failed check fails the run at once, with the report (what is missing and how to fix
+    it) as its error; its queued batches are cancelled (their messages become no-ops; "Retry" queues them again and
+    checks again). None when the run is gone."""
+    run = GenerationRun.objects.select_for_update().filter(pk=run_id).first()
+    if run is None:
+        return None
+    run.preflight_status, run.preflight_answered_at = status, timezone.now()
+    run.preflight_worker, run.preflight_report = worker[:200], report[:5000]
+    fields = ["preflight_status", "preflight_answered_at", "preflight_worker", "preflight_report"]
+    if status == PreflightStatus.FAILED and run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        run.batches.filter(status=BatchStatus.QUEUED).update(status=BatchStatus.CANCELLED)
+        run.status, run.finished_at = RunStatus.FAILED, timezone.now()
+        run.error = f"The model check on GPU worker {worker} failed. {report}"[:5000]
+        fields += ["status", "finished_at", "error"]
+    run.save(update_fields=fields)
+    return run
+

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from workbench.generation.models import GenerationRun
-from workbench.generation.selectors import run_progress, run_sampling_used, runs_for_project
+from workbench.generation.selectors import run_preflight_notice, run_progress, run_sampling_used, runs_for_project
 from workbench.generation.services import generation_run_cancel, generation_run_create, generation_run_retry
 from workbench.projects.access import get_membership, get_project_for_admin
 
@@ -42,7 +42,7 @@ def run_detail(request, slug: str, pk: int):
         request,
         "generation/run_detail.html",
         {"project": membership.project, "membership": membership, "run": run, "progress": run_progress(run=run),
-         "sampling_used": run_sampling_used(run=run)},
+         "sampling_used": run_sampling_used(run=run), "notice": run_preflight_notice(run=run)},
     )
 
 
