@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0002_sampling_top_k'),
+        ('projects', '0003_embedding'),
     ]
 
     operations = [
