@@ -17,7 +17,7 @@ def run_progress(*, run: GenerationRun) -> dict:
         end = run.finished_at or timezone.now()
         minutes = max((end - run.started_at).total_seconds() / 60, 1e-6)
         rate = run.samples_done / minutes
-        remaining = max(0, run.samples_expected - run.samples_done)
+        remaining = max(0, run.samples_expected - run.samples_done - samples_given_up(run=run))
         eta = None if run.finished_at else round(remaining / rate * 60)
     failures = list(
         run.batches.filter(status=BatchStatus.FAILED).order_by("index").values("index", "error", "attempts")[:20]
@@ -45,6 +45,16 @@ def run_progress(*, run: GenerationRun) -> dict:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+
+
+def samples_given_up(*, run: GenerationRun) -> int:
+    """Samples that failed or cancelled batches will not produce: the ETA waits only for work that will still run."""
+    chunk_ids = [c for ids in run.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED])
+                 .values_list("chunk_ids", flat=True) for c in ids]
+    if not chunk_ids:
+        return 0
+    stored = Generation.objects.filter(run=run, chunk_id__in=chunk_ids).count()
+    return max(0, len(chunk_ids) * run.parameters.get("samples_per_chunk", 1) - stored)
 
 
 def runs_for_project(*, project):
