@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from workbench.documents.text import DecodeError, decode_bytes, looks_binary, normalize_text
+from workbench.documents.text import DecodeError, decode_text, looks_binary, normalize_text
 
 TEXT_FORMATS = {".txt", ".md", ".markdown"}
 RECORD_FORMATS = {".jsonl", ".ndjson", ".json", ".csv"}
@@ -72,6 +72,7 @@ class ParsedDocument:
     origin_filename: str = ""
     origin_size: int | None = None
     origin_sha256: str = ""
+    encoding: str = ""  # the text encoding the file was read in (text, JSON, CSV)
 
 
 def _extension(name: str) -> str:
@@ -100,14 +101,17 @@ def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: 
     if ext in TEXT_FORMATS | RECORD_FORMATS and looks_binary(raw):
         raise ImportProblem(f"the file is binary, not {ext} text")
     digest = hashlib.sha256(raw).hexdigest()
+    encoding = ""
+    if ext in TEXT_FORMATS | RECORD_FORMATS:
+        text, encoding = _decode(raw)
     if ext in TEXT_FORMATS:
-        docs = [_text_document(_decode(raw), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
+        docs = [_text_document(text, default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     elif ext in {".jsonl", ".ndjson"}:
-        docs = list(_parse_jsonl(_decode(raw), fields))
+        docs = list(_parse_jsonl(text, fields))
     elif ext == ".json":
-        docs = list(_parse_json(_decode(raw), fields))
+        docs = list(_parse_json(text, fields))
     elif ext == ".csv":
-        docs = list(_parse_csv(_decode(raw), fields))
+        docs = list(_parse_csv(text, fields))
     elif ext == ".pdf":
         docs = [_text_document(_pdf_text(raw), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     else:
@@ -116,12 +120,13 @@ def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: 
         raise ImportProblem(f"the file holds {len(docs):,} documents, over the limit of {limits.max_documents:,}")
     for doc in docs:
         doc.origin_filename, doc.origin_size, doc.origin_sha256 = name, len(raw), digest
+        doc.encoding = encoding
     return docs
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes) -> tuple[str, str]:
     try:
-        return decode_bytes(raw)
+        return decode_text(raw)
     except (DecodeError, UnicodeDecodeError) as exc:
         raise ImportProblem(str(exc)) from None
 
@@ -308,7 +313,7 @@ def _parse_zip(raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDo
     docs: list[ParsedDocument] = []
     total = 0
     for info in members:
-        name = info.filename.replace("\\", "/")
+        name = member_name(info).replace("\\", "/")
         if len(name) > MAX_NAME_CHARS:
             raise ImportProblem(f"a path in the archive is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}",
                                 locator=_shorten(name))
@@ -329,6 +334,24 @@ def _parse_zip(raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDo
     if not docs:
         raise ImportProblem("the archive holds no importable files")
     return docs
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as its maker wrote it. With the UTF-8 flag zipfile already decoded it; without it, zipfile
+    read the bytes as CP437, which is what Linux `zip` (UTF-8 bytes, no flag) and Korean Windows (CP949 bytes) do
+    not write: the bytes are taken back and decoded strictly as UTF-8, then as CP949, else left as CP437."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for encoding in ("utf-8", "cp949"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
 
 
 def _shorten(name: str, limit: int = 120) -> str:

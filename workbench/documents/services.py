@@ -43,6 +43,7 @@ class FileReport:
     chunks_created: int = 0
     error: str = ""
     locator: str = ""
+    encoding: str = ""  # the encodings its text was read in, e.g. "cp949" (empty for PDF and DOCX)
 
     def as_dict(self) -> dict:
         # Names and messages echo the upload: kept storable (a job's report is a jsonb column) and printable.
@@ -104,6 +105,7 @@ def documents_import(
                     documents_created=created,
                     documents_existing=existing,
                     chunks_created=chunks,
+                    encoding=", ".join(sorted({d.encoding for d in parsed if d.encoding})),
                 )
             )
         if progress:

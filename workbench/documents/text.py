@@ -18,21 +18,44 @@ class DecodeError(ValueError):
 
 
 def decode_bytes(raw: bytes) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else the encoding charset-normalizer detects (CP949/EUC-KR...)."""
+    return decode_text(raw)[0]
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """(text, the encoding it was read in). UTF-8 (with or without BOM) and UTF-16 with a BOM first; then a strict
+    CP949 decode (the superset of EUC-KR that Korean Windows writes), taken when it succeeds and reads as Korean; only
+    then charset-normalizer's statistical guess, which can misjudge short Korean files."""
     if raw.startswith(codecs.BOM_UTF8):
-        return raw[len(codecs.BOM_UTF8):].decode("utf-8")
+        return raw[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8 (BOM)"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")
+        return raw.decode("utf-16"), "utf-16"
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    try:
+        text = raw.decode("cp949")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if _reads_as_korean(text):
+            return text, "cp949"
     best = from_bytes(raw, cp_isolation=["cp949", "euc_kr", "utf_16", "utf_16_le", "utf_16_be", "johab", "latin_1"]).best()
     if best is None or best.encoding in {"latin_1", "ascii"} and _looks_binary(raw):
         raise DecodeError("the file is not text in a known encoding (UTF-8, UTF-16, CP949/EUC-KR)")
     # Prefer CP949, the superset Korean Windows writes, over EUC-KR: it decodes every EUC-KR file too.
     encoding = "cp949" if best.encoding in {"euc_kr", "cp949"} else best.encoding
-    return raw.decode(encoding)
+    return raw.decode(encoding), encoding
+
+
+def _reads_as_korean(text: str) -> bool:
+    """Most characters beyond ASCII are Hangul syllables or jamo: a strict CP949 decode of something else (Latin-1 or
+    Shift-JIS bytes that happen to pair up) gives mostly hanja and symbols instead."""
+    wide = [c for c in text if ord(c) > 0x7F]
+    if not wide:
+        return True
+    hangul = sum(1 for c in wide if "\uac00" <= c <= "\ud7a3" or "\u3131" <= c <= "\u318e")
+    return hangul >= 0.6 * len(wide)
 
 
 def _looks_binary(raw: bytes) -> bool:

@@ -44,7 +44,7 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(
                     f"{f.status:9} {f.name}: {f.documents_created} new, {f.documents_existing} already present, "
-                    f"{f.chunks_created} chunks"
+                    f"{f.chunks_created} chunks" + (f", read as {f.encoding}" if f.encoding else "")
                 )
         self.stdout.write(f"{report.documents_created} documents imported from {len(report.files)} files.")
         if not report.ok:
