@@ -44,3 +44,14 @@ def _playwright_page(executable: str):
             yield page
         finally:
             browser.close()
+
+
+def log_in(page, base: str, user, password: str | None = None) -> None:
+    """Log in (a user or a username) through the login page and wait for the project list, where every login lands."""
+    from tests.conftest import PASSWORD
+
+    page.goto(base + "/accounts/login/")
+    page.fill("#id_username", getattr(user, "username", user))
+    page.fill("#id_password", password or PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_selector("#project-list, .empty")

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from workbench.documents.models import Chunk, ImportJob, ImportStatus, SourceDocument
 
-from tests.browser import chromium_page
+from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
 from tests.documents import files
 from tests.documents.files import KO, KO2
@@ -105,10 +105,7 @@ def test_browser_follows_a_background_import(live_server, celery_worker, owner, 
     big = tmp_path / "unspaced.txt"
     big.write_text(UNSPACED[:300_000] + "\n\n<script>alert(1)</script> " + KO2, encoding="utf-8")
     with chromium_page() as page:
-        page.goto(live_server.url + "/accounts/login/")
-        page.fill("#id_username", owner.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
+        log_in(page, live_server.url, owner.username)
         page.goto(f"{live_server.url}/p/{project.slug}/documents/")
         page.set_input_files("#id_files", [str(big)])
         page.click("#upload-form button[type=submit]")

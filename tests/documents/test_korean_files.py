@@ -3,10 +3,8 @@ Windows, through the real upload view (the page, the command and the API share o
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import zipfile
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile

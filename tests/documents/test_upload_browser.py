@@ -5,8 +5,7 @@ import pytest
 
 from workbench.documents.models import SourceDocument
 
-from tests.browser import chromium_page
-from tests.conftest import PASSWORD
+from tests.browser import chromium_page, log_in
 from tests.documents import files
 from tests.documents.files import KO, KO2
 
@@ -20,10 +19,7 @@ def test_upload_several_files_with_progress(live_server, owner, project, tmp_pat
     bad = tmp_path / "broken.jsonl"
     bad.write_bytes(files.jsonl({"text": "좋은 기록"}, "{oops"))
     with chromium_page() as page:
-        page.goto(live_server.url + "/accounts/login/")
-        page.fill("#id_username", owner.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
+        log_in(page, live_server.url, owner.username)
         page.goto(f"{live_server.url}/p/{project.slug}/documents/")
         page.set_input_files("#id_files", [str(good), str(second), str(bad)])
         page.click("#upload-form button[type=submit]")

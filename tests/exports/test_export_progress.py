@@ -15,8 +15,8 @@ from django.urls import reverse
 from workbench.exports.models import Export, ExportStatus
 from workbench.generation.models import PairStatus, QAPair
 
-from tests.browser import chromium_page
-from tests.conftest import PASSWORD, ROOT
+from tests.browser import chromium_page, log_in
+from tests.conftest import ROOT
 from tests.factories import make_pairs
 
 GATE_KEY = 7_274_001
@@ -64,11 +64,7 @@ def test_large_export_progress_moves_on_the_page_while_the_worker_runs(live_serv
     start_worker(EXPORT_BATCH_ROWS="10")
     base = live_server.url
     with chromium_page() as page:
-        page.goto(base + "/accounts/login/")
-        page.fill("#id_username", owner.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_selector("#project-list, .empty")
+        log_in(page, base, owner.username)
         page.goto(f"{base}/p/{project.slug}/exports/")
         page.select_option("#id_format", "messages")
         page.click("#export-form button[type=submit]")

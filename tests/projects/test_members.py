@@ -11,7 +11,7 @@ from workbench.generation.models import QAPair
 from workbench.projects.models import Membership, Role
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
-from tests.browser import chromium_page
+from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs, make_project, make_user
 
@@ -78,10 +78,7 @@ def test_admin_manages_members_and_a_new_member_sets_a_password_in_the_browser(l
     make_user("kim", email="kim@example.org")
     base = live_server.url
     with chromium_page() as page:
-        page.goto(base + "/accounts/login/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
+        log_in(page, base, "owner")
         page.goto(base + f"/p/{project.slug}/")
         page.click("#project-nav >> text=Members")
         # An existing account by e-mail (any case), as a reviewer.

@@ -6,10 +6,9 @@ import pytest
 from workbench.generation.models import PairStatus, QAPair
 from workbench.quality.models import PairFlag
 
-from tests.browser import chromium_page
+from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
 from tests.review.browser_steps import shown, wait_for_preload
-from tests.review.test_review_browser import log_in
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,8 +6,7 @@ import pytest
 from workbench.generation.models import PairStatus, QAPair
 from workbench.review.models import BulkAction
 
-from tests.browser import chromium_page
-from tests.conftest import PASSWORD
+from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
 
 XSS = '<img src=x onerror="window.pwned=1">'
@@ -19,11 +18,7 @@ def test_bulk_reject_the_searched_pairs_confirm_and_undo(live_server, project, o
     others = make_pairs(project, 4, question="다른 질문 {i}?")
     base = live_server.url
     with chromium_page() as page:
-        page.goto(base + "/accounts/login/")
-        page.fill("#id_username", owner.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_selector("#project-list, .empty")
+        log_in(page, base, owner.username)
         page.goto(f"{base}/p/{project.slug}/pairs/")
         page.fill("#id_q", "No")
         page.click("#pair-filters button[type=submit]")

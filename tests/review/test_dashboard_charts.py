@@ -15,8 +15,7 @@ from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 from workbench.review.trends import buckets_for, review_trends
 
-from tests.browser import chromium_page
-from tests.conftest import PASSWORD
+from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs, make_user
 
 HOSTILE = '<img src=x onerror="window.pwned=1">'
@@ -67,10 +66,7 @@ def test_dashboard_charts_render_in_chromium(live_server, project, owner, review
     assert QAPair.objects.filter(project=project, status="rejected").count() == 4
     with chromium_page() as page:
         page.set_viewport_size({"width": 1280, "height": 900})
-        page.goto(live_server.url + "/accounts/login/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", PASSWORD)
-        page.click("main button[type=submit]")
+        log_in(page, live_server.url, "owner")
         page.goto(live_server.url + f"/p/{project.slug}/dashboard/")
         for chart in ("svg-reviews", "svg-rates", "svg-generation", "svg-flags-by-run", "svg-calibration"):
             assert page.locator(f"#{chart} rect.bar").count() > 0, chart

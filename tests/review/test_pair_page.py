@@ -8,7 +8,7 @@ from workbench.generation.models import PairStatus, QAPair
 from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewConflict, ReviewInput, pair_admin_decide, pair_claim, pair_review
 
-from tests.browser import chromium_page
+from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs
 
@@ -70,10 +70,7 @@ def test_admin_opens_a_pair_from_the_browser_and_rejects_then_reopens_it(live_se
     pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(
         decision="edit", version=claimed.version, question="고친 질문입니까?", answer=claimed.answer, confirm=True))
     with chromium_page() as page:
-        page.goto(live_server.url + "/accounts/login/")
-        page.fill("#id_username", "owner")
-        page.fill("#id_password", PASSWORD)
-        page.click("main button[type=submit]")
+        log_in(page, live_server.url, "owner")
         page.goto(live_server.url + f"/p/{project.slug}/pairs/")
         page.click(f"tr[data-pair='{pairs[0].pk}'] a.pair-link")
         page.wait_for_selector("#pair-page")

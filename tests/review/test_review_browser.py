@@ -7,20 +7,11 @@ import pytest
 from workbench.generation.models import PairStatus, QAPair
 from workbench.review.models import ReviewDecision
 
-from tests.browser import chromium_page
-from tests.conftest import PASSWORD
+from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
 
 XSS_DOC = '대한민국은 민주공화국이다. <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> 모든 권력은 국민으로부터 나온다.'
 XSS_OUT = '<img src=x onerror="window.pwned=3">'
-
-
-def log_in(page, base, user):
-    page.goto(base + "/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("#project-list, .empty")
 
 
 @pytest.mark.django_db(transaction=True)
