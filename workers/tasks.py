@@ -11,6 +11,7 @@ from django.db import transaction
 
 from workbench.generation import services as generation
 from workbench.quality import services as quality
+from workers.heartbeat import heartbeat_start
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def generate_batch(self, batch_id: int) -> None:
     if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
         generation.batch_fail_exhausted(batch_id=batch_id)
         return
+    heartbeat_start(batch, task_id=self.request.id)
     params = batch.run.parameters
     try:
         missing = generation.batch_missing_samples(batch=batch)
@@ -98,10 +100,10 @@ def generate_batch(self, batch_id: int) -> None:
                         precision=engine.precision, sampling=used) as writer:
                 for _index, result in engine.generate_stream(requests, sampling):
                     writer.add(result)
-        generation.batch_finish(batch_id=batch_id)
+        generation.batch_finish(batch_id=batch_id, attempt=batch.attempts)
     except Exception as exc:  # any failure costs an attempt; a poison batch fails after GENERATION_MAX_ATTEMPTS
         log.exception("batch %s failed", batch_id)
-        if generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}"):
+        if generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", attempt=batch.attempts):
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
 
 

@@ -4,7 +4,8 @@
   var box = document.getElementById("run-progress");
   if (!box) return;
   var url = box.getAttribute("data-url");
-  var labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
+  var labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled",
+                 dispatch_failed: "Failed to dispatch" };
   function text(id, value) { var el = document.getElementById(id); if (el) el.textContent = value; }
   function tick() {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
