@@ -110,6 +110,40 @@ def test_start_with_the_broker_down_fails_to_dispatch_and_retry_sends_it(start_w
     assert_exactly_once(run, chunks, 2)
 
 
+def test_run_page_in_the_browser_shows_the_failed_dispatch_and_retries_it(live_server, transactional_db, owner, tiny_model,
+                                                                           monkeypatch):
+    from tests.browser import chromium_page
+
+    project, _ = project_with_chunks(owner, tiny_model, 2)
+    redis().delete("gpu")
+    base = live_server.url
+    with chromium_page() as page:
+        page.goto(base + "/accounts/login/")
+        page.fill("#id_username", owner.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#project-list")
+        page.goto(f"{base}/p/{project.slug}/runs/")
+        monkeypatch.setenv("CELERY_BROKER_URL", dead_broker_url())
+        page.click("#start-run")
+        page.wait_for_selector("#run-progress[data-final]")
+        run = project.runs.get()
+        assert page.get_attribute("#run-progress", "data-final") == "dispatch_failed"
+        assert page.inner_text("#run-status") == "Failed to dispatch"
+        assert f"Run {run.pk} was created but not started." in page.inner_text(".messages .error")
+        assert "the task broker did not answer" in page.inner_text("#run-dispatch-error")
+
+        monkeypatch.undo()
+        page.click("#run-retry-dispatch")
+        page.wait_for_selector(".messages .success")
+        assert f"Run {run.pk}: its batches are queued again" in page.inner_text(".messages")
+        assert page.inner_text("#run-status") == "Queued" and page.query_selector("#run-dispatch-error") is None
+        assert page.csp_violations == []
+    assert run_state(run.pk).status == RunStatus.QUEUED
+    assert gpu_message_batch_ids() == list(GenerationBatch.objects.filter(run=run).values_list("pk", flat=True))
+    redis().delete("gpu")
+
+
 def test_api_start_with_the_broker_down_answers_503_with_the_run(transactional_db, owner, tiny_model, client, monkeypatch):
     project, _ = project_with_chunks(owner, tiny_model, 2)
     client.login(username=owner.username, password=PASSWORD)
