@@ -64,6 +64,8 @@ def generate_batch(self, batch_id: int) -> None:
     worker = self.request.hostname or socket.gethostname()
     batch = generation.batch_claim(batch_id=batch_id, worker=worker)
     if batch is None:
+        if generation.batch_held_by_live_worker(batch_id=batch_id):  # look again once its heartbeat could be stale
+            raise self.retry(countdown=settings.GENERATION_STALE_SECONDS, max_retries=None)
         return  # finished already, or its run was cancelled
     if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
         generation.batch_fail_exhausted(batch_id=batch_id)

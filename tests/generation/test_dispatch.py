@@ -245,6 +245,43 @@ def test_sigkilled_workers_batch_is_taken_back_by_the_sweep_long_before_the_visi
     _forget_unacked(done.pk)
 
 
+def test_a_message_that_finds_its_batch_alive_looks_again_and_takes_it_once_the_heartbeat_is_stale(start_worker, owner,
+                                                                                                      tiny_model, tmp_path):
+    """A duplicate, or a redelivery that came before a dead worker's heartbeat went stale, leaves a live batch alone
+    and is not dropped: it looks again, and claims the batch once its heartbeat stopped."""
+    import threading
+
+    project, chunks = project_with_chunks(owner, tiny_model, 2)
+    run = generation.generation_run_create(project=project, created_by=owner, batch_chunks=2)  # its message waits
+    batch_id = GenerationBatch.objects.get(run=run).pk
+    ghost = generation.batch_claim(batch_id=batch_id, worker="ghost")  # a worker that is alive, for now
+    stop = threading.Event()
+
+    def beat():
+        from django.db import connection
+
+        while not stop.wait(0.5):
+            generation.batch_heartbeat(batch_id=batch_id, attempt=ghost.attempts)
+        connection.close()
+
+    beating = threading.Thread(target=beat)
+    beating.start()
+    try:
+        worker = start_worker(**WORKER_ENV | {"GENERATION_STALE_SECONDS": "3"})
+        wait_for(lambda: "retry: Retry in 3s" in (tmp_path / "worker.log").read_text(), what="the message to look again later")
+        assert GenerationBatch.objects.get(pk=batch_id).worker == "ghost"  # left alone while alive
+    finally:
+        stop.set()  # the ghost dies
+        beating.join()
+    ghost_last = GenerationBatch.objects.get(pk=batch_id).heartbeat_at
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, what="run to finish")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    batch = GenerationBatch.objects.get(pk=batch_id)
+    assert batch.worker == worker.hostname and batch.attempts == ghost.attempts + 1
+    assert (batch.claimed_at - ghost_last).total_seconds() >= 3
+    assert_exactly_once(run, chunks, 2)
+
+
 def test_a_live_heartbeating_batch_is_never_taken_by_the_sweep(start_worker, owner, tiny_model, settings):
     settings.GENERATION_STALE_SECONDS = 3
     project, chunks = project_with_chunks(owner, tiny_model, 4, samples=2, max_new_tokens=200)
@@ -324,3 +361,11 @@ def _forget_unacked(batch_id: int) -> None:
         if json.loads(base64.b64decode(message["body"]))[0] == [batch_id]:
             client.hdel("unacked", tag)
             client.zrem("unacked_index", tag)
+
+
+def test_a_stale_limit_below_twice_the_heartbeat_stops_startup_by_name():
+    env = os.environ | {"GENERATION_HEARTBEAT_SECONDS": "30", "GENERATION_STALE_SECONDS": "45"}
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0
+    assert "GENERATION_STALE_SECONDS (45) must be at least twice GENERATION_HEARTBEAT_SECONDS (30)" in result.stderr

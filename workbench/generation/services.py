@@ -171,6 +171,17 @@ def batch_claim(*, batch_id: int, worker: str) -> GenerationBatch | None:
     return GenerationBatch.objects.select_related("run", "run__project").get(pk=batch_id)
 
 
+def batch_held_by_live_worker(*, batch_id: int) -> bool:
+    """Running, with a heartbeat fresher than GENERATION_STALE_SECONDS: a message that finds it so is a duplicate, or a
+    redelivery that came before the dead worker's heartbeat went stale."""
+    stale = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
+    return (
+        GenerationBatch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING, heartbeat_at__gte=stale)
+        .exclude(run__status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED])
+        .exists()
+    )
+
+
 def batch_heartbeat(*, batch_id: int, attempt: int) -> bool:
     """The worker holding this attempt is alive. False when the batch is no longer its own (finished, released, or
     queued again after its heartbeat went stale)."""
