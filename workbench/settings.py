@@ -217,6 +217,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"workers.tasks.*": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The dispatch sweep (workbench/generation/tasks.py) queues again the batches whose worker stopped beating or whose
+# message never reached the broker or was lost. One beat process sends it: `celery beat` in production, `worker -B`
+# in `manage.py serve`.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Models (GPU workers) --------------------------------------------------------------------------------------------
@@ -250,6 +254,25 @@ GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # sampl
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 256, minimum=1)  # chunks per gpu-queue task (docs/PERFORMANCE.md)
 GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3, minimum=1)  # a poison batch fails after this many
 GENERATION_PREFLIGHT_TIMEOUT = env_int("GENERATION_PREFLIGHT_TIMEOUT", 20, minimum=1)  # s a run waits for a GPU worker to check its model before the run page says none answered
+# A worker renews a running batch's heartbeat this often; a batch whose heartbeat is older than the stale limit has
+# lost its worker and is queued again by the sweep, sent every GENERATION_SWEEP_SECONDS (also a message lost on its
+# way is sent again after the stale limit).
+GENERATION_HEARTBEAT_SECONDS = env_int("GENERATION_HEARTBEAT_SECONDS", 30, minimum=1)
+GENERATION_STALE_SECONDS = env_int("GENERATION_STALE_SECONDS", 300, minimum=1)
+GENERATION_SWEEP_SECONDS = env_int("GENERATION_SWEEP_SECONDS", 60, minimum=1)
+if GENERATION_STALE_SECONDS < 2 * GENERATION_HEARTBEAT_SECONDS:
+    # A live batch whose heartbeat is a moment late must not be taken for a dead one.
+    raise ImproperlyConfigured(
+        f"GENERATION_STALE_SECONDS ({GENERATION_STALE_SECONDS}) must be at least twice GENERATION_HEARTBEAT_SECONDS "
+        f"({GENERATION_HEARTBEAT_SECONDS})."
+    )
+CELERY_BEAT_SCHEDULE = {
+    "generation-dispatch-sweep": {
+        "task": "workbench.generation.tasks.dispatch_sweep",
+        "schedule": GENERATION_SWEEP_SECONDS,
+        "options": {"expires": GENERATION_SWEEP_SECONDS},  # sweeps piled up while no worker ran are dropped
+    }
+}
 MODEL_DEVICE = env_str("MODEL_DEVICE", "")  # "" picks cuda when available, else cpu
 
 # --- Exports -------------------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from workbench.generation import selectors
 from workbench.generation import services as generation
 from workbench.generation.models import PreflightStatus
 from workbench.quality import services as quality
+from workers.heartbeat import heartbeat_start
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +75,13 @@ def generate_batch(self, batch_id: int) -> None:
     worker = self.request.hostname or socket.gethostname()
     batch = generation.batch_claim(batch_id=batch_id, worker=worker)
     if batch is None:
+        if generation.batch_held_by_live_worker(batch_id=batch_id):  # look again once its heartbeat could be stale
+            raise self.retry(countdown=settings.GENERATION_STALE_SECONDS, max_retries=None)
         return  # finished already, or its run was cancelled
     if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
         generation.batch_fail_exhausted(batch_id=batch_id)
         return
+    heartbeat_start(batch, task_id=self.request.id)
     params = batch.run.parameters
     try:
         missing = generation.batch_missing_samples(batch=batch)
@@ -109,7 +113,7 @@ def generate_batch(self, batch_id: int) -> None:
                         precision=engine.precision, sampling=used) as writer:
                 for _index, result in engine.generate_stream(requests, sampling):
                     writer.add(result)
-        generation.batch_finish(batch_id=batch_id)
+        generation.batch_finish(batch_id=batch_id, attempt=batch.attempts)
     except Exception as exc:  # a transient failure is retried up to GENERATION_MAX_ATTEMPTS; any other fails the batch
         transient = is_transient(exc)
         log.exception("batch %s failed (%s)", batch_id, "transient" if transient else "not retried")
@@ -117,7 +121,8 @@ def generate_batch(self, batch_id: int) -> None:
 
         connection.close_if_unusable_or_obsolete()  # a lost database connection is opened afresh for the release
         try:
-            again = generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", transient=transient)
+            again = generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", transient=transient,
+                                             attempt=batch.attempts)
         except Exception as release_exc:
             if not is_transient(release_exc):
                 raise

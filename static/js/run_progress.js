@@ -4,7 +4,8 @@
   var box = document.getElementById("run-progress");
   if (!box) return;
   var url = box.getAttribute("data-url");
-  var labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
+  var labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled",
+                 dispatch_failed: "Failed to dispatch" };
   function text(id, value) { var el = document.getElementById(id); if (el) el.textContent = value; }
   // Multi-line text (a failure and its fix) as text nodes and line breaks; hidden when empty.
   function lines(id, value) {
@@ -28,7 +29,7 @@
         text("run-rate", p.pairs_per_minute === null ? "–" : p.pairs_per_minute);
         text("run-eta", p.eta_seconds === null ? "–" : p.eta_seconds + " s");
         text("run-failed", p.batches_failed);
-        lines("run-error", p.error);
+        lines("run-error", p.status === "dispatch_failed" ? "" : p.error);  // that one has its own paragraph
         lines("run-notice", p.notice);
         var list = document.getElementById("run-errors");
         list.textContent = "";
@@ -38,7 +39,13 @@
           list.append(li);
         });
         if (p.status === "queued" || p.status === "running") setTimeout(tick, 2000);
-        else if (!box.hasAttribute("data-final")) { box.setAttribute("data-final", p.status); }
+        else if (!box.hasAttribute("data-final")) {
+          box.setAttribute("data-final", p.status);
+          // A run that ended while the page was open can no longer be cancelled.
+          if (p.status !== "dispatch_failed") {
+            document.querySelectorAll("form.run-cancel").forEach(function (f) { f.hidden = true; });
+          }
+        }
       })
       .catch(function () { setTimeout(tick, 5000); });
   }

@@ -22,7 +22,9 @@ WORKER_ENV = {
     "CELERY_TASK_TIME_LIMIT": "45",
     "CELERY_VISIBILITY_TIMEOUT": "50",
 }
-KILL_ENV = WORKER_ENV | {"CELERY_TASK_SOFT_TIME_LIMIT": "8", "CELERY_TASK_TIME_LIMIT": "10", "CELERY_VISIBILITY_TIMEOUT": "12"}
+# A redelivered message claims a running batch only once its heartbeat is stale: stale well before the redelivery.
+KILL_ENV = WORKER_ENV | {"CELERY_TASK_SOFT_TIME_LIMIT": "8", "CELERY_TASK_TIME_LIMIT": "10", "CELERY_VISIBILITY_TIMEOUT": "12",
+                         "GENERATION_HEARTBEAT_SECONDS": "1", "GENERATION_STALE_SECONDS": "4"}
 
 SENTENCES = [
     "대한민국은 민주공화국이다.",

@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from workbench.generation.models import Generation, GenerationRun, QAPair
+from workbench.generation.models import Generation, GenerationRun, QAPair, RunStatus
 from workbench.generation.services import generation_run_create
 from workbench.projects.access import require_some_project_admin
 from workbench.projects.models import Project
@@ -41,6 +41,9 @@ class GenerationRunAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
+                if run.status == RunStatus.DISPATCH_FAILED:
+                    self.message_user(request, f"Run {run.pk} was created but not started. {run.error}", messages.ERROR)
+                    return redirect("generation:detail", slug=run.project.slug, pk=run.pk)
                 self.message_user(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
                 return redirect("admin:generation_generationrun_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "title": "Start a generation run", "opts": self.model._meta}

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workbench.generation.models import GenerationRun
+from workbench.generation.models import GenerationRun, RunStatus
 from workbench.generation.selectors import run_progress
 from workbench.generation.services import generation_run_cancel, generation_run_create
 from workbench.projects.access import get_membership, get_project_for_admin
@@ -35,14 +35,19 @@ def _run_for_member(request, run_id: int, *, admin: bool = False) -> GenerationR
 
 
 class RunCreateView(APIView):
-    @extend_schema(request=None, responses={201: RunSerializer}, summary="Start a generation run (project admins).")
+    @extend_schema(
+        request=None,
+        responses={201: RunSerializer, 503: RunSerializer},
+        summary="Start a generation run (project admins). 503 when the task broker did not take its batches: the run "
+        "exists, failed to dispatch, and is sent again by the dispatch sweep once the broker answers.",
+    )
     def post(self, request, slug: str):
         project = get_project_for_admin(request, slug)
         try:
             run = generation_run_create(project=project, created_by=request.user)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"detail": exc.messages}) from None
-        return Response(run_progress(run=run), status=201)
+        return Response(run_progress(run=run), status=503 if run.status == RunStatus.DISPATCH_FAILED else 201)
 
 
 class RunDetailView(APIView):

@@ -15,6 +15,9 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # Its batches could not be queued (the broker did not answer); nothing ran. Retried from the run page, or by the
+    # dispatch sweep once the broker answers.
+    DISPATCH_FAILED = "dispatch_failed", "Failed to dispatch"
 
 
 class PreflightStatus(models.TextChoices):
@@ -77,10 +80,19 @@ class GenerationBatch(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Renewed by the worker while it runs the batch; a running batch whose heartbeat is older than
+    # GENERATION_STALE_SECONDS has lost its worker and is queued again by the dispatch sweep.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When its last message was handed to the broker; empty when sending failed (the sweep sends it again).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["run_id", "index"]
+        indexes = [
+            # The dispatch sweep looks only at batches waiting or running.
+            models.Index(fields=["status"], condition=Q(status__in=["queued", "running"]), name="batch_active_idx")
+        ]
         constraints = [models.UniqueConstraint(fields=["run", "index"], name="batch_unique_index_per_run")]
 
 

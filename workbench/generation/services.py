@@ -1,9 +1,11 @@
 """Writes of generation runs, batches, raw outputs and parsed pairs. The row is the truth about every job."""
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,13 +31,66 @@ from workbench.projects.prompts import validate_prompt_template
 GPU_TASK = "workers.tasks.generate_batch"
 PREFLIGHT_TASK = "workers.tasks.preflight_run"
 
+log = logging.getLogger(__name__)
 
-def _enqueue(batch_ids: Sequence[int]) -> None:
+
+class BatchLost(Exception):
+    """This worker no longer holds the batch: its heartbeat went stale and the batch was queued again."""
+
+
+def _send(batch_ids: Sequence[int]) -> tuple[list[int], Exception | None]:
+    """One message per batch on the `gpu` queue. Returns the ids sent, and the error that stopped the rest."""
     from workbench.celery import app
 
-    # By name: the web tier never imports the GPU side (torch).
-    for batch_id in batch_ids:
-        app.send_task(GPU_TASK, args=[batch_id], queue="gpu")
+    sent: list[int] = []
+    try:
+        with app.connection_for_write() as connection:
+            for batch_id in batch_ids:
+                # By name: the web tier never imports the GPU side (torch).
+                app.send_task(GPU_TASK, args=[batch_id], queue="gpu", connection=connection)
+                sent.append(batch_id)
+    except Exception as exc:  # whatever stops the broker from taking a message: the rows record it
+        log.exception("could not send %d of %d batch messages", len(batch_ids) - len(sent), len(batch_ids))
+        return sent, exc
+    return sent, None
+
+
+def batches_dispatch(*, run_id: int, batch_ids: Sequence[int]) -> GenerationRun:
+    """Send the batches' messages (after the transaction that queued them has committed). When the broker does not
+    take them, the unsent batches keep no dispatch time and the run is marked failed to dispatch with the reason; the
+    run page's retry or the dispatch sweep sends them later. A run failed to dispatch whose batches are all sent again
+    goes back to queued (or running)."""
+    sent, error = _send(batch_ids)
+    with transaction.atomic():
+        run = GenerationRun.objects.select_for_update().get(pk=run_id)
+        if error is not None:
+            GenerationBatch.objects.filter(pk__in=set(batch_ids) - set(sent), status=BatchStatus.QUEUED).update(dispatched_at=None)
+            if run.status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
+                run.status = RunStatus.DISPATCH_FAILED
+                run.error = (
+                    f"Could not queue {len(batch_ids) - len(sent)} of the run's batches: the task broker did not answer "
+                    f"({type(error).__name__}: {error}). Nothing was generated from them and nothing was lost; they are "
+                    "sent again automatically once the broker answers, or now with Retry."
+                )[:5000]
+                run.save(update_fields=["status", "error"])
+        elif run.status == RunStatus.DISPATCH_FAILED and not run.batches.filter(
+            status=BatchStatus.QUEUED, dispatched_at__isnull=True
+        ).exists():
+            run.status = RunStatus.RUNNING if run.started_at else RunStatus.QUEUED
+            run.error = ""
+            run.save(update_fields=["status", "error"])
+    return run
+
+
+def _dispatch_on_commit(run: GenerationRun, batch_ids: Sequence[int]) -> None:
+    """Send after the commit (a worker must find the rows); the caller's run object then says whether the broker took
+    them (status failed to dispatch, with the reason in `error`, when it did not)."""
+
+    def send() -> None:
+        dispatched = batches_dispatch(run_id=run.pk, batch_ids=batch_ids)
+        run.status, run.error = dispatched.status, dispatched.error
+
+    transaction.on_commit(send)
 
 
 def run_parameters(project: Project) -> dict:
@@ -81,24 +136,35 @@ def generation_run_create(
         samples_expected=len(chunks) * params["samples_per_chunk"],
         batches_total=(len(chunks) + size - 1) // size,
     )
+    now = timezone.now()
     batches = GenerationBatch.objects.bulk_create(
-        GenerationBatch(run=run, index=i, chunk_ids=[c.pk for c in chunks[start : start + size]])
+        GenerationBatch(run=run, index=i, chunk_ids=[c.pk for c in chunks[start : start + size]], dispatched_at=now)
         for i, start in enumerate(range(0, len(chunks), size))
     )
     ids = [b.pk for b in batches]
-    run_preflight_request(run=run)
-    transaction.on_commit(lambda: _enqueue(ids))
+    run_preflight_request(run=run)  # sent first: on the FIFO gpu queue a worker checks before it loads
+    _dispatch_on_commit(run, ids)
     return run
 
 
 def batch_claim(*, batch_id: int, worker: str) -> GenerationBatch | None:
-    """Claim a batch for this worker. A batch left `running` by a worker that died is claimed again (its message was
-    redelivered); every claim counts as an attempt. None when the batch is finished or its run was cancelled."""
+    """Claim a batch for this worker with a conditional update: a queued batch, or a running one whose worker stopped
+    beating (its message was redelivered). A running batch with a fresh heartbeat belongs to a live worker and is
+    left alone, so a duplicate or redelivered message never runs it twice. Every claim counts as an attempt, and the
+    attempt number fences the claimant's later writes. None when the batch is finished, held by a live worker, or its
+    run was cancelled."""
     now = timezone.now()
+    stale = now - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
     updated = (
-        GenerationBatch.objects.filter(pk=batch_id, status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING])
+        GenerationBatch.objects.filter(pk=batch_id)
+        .filter(
+            Q(status=BatchStatus.QUEUED)
+            | Q(status=BatchStatus.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=BatchStatus.RUNNING, heartbeat_at__isnull=True)
+        )
         .exclude(run__status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED])
-        .update(status=BatchStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], claimed_at=now)
+        .update(status=BatchStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], claimed_at=now,
+                heartbeat_at=now)
     )
     if not updated:
         return None
@@ -106,6 +172,27 @@ def batch_claim(*, batch_id: int, worker: str) -> GenerationBatch | None:
         status=RunStatus.RUNNING, started_at=now
     )
     return GenerationBatch.objects.select_related("run", "run__project").get(pk=batch_id)
+
+
+def batch_held_by_live_worker(*, batch_id: int) -> bool:
+    """Running, with a heartbeat fresher than GENERATION_STALE_SECONDS: a message that finds it so is a duplicate, or a
+    redelivery that came before the dead worker's heartbeat went stale."""
+    stale = timezone.now() - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
+    return (
+        GenerationBatch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING, heartbeat_at__gte=stale)
+        .exclude(run__status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED])
+        .exists()
+    )
+
+
+def batch_heartbeat(*, batch_id: int, attempt: int) -> bool:
+    """The worker holding this attempt is alive. False when the batch is no longer its own (finished, released, or
+    queued again after its heartbeat went stale)."""
+    return bool(
+        GenerationBatch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING, attempts=attempt).update(
+            heartbeat_at=timezone.now()
+        )
+    )
 
 
 def batch_missing_samples(*, batch: GenerationBatch) -> list[tuple[Chunk, int]]:
@@ -135,7 +222,13 @@ class GeneratedSample:
 def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSample], worker: str, gpu_name: str,
                      precision: str = "", sampling: dict | None = None) -> list[int]:
     """Store raw outputs and their parsed pairs. Inserting a sample that exists does nothing (unique key), so a batch
-    redelivered after a crash cannot write a duplicate. Returns the ids of the pairs created."""
+    redelivered after a crash cannot write a duplicate. Only the worker still holding the batch's attempt stores (the
+    batch row is locked and its heartbeat renewed first); any other raises BatchLost. Returns the ids of the pairs
+    created."""
+    if not GenerationBatch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING, attempts=batch.attempts).update(
+        heartbeat_at=timezone.now()
+    ):
+        raise BatchLost(f"batch {batch.pk}: attempt {batch.attempts} no longer holds it; nothing stored")
     run = batch.run
     Generation.objects.bulk_create(
         [
@@ -185,19 +278,23 @@ def pairs_create_for_generations(*, run: GenerationRun, chunk_ids: Sequence[int]
 
 
 @transaction.atomic
-def batch_finish(*, batch_id: int) -> None:
-    GenerationBatch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING).update(
-        status=BatchStatus.DONE, finished_at=timezone.now(), error=""
-    )
+def batch_finish(*, batch_id: int, attempt: int | None = None) -> None:
+    """Done, when this attempt (if given) still holds the batch."""
+    held = GenerationBatch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING)
+    if attempt is not None:
+        held = held.filter(attempts=attempt)
+    held.update(status=BatchStatus.DONE, finished_at=timezone.now(), error="")
     run_refresh(run_id=GenerationBatch.objects.values_list("run_id", flat=True).get(pk=batch_id))
 
 
 @transaction.atomic
-def batch_release(*, batch_id: int, error: str, transient: bool = True) -> bool:
-    """After an error: back to the queue while attempts remain and the error is transient (True), else failed
-    (False). A deterministic error (model missing, adapter mismatch, prompt too long) would only recur: it fails the
-    batch at once."""
+def batch_release(*, batch_id: int, error: str, transient: bool = True, attempt: int | None = None) -> bool:
+    """After an error: back to the queue while attempts remain and the error is transient (True: the caller sends it
+    again), else failed (False). A deterministic error (model missing, adapter mismatch, prompt too long) would only
+    recur: it fails the batch at once. False, changing nothing, when this attempt (if given) no longer holds the batch."""
     batch = GenerationBatch.objects.select_for_update().get(pk=batch_id)
+    if attempt is not None and (batch.status != BatchStatus.RUNNING or batch.attempts != attempt):
+        return False
     if not transient or batch.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         batch.status, batch.finished_at = BatchStatus.FAILED, timezone.now()
         batch.error = (f"Failed after {batch.attempts} attempts: {error}" if transient
@@ -205,8 +302,8 @@ def batch_release(*, batch_id: int, error: str, transient: bool = True) -> bool:
         batch.save(update_fields=["status", "finished_at", "error"])
         run_refresh(run_id=batch.run_id)
         return False
-    batch.status, batch.error = BatchStatus.QUEUED, error[:5000]
-    batch.save(update_fields=["status", "error"])
+    batch.status, batch.error, batch.dispatched_at = BatchStatus.QUEUED, error[:5000], timezone.now()
+    batch.save(update_fields=["status", "error", "dispatched_at"])
     return True
 
 
@@ -248,7 +345,7 @@ def generation_run_cancel(*, run: GenerationRun) -> GenerationRun:
     """Stop dispatching: queued batches are cancelled and their messages become no-ops; a batch being generated
     finishes and is kept."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
         raise ValidationError(f"Run {run.pk} is {run.get_status_display().lower()}; only queued or running runs can be cancelled.")
     run.batches.filter(status=BatchStatus.QUEUED).update(status=BatchStatus.CANCELLED)
     run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
@@ -258,17 +355,25 @@ def generation_run_cancel(*, run: GenerationRun) -> GenerationRun:
 
 @transaction.atomic
 def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
-    """Queue the failed and cancelled batches of a finished run again; they generate only what is missing."""
+    """Queue the failed and cancelled batches of a finished run again (they generate only what is missing), and send
+    the batches of a run that failed to dispatch. The returned run is failed to dispatch again when the broker still
+    does not answer."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+    if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DISPATCH_FAILED):
         raise ValidationError(f"Run {run.pk} is {run.get_status_display().lower()}; only failed or cancelled runs can be retried.")
+    now = timezone.now()
     batches = list(run.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]).values_list("pk", flat=True))
-    GenerationBatch.objects.filter(pk__in=batches).update(status=BatchStatus.QUEUED, attempts=0, error="", finished_at=None)
-    run.status, run.finished_at, run.error = RunStatus.RUNNING, None, ""
+    GenerationBatch.objects.filter(pk__in=batches).update(
+        status=BatchStatus.QUEUED, attempts=0, error="", finished_at=None, dispatched_at=now
+    )
+    unsent = list(run.batches.filter(status=BatchStatus.QUEUED, dispatched_at__isnull=True).values_list("pk", flat=True))
+    GenerationBatch.objects.filter(pk__in=unsent).update(dispatched_at=now)
+    started = run.started_at or run.status != RunStatus.DISPATCH_FAILED
+    run.status, run.finished_at, run.error = (RunStatus.RUNNING if started else RunStatus.QUEUED), None, ""
     run.save(update_fields=["status", "finished_at", "error"])
     run_refresh(run_id=run.pk)
     run_preflight_request(run=run)
-    transaction.on_commit(lambda: _enqueue(batches))
+    _dispatch_on_commit(run, batches + unsent)
     return run
 
 
@@ -317,3 +422,91 @@ def run_preflight_record(*, run_id: int, worker: str, status: str, report: str) 
     run.save(update_fields=fields)
     return run
 
+
+
+
+def generation_dispatch_sweep() -> dict[str, list[int]]:
+    """Send again what no worker will otherwise pick up (run every GENERATION_SWEEP_SECONDS by Celery beat):
+
+    - `stale`: running batches whose heartbeat is older than GENERATION_STALE_SECONDS (their worker died: SIGKILL,
+      OOM, a lost host). Each goes back to the queue with a conditional update on that same stale heartbeat and
+      attempt, so a live worker's batch is never taken, and a worker that was only late finds the batch gone at its
+      next store or heartbeat and stops (its attempt no longer holds the row);
+    - `unsent`: queued batches whose message the broker did not take (a run failed to dispatch, a retry not sent);
+    - `lost`: queued batches sent longer than GENERATION_STALE_SECONDS ago with no message in the broker (Redis lost it);
+      only where the broker can be read (Redis).
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
+    live_runs = [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED]
+    requeued: list[int] = []
+    for pk, attempt, heartbeat in GenerationBatch.objects.filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, claimed_at__lt=stale),
+        status=BatchStatus.RUNNING, run__status__in=live_runs,
+    ).values_list("pk", "attempts", "heartbeat_at"):
+        if GenerationBatch.objects.filter(pk=pk, status=BatchStatus.RUNNING, attempts=attempt, heartbeat_at=heartbeat).update(
+            status=BatchStatus.QUEUED, dispatched_at=now,
+            error=f"The worker stopped responding (no heartbeat for {settings.GENERATION_STALE_SECONDS} s); queued again.",
+        ):
+            requeued.append(pk)
+    waiting = GenerationBatch.objects.filter(status=BatchStatus.QUEUED, run__status__in=live_runs)
+    unsent = _take_for_sending(waiting.filter(dispatched_at__isnull=True), now)
+    lost: list[int] = []
+    try:
+        in_broker = _batch_ids_in_broker()
+    except Exception:  # the broker does not answer: sending below fails too and leaves the batches unsent
+        log.exception("dispatch sweep: could not read the broker's queue")
+        in_broker = None
+    if in_broker is not None:
+        candidates = [pk for pk in waiting.filter(dispatched_at__lt=stale).values_list("pk", flat=True) if pk not in in_broker]
+        lost = _take_for_sending(waiting.filter(pk__in=candidates, dispatched_at__lt=stale), now)
+    by_run: dict[int, list[int]] = {}
+    for pk, run_id in GenerationBatch.objects.filter(pk__in=requeued + unsent + lost).values_list("pk", "run_id"):
+        by_run.setdefault(run_id, []).append(pk)
+    for run_id, ids in by_run.items():
+        batches_dispatch(run_id=run_id, batch_ids=ids)
+    # What the broker took (a batch it did not take is left without a dispatch time, for the next sweep).
+    sent = set(GenerationBatch.objects.filter(pk__in=requeued + unsent + lost, dispatched_at__isnull=False).values_list("pk", flat=True))
+    result = {"stale": [pk for pk in requeued if pk in sent], "unsent": [pk for pk in unsent if pk in sent],
+              "lost": [pk for pk in lost if pk in sent]}
+    if by_run:
+        log.info("dispatch sweep: %s", {kind: len(ids) for kind, ids in result.items()})
+    return result
+
+
+def _take_for_sending(batches, now) -> list[int]:
+    """Mark these queued batches as being sent now, each with a conditional update (a concurrent sweep takes none)."""
+    taken = []
+    for pk, dispatched in batches.values_list("pk", "dispatched_at"):
+        if GenerationBatch.objects.filter(pk=pk, status=BatchStatus.QUEUED, dispatched_at=dispatched).update(dispatched_at=now):
+            taken.append(pk)
+    return taken
+
+
+def _batch_ids_in_broker() -> set[int] | None:
+    """The batch ids of the `gpu` messages the broker holds, waiting or delivered and not yet acknowledged; None where
+    the broker cannot be read this way (only Redis can)."""
+    import base64
+    import json
+
+    from workbench.celery import app
+
+    if not app.conf.broker_write_url.startswith(("redis://", "rediss://")):
+        return None
+    ids: set[int] = set()
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        client = channel.client
+        raw = [m for priority in channel.priority_steps for m in client.lrange(channel._q_for_pri("gpu", priority), 0, -1)]
+        raw += [json.loads(v)[0] for v in client.hvals(channel.unacked_key)]
+    for message in raw:
+        message = json.loads(message) if isinstance(message, (bytes, str)) else message
+        if message.get("headers", {}).get("task") != GPU_TASK:
+            continue
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        if args:
+            ids.add(int(args[0]))
+    return ids

@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from workbench.generation.models import GenerationRun
+from workbench.generation.models import GenerationRun, RunStatus
 from workbench.generation.selectors import run_preflight_notice, run_progress, run_sampling_used, runs_for_project
 from workbench.generation.services import generation_run_cancel, generation_run_create, generation_run_retry
 from workbench.projects.access import get_membership, get_project_for_admin
@@ -30,7 +30,10 @@ def run_start(request, slug: str):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("generation:list", slug=slug)
-    messages.success(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
+    if run.status == RunStatus.DISPATCH_FAILED:
+        messages.error(request, f"Run {run.pk} was created but not started. {run.error}")
+    else:
+        messages.success(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
     return redirect("generation:detail", slug=slug, pk=run.pk)
 
 
@@ -57,8 +60,11 @@ def _run_action(request, slug: str, pk: int, service, done: str):
     project = get_project_for_admin(request, slug)
     run = get_object_or_404(GenerationRun, project=project, pk=pk)
     try:
-        service(run=run)
-        messages.success(request, done.format(run=run))
+        run = service(run=run)
+        if run.status == RunStatus.DISPATCH_FAILED:
+            messages.error(request, run.error)
+        else:
+            messages.success(request, done.format(run=run))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect("generation:detail", slug=slug, pk=pk)
@@ -74,4 +80,4 @@ def run_cancel(request, slug: str, pk: int):
 @require_POST
 def run_retry(request, slug: str, pk: int):
     return _run_action(request, slug, pk, generation_run_retry,
-                       "Run {run.pk}: failed batches queued again; only missing samples are generated.")
+                       "Run {run.pk}: its batches are queued again; only missing samples are generated.")

@@ -15,7 +15,7 @@ from workbench.demo.services import admin_account_ensure, demo_generation_ensure
 
 
 class Command(BaseCommand):
-    help = "Start the whole workbench on one machine: web server and Celery worker (Ctrl-C stops both)."
+    help = "Start the whole workbench on one machine: web server and Celery worker with beat (Ctrl-C stops both)."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -41,7 +41,9 @@ class Command(BaseCommand):
         env = os.environ.copy()
         children = [
             subprocess.Popen(
-                [python, "-m", "celery", "-A", "workbench", "worker", "-Q", "default,gpu", "--concurrency", "2",
+                # -B: the worker also runs Celery beat, which sends the dispatch sweep (a batch whose worker died is
+                # queued again).
+                [python, "-m", "celery", "-A", "workbench", "worker", "-B", "-Q", "default,gpu", "--concurrency", "2",
                  "--loglevel", "INFO", "-n", "workbench@%h"],
                 env=env,
             ),

@@ -28,6 +28,8 @@ class Command(BaseCommand):
             run = generation_run_create(project=target, batch_chunks=batch_chunks)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
+        if run.status == RunStatus.DISPATCH_FAILED:
+            raise CommandError(f"Run {run.pk} was created but not started. {run.error}")
         self.stdout.write(f"Run {run.pk}: {run.samples_expected} samples from {run.chunk_count} chunks in {run.batches_total} batches.")
         if not wait:
             return
