@@ -36,6 +36,31 @@ def dead_broker_url() -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
+def drop_broker_pools() -> None:
+    """Forget the app's pooled broker connections (as Celery does after a fork): a pool made while CELERY_BROKER_URL
+    named the dead broker would otherwise keep sending there after the test points it back."""
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None
+
+
+def broker_down(monkeypatch) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", dead_broker_url())  # what the Celery app reads first
+    drop_broker_pools()
+
+
+def broker_up(monkeypatch) -> None:
+    monkeypatch.undo()
+    drop_broker_pools()
+
+
+@pytest.fixture(autouse=True)
+def _broker_pools_dropped():
+    drop_broker_pools()
+    yield
+    drop_broker_pools()  # the next test makes its pool once its own environment is in place
+
+
 def redis():
     return app.connection_for_write().default_channel.client
 
@@ -85,7 +110,7 @@ def test_start_with_the_broker_down_fails_to_dispatch_and_retry_sends_it(start_w
     project, chunks = project_with_chunks(owner, tiny_model, 3)
     client.login(username=owner.username, password=PASSWORD)
 
-    monkeypatch.setenv("CELERY_BROKER_URL", dead_broker_url())  # what the Celery app reads first
+    broker_down(monkeypatch)
     response = client.post(reverse("generation:start", args=[project.slug]))
     run = project.runs.get()
     assert response.status_code == 302 and response["Location"] == reverse("generation:detail", args=[project.slug, run.pk])
@@ -100,7 +125,7 @@ def test_start_with_the_broker_down_fails_to_dispatch_and_retry_sends_it(start_w
     page = client.post(reverse("generation:retry", args=[project.slug, run.pk]), follow=True).content.decode()
     assert "the task broker did not answer" in page and run_state(run.pk).status == RunStatus.DISPATCH_FAILED
 
-    monkeypatch.undo()  # the broker answers again
+    broker_up(monkeypatch)  # the broker answers again
     start_worker(**WORKER_ENV)
     page = client.post(reverse("generation:retry", args=[project.slug, run.pk]), follow=True).content.decode()
     assert f"Run {run.pk}: its batches are queued again" in page
@@ -124,7 +149,7 @@ def test_run_page_in_the_browser_shows_the_failed_dispatch_and_retries_it(live_s
         page.click("button[type=submit]")
         page.wait_for_selector("#project-list")
         page.goto(f"{base}/p/{project.slug}/runs/")
-        monkeypatch.setenv("CELERY_BROKER_URL", dead_broker_url())
+        broker_down(monkeypatch)
         page.click("#start-run")
         page.wait_for_selector("#run-progress[data-final]")
         run = project.runs.get()
@@ -133,7 +158,7 @@ def test_run_page_in_the_browser_shows_the_failed_dispatch_and_retries_it(live_s
         assert f"Run {run.pk} was created but not started." in page.inner_text(".messages .error")
         assert "the task broker did not answer" in page.inner_text("#run-dispatch-error")
 
-        monkeypatch.undo()
+        broker_up(monkeypatch)
         page.click("#run-retry-dispatch")
         page.wait_for_selector(".messages .success")
         assert f"Run {run.pk}: its batches are queued again" in page.inner_text(".messages")
@@ -147,7 +172,7 @@ def test_run_page_in_the_browser_shows_the_failed_dispatch_and_retries_it(live_s
 def test_api_start_with_the_broker_down_answers_503_with_the_run(transactional_db, owner, tiny_model, client, monkeypatch):
     project, _ = project_with_chunks(owner, tiny_model, 2)
     client.login(username=owner.username, password=PASSWORD)
-    monkeypatch.setenv("CELERY_BROKER_URL", dead_broker_url())
+    broker_down(monkeypatch)
     response = client.post(f"/api/projects/{project.slug}/runs")
     assert response.status_code == 503
     body = response.json()
@@ -158,12 +183,12 @@ def test_api_start_with_the_broker_down_answers_503_with_the_run(transactional_d
 def test_sweep_sends_a_run_that_failed_to_dispatch_once_the_broker_answers(transactional_db, owner, tiny_model, monkeypatch):
     project, _ = project_with_chunks(owner, tiny_model, 4)
     redis().delete("gpu")
-    monkeypatch.setenv("CELERY_BROKER_URL", dead_broker_url())
+    broker_down(monkeypatch)
     run = generation.generation_run_create(project=project, created_by=owner, batch_chunks=2)
     assert run.status == RunStatus.DISPATCH_FAILED
     assert generation.generation_dispatch_sweep()["unsent"] == []  # still down: nothing taken, nothing lost
     assert run_state(run.pk).status == RunStatus.DISPATCH_FAILED
-    monkeypatch.undo()
+    broker_up(monkeypatch)
     batches = sorted(GenerationBatch.objects.filter(run=run).values_list("pk", flat=True))
     assert sorted(generation.generation_dispatch_sweep()["unsent"]) == batches
     assert run_state(run.pk).status == RunStatus.QUEUED and run_state(run.pk).error == ""

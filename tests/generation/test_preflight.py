@@ -48,11 +48,14 @@ def test_model_missing_on_the_worker_fails_the_run_at_once_with_the_fix(live_ser
         log_in(page, live_server, owner)
         page.goto(f"{live_server.url}{reverse('generation:detail', args=[project.slug, run.pk])}")
         assert page.inner_text("#run-status") == "Queued" and not page.is_visible("#run-error")
+        assert page.is_visible("form.run-cancel")
         # A worker without the model: offline, with an empty cache.
         start_worker(**WORKER_ENV | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
                                      "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "MODEL_CACHE_DIR": str(tmp_path / "models")})
         page.wait_for_selector("#run-error:not([hidden])", timeout=180_000)  # the page updates itself
         assert page.inner_text("#run-status") == "Failed"
+        page.wait_for_selector("#run-progress[data-final]")
+        assert not page.is_visible("form.run-cancel")  # a run that ended while the page was open is not cancellable
         shown = page.inner_text("#run-error")
         assert page.csp_violations == []
 
