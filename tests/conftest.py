@@ -57,6 +57,17 @@ class WorkerProcess:
              "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", self.name],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        try:
+            self._wait_until_ready(app, ready_timeout)
+        except BaseException:
+            # Whatever stopped the wait (a failed ping, the broker unreachable, Ctrl-C), no worker outlives its test:
+            # an orphan would go on taking the next tests' tasks from the same queue.
+            self.kill()
+            if not self.log.closed:
+                self.log.close()
+            raise
+
+    def _wait_until_ready(self, app, ready_timeout: float | None) -> None:
         timeout = ready_timeout if ready_timeout is not None else float(os.environ.get("WORKER_READY_TIMEOUT", "600"))
         started = time.monotonic()
         while True:
