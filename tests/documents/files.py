@@ -317,3 +317,62 @@ def hwp_bomb(size: int = 200 * 1024 ** 2) -> bytes:
         dump(entries, out, target_sid_to_replace=section0_sid(entries), new_data=data)
         with open(out, "rb") as f:
             return f.read()
+
+
+# --- PDF bills as a printer lays them out ------------------------------------------------------------------------------
+
+def wrap_fixed(text: str, width: int) -> list[str]:
+    """Lines of `width` characters, cut anywhere (Hangul typesetting breaks mid-word); a space at a break stays at
+    the end of the line, as word processors hang it."""
+    lines, pos = [], 0
+    while pos < len(text):
+        line = text[pos:pos + width]
+        pos += width
+        if pos < len(text) and text[pos] == " ":
+            line += " "
+            pos += 1
+        lines.append(line)
+    return lines
+
+
+def pdf_bill(paragraphs: list[str], *, header: str, table: list[tuple[str, str]] = (), width: int = 34,
+             lines_per_page: int = 30, cell_width: int = 18) -> bytes:
+    """A bill printed as the National Assembly prints them: paragraphs hard-wrapped at a fixed width and flowed over
+    pages (a page break may fall mid-sentence and mid-word), a running header on every page and "- N -" at its foot,
+    then a two-column comparison table that is drawn a cell at a time, left column first, inside ruled boxes."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    font = "HYSMyeongJo-Medium"
+    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    lines = [line for p in paragraphs for line in wrap_fixed(p, width)]
+    pages = [lines[i:i + lines_per_page] for i in range(0, len(lines), lines_per_page)]
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+
+    def furniture(number: int) -> None:
+        c.setFont(font, 9)
+        c.drawString(60, 805, header)
+        c.drawCentredString(300, 30, f"- {number} -")
+        c.setFont(font, 11)
+
+    for number, page in enumerate(pages, start=1):
+        furniture(number)
+        for i, line in enumerate(page):
+            c.drawString(60, 770 - 22 * i, line)
+        c.showPage()
+    if table:
+        furniture(len(pages) + 1)
+        y = 770
+        for left, right in table:
+            cells = [wrap_fixed(left, cell_width), wrap_fixed(right, cell_width)]
+            height = 16 * max(map(len, cells))
+            for column, cell in enumerate(cells):
+                for i, line in enumerate(cell):
+                    c.drawString(60 + 240 * column, y - 16 * i, line)
+                c.rect(55 + 240 * column, y - height + 12, 240, height)
+            y -= height + 4
+        c.showPage()
+    c.save()
+    return buf.getvalue()

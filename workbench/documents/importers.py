@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from workbench.documents.text import DecodeError, decode_text, looks_binary, normalize_text
+from workbench.documents.text import DecodeError, decode_text, looks_binary, normalize_text, reading_text
 
 TEXT_FORMATS = {".txt", ".md", ".markdown"}
 RECORD_FORMATS = {".jsonl", ".ndjson", ".json", ".csv"}
@@ -265,17 +265,58 @@ def _pdf_text(raw: bytes) -> str:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
             raise ImportProblem("the PDF is encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_page_lines(page) for page in reader.pages]
     except ImportProblem:
         raise
     except PdfReadError as exc:
         raise ImportProblem(f"the PDF could not be read ({_short(exc)})") from None
     except Exception as exc:  # pypdf raises many types on malformed files (LimitReachedError, RecursionError, ...)
         raise ImportProblem(f"the PDF could not be read ({type(exc).__name__}: {_short(exc)})") from None
-    text = "\n\n".join(pages)
-    if not text.strip():
+    if not any(line.strip() for page in pages for _, line in page):
         raise ImportProblem("the PDF has no text layer (a scan?); run OCR first")
-    return text
+    return reading_text(pages)
+
+
+def _page_lines(page) -> list[tuple[float, str]]:
+    """A page's lines as a reader sees them. pypdf gives the text in the order the page draws it, which for a table is
+    often a cell at a time, down one column and then the next; the lines are kept in that order, except that lines at
+    the same height (the cells of one table row) are put on one line, left to right, joined by " | ". Each line comes
+    with its height on the page, which tells headers and footers."""
+    lines: list[list] = []  # [y, x, tolerance, text]
+    open_line: list | None = None
+
+    def visit(text, cm, tm, font, size):
+        nonlocal open_line
+        for i, piece in enumerate(text.split("\n")):
+            if i:
+                open_line = None
+            if not piece:
+                continue
+            if open_line is None:
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                scale = abs(tm[3] * cm[3]) or abs(tm[2] * cm[1]) or 1.0
+                open_line = [y, x, max(1.0, 0.3 * abs(size or 0) * scale), ""]
+                lines.append(open_line)
+            open_line[3] += piece
+
+    page.extract_text(visitor_text=visit)
+    rows: dict[int, list[list]] = {}  # lines by height, in the order the page first reaches each height
+    for line in lines:
+        if not line[3].strip():
+            continue
+        key = round(line[0] / line[2])
+        row = rows.get(key) or rows.get(key - 1) or rows.get(key + 1)
+        if row is None:
+            rows[key] = row = []
+        row.append(line)
+    out = []
+    for row in rows.values():
+        if len(row) == 1:
+            out.append((row[0][0], row[0][3]))
+        else:
+            out.append((row[0][0], " | ".join(" ".join(cell[3].split()) for cell in sorted(row, key=lambda cell: cell[1]))))
+    return out
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
