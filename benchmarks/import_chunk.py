@@ -3,6 +3,8 @@
 The corpus is synthesised from the shared Korean documents (constitution, bills, KLUE premises): documents of 1-40 KB
 made of shuffled paragraphs, each unique, written as JSONL files of ~10 MB and .txt files. The naive baseline
 (one INSERT per document and per chunk through `Model.save()`) runs on the first file only, in the same run.
+Then the ten bills are imported as printed PDFs (headers, page numbers, a table) and as HWPX packages, and the HWP
+fixture many times over, to time the binary extractors (needs the test extra: reportlab, hwpkit).
 
     python benchmarks/import_chunk.py [--mb 100]
 """
@@ -92,6 +94,8 @@ def main() -> None:
         n_docs = SourceDocument.objects.filter(project=project).count()
         n_chunks = Chunk.objects.filter(document__project=project).count()
 
+        binary = binary_formats(project_create(slug="bench-binary", name="bench-binary"))
+
     quarter = max(1, len(rss_after) // 4)
     print(f"naive baseline (first file, {len(raw) / 1e6:.1f} MB): {naive_s:.1f} s, {naive_mb_s:.2f} MB/s")
     print(f"workbench import: {elapsed:.1f} s for {total_bytes / 1e6:.1f} MB")
@@ -100,6 +104,36 @@ def main() -> None:
     print(f"  speed-up over naive: {total_bytes / 1e6 / elapsed / naive_mb_s:.1f}x")
     print(f"  RSS before: {start_rss:.0f} MB; after 1/4, 1/2, all files: "
           f"{rss_after[quarter - 1]:.0f}, {rss_after[len(rss_after) // 2 - 1]:.0f}, {rss_after[-1]:.0f} MB; peak {peak_rss_mb():.0f} MB")
+    for line in binary:
+        print(line)
+
+
+def binary_formats(project) -> list[str]:
+    """Import the bills as PDF and HWPX, and the HWP fixture, through the same service; one line of figures each."""
+    from tests.documents import files
+    from tests.documents.test_pdf_reading import TABLE, bill_paragraphs
+    from workbench.documents.services import documents_import
+
+    bills = sorted((SHARED_DATA / "kobill").glob("*.txt"))
+    hwp = files.hwp_fixture(files.HWP_SOURCE)
+    batches = {
+        "PDF bills": [(f"{b.stem}.pdf", files.pdf_bill(bill_paragraphs(b), header=f"의안 제{b.stem}호", table=TABLE))
+                      for b in bills],
+        "HWPX bills": [(f"{b.stem}.hwpx", files.hwpx(*bill_paragraphs(b), [list(r) for r in TABLE]))
+                       for b in bills],
+        # every copy is read whole; only the first adds a document (the others have its content hash)
+        "HWP files": [(f"copy-{i}.hwp", hwp) for i in range(50)],
+    }
+    lines = []
+    for label, named in batches.items():
+        size = sum(len(raw) for _, raw in named)
+        t0 = time.perf_counter()
+        report = documents_import(project=project, files=named)
+        elapsed = time.perf_counter() - t0
+        assert report.ok, report.as_dict()
+        lines.append(f"{label}: {len(named)} files, {size / 1e6:.2f} MB in {elapsed:.2f} s: {len(named) / elapsed:.1f} files/s, "
+                     f"{size / 1e6 / elapsed:.2f} MB/s, {report.documents_created} documents")
+    return lines
 
 
 if __name__ == "__main__":

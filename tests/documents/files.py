@@ -5,6 +5,7 @@ import io
 import json
 import unicodedata
 import zipfile
+import zlib
 
 KO = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
 KO2 = "국가는 개인이 가지는 불가침의 기본적 인권을 확인하고 이를 보장할 의무를 진다."
@@ -189,3 +190,189 @@ def pdf_deflate_bomb() -> bytes:
 def pdf_pages_cycle() -> bytes:
     """A page tree whose /Kids holds the tree itself."""
     return pdf_raw(b"BT /F1 12 Tf 72 720 Td (x) Tj ET").replace(b"/Kids [3 0 R] /Count 1", b"/Kids [2 0 R] /Count 1")
+
+
+# --- HWP and HWPX -----------------------------------------------------------------------------------------------------
+
+HWP_SOURCE = "source.hwp"  # Hangul's own HWP 5.0: two paragraphs and a one-row table (tests/fixtures/README.md)
+HWP_DISTRIBUTION = "distribution.hwp"  # a distribution document (배포용) saved by Hangul
+
+
+def hwp_fixture(name: str) -> bytes:
+    from tests.conftest import FIXTURES
+
+    return (FIXTURES / "hwp" / name).read_bytes()
+
+
+def hwp_with_password() -> bytes:
+    """The HWP fixture with the FileHeader's password bit set (bit 1 of the properties at byte 36, HWP 5.0 spec)."""
+    raw = bytearray(hwp_fixture(HWP_SOURCE))
+    at = raw.find(b"HWP Document File")
+    raw[at + 36] |= 0x02
+    return bytes(raw)
+
+
+_HWPX_NS = ('xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section" '
+            'xmlns:hp="http://www.hancom.co.kr/hwpml/2011/paragraph"')
+
+
+def _owpml_paragraph(inner: str) -> str:
+    return f'<hp:p id="0" paraPrIDRef="0" styleIDRef="0"><hp:run charPrIDRef="0">{inner}</hp:run></hp:p>'
+
+
+def _owpml_text(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return _owpml_paragraph(f"<hp:t>{escape(text)}</hp:t>")
+
+
+def _owpml_table(rows: list[list[str]]) -> str:
+    trs = []
+    for r, row in enumerate(rows):
+        tcs = "".join(
+            f'<hp:tc><hp:subList>{_owpml_text(cell)}</hp:subList><hp:cellAddr colAddr="{c}" rowAddr="{r}"/>'
+            f'<hp:cellSpan colSpan="1" rowSpan="1"/></hp:tc>' for c, cell in enumerate(row))
+        trs.append(f"<hp:tr>{tcs}</hp:tr>")
+    return _owpml_paragraph(f'<hp:tbl rowCnt="{len(rows)}" colCnt="{len(rows[0])}">{"".join(trs)}</hp:tbl>')
+
+
+def hwpx(*blocks, sections: int = 1, encrypted: bool = False, section_xml: bytes | None = None) -> bytes:
+    """An HWPX package as Hangul writes it (OWPML: mimetype first and stored, version, manifest, content.hpf, body
+    sections). A block is a paragraph's text or a table as a list of rows; blocks are dealt out over `sections`."""
+    size = -(-len(blocks) // sections)
+    per_section = [blocks[i * size:(i + 1) * size] for i in range(sections)]
+    items = "".join(f'<opf:item id="section{i}" href="Contents/section{i}.xml" media-type="application/xml"/>'
+                    for i in range(sections))
+    spine = "".join(f'<opf:itemref idref="section{i}"/>' for i in range(sections))
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><odf:manifest xmlns:odf="urn:oasis:names:tc:opendocument:xmlns:'
+                'manifest:1.0">')
+    if encrypted:
+        manifest += ('<odf:file-entry odf:full-path="Contents/section0.xml" odf:media-type="application/xml">'
+                     '<odf:encryption-data odf:checksum-type="SHA1" odf:checksum="AAAA"><odf:algorithm '
+                     'odf:algorithm-name="AES"/></odf:encryption-data></odf:file-entry>')
+    manifest += "</odf:manifest>"
+    members = {
+        "version.xml": '<?xml version="1.0" encoding="UTF-8"?><hv:HCFVersion xmlns:hv="http://www.hancom.co.kr/hwpml/'
+                       '2011/version" tagetApplication="WORDPROCESSOR" major="5" minor="1" micro="1" buildNumber="0" '
+                       'xmlVersion="1.4"/>',
+        "META-INF/container.xml": '<?xml version="1.0" encoding="UTF-8"?><ocf:container xmlns:ocf="urn:oasis:names:tc:'
+                                  'opendocument:xmlns:container"><ocf:rootfiles><ocf:rootfile full-path="Contents/'
+                                  'content.hpf" media-type="application/hwpml-package+xml"/></ocf:rootfiles>'
+                                  '</ocf:container>',
+        "META-INF/manifest.xml": manifest,
+        "Contents/content.hpf": '<?xml version="1.0" encoding="UTF-8"?><opf:package xmlns:opf="http://www.idpf.org/'
+                                f'2007/opf/"><opf:manifest>{items}</opf:manifest><opf:spine>{spine}</opf:spine>'
+                                '</opf:package>',
+    }
+    for i, section in enumerate(per_section):
+        body = "".join(_owpml_table(b) if isinstance(b, list) else _owpml_text(b) for b in section)
+        members[f"Contents/section{i}.xml"] = f'<?xml version="1.0" encoding="UTF-8"?><hs:sec {_HWPX_NS}>{body}</hs:sec>'
+    if section_xml is not None:
+        members["Contents/section0.xml"] = section_xml
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), "application/hwp+zip")  # stored, as the format asks
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buf.getvalue()
+
+
+def hwpx_bomb(size: int = 400 * 1024 ** 2) -> bytes:
+    """A valid HWPX whose section0.xml expands to `size` bytes (one huge paragraph)."""
+    source = zipfile.ZipFile(io.BytesIO(hwpx(KO)))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for info in source.infolist():
+            if info.filename != "Contents/section0.xml":
+                archive.writestr(info, source.read(info))
+                continue
+            head, tail = source.read(info).split(b"</hp:t>", 1)
+            bomb = zipfile.ZipInfo(info.filename)
+            bomb.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(bomb, "w", force_zip64=True) as member:
+                member.write(head)
+                block = b"a" * (1 << 20)
+                for _ in range(size // len(block)):
+                    member.write(block)
+                member.write(b"</hp:t>" + tail)
+    return buf.getvalue()
+
+
+def hwp_bomb(size: int = 200 * 1024 ** 2) -> bytes:
+    """The HWP fixture with its body section replaced by deflate data that expands to `size` bytes of zeros, the OLE
+    container rewritten by hwpkit (an HWP 5.0 writer)."""
+    import tempfile
+
+    from hwpkit.cfb import dump, load
+    from hwpkit.pipeline import section0_sid
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = b"\x00" * (1 << 20)
+    data = b"".join(deflate.compress(block) for _ in range(size // len(block))) + deflate.flush()
+    with tempfile.TemporaryDirectory() as folder:
+        source, out = f"{folder}/source.hwp", f"{folder}/bomb.hwp"
+        with open(source, "wb") as f:
+            f.write(hwp_fixture(HWP_SOURCE))
+        entries = load(source)
+        dump(entries, out, target_sid_to_replace=section0_sid(entries), new_data=data)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+# --- PDF bills as a printer lays them out ------------------------------------------------------------------------------
+
+def wrap_fixed(text: str, width: int) -> list[str]:
+    """Lines of `width` characters, cut anywhere (Hangul typesetting breaks mid-word); a space at a break stays at
+    the end of the line, as word processors hang it."""
+    lines, pos = [], 0
+    while pos < len(text):
+        line = text[pos:pos + width]
+        pos += width
+        if pos < len(text) and text[pos] == " ":
+            line += " "
+            pos += 1
+        lines.append(line)
+    return lines
+
+
+def pdf_bill(paragraphs: list[str], *, header: str, table: list[tuple[str, str]] = (), width: int = 34,
+             lines_per_page: int = 30, cell_width: int = 18) -> bytes:
+    """A bill printed as the National Assembly prints them: paragraphs hard-wrapped at a fixed width and flowed over
+    pages (a page break may fall mid-sentence and mid-word), a running header on every page and "- N -" at its foot,
+    then a two-column comparison table that is drawn a cell at a time, left column first, inside ruled boxes."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    font = "HYSMyeongJo-Medium"
+    pdfmetrics.registerFont(UnicodeCIDFont(font))
+    lines = [line for p in paragraphs for line in wrap_fixed(p, width)]
+    pages = [lines[i:i + lines_per_page] for i in range(0, len(lines), lines_per_page)]
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+
+    def furniture(number: int) -> None:
+        c.setFont(font, 9)
+        c.drawString(60, 805, header)
+        c.drawCentredString(300, 30, f"- {number} -")
+        c.setFont(font, 11)
+
+    for number, page in enumerate(pages, start=1):
+        furniture(number)
+        for i, line in enumerate(page):
+            c.drawString(60, 770 - 22 * i, line)
+        c.showPage()
+    if table:
+        furniture(len(pages) + 1)
+        y = 770
+        for left, right in table:
+            cells = [wrap_fixed(left, cell_width), wrap_fixed(right, cell_width)]
+            height = 16 * max(map(len, cells))
+            for column, cell in enumerate(cells):
+                for i, line in enumerate(cell):
+                    c.drawString(60 + 240 * column, y - 16 * i, line)
+                c.rect(55 + 240 * column, y - height + 12, 240, height)
+            y -= height + 4
+        c.showPage()
+    c.save()
+    return buf.getvalue()

@@ -41,6 +41,12 @@ HOSTILE = [
     ("truncated.pdf", files.pdf(KO)[:700], "the PDF could not be read", ""),
     ("no-document.docx", files.docx_without_document(), "the DOCX could not be read (KeyError)", ""),
     ("broken-xml.docx", files.docx_broken_xml(), "the DOCX could not be read (XMLSyntaxError)", ""),
+    ("bomb.hwp", files.hwp_bomb(), "the HWP expands beyond the size limit (a zip bomb?)", "BodyText/Section0"),
+    ("ratio-bomb.hwp", files.hwp_bomb(50 * 1024 ** 2), "the HWP expands 1,028 times, to 52,428,800 bytes", "BodyText/Section0"),
+    ("bomb.hwpx", files.hwpx_bomb(50 * 1024 ** 2), "the HWPX expands 1,022 times, to 52,", "Contents/section0.xml"),
+    ("truncated.hwp", files.hwp_fixture(files.HWP_SOURCE)[:5000], "not an HWP document (no HWP signature in its FileHeader)", ""),
+    ("broken-xml.hwpx", files.hwpx(section_xml=b"<hs:sec><hp:p>"), "the section is not well-formed XML", "Contents/section0.xml"),
+    ("not-a-package.hwpx", b"PK\x03\x04" + b"\x00" * 100, "the HWPX could not be read (not a ZIP package)", ""),
 ]
 
 
@@ -120,6 +126,8 @@ SEEDS = [
     ("seed.zip", files.zip_of({"a.txt": KO.encode(), "b.jsonl": files.jsonl({"text": KO2})})),
     ("seed.docx", files.docx(KO, KO2)),
     ("seed.pdf", files.pdf_raw(b"BT /F1 12 Tf 72 720 Td (Korean constitution) Tj ET")),
+    ("seed.hwp", files.hwp_fixture(files.HWP_SOURCE)),
+    ("seed.hwpx", files.hwpx(KO, [["가", "나"], ["다", "라"]], KO2)),
 ]
 _counter = iter(range(10 ** 9))
 
@@ -160,6 +168,7 @@ MEMORY_PROBE = textwrap.dedent(
     from workbench.documents.importers import ImportProblem, parse_file
 
     bombs = [(f"bomb{i}.zip", files.zip_bomb()) for i in range(4)] + [("bomb.docx", files.docx_bomb())]
+    bombs += [("bomb.hwp", files.hwp_bomb(1024 ** 3)), ("bomb.hwpx", files.hwpx_bomb())]
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for name, raw in bombs:
         try:
@@ -173,11 +182,12 @@ MEMORY_PROBE = textwrap.dedent(
 
 
 def test_refused_bombs_take_little_memory():
-    """Four 1 GiB zip bombs and a DOCX whose document.xml expands to 400 MiB are refused before they are expanded."""
+    """Four 1 GiB zip bombs, a DOCX and an HWPX whose body XML expands to 400 MiB and an HWP whose body section
+    inflates to 1 GiB are refused before they are expanded."""
     result = subprocess.run([sys.executable, "-c", MEMORY_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert sum(line.startswith("REFUSED") for line in lines) == 5, result.stdout
+    assert sum(line.startswith("REFUSED") for line in lines) == 7, result.stdout
     assert "the DOCX expands" in result.stdout and "over the limit of 104,857,600 bytes" in result.stdout
     growth_mb = int(lines[-1].split()[1]) / 1024
     assert growth_mb < 200, f"peak memory grew by {growth_mb:.0f} MB"

@@ -1,8 +1,9 @@
-"""Parsers from uploaded files to documents: text, Markdown, JSON Lines, JSON, CSV, PDF, DOCX and ZIP archives.
+"""Parsers from uploaded files to documents: text, Markdown, JSON Lines, JSON, CSV, PDF, DOCX, HWP, HWPX and ZIP archives.
 
 A parser reads a whole file before anything is written, and raises `ImportProblem` naming the file, the line, row or
 record, and why; the import service then writes nothing for that file. Files are untrusted: archives are read while
-counting the bytes they expand to, DOCX packages are checked before python-docx parses them, and values PostgreSQL
+counting the bytes they expand to, DOCX and HWPX packages and HWP body streams are checked before their readers parse
+them, and values PostgreSQL
 cannot store (NUL characters, NaN, lone surrogates) are cleaned or refused here rather than failing the write.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import lzma
 import posixpath
 import re
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -21,20 +23,27 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from workbench.documents.text import DecodeError, decode_text, looks_binary, normalize_text
+from workbench.documents.text import DecodeError, decode_text, looks_binary, normalize_text, reading_text
 
 TEXT_FORMATS = {".txt", ".md", ".markdown"}
 RECORD_FORMATS = {".jsonl", ".ndjson", ".json", ".csv"}
-BINARY_FORMATS = {".pdf", ".docx"}
+HWP_FORMATS = {".hwp", ".hwpx"}
+BINARY_FORMATS = {".pdf", ".docx"} | HWP_FORMATS
 ARCHIVE_FORMATS = {".zip"}
 SUPPORTED = sorted(TEXT_FORMATS | RECORD_FORMATS | BINARY_FORMATS | ARCHIVE_FORMATS)
 
 MAX_NAME_CHARS = 500  # SourceDocument.origin_filename
 MAX_NESTING = 64  # levels of nested objects and lists kept as a record's metadata
-# A DOCX member that expands more than this many times, to more than this many bytes, is a zip bomb: XML parses into
-# several times its size, so it is refused before python-docx reads it (ordinary Word XML expands 5-20 times).
+# A DOCX or HWPX member (or an HWP body stream) that expands more than this many times, to more than this many bytes,
+# is a zip bomb: XML and HWP records parse into several times their size, so it is refused before the reader sees it
+# (ordinary Word XML, OWPML and HWP records expand 5-20 times).
 DOCX_BOMB_RATIO = 100
 DOCX_BOMB_MIN_BYTES = 10 * 1024 * 1024
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+_HWP_SIGNATURE = b"HWP Document File"
+_HWP_COMPRESSED, _HWP_PASSWORD, _HWP_DISTRIBUTION = 0x1, 0x2, 0x4  # FileHeader property bits (HWP 5.0 spec)
+_HWPX_SECTION = re.compile(r"^Contents/section(\d+)\.xml$", re.IGNORECASE)
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError)
 
@@ -114,6 +123,10 @@ def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: 
         docs = list(_parse_csv(text, fields))
     elif ext == ".pdf":
         docs = [_text_document(_pdf_text(raw), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
+    elif ext in HWP_FORMATS:
+        # HWP paragraphs and table rows are whole: there are no hard wraps to repair.
+        docs = [_text_document(_hwp_text(raw, limits), default_title=posixpath.basename(name).rsplit(".", 1)[0],
+                               repair_wraps=False)]
     else:
         docs = [_text_document(_docx_text(raw, limits), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     if len(docs) > limits.max_documents:
@@ -152,8 +165,8 @@ def _metadata(value, locator: str, depth: int = 0):
     return value
 
 
-def _text_document(text: str, *, default_title: str) -> ParsedDocument:
-    text = normalize_text(_unicode_text(text, "the text"))
+def _text_document(text: str, *, default_title: str, repair_wraps: bool = True) -> ParsedDocument:
+    text = normalize_text(_unicode_text(text, "the text"), repair_wraps=repair_wraps)
     if not text:
         raise ImportProblem("the file has no text")
     first = text.split("\n", 1)[0].strip()
@@ -252,17 +265,58 @@ def _pdf_text(raw: bytes) -> str:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
             raise ImportProblem("the PDF is encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_page_lines(page) for page in reader.pages]
     except ImportProblem:
         raise
     except PdfReadError as exc:
         raise ImportProblem(f"the PDF could not be read ({_short(exc)})") from None
     except Exception as exc:  # pypdf raises many types on malformed files (LimitReachedError, RecursionError, ...)
         raise ImportProblem(f"the PDF could not be read ({type(exc).__name__}: {_short(exc)})") from None
-    text = "\n\n".join(pages)
-    if not text.strip():
+    if not any(line.strip() for page in pages for _, line in page):
         raise ImportProblem("the PDF has no text layer (a scan?); run OCR first")
-    return text
+    return reading_text(pages)
+
+
+def _page_lines(page) -> list[tuple[float, str]]:
+    """A page's lines as a reader sees them. pypdf gives the text in the order the page draws it, which for a table is
+    often a cell at a time, down one column and then the next; the lines are kept in that order, except that lines at
+    the same height (the cells of one table row) are put on one line, left to right, joined by " | ". Each line comes
+    with its height on the page, which tells headers and footers."""
+    lines: list[list] = []  # [y, x, tolerance, text]
+    open_line: list | None = None
+
+    def visit(text, cm, tm, font, size):
+        nonlocal open_line
+        for i, piece in enumerate(text.split("\n")):
+            if i:
+                open_line = None
+            if not piece:
+                continue
+            if open_line is None:
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                scale = abs(tm[3] * cm[3]) or abs(tm[2] * cm[1]) or 1.0
+                open_line = [y, x, max(1.0, 0.3 * abs(size or 0) * scale), ""]
+                lines.append(open_line)
+            open_line[3] += piece
+
+    page.extract_text(visitor_text=visit)
+    rows: dict[int, list[list]] = {}  # lines by height, in the order the page first reaches each height
+    for line in lines:
+        if not line[3].strip():
+            continue
+        key = round(line[0] / line[2])
+        row = rows.get(key) or rows.get(key - 1) or rows.get(key + 1)
+        if row is None:
+            rows[key] = row = []
+        row.append(line)
+    out = []
+    for row in rows.values():
+        if len(row) == 1:
+            out.append((row[0][0], row[0][3]))
+        else:
+            out.append((row[0][0], " | ".join(" ".join(cell[3].split()) for cell in sorted(row, key=lambda cell: cell[1]))))
+    return out
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
@@ -270,21 +324,22 @@ def _short(exc: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _check_docx_package(raw: bytes, limits: Limits) -> None:
-    """A DOCX is a ZIP of XML parts: check what they expand to before python-docx reads them whole."""
+def _check_docx_package(raw: bytes, limits: Limits, kind: str = "DOCX") -> list[zipfile.ZipInfo]:
+    """A DOCX or HWPX is a ZIP of XML parts: check what they expand to before the reader reads them whole."""
     try:
         members = zipfile.ZipFile(io.BytesIO(raw)).infolist()
     except _ZIP_ERRORS:
-        raise ImportProblem("the DOCX could not be read (not a ZIP package)") from None
+        raise ImportProblem(f"the {kind} could not be read (not a ZIP package)") from None
     total = 0
     for info in members:
         total += info.file_size
         if total > limits.max_file_bytes:
-            raise ImportProblem(f"the DOCX expands beyond the limit of {limits.max_file_bytes:,} bytes (a zip bomb?)",
+            raise ImportProblem(f"the {kind} expands beyond the limit of {limits.max_file_bytes:,} bytes (a zip bomb?)",
                                 locator=_shorten(info.filename))
         if info.file_size > DOCX_BOMB_MIN_BYTES and info.file_size > DOCX_BOMB_RATIO * max(info.compress_size, 1):
-            raise ImportProblem(f"the DOCX expands {info.file_size // max(info.compress_size, 1):,} times, to "
+            raise ImportProblem(f"the {kind} expands {info.file_size // max(info.compress_size, 1):,} times, to "
                                 f"{info.file_size:,} bytes (a zip bomb?)", locator=_shorten(info.filename))
+    return members
 
 
 def _docx_text(raw: bytes, limits: Limits) -> str:
@@ -300,6 +355,140 @@ def _docx_text(raw: bytes, limits: Limits) -> str:
     except Exception as exc:  # python-docx and lxml raise many types for files that are not Word documents
         raise ImportProblem(f"the DOCX could not be read ({type(exc).__name__})") from None
     return "\n\n".join(b for b in blocks if b.strip())
+
+
+_HWP_LOCKED = ("the {kind} is {what}; open it in Hangul and save it {how} first")
+
+
+def _hwp_text(raw: bytes, limits: Limits) -> str:
+    """Paragraphs and tables of an HWP 5.0 or HWPX document in reading order, read by syhwp (told apart by content,
+    not by the file's extension); a table becomes one line per row, its cells joined by " | ", as for DOCX."""
+    if raw.startswith(_OLE_MAGIC):
+        kind = "HWP"
+        _check_hwp5(raw, limits)
+    elif raw.startswith(_ZIP_MAGIC):
+        kind = "HWPX"
+        raw = _check_hwpx(raw, limits)
+    elif raw.startswith(_HWP_SIGNATURE):
+        raise ImportProblem("the file is an HWP 3.0 (or older) document, which is not read; save it as HWP or HWPX "
+                            "in a current Hangul first")
+    else:
+        raise ImportProblem("the file is not an HWP 5.0 or HWPX document")
+    import syhwp
+
+    # syhwp reads from a path (it tells the formats apart by the file's first bytes).
+    with tempfile.NamedTemporaryFile(suffix=".hwpx" if kind == "HWPX" else ".hwp") as copy:
+        copy.write(raw)
+        copy.flush()
+        try:
+            document = syhwp.open(copy.name)
+        except syhwp.EncryptedDocumentError:
+            raise ImportProblem(_HWP_LOCKED.format(kind=kind, what="password-protected", how="without a password")) from None
+        except Exception as exc:  # syhwp, olefile and ElementTree raise many types on malformed files
+            raise ImportProblem(f"the {kind} could not be read ({type(exc).__name__}: {_short(exc)})") from None
+    blocks = []
+    for block in document.blocks:
+        if isinstance(block, syhwp.Table):
+            rows = [" | ".join(" ".join(cell.split()) for cell in row) for row in block.grid()]
+            blocks.append("\n".join(row for row in rows if row.replace("|", "").strip()))
+        elif not isinstance(block, syhwp.Image):  # a picture has no text, only syhwp's "[그림]" placeholder
+            blocks.append(block.text)
+    return "\n\n".join(b for b in blocks if b.strip())
+
+
+def _check_hwp5(raw: bytes, limits: Limits) -> None:
+    """An HWP 5.0 file is an OLE container whose body streams are deflated: read its FileHeader for a password or a
+    distribution lock, and inflate the body in bounded steps, counting, before syhwp inflates it whole."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(raw)
+    except Exception as exc:  # olefile raises many types on damaged containers
+        raise ImportProblem(f"the HWP could not be read (damaged OLE container: {_short(exc)})") from None
+    try:
+        if not ole.exists("FileHeader"):
+            raise ImportProblem("the HWP could not be read (no FileHeader stream)")
+        header = ole.openstream("FileHeader").read()
+        if not header.startswith(_HWP_SIGNATURE) or len(header) < 40:
+            raise ImportProblem("the file is not an HWP document (no HWP signature in its FileHeader)")
+        flags = int.from_bytes(header[36:40], "little")
+        if flags & _HWP_PASSWORD:
+            raise ImportProblem(_HWP_LOCKED.format(kind="HWP", what="password-protected", how="without a password"))
+        if flags & _HWP_DISTRIBUTION:
+            raise ImportProblem(_HWP_LOCKED.format(kind="HWP", what="a distribution document (배포용), locked by its "
+                                                   "author against copying", how="as an ordinary document"))
+        sections = [entry for entry in ole.listdir() if len(entry) == 2 and entry[0] == "BodyText"]
+        if not sections:
+            raise ImportProblem("the HWP could not be read (no BodyText sections)")
+        total = 0
+        for entry in sections:
+            data = ole.openstream(entry).read()
+            if flags & _HWP_COMPRESSED:
+                size = _inflated_size(data, limit=limits.max_file_bytes - total, locator="/".join(entry))
+                if size > DOCX_BOMB_MIN_BYTES and size > DOCX_BOMB_RATIO * max(len(data), 1):
+                    raise ImportProblem(f"the HWP expands {size // max(len(data), 1):,} times, to {size:,} bytes "
+                                        "(a zip bomb?)", locator="/".join(entry))
+                total += size
+    except ImportProblem:
+        raise
+    except Exception as exc:
+        raise ImportProblem(f"the HWP could not be read ({type(exc).__name__}: {_short(exc)})") from None
+    finally:
+        ole.close()
+
+
+def _inflated_size(data: bytes, *, limit: int, locator: str) -> int:
+    """What raw deflate data expands to, counted 1 MiB at a time and given up past the limit."""
+    inflater = zlib.decompressobj(-15)
+    size = 0
+    try:
+        while data:
+            size += len(inflater.decompress(data, 1 << 20))
+            if size > limit:
+                raise ImportProblem("the HWP expands beyond the size limit (a zip bomb?)", locator=locator)
+            data = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise ImportProblem(f"the HWP is damaged ({_short(exc)})", locator=locator) from None
+    return size
+
+
+def _check_hwpx(raw: bytes, limits: Limits) -> bytes:
+    """An HWPX is a ZIP of OWPML parts: sizes checked as for DOCX, then encryption, then each body section parsed, so
+    that a section the reader would skip is reported instead of silently left out. Returns the package to read: syhwp
+    reads sections in the order of their names, so section10.xml would come before section2.xml; a package of ten or
+    more sections is handed over with the numbers zero-padded."""
+    import xml.etree.ElementTree as ET
+
+    members = _check_docx_package(raw, limits, "HWPX")
+    archive = zipfile.ZipFile(io.BytesIO(raw))
+    try:
+        manifest = archive.read("META-INF/manifest.xml") if "META-INF/manifest.xml" in archive.namelist() else b""
+    except _ZIP_ERRORS as exc:
+        raise ImportProblem(f"the HWPX is damaged ({type(exc).__name__}: {_short(exc)})") from None
+    if any(info.flag_bits & 0x1 for info in members) or b"encryption-data" in manifest:
+        raise ImportProblem(_HWP_LOCKED.format(kind="HWPX", what="password-protected or a distribution document "
+                                               "(배포용)", how="as an ordinary document without a password"))
+    sections = [info for info in members if _HWPX_SECTION.match(info.filename)]
+    if not sections:
+        raise ImportProblem("the HWPX could not be read (no Contents/section*.xml)")
+    for info in sections:
+        try:
+            ET.fromstring(archive.read(info))
+        except ET.ParseError as exc:
+            raise ImportProblem(f"the HWPX could not be read (the section is not well-formed XML: {exc})",
+                                locator=info.filename) from None
+        except _ZIP_ERRORS as exc:
+            raise ImportProblem(f"the HWPX is damaged ({type(exc).__name__}: {_short(exc)})",
+                                locator=info.filename) from None
+    if len(sections) < 10:
+        return raw
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as ordered:
+        for info in members:
+            match = _HWPX_SECTION.match(info.filename)
+            name = f"Contents/section{int(match.group(1)):06d}.xml" if match else info.filename
+            ordered.writestr(name, archive.read(info))
+    return buf.getvalue()
 
 
 def _parse_zip(raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDocument]:

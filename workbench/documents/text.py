@@ -1,9 +1,11 @@
-"""Text hygiene for imported documents: decoding, normalisation, and repair of hard-wrapped (PDF-extracted) lines."""
+"""Text hygiene for imported documents: decoding, normalisation, a PDF's pages read without their running headers,
+footers and page numbers, and repair of hard-wrapped (PDF-extracted) lines."""
 from __future__ import annotations
 
 import codecs
 import re
 import unicodedata
+from collections import Counter
 
 from charset_normalizer import from_bytes
 
@@ -95,6 +97,9 @@ _STARTS_UNIT = re.compile(
 )
 
 
+_TABLE_CELLS = " | "  # how a table row's cells are joined (DOCX, HWP, PDF): a row is never joined to the next line
+
+
 def wrap_width(text: str) -> int:
     lengths = sorted(len(line) for line in text.split("\n") if line.strip())
     return lengths[int(len(lengths) * 0.9)] if lengths else 0
@@ -134,6 +139,8 @@ def repair_hard_wraps(text: str) -> str:
                 and not _TERMINAL.search(line)
                 and nxt.strip()
                 and not _STARTS_UNIT.match(nxt)
+                and _TABLE_CELLS not in line
+                and _TABLE_CELLS not in nxt
                 and len(segments[i + 1]) <= 2
             ):
                 # The extractor keeps a trailing space where the break fell between words.
@@ -147,3 +154,57 @@ def repair_hard_wraps(text: str) -> str:
             out.append(segments[i + 1])
         i += 2
     return "".join(out)
+
+
+# A page number alone on a line: "3", "- 3 -", "— 3 —", "3 / 12", "Page 3", "3쪽", "3 페이지".
+_PAGE_NUMBER = re.compile(
+    r"^[\s\-–—―─]*(?:page\s*|p\.\s*)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?\s*(?:쪽|페이지)?[\s\-–—―─]*$", re.IGNORECASE
+)
+_EDGE_LINES = 2  # running headers and footers are among the first or last lines of a page
+
+
+def _edges(page: list[tuple[float, str]]) -> tuple[list[int], list[int]]:
+    """The page's lines from the top down and from the bottom up, by height: a PDF may draw its header and footer
+    before the body, so the order of the text says nothing of where a line is."""
+    down = sorted(range(len(page)), key=lambda i: -page[i][0])
+    return down, down[::-1]
+
+
+def _without_furniture(page: list[tuple[float, str]], running: set[str]) -> list[str]:
+    """The page less its running lines and one page number at the top and one at the bottom, taken from the edges
+    inwards (a second number-only line at an edge is text: the end of a telephone number, a table's total)."""
+    dropped: set[int] = set()
+    for order in _edges(page):
+        numbered = False
+        for i in order:
+            line = page[i][1]
+            if _furniture_key(line) in running:
+                dropped.add(i)
+            elif not numbered and _PAGE_NUMBER.match(line):
+                numbered = True
+                dropped.add(i)
+            else:
+                break
+    return [line for i, (_, line) in enumerate(page) if i not in dropped]
+
+
+def _furniture_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()))
+
+
+def reading_text(pages: list[list[tuple[float, str]]]) -> str:
+    """A PDF's text as a reader sees it: page numbers and running headers and footers (the same line, numbers aside,
+    at the top or bottom of at least half the pages, two at least) are left out, and the pages are joined by a single
+    line break, so a sentence or a word that a page break split joins again when the hard wraps are repaired. A page
+    is its lines in the order the page draws them, each with its height on the page."""
+    pages = [[(y, line) for y, line in page if line.strip()] for page in pages]
+    seen: Counter[str] = Counter()
+    for page in pages:
+        down, up = _edges(page)
+        seen.update({_furniture_key(page[i][1]) for i in down[:_EDGE_LINES] + up[:_EDGE_LINES]})
+    running = {key for key, count in seen.items() if len(pages) >= 2 and count >= max(2, len(pages) / 2)
+               and not _PAGE_NUMBER.match(key.replace("#", "0"))}  # numbers alone: one page number per edge
+    kept: list[str] = []
+    for page in pages:
+        kept.extend(_without_furniture(page, running))
+    return "\n".join(kept)

@@ -11,7 +11,7 @@ from workbench.projects.models import Project
 
 
 class Command(BaseCommand):
-    help = "Import documents (txt, md, jsonl, json, csv, pdf, docx, zip) into a project; each file is all or nothing."
+    help = "Import documents (txt, md, jsonl, json, csv, pdf, docx, hwp, hwpx, zip) into a project; each file is all or nothing."
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True, metavar="SLUG")
