@@ -50,7 +50,8 @@ def test_the_last_admin_cannot_leave_or_be_demoted(client, project, owner):
     assert admin.role == Role.ADMIN
     # Bad input is a message, never a 500.
     for data in ({"action": "role", "member": "x"}, {"action": "nope"}, {"action": "role", "member": admin.pk, "role": "boss"},
-                 {"action": "add", "identifier": "not a user", "role": "reviewer"}):
+                 {"action": "add", "identifier": "not a user", "role": "reviewer"},
+                 {"action": "add", "identifier": "a" * 140 + "@example.org", "role": "reviewer"}):
         assert client.post(members_url(project), data).status_code == 400
 
 

@@ -126,6 +126,8 @@ def membership_add(*, project: Project, identifier: str, role: str, invite=None)
                 f"No account has the username or e-mail {identifier!r}. Type an e-mail address to invite someone new."
             ) from None
         User = get_user_model()
+        if len(identifier) > User._meta.get_field(User.USERNAME_FIELD).max_length:
+            raise MembershipError("That e-mail is too long to be a username here; create the account in the admin.")
         if User.objects.filter(username=identifier).exists():  # an inactive account holds the name
             raise MembershipError(f"The account {identifier} is deactivated; an administrator can reactivate it.")
         user = User.objects.create_user(username=identifier, email=identifier)
