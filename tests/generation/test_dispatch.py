@@ -66,10 +66,12 @@ def redis():
 
 
 def gpu_message_batch_ids() -> list[int]:
+    """The batch ids of the generation messages on the gpu queue (a run's model check travels there too)."""
     ids = []
     for raw in redis().lrange("gpu", 0, -1):
         message = json.loads(raw)
-        ids.append(json.loads(base64.b64decode(message["body"]))[0][0])
+        if message["headers"]["task"] == generation.GPU_TASK:
+            ids.append(json.loads(base64.b64decode(message["body"]))[0][0])
     return sorted(ids)
 
 
@@ -208,7 +210,8 @@ def test_sweep_sends_again_messages_the_broker_lost_and_only_those(transactional
     GenerationBatch.objects.filter(run=run).update(dispatched_at=timezone.now() - timedelta(seconds=120))
     client = redis()
     client.lrem("gpu", 1, next(m for m in client.lrange("gpu", 0, -1)
-                               if json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] == batches[1]))
+                               if json.loads(m)["headers"]["task"] == generation.GPU_TASK
+                               and json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] == batches[1]))
     assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": [batches[1]]}
     assert gpu_message_batch_ids() == batches
     GenerationBatch.objects.filter(run=run).update(dispatched_at=timezone.now() - timedelta(seconds=120))
