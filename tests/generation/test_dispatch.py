@@ -312,9 +312,11 @@ def test_a_message_that_finds_its_batch_alive_looks_again_and_takes_it_once_the_
 
 def test_a_live_heartbeating_batch_is_never_taken_by_the_sweep(start_worker, owner, tiny_model, settings):
     settings.GENERATION_STALE_SECONDS = 3
-    project, chunks = project_with_chunks(owner, tiny_model, 4, samples=2, max_new_tokens=200)
+    # One batch long enough (24 samples of up to 240 tokens: 9 s was not always enough on an idle machine) that a
+    # heartbeat renewed only at the claim would go stale several times over.
+    project, chunks = project_with_chunks(owner, tiny_model, 8, samples=3, max_new_tokens=240)
     worker = start_worker(**WORKER_ENV | {"GENERATION_STALE_SECONDS": "3"})
-    run = generation.generation_run_create(project=project, created_by=owner, batch_chunks=4)  # one long batch
+    run = generation.generation_run_create(project=project, created_by=owner, batch_chunks=8)
     batch = GenerationBatch.objects.filter(run=run)
     wait_for(lambda: batch.get().status == BatchStatus.RUNNING, what="the batch to start")
     swept_while_running = 0.0
@@ -331,7 +333,7 @@ def test_a_live_heartbeating_batch_is_never_taken_by_the_sweep(start_worker, own
     assert current.status == BatchStatus.DONE and current.attempts == 1 and current.worker == worker.hostname
     run = run_state(run.pk)
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert_exactly_once(run, chunks, 2)
+    assert_exactly_once(run, chunks, 3)
 
 
 def test_beat_schedules_the_sweep_and_every_deployment_runs_beat():

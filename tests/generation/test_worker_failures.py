@@ -72,12 +72,16 @@ def test_prompt_too_long_fails_its_batch_at_once_and_the_rest_completes(start_wo
     assert Generation.objects.filter(run=run).count() == 3
 
 
-def _terminate_other_connections() -> int:
-    """Ends every other session on the test database, as a PostgreSQL restart or a dropped network would."""
+WORKER_APP = "genstruct-test-worker"
+
+
+def _terminate_worker_connections() -> int:
+    """Ends the worker's sessions on the test database (named by application_name), as a PostgreSQL restart or a
+    dropped network would; the test's own sessions, and any a browser test left open in this process, stay."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND application_name = %s", [WORKER_APP],
         )
         return cursor.fetchone()[0]
 
@@ -86,11 +90,13 @@ def test_lost_database_connection_is_retried(start_worker, owner, tiny_model):
     project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=120)
     env = KILL_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4", "GENERATION_SAVE_EVERY": "1",
                       "GENERATION_MAX_ATTEMPTS": "3"}
-    worker = start_worker(**env)
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}?application_name={WORKER_APP}"
+    worker = start_worker(**env, DATABASE_URL=url)
     run = generation_run_create(project=project, created_by=owner, batch_chunks=6)  # one batch of 12 samples
     stored = Generation.objects.filter(run=run)
     wait_for(lambda: stored.exists(), what="the first stored samples")
-    assert _terminate_other_connections() >= 1  # the worker's connections, in the middle of its batch
+    assert _terminate_worker_connections() >= 1  # the worker's connections, in the middle of its batch
     run = finished(run.pk, timeout=300)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
