@@ -13,7 +13,8 @@ from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Membership
 from workbench.review.audit import audit_agreement, audit_claim, audit_create, audit_verdict, wilson
 from workbench.review.models import AuditItem, ReviewDecision
-from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review, pairs_bulk_reject
+from workbench.review.bulk import bulk_reject_selection, pairs_bulk_reject_confirmed
+from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
 
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs, make_user
@@ -43,7 +44,10 @@ def test_sample_takes_only_reviewer_approved_pairs_each_once(project, owner, rev
     review_all(project, reviewer, "approve", 5)
     review_all(project, reviewer, "edit", 2)
     review_all(project, reviewer, "reject", 2)
-    pairs_bulk_reject(project=project, admin=owner, pairs=QAPair.objects.filter(project=project), reason="bulk")
+    pending = QAPair.objects.filter(project=project)
+    selection = bulk_reject_selection(project=project, pairs=pending)
+    pairs_bulk_reject_confirmed(project=project, admin=owner, pairs=pending, reason="bulk", filters={},
+                                confirmed=(selection.count, selection.digest))
     audit = audit_create(project=project, admin=owner, sample_size=100)
     assert audit.sample_size == 7  # approved and edited pairs only; rejected and bulk-rejected ones are not sampled
     items = list(audit.items.all())

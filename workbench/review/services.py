@@ -416,28 +416,6 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
         return pair
 
 
-def pairs_bulk_reject(*, project: Project, admin, pairs: QuerySet[QAPair], reason: str) -> int:
-    """Reject every pending pair of a filtered set, each decision in the history (marked bulk)."""
-    if not reason.strip():
-        raise ValidationError({"reason": "Say why these pairs are rejected."})
-    done = 0
-    ids = list(pairs.filter(project=project, status=PairStatus.PENDING).values_list("id", flat=True))
-    for start in range(0, len(ids), 1000):
-        with transaction.atomic():
-            batch = list(QAPair.objects.select_for_update(skip_locked=True).filter(pk__in=ids[start : start + 1000], status=PairStatus.PENDING))
-            ReviewDecision.objects.bulk_create(
-                ReviewDecision(pair=p, reviewer=admin, decision=Decision.REJECT, question_before=p.question, answer_before=p.answer,
-                               question_after=p.question, answer_after=p.answer, status_before=p.status,
-                               status_after=PairStatus.REJECTED, reason=reason.strip(), version_before=p.version, is_bulk=True)
-                for p in batch
-            )
-            for p in batch:
-                p.status, p.version, p.claimed_by, p.lease_expires_at = PairStatus.REJECTED, p.version + 1, None, None
-            QAPair.objects.bulk_update(batch, ["status", "version", "claimed_by", "lease_expires_at"])
-            done += len(batch)
-    return done
-
-
 def pair_admin_decide(*, pair_id: int, admin, action: str, version: int, reason: str = "") -> QAPair:
     """An admin's action from the pair's own page: reject it (with a reason) or reopen it (back to pending, its text
     kept), whatever its status and whoever holds it. Made against the version the admin saw, recorded in the history;
