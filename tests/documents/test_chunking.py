@@ -116,6 +116,8 @@ def test_token_measured_chunks(tmp_path):
     sizes = [len(tokenizer.encode(corpus[c.start:c.end]).ids) for c in chunks]
     assert sizes == [c.size for c in chunks]
     assert max(sizes) <= 384 and len(chunks) > 5
+    # A model directory (what the project's Base model field takes) names its tokenizer.json the same way.
+    assert chunk_text(corpus, ChunkSettings(unit="tokens", target=256, maximum=384, tokenizer=str(tmp_path))) == chunks
 
 
 @pytest.mark.parametrize("kwargs,message", [

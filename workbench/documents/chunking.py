@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 ALGORITHM_VERSION = 1
 _PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*", re.DOTALL)
@@ -79,6 +80,8 @@ def _load_tokenizer(name: str):
 
     if name.endswith(".json"):
         return Tokenizer.from_file(name)
+    if Path(name).is_dir():  # a local model directory, as the project's Base model field takes one
+        return Tokenizer.from_file(str(Path(name) / "tokenizer.json"))
     return Tokenizer.from_pretrained(name)
 
 
