@@ -47,6 +47,11 @@ class SampleRequest:
     max_new_tokens: int | None = None  # a budget of its own, below the sampling parameters' limit
 
 
+def request_budget(request: SampleRequest, params: SamplingParams) -> int:
+    """The tokens a request may generate: its own budget where it has one, never more than the parameters' limit."""
+    return min(request.max_new_tokens or params.max_new_tokens, params.max_new_tokens)
+
+
 @dataclass
 class SampleResult:
     key: Any
@@ -193,7 +198,7 @@ class Engine:
     def _generate_slots(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
         import torch
 
-        budgets = [min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens) for r in requests]
+        budgets = [request_budget(r, params) for r in requests]
         max_len = max(len(r.prompt_ids) for r in requests) + params.max_new_tokens
         finished = [False] * len(requests)
         # Slots: as many as the KV budget holds, at most max_batch, and no more than a power of two above the work.
@@ -247,7 +252,7 @@ class Engine:
         for request, output in zip(requests, ordered):
             if getattr(output, "error", None):
                 raise RuntimeError(f"generation failed for a request: {output.error}")
-            budget = min(request.max_new_tokens or params.max_new_tokens, params.max_new_tokens)
+            budget = request_budget(request, params)
             results.append(self._result(request, list(output.generated_tokens), budget, duration_ms))
         return results
 
@@ -259,7 +264,7 @@ class Engine:
                 manager.add_request(
                     list(r.prompt_ids),
                     request_id=f"req_{i}",
-                    max_new_tokens=min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens),
+                    max_new_tokens=request_budget(r, params),
                 )
                 for i, r in enumerate(requests)
             ]
@@ -326,7 +331,7 @@ class Engine:
             input_ids[row, width - len(ids):] = ids  # left padding: every prompt ends where generation starts
             attention[row, width - len(ids):] = 1
         device = self.loaded.device
-        budgets = [min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens) for r in group]
+        budgets = [request_budget(r, params) for r in group]
         extra = {}
         if any(b < params.max_new_tokens for b in budgets):
             from transformers import LogitsProcessorList
