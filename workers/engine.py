@@ -1,13 +1,13 @@
 """Batched generation: many chunks per forward pass, several samples per chunk, finished sequences stop costing time.
 
 Three backends, chosen by measurement (docs/PERFORMANCE.md, `benchmarks/generation.py`, one H200, transformers 5.17):
-- `slots` (the default for Llama-shaped models, `workers/slots.py`): a preallocated KV cache of sequence slots, the
-  decode step captured in a CUDA graph with FlexAttention reading only each slot's own cache blocks, finished slots
-  refilled at once, one prefill shared by the samples of a chunk, the template's shared prefix prefilled once, the
-  layers compiled with Q, K, V and gate, up fused into one matmul each, and a job's tail run on fewer slots. 8,312
-  output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8% more from the fused matmuls;
-  12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill matmuls, `fp8="prefill"`), 766x
-  the model card's loop and more.
+- `slots` (the default for Llama-shaped models, `workers/decoder.py`, `workers/scheduler.py`, `workers/layers.py`): a
+  preallocated KV cache of sequence slots, the decode step captured in a CUDA graph with FlexAttention reading only each
+  slot's own cache blocks, finished slots refilled at once, one prefill shared by the samples of a chunk, the template's
+  shared prefix prefilled once, the layers compiled with Q, K, V and gate, up fused into one matmul each, and a job's
+  tail run on fewer slots. 8,312 output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8%
+  more from the fused matmuls; 12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill
+  matmuls, `fp8="prefill"`), 766x the model card's loop and more.
 - `batched`: plain `generate` on length-sorted, left-padded batches sized from a token budget and the free GPU memory.
   3,454-4,357 tokens/s at batch 256; used for architectures the `slots` path does not know.
 - `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache). 459 tokens/s on the same GPU and
@@ -75,10 +75,10 @@ class Engine:
         self.eos = loaded.eos_token_id
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
         if backend == "auto":
-            from workers.slots import supports
+            from workers.layers import supports
 
             backend = "slots" if supports(self.model) else "batched"
-        from workers.slots import fp8_mode
+        from workers.layers import fp8_mode
 
         self.backend = backend
         self.compile, self.fp8 = compile, fp8_mode(fp8)  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
@@ -170,7 +170,7 @@ class Engine:
 
     def _slot_decoder(self, slots: int, max_len: int, params: SamplingParams):
         """The decoder of the last call when it fits (its cache and CUDA graph are kept), else a new one."""
-        from workers.slots import SlotDecoder
+        from workers.decoder import SlotDecoder
 
         d = self._decoder
         if (d is not None and d.slots == slots and d.max_new == params.max_new_tokens and d.temperature == params.temperature
@@ -182,7 +182,7 @@ class Engine:
             self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
             temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
             use_graph=self.loaded.device.startswith("cuda"), compile=self.compile, fp8=self.fp8, fuse=self.fuse,
-            refill_at=self.refill_at, kv_block=self.kv_block,
+            kv_block=self.kv_block,
         )
         return self._decoder
 
@@ -198,6 +198,8 @@ class Engine:
     def _generate_slots(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
         import torch
 
+        from workers.scheduler import SlotScheduler
+
         budgets = [request_budget(r, params) for r in requests]
         max_len = max(len(r.prompt_ids) for r in requests) + params.max_new_tokens
         finished = [False] * len(requests)
@@ -209,8 +211,8 @@ class Engine:
             if not todo:
                 return
             try:
-                decoder = self._slot_decoder(slots, max_len, params)
-                for done in decoder.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo]):
+                scheduler = SlotScheduler(self._slot_decoder(slots, max_len, params), refill_at=self.refill_at)
+                for done in scheduler.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo]):
                     index = todo[done.index]
                     finished[index] = True
                     yield index, self._result(requests[index], done.tokens, budgets[index], done.duration_ms)
