@@ -10,7 +10,7 @@ drawn uniformly from 60-256 tokens). Prints output tokens/s, pairs/hour, peak GP
 memory-bandwidth roofline (measured copy bandwidth; every decode step must read the weights once plus the KV cache of
 the sequences in flight, at the engine's batch size) and of a roofline that adds the prefill: the prompts' matmul FLOPs
 at the measured rate of a large bf16 matmul, plus the decode's memory floor. `--fp8` and `--compile` pick the `slots`
-backend's variants (workers/slots.py).
+backend's variants (workers/layers.py, workers/decoder.py).
 
     python benchmarks/generation.py                # on the GPU machine
     python benchmarks/generation.py --small        # a smoke test of the script on a CPU
@@ -113,7 +113,7 @@ def breakdown(device):
     decode step (counted, and timed on the GPU by CUDA events, with its slot count); `summary` condenses them."""
     import torch
 
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
 
     class Tally(dict):
         def clear(self):
@@ -147,7 +147,7 @@ def breakdown(device):
     tally.clear()
     cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    prefill, step = SlotDecoder._prefill, SlotDecoder._step
+    prefill, step = SlotDecoder.prefill, SlotDecoder.step
     state = {"after_prefill": True}
 
     def timed_prefill(self, slot_ids, prompts, budgets):
@@ -173,7 +173,7 @@ def breakdown(device):
         tally["events"].append((n, begin, end, state["after_prefill"]))
         state["after_prefill"] = False
 
-    SlotDecoder._prefill, SlotDecoder._step = timed_prefill, counted_step
+    SlotDecoder.prefill, SlotDecoder.step = timed_prefill, counted_step
     return tally
 
 
@@ -223,7 +223,8 @@ def check_slots(device):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=2000, hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8,
@@ -232,7 +233,8 @@ def check_slots(device):
     rng = random.Random(0)
     header = [rng.randrange(10, 2000) for _ in range(40)]
     decoder = SlotDecoder(model, slots=8, max_len=240, max_new_tokens=40, eos=7, temperature=0, top_p=1.0,
-                          use_graph=device.startswith("cuda"), check_every=4, min_slots=2)  # the tail runs on 4, then 2 slots
+                          use_graph=device.startswith("cuda"), min_slots=2)  # the tail runs on 4, then 2 slots
+    scheduler = SlotScheduler(decoder, check_every=4)
     results = []
     for shared in (0, 40):  # distinct prompts, then prompts of one template (a 40-token prefix prefilled once)
         prompts = [header[:shared] + [rng.randrange(10, 2000) for _ in range(rng.randint(3, 160))] for _ in range(24)]
@@ -243,7 +245,7 @@ def check_slots(device):
                 out = model.generate(torch.tensor([p], device=device), max_new_tokens=b, do_sample=False, eos_token_id=7, pad_token_id=0)
                 tokens = out[0, len(p):].tolist()
                 expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
-        got = {f.index: f.tokens for f in decoder.run(prompts, budgets)}
+        got = {f.index: f.tokens for f in scheduler.run(prompts, budgets)}
         same = sum(got[i] == expected[i] for i in range(len(prompts)))
         print(f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots, "
               f"shared prefix {len(decoder.prefix)} tokens: {same}/24 identical", flush=True)

@@ -49,11 +49,11 @@ def overlap(decoder, steps: int, ids: list[int], prompts: list, max_new: int, n:
     def steps_alone():
         restore()
         for _ in range(steps):
-            decoder._step(n)
+            decoder.step(n)
 
     def sequential():
         steps_alone()
-        decoder._prefill(ids, prompts, budgets)
+        decoder.prefill(ids, prompts, budgets)
 
     def together(decode_stream):
         def run():
@@ -63,12 +63,12 @@ def overlap(decoder, steps: int, ids: list[int], prompts: list, max_new: int, n:
             with torch.cuda.stream(decode_stream):
                 steps_alone()
             with torch.cuda.stream(side):
-                decoder._prefill(ids, prompts, budgets)
+                decoder.prefill(ids, prompts, budgets)
             for s in (decode_stream, side):
                 main.wait_stream(s)
         return run
 
-    prefill = timed(lambda: decoder._prefill(ids, prompts, budgets), rounds, sync)
+    prefill = timed(lambda: decoder.prefill(ids, prompts, budgets), rounds, sync)
     alone = timed(steps_alone, rounds, sync)
     figures = {name: timed(fn, rounds, sync) for name, fn in
                [("one after the other", sequential), ("two streams", together(other)),
@@ -159,6 +159,8 @@ def sampling(decoder, logits, sync):
     """Sampling as the step does it, and with top-k taken on the logits as they come (bf16) before scaling."""
     import torch
 
+    from workers.sampling import sample
+
     def float_first():  # the earlier order: every logit to fp32 and scaled, then top-k
         scores = logits.float() / decoder.temperature
         scores, indices = scores.topk(decoder.top_k, dim=-1)
@@ -166,8 +168,11 @@ def sampling(decoder, logits, sync):
         choice = (probs / torch.empty_like(probs).exponential_().clamp_(min=1e-20)).argmax(-1)
         return indices.gather(-1, choice[:, None])[:, 0]
 
+    def as_the_step_does():
+        return sample(logits, temperature=decoder.temperature, top_k=50, top_p=1.0)
+
     decoder.top_k, decoder.top_p = 50, 1.0
-    for name, fn in [("fp32 then top-k", float_first), ("as the step does", lambda: decoder._sample(logits))]:
+    for name, fn in [("fp32 then top-k", float_first), ("as the step does", as_the_step_does)]:
         t = timed(fn, 50, sync)
         print(f"sampling {logits.shape[0]} rows ({logits.dtype}), top-k 50: {name}: {t * 1000:.3f} ms", flush=True)
 
@@ -201,7 +206,8 @@ def main():
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.sampling import sample
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -243,15 +249,15 @@ def main():
         started = time.perf_counter()
         decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
                               eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
-                              prefill_tokens=args.prefill_tokens, compile=mode == "compiled", fp8=fp8,
+                              compile=mode == "compiled", fp8=fp8,
                               fuse="unfused" not in options, fuse_writes="writes-apart" not in options,
                               kv_block=128 if "block128" in options else 32)
         with torch.inference_mode():
-            decoder._set_prefix(tuple(header) if args.shared_prefix else ())
-            decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
+            decoder.set_prefix(tuple(header) if args.shared_prefix else ())
+            decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group)
             sync()
             warm = time.perf_counter() - started
-            seconds = timed(lambda: decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
+            seconds = timed(lambda: decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
             print(f"[{variant}] prefill: {group} prompts x {own} tokens{f' after a {args.shared_prefix}-token shared prefix' if args.shared_prefix else ''} in {seconds * 1000:.1f} ms: "
                   f"{tokens / seconds:,.0f} prompt tokens/s, {2 * matmul_params * tokens / seconds / 1e12:.0f} TFLOP/s "
                   f"(bf16-equivalent, matmuls only); set-up and first prefill {warm:.1f} s", flush=True)
@@ -259,18 +265,18 @@ def main():
                 from torch.profiler import ProfilerActivity, profile
 
                 with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-                    decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
+                    decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group)
                     sync()
                 print(prof.key_averages().table(sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
                                                 row_limit=args.kernels, max_name_column_width=90), flush=True)
             for start in range(0, args.slots, group):
                 ids = list(range(start, min(args.slots, start + group)))
-                decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
+                decoder.prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
             started = time.perf_counter()
-            decoder._step(args.slots)
+            decoder.step(args.slots)
             sync()
             first = time.perf_counter() - started
-            step = timed(lambda: decoder._step(args.slots), 20, sync)  # noqa: B023
+            step = timed(lambda: decoder.step(args.slots), 20, sync)  # noqa: B023
             kv_len = decoder.max_len
             kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * kv_len * (config.hidden_size // config.num_attention_heads) * 2
             print(f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
@@ -301,11 +307,11 @@ def main():
                 for _ in range(args.sustained):
                     sync()
                     started = time.perf_counter()
-                    decoder._prefill(list(range(group)), prompts[:group], [args.max_new] * group)
+                    decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group)
                     sync()
                     times.append(time.perf_counter() - started)
                     for _ in range(64):
-                        decoder._step(args.slots)
+                        decoder.step(args.slots)
                 after = clocks()
                 sync()
                 print(f"[{variant}] sustained: {args.sustained} prefills between decode steps: min {min(times) * 1000:.1f} / median "
@@ -315,7 +321,7 @@ def main():
             if args.overlap and device == "cuda":
                 overlap(decoder, args.overlap, list(range(group)), prompts[:group], args.max_new, args.slots, sync, variant)
             if mode == "compiled" and decoder.use_graph:
-                smaller = {n: timed(lambda: decoder._step(n), 10, sync) for n in decoder.sizes[1:]}  # noqa: B023
+                smaller = {n: timed(lambda: decoder.step(n), 10, sync) for n in decoder.sizes[1:]}  # noqa: B023
                 print(f"[{variant}] decode step on fewer slots (a job's tail): "
                       + ", ".join(f"{n}: {t * 1000:.2f} ms" for n, t in smaller.items()), flush=True)
         del decoder
@@ -330,7 +336,7 @@ def main():
     with torch.inference_mode():
         for start in range(0, args.slots, group):
             ids = list(range(start, min(args.slots, start + group)))
-            decoder._prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
+            decoder.prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
         kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * decoder.max_len * (config.hidden_size // config.num_attention_heads) * 2
         n, kvh, g, d = args.slots, config.num_key_value_heads, config.num_attention_heads // config.num_key_value_heads, config.hidden_size // config.num_attention_heads
         q = torch.randn(n, kvh, g, d, device=device, dtype=dtype)
@@ -356,8 +362,7 @@ def main():
         print(f"head: {t * 1000:.2f} ms", flush=True)
         logits = model.lm_head(x[:, 0])
         for top_k, top_p in [(0, 1.0), (50, 1.0), (50, 0.9), (0, 0.9)]:  # the card's call: top-k 50 (transformers' default)
-            decoder.top_k, decoder.top_p = top_k, top_p
-            t = timed(lambda: decoder._sample(logits), 20, sync)  # noqa: B023
+            t = timed(lambda: sample(logits, temperature=1.0, top_k=top_k, top_p=top_p), 20, sync)  # noqa: B023
             print(f"sampling {args.slots} rows, temperature 1.0, top-k {top_k or 'off'}, top-p {top_p}: {t * 1000:.2f} ms", flush=True)
 
 

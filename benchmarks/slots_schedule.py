@@ -1,5 +1,5 @@
 """How busy the `slots` scheduler keeps its slots, by simulation (no GPU): the same refill policy as
-`workers/slots.py` (refill once 1/16 of the slots are free, check every 4 steps; once no prompt waits, the running
+`workers/scheduler.py` (refill once 1/16 of the slots are free, check every 4 steps; once no prompt waits, the running
 sequences move to the lower half of the slots whenever they fit there), outputs of fixed length or uniform in 60-256
 tokens. Prints decode steps and the share of slot-steps that produce a token, per job size; and, for the variable
 lengths, the decode time those steps take as a share of the time the same tokens take with all 256 slots busy, with

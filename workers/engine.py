@@ -1,13 +1,13 @@
 """Batched generation: many chunks per forward pass, several samples per chunk, finished sequences stop costing time.
 
 Three backends, chosen by measurement (docs/PERFORMANCE.md, `benchmarks/generation.py`, one H200, transformers 5.17):
-- `slots` (the default for Llama-shaped models, `workers/slots.py`): a preallocated KV cache of sequence slots, the
-  decode step captured in a CUDA graph with FlexAttention reading only each slot's own cache blocks, finished slots
-  refilled at once, one prefill shared by the samples of a chunk, the template's shared prefix prefilled once, the
-  layers compiled with Q, K, V and gate, up fused into one matmul each, and a job's tail run on fewer slots. 8,312
-  output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8% more from the fused matmuls;
-  12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill matmuls, `fp8="prefill"`), 766x
-  the model card's loop and more.
+- `slots` (the default for Llama-shaped models, `workers/decoder.py`, `workers/scheduler.py`, `workers/layers.py`): a
+  preallocated KV cache of sequence slots, the decode step captured in a CUDA graph with FlexAttention reading only each
+  slot's own cache blocks, finished slots refilled at once, one prefill shared by the samples of a chunk, the template's
+  shared prefix prefilled once, the layers compiled with Q, K, V and gate, up fused into one matmul each, and a job's
+  tail run on fewer slots. 8,312 output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8%
+  more from the fused matmuls; 12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill
+  matmuls, `fp8="prefill"`), 766x the model card's loop and more.
 - `batched`: plain `generate` on length-sorted, left-padded batches sized from a token budget and the free GPU memory.
   3,454-4,357 tokens/s at batch 256; used for architectures the `slots` path does not know.
 - `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache). 459 tokens/s on the same GPU and
@@ -47,6 +47,11 @@ class SampleRequest:
     max_new_tokens: int | None = None  # a budget of its own, below the sampling parameters' limit
 
 
+def request_budget(request: SampleRequest, params: SamplingParams) -> int:
+    """The tokens a request may generate: its own budget where it has one, never more than the parameters' limit."""
+    return min(request.max_new_tokens or params.max_new_tokens, params.max_new_tokens)
+
+
 @dataclass
 class SampleResult:
     key: Any
@@ -70,10 +75,10 @@ class Engine:
         self.eos = loaded.eos_token_id
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
         if backend == "auto":
-            from workers.slots import supports
+            from workers.layers import supports
 
             backend = "slots" if supports(self.model) else "batched"
-        from workers.slots import fp8_mode
+        from workers.layers import fp8_mode
 
         self.backend = backend
         self.compile, self.fp8 = compile, fp8_mode(fp8)  # for `slots`: torch.compile (None: on a GPU) and FP8 matmuls
@@ -165,7 +170,7 @@ class Engine:
 
     def _slot_decoder(self, slots: int, max_len: int, params: SamplingParams):
         """The decoder of the last call when it fits (its cache and CUDA graph are kept), else a new one."""
-        from workers.slots import SlotDecoder
+        from workers.decoder import SlotDecoder
 
         d = self._decoder
         if (d is not None and d.slots == slots and d.max_new == params.max_new_tokens and d.temperature == params.temperature
@@ -177,7 +182,7 @@ class Engine:
             self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
             temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
             use_graph=self.loaded.device.startswith("cuda"), compile=self.compile, fp8=self.fp8, fuse=self.fuse,
-            refill_at=self.refill_at, kv_block=self.kv_block,
+            kv_block=self.kv_block,
         )
         return self._decoder
 
@@ -193,7 +198,9 @@ class Engine:
     def _generate_slots(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
         import torch
 
-        budgets = [min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens) for r in requests]
+        from workers.scheduler import SlotScheduler
+
+        budgets = [request_budget(r, params) for r in requests]
         max_len = max(len(r.prompt_ids) for r in requests) + params.max_new_tokens
         finished = [False] * len(requests)
         # Slots: as many as the KV budget holds, at most max_batch, and no more than a power of two above the work.
@@ -204,8 +211,8 @@ class Engine:
             if not todo:
                 return
             try:
-                decoder = self._slot_decoder(slots, max_len, params)
-                for done in decoder.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo]):
+                scheduler = SlotScheduler(self._slot_decoder(slots, max_len, params), refill_at=self.refill_at)
+                for done in scheduler.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo]):
                     index = todo[done.index]
                     finished[index] = True
                     yield index, self._result(requests[index], done.tokens, budgets[index], done.duration_ms)
@@ -247,7 +254,7 @@ class Engine:
         for request, output in zip(requests, ordered):
             if getattr(output, "error", None):
                 raise RuntimeError(f"generation failed for a request: {output.error}")
-            budget = min(request.max_new_tokens or params.max_new_tokens, params.max_new_tokens)
+            budget = request_budget(request, params)
             results.append(self._result(request, list(output.generated_tokens), budget, duration_ms))
         return results
 
@@ -259,7 +266,7 @@ class Engine:
                 manager.add_request(
                     list(r.prompt_ids),
                     request_id=f"req_{i}",
-                    max_new_tokens=min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens),
+                    max_new_tokens=request_budget(r, params),
                 )
                 for i, r in enumerate(requests)
             ]
@@ -326,7 +333,7 @@ class Engine:
             input_ids[row, width - len(ids):] = ids  # left padding: every prompt ends where generation starts
             attention[row, width - len(ids):] = 1
         device = self.loaded.device
-        budgets = [min(r.max_new_tokens or params.max_new_tokens, params.max_new_tokens) for r in group]
+        budgets = [request_budget(r, params) for r in group]
         extra = {}
         if any(b < params.max_new_tokens for b in budgets):
             from transformers import LogitsProcessorList

@@ -82,7 +82,8 @@ def test_slots_match_generate_token_for_token(loaded, attention, kv_block, fuse_
     right. `flex` is the attention kernel used on GPUs (compiled here for the CPU); on a GPU it reads each slot's cache
     up to the block of `kv_block` positions that holds the slot's position (on the CPU it applies the mask everywhere,
     so the block counts are checked apart). The decode step's cache writes happen inside the layer function or apart."""
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     repeats = [1, 13, 20, 30, 61, 5, 40, 2, 45]  # prompts of 4 to 124 tokens
     reqs = [SampleRequest(i, loaded.tokenizer.encode("대한민국 헌법 " * r, add_special_tokens=False)) for i, r in enumerate(repeats)]
@@ -92,7 +93,7 @@ def test_slots_match_generate_token_for_token(loaded, attention, kv_block, fuse_
         assert any(n // block != (n + b - 1) // block for n, b in zip(lengths, budgets)), lengths
     expected = _greedy_reference(loaded, reqs, budgets)
     decoder = SlotDecoder(loaded.model, slots=3, max_len=max(lengths) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention,
                           kv_block=kv_block, fuse_writes=fuse_writes)
     checked = []
     if attention == "flex":
@@ -107,14 +108,16 @@ def test_slots_match_generate_token_for_token(loaded, attention, kv_block, fuse_
             checked.append(int(running.sum()))
 
         decoder._decode_step = step_and_check_blocks
-    got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    scheduler = SlotScheduler(decoder, check_every=2)
+    got = {done.index: done.tokens for done in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert sorted(got) == list(range(9))
     assert [got[i] for i in range(9)] == expected
     assert (sum(checked) > 0) == (attention == "flex")
 
 
 def test_slots_share_one_prefill_between_samples_of_a_prompt(loaded, monkeypatch):
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     reqs = requests(loaded, 2)
     prompts = [list(reqs[0].prompt_ids)] * 3 + [list(reqs[1].prompt_ids)] * 3
@@ -126,12 +129,12 @@ def test_slots_share_one_prefill_between_samples_of_a_prompt(loaded, monkeypatch
     import torch
 
     torch.manual_seed(3)
-    done = {d.index: d.tokens for d in decoder.run(prompts, [8] * 6)}
+    done = {d.index: d.tokens for d in SlotScheduler(decoder).run(prompts, [8] * 6)}
     assert sorted(done) == list(range(6))
     assert widths[0] == (2, len(reqs[1].prompt_ids))  # one prefill: two distinct prompts for six slots
     greedy = SlotDecoder(loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=0,
                          top_p=1.0, use_graph=False)
-    got = {d.index: d.tokens for d in greedy.run(prompts, [8] * 6)}
+    got = {d.index: d.tokens for d in SlotScheduler(greedy).run(prompts, [8] * 6)}
     assert [got[i] for i in range(6)] == _greedy_reference(loaded, [SampleRequest(i, p) for i, p in enumerate(prompts)], [8] * 6)
 
 
@@ -154,21 +157,21 @@ def test_slots_out_of_memory_halves_the_slots_and_keeps_finished_results(loaded,
     with half the slots, and only the unfinished requests run again."""
     import torch
 
-    from workers import slots as slots_module
+    from workers.scheduler import SlotScheduler
 
     reqs = requests(loaded, 6)
     engine = Engine(loaded, backend="slots", max_batch=4)
-    real_run = slots_module.SlotDecoder.run
+    real_run = SlotScheduler.run
     calls = []
 
     def flaky_run(self, prompts, budgets):
-        calls.append((self.slots, len(prompts)))
+        calls.append((self.decoder.slots, len(prompts)))
         for n, done in enumerate(real_run(self, prompts, budgets)):
             yield done
             if len(calls) == 1 and n == 1:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(slots_module.SlotDecoder, "run", flaky_run)
+    monkeypatch.setattr(SlotScheduler, "run", flaky_run)
     results = engine.generate(reqs, SamplingParams(max_new_tokens=4, seed=2))
     assert [r.key for r in results] == [r.key for r in reqs]
     assert all(1 <= r.completion_tokens <= 4 for r in results)
@@ -192,7 +195,7 @@ def test_fp8_projection_is_close_to_the_full_precision_one(loaded):
     bits, a few percent, not a wrong layout or scale."""
     import torch
 
-    from workers.slots import _fp8_linear, linear
+    from workers.layers import _fp8_linear, linear
 
     layer = loaded.model.model.layers[0]
     torch.manual_seed(0)
@@ -219,13 +222,15 @@ def test_slots_with_fp8_matmuls_answer_every_request(loaded, fp8):
 
 def test_slots_compiled_match_generate_token_for_token(loaded):
     """The torch.compile path (the default on GPUs) computes the same layer: greedy tokens equal `generate`'s."""
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     reqs = requests(loaded, 5)
     budgets = [4, 9, 2, 9, 6]
     decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 9, max_new_tokens=9,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, check_every=2)
-    got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True)
+    scheduler = SlotScheduler(decoder, check_every=2)
+    got = {done.index: done.tokens for done in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(5)] == _greedy_reference(loaded, reqs, budgets)
     assert not any(f.failed for f in (decoder.decode_in, decoder.decode_out, decoder.prefill_in, decoder.prefill_out))
 
@@ -233,18 +238,20 @@ def test_slots_compiled_match_generate_token_for_token(loaded):
 def test_slots_tail_moves_running_sequences_to_fewer_slots(loaded, monkeypatch):
     """Once no prompt waits, running sequences are moved into the lower half of the slots and the step runs on fewer
     slots; the tokens are still exactly `generate`'s."""
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     reqs = requests(loaded, 10)
     budgets = [2, 12, 3, 1, 12, 4, 2, 11, 3, 2]
     decoder = SlotDecoder(loaded.model, slots=8, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, check_every=1, min_slots=2)
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, min_slots=2)
     assert decoder.sizes == [8, 4, 2]
     steps, moves = [], []
-    real_step, real_move = decoder._decode_step, decoder._move
+    real_step, real_move = decoder._decode_step, decoder.move
     monkeypatch.setattr(decoder, "_decode_step", lambda n: steps.append(n) or real_step(n))
-    monkeypatch.setattr(decoder, "_move", lambda s, t: moves.append((s, t)) or real_move(s, t))
-    got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    monkeypatch.setattr(decoder, "move", lambda s, t: moves.append((s, t)) or real_move(s, t))
+    scheduler = SlotScheduler(decoder, check_every=1)
+    got = {done.index: done.tokens for done in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(10)] == _greedy_reference(loaded, reqs, budgets)
     assert steps[0] == 8 and steps[-1] == 2 and sorted(steps, reverse=True) == steps
     assert moves and all(target < source for source, target in moves)
@@ -256,7 +263,8 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     import torch
     import torch._dynamo.exc
 
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     real_compile = torch.compile
 
@@ -274,8 +282,8 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     budgets = [3, 6, 2, 6]
     decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 6, max_new_tokens=6,
                           eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, attention="flex")
-    with caplog.at_level("WARNING", logger="workers.slots"):
-        got = {done.index: done.tokens for done in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    with caplog.at_level("WARNING", logger="workers.layers"):
+        got = {done.index: done.tokens for done in SlotScheduler(decoder).run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(4)] == _greedy_reference(loaded, reqs, budgets)
     assert "torch.compile of attention_inputs_into_cache failed" in caplog.text and "Failed to find C compiler" in caplog.text
     assert decoder.decode_in.failed and decoder.prefill_out.failed and decoder.flex.failed
@@ -284,7 +292,7 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
 def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
     import torch
 
-    from workers.slots import check_fp8_device
+    from workers.layers import check_fp8_device
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100-SXM4-80GB")
@@ -299,8 +307,9 @@ def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
 def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, attention, compile, monkeypatch):
     """Prompts made from one template share the chat header and the instruction before the chunk: that prefix runs
     once, every later prefill runs only the rest, and greedy decoding still gives `generate`'s tokens one for one."""
+    from workers.decoder import SlotDecoder
     from workers.prompts import encode_chat_prompt
-    from workers.slots import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     tok = loaded.tokenizer
     texts = ["대한민국은 민주공화국이다.", "모든 국민은 법 앞에 평등하다.", "국회는 법률을 제정한다. " * 3, "헌법재판소", "대통령은 국가의 원수이다."]
@@ -309,12 +318,13 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     budgets = [6, 12, 3, 12, 8]
     expected = _greedy_reference(loaded, reqs, budgets)
     decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention, check_every=2,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention,
                           compile=compile)
     widths = []
     original = decoder.inner.embed_tokens.forward
     monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
-    got = {d.index: d.tokens for d in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    scheduler = SlotScheduler(decoder, check_every=2)
+    got = {d.index: d.tokens for d in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(len(reqs))] == expected
 
     shared = len(decoder.prefix)
@@ -325,7 +335,7 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     assert max(w[1] for w in prefills) == max(len(r.prompt_ids) for r in reqs) - shared
 
     widths.clear()  # a second call with the same template reuses the prefix's cache
-    again = {d.index: d.tokens for d in decoder.run([list(r.prompt_ids) for r in reqs], budgets)}
+    again = {d.index: d.tokens for d in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [again[i] for i in range(len(reqs))] == expected and (1, shared) not in widths
     assert not getattr(decoder.prefill_in_after_prefix, "failed", False)  # compiled, it did not fall back to eager
 
@@ -335,7 +345,8 @@ def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny
     own forward is unchanged and no memory is added; an unfused decoder gives the same greedy tokens."""
     import torch
 
-    from workers.slots import SlotDecoder
+    from workers.decoder import SlotDecoder
+    from workers.scheduler import SlotScheduler
 
     loaded = load_model(ModelSpec(base_model=tiny_model["base"], adapter=tiny_model["adapter"]), device="cpu")
     model = loaded.model
@@ -351,7 +362,7 @@ def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny
     unfused = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0,
                           use_graph=False, fuse=False)
     prompts, budgets = [list(r.prompt_ids) for r in reqs], [6] * len(reqs)
-    apart = {d.index: d.tokens for d in unfused.run(prompts, budgets)}
+    apart = {d.index: d.tokens for d in SlotScheduler(unfused).run(prompts, budgets)}
     assert len(unfused.decode_weights[0].qkv) == 3
 
     fused = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0,
@@ -367,7 +378,7 @@ def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny
     assert storage_bytes() == before_bytes
     with torch.inference_mode():
         assert torch.equal(model(input_ids=ids).logits, before_logits)
-    together = {d.index: d.tokens for d in fused.run(prompts, budgets)}
+    together = {d.index: d.tokens for d in SlotScheduler(fused).run(prompts, budgets)}
     assert together == apart
     # A later decoder on the same model reuses the fused tensors instead of fusing again.
     again = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False)

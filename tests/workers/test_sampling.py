@@ -3,13 +3,12 @@ from the checkpoint's generation config (else transformers' defaults) unless the
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 
 import pytest
 
 from workers.engine import Engine, SampleRequest, SamplingParams
 from workers.loading import ModelSpec, load_model
-from workers.slots import SlotDecoder
+from workers.sampling import sample
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +51,7 @@ def test_sampler_draws_from_the_distribution_transformers_warpers_leave(temperat
         scores = TopPLogitsWarper(top_p)(None, scores)
     expected = torch.softmax(scores, dim=-1)
 
-    sampler = SimpleNamespace(torch=torch, temperature=temperature, top_k=top_k, top_p=top_p)
-    drawn = SlotDecoder._sample(sampler, logits.repeat(draws, 1)).view(draws, rows)
+    drawn = sample(logits.repeat(draws, 1), temperature=temperature, top_k=top_k, top_p=top_p).view(draws, rows)
     for row in range(rows):
         counts = torch.bincount(drawn[:, row], minlength=vocab).double() / draws
         assert set(counts.nonzero().flatten().tolist()) <= set(expected[row].nonzero().flatten().tolist())
