@@ -188,20 +188,24 @@ class SlotDecoder:
         distinct = {tuple(p) for p in prompts}
         if len(distinct) < 2:
             return ()
-        common = os.path.commonprefix(list(distinct))[: min(map(len, distinct)) - 1]
+        return self.common_prefix(list(distinct))
+
+    def common_prefix(self, prompts: list[list[int]]) -> tuple:
+        """The longest prefix of all `prompts` that leaves each at least one token of its own; () below `min_prefix`."""
+        common = os.path.commonprefix([list(p) for p in prompts])[: min(map(len, prompts)) - 1]
         return tuple(common) if len(common) >= self.min_prefix else ()
 
-    def set_prefix(self, prefix: tuple):
+    def set_prefix(self, prefix: tuple, slot: int = 0):
         """Compute the K and V of the shared prefix once (kept while later calls share the same prefix): prefilled as a
-        prompt of its own into slot 0, empty when a call starts (a budget of one token leaves it finished), whose cache
-        rows are kept."""
+        prompt of its own into a free slot (slot 0 when a call starts), which a budget of one token leaves finished and
+        free, and copied out of it."""
         if prefix == self.prefix:
             return
         self.prefix, self.prefix_kv = (), None
         if prefix:
-            self.prefill([0], [list(prefix)], [1])
+            self.prefill([slot], [list(prefix)], [1])
             self.prefix = prefix
-            self.prefix_kv = (self.k_cache[:, 0, :, : len(prefix)].clone(), self.v_cache[:, 0, :, : len(prefix)].clone())
+            self.prefix_kv = (self.k_cache[:, slot, :, : len(prefix)].clone(), self.v_cache[:, slot, :, : len(prefix)].clone())
 
     def prefill(self, slot_ids: list[int], prompts: list[list[int]], budgets: list[int]):
         """Run the prompts (right-padded, causal) into their slots' cache and sample each one's first token. Identical

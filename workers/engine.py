@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -138,18 +138,29 @@ class Engine:
             results[index] = result
         return results  # type: ignore[return-value]
 
-    def generate_stream(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
+    def generate_stream(self, requests: Sequence[SampleRequest], params: SamplingParams,
+                        more: Callable[[bool], Sequence[SampleRequest] | None] | None = None) -> Iterator[tuple[int, SampleResult]]:
         """(request index, result) as results are ready: with `slots`, each as its sequence finishes, so a caller can
-        store them while the rest is still generating; with the other backends, a batch at a time."""
-        if not requests:
-            return
+        store them while the rest is still generating; with the other backends, a batch at a time.
+
+        `more(wait)`, when given, hands over further requests (same parameters) while these run; their indices follow
+        the earlier ones'. It is asked whenever no request waits for a slot, `wait` false while sequences still decode
+        (answer at once, [] for nothing yet) and true once none does; None means nothing more. With `slots` the new
+        requests fill the slots that the last sequences leave free, so there is no tail between jobs; the other
+        backends run them after the earlier ones."""
         params = self.resolve(params)
         if self.backend == "slots":
-            yield from self._generate_slots(requests, params)
-        elif self.backend == "continuous":
-            yield from enumerate(self._generate_continuous(requests, params))
-        else:
-            yield from enumerate(self._generate_batched(requests, params))
+            yield from self._generate_slots(list(requests), params, more)
+            return
+        offset, ready = 0, list(requests)
+        while True:
+            if ready:
+                run = self._generate_continuous if self.backend == "continuous" else self._generate_batched
+                yield from ((offset + i, r) for i, r in enumerate(run(ready, params)))
+                offset += len(ready)
+            ready = list(more(True) or []) if more is not None else []
+            if not ready:
+                return
 
     def _result(self, request: SampleRequest, generated: list[int], max_new_tokens: int, duration_ms: int) -> SampleResult:
         if self.eos in generated:
@@ -195,24 +206,57 @@ class Engine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _generate_slots(self, requests: Sequence[SampleRequest], params: SamplingParams) -> Iterator[tuple[int, SampleResult]]:
+    def _generate_slots(self, requests: list[SampleRequest], params: SamplingParams, more=None) -> Iterator[tuple[int, SampleResult]]:
         import torch
 
         from workers.scheduler import SlotScheduler
 
         budgets = [request_budget(r, params) for r in requests]
-        max_len = max(len(r.prompt_ids) for r in requests) + params.max_new_tokens
         finished = [False] * len(requests)
-        # Slots: as many as the KV budget holds, at most max_batch, and no more than a power of two above the work.
-        slots = min(self.max_batch, max(1, self.token_budget // max_len), 1 << (len(requests) - 1).bit_length())
+        exhausted = more is None
+        slots = None
         torch.manual_seed(params.seed)
+
+        def take(new) -> list[int]:
+            for request in new:
+                requests.append(request)
+                budgets.append(request_budget(request, params))
+                finished.append(False)
+            return list(range(len(requests) - len(new), len(requests)))
+
         while True:
             todo = [i for i, f in enumerate(finished) if not f]
             if not todo:
-                return
+                new = None if exhausted else more(True)
+                if not new:
+                    return
+                take(new)
+                continue
+            max_len = max(len(requests[i].prompt_ids) for i in todo) + params.max_new_tokens
+            if not exhausted:  # room for handed-over prompts, which may be a little longer
+                max_len = -(-max_len // 256) * 256
+            if slots is None:
+                # As many slots as the KV budget holds, at most max_batch, and (for one job) no more than a power of two
+                # above its work.
+                slots = min(self.max_batch, max(1, self.token_budget // max_len),
+                            self.max_batch if not exhausted else 1 << (len(todo) - 1).bit_length())
+            decoder = self._slot_decoder(slots, max_len, params)
+
+            def feed(wait: bool):
+                nonlocal exhausted
+                new = more(wait)
+                if new is None:
+                    exhausted = True
+                    return None
+                # One that does not fit this decoder's cache stays unfinished and runs in the next round.
+                fits = [i for i in take(new) if len(requests[i].prompt_ids) + params.max_new_tokens <= decoder.max_len]
+                todo.extend(fits)
+                return [list(requests[i].prompt_ids) for i in fits], [budgets[i] for i in fits]
+
             try:
-                scheduler = SlotScheduler(self._slot_decoder(slots, max_len, params), refill_at=self.refill_at)
-                for done in scheduler.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo]):
+                scheduler = SlotScheduler(decoder, refill_at=self.refill_at)
+                for done in scheduler.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo],
+                                          more=None if exhausted else feed):
                     index = todo[done.index]
                     finished[index] = True
                     yield index, self._result(requests[index], done.tokens, budgets[index], done.duration_ms)

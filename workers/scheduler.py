@@ -49,23 +49,55 @@ class SlotScheduler:
             n = half
         return n
 
-    def run(self, prompts: list[list[int]], budgets: list[int]):
-        """Yield a `Finished` for every prompt, in the order they finish."""
+    def run(self, prompts: list[list[int]], budgets: list[int], more=None):
+        """Yield a `Finished` for every prompt, in the order they finish.
+
+        `more(wait)`, when given, hands over further prompts while this call runs: it is asked whenever no prompt waits
+        (without waiting while slots still decode, waiting once none does) and answers `(prompts, budgets)`, empty
+        lists for nothing yet, or None for nothing more. Their indices follow the earlier prompts'. So the slots that
+        one job's last sequences leave free fill with the next job's prompts instead of idling through a tail."""
         decoder, slots = self.decoder, self.decoder.slots
+        prompts, budgets = list(prompts), list(budgets)
         # Longest first, so similar lengths prefill together; samples of one prompt stay adjacent (one prefill).
         first_seen: dict[tuple, int] = {}
         group_of = [first_seen.setdefault(tuple(p), i) for i, p in enumerate(prompts)]
-        queue = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), group_of[i]))
+
+        def ordered(indices):
+            return sorted(indices, key=lambda i: (-len(prompts[i]), group_of[i]))
+
+        queue = ordered(range(len(prompts)))
         occupant: list[int | None] = [None] * slots
         started: list[float] = [0.0] * slots
         free = list(range(slots))
         n = slots
+        prefix_wanted = None  # a shorter shared prefix, once handed-over prompts do not all start with the current one
         decoder.clear()
         with torch.inference_mode():
             decoder.set_prefix(decoder.shared_prefix(prompts))
-            while queue or len(free) < slots:
+            while True:
+                if more is not None and not queue:
+                    waiting = len(free) == slots
+                    got = more(waiting)
+                    if got is None or (waiting and not got[0]):
+                        more = None
+                    elif got[0]:
+                        start = len(prompts)
+                        prompts += [list(p) for p in got[0]]
+                        budgets += list(got[1])
+                        group_of += [first_seen.setdefault(tuple(prompts[i]), i) for i in range(start, len(prompts))]
+                        queue = ordered(range(start, len(prompts)))
+                        prefix = decoder.prefix
+                        if prefix and any(tuple(prompts[i][: len(prefix)]) != prefix for i in queue):
+                            prefix_wanted = decoder.common_prefix([list(prefix)] + [prompts[i] for i in queue])
+                        n = slots  # the refills go into any free slot, so the step runs on all of them again
+                        free = sorted(s for s in range(slots) if occupant[s] is None)
+                if not queue and len(free) == slots:
+                    return
                 # Refill free slots once enough are free to make a prefill worth it (or nothing else is running).
                 if queue and free and (len(free) >= self.refill_at or len(free) == slots or len(queue) <= len(free)):
+                    if prefix_wanted is not None:
+                        decoder.set_prefix(prefix_wanted, slot=free[0])  # the slot stays free: a budget of one token
+                        prefix_wanted = None
                     while queue and free:
                         group_slots, group = [], []
                         width = len(prompts[queue[0]]) - len(decoder.prefix)  # the tokens a prefill runs per prompt
@@ -79,6 +111,8 @@ class SlotScheduler:
                             occupant[slot] = index
                             started[slot] = time.perf_counter()
                         decoder.prefill(group_slots, [list(prompts[i]) for i in group], [budgets[i] for i in group])
+                if len(free) == slots:
+                    continue  # nothing to decode: ask for more again, waiting this time
                 for _ in range(self.check_every):
                     decoder.step(n)
                 done = decoder.finished.tolist()

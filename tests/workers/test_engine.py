@@ -164,9 +164,9 @@ def test_slots_out_of_memory_halves_the_slots_and_keeps_finished_results(loaded,
     real_run = SlotScheduler.run
     calls = []
 
-    def flaky_run(self, prompts, budgets):
+    def flaky_run(self, prompts, budgets, more=None):
         calls.append((self.decoder.slots, len(prompts)))
-        for n, done in enumerate(real_run(self, prompts, budgets)):
+        for n, done in enumerate(real_run(self, prompts, budgets, more)):
             yield done
             if len(calls) == 1 and n == 1:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
@@ -383,3 +383,62 @@ def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny
     # A later decoder on the same model reuses the fused tensors instead of fusing again.
     again = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False)
     assert again.decode_weights[0].qkv[0].weight is weights.qkv[0].weight
+
+
+def test_handed_over_prompts_fill_the_slots_a_tail_leaves_free(loaded):
+    """The next job's prompts, handed over while the last sequences of this one still decode, go into the slots those
+    leave free; prompts made from another template shrink the shared prefix, and greedy decoding still gives
+    `generate`'s tokens one for one for every prompt."""
+    from workers.decoder import SlotDecoder
+    from workers.prompts import encode_chat_prompt
+    from workers.scheduler import SlotScheduler
+
+    tok = loaded.tokenizer
+    template = "주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요\n---\n{text}"
+    texts = ["대한민국은 민주공화국이다.", "모든 국민은 법 앞에 평등하다.", "국회는 법률을 제정한다. " * 3, "헌법재판소",
+             "대통령은 국가의 원수이다.", "국무총리는 국회의 동의를 얻어 대통령이 임명한다."]
+    first = [encode_chat_prompt(tok, template, text=t) for t in texts[:3]]
+    later = [encode_chat_prompt(tok, template, text=t) for t in texts[3:5]]
+    later.append(encode_chat_prompt(tok, "다음 글을 읽고 질문을 하나 만드세요\n{text}", text=texts[5]))
+    first_budgets, later_budgets = [12, 12, 12], [6, 12, 4]
+    reqs = [SampleRequest(i, p) for i, p in enumerate(first + later)]
+    expected = _greedy_reference(loaded, reqs, first_budgets + later_budgets)
+    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
+                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention="sdpa")
+    asked = []
+
+    def more(wait):
+        asked.append((wait, int((~decoder.finished).sum()), len(decoder.prefix)))
+        if len(asked) == 1:
+            return [], []  # nothing ready yet: decoding goes on
+        return (later, later_budgets) if len(asked) == 2 else None
+
+    got = {d.index: d.tokens for d in SlotScheduler(decoder, check_every=2).run(first, first_budgets, more=more)}
+    assert [got[i] for i in range(len(reqs))] == expected
+    assert asked[1][0] is False and asked[1][1] > 0  # handed over while a sequence of the first prompts still ran
+    # The template's prefix was shared until the other template's prompt came; then it shrank to what all share.
+    assert asked[1][2] >= 16 and len(decoder.prefix) < asked[1][2]
+    assert all(list(p[: len(decoder.prefix)]) == list(decoder.prefix) for p in first + later)
+
+
+@pytest.mark.parametrize("backend", ["slots", "batched"])
+def test_requests_handed_over_during_generation_are_each_answered_once(loaded, backend):
+    """`generate_stream(..., more=)` answers the handed-over requests too, their indices following the earlier ones';
+    one too long for the cache the slots were sized with runs after the others."""
+    reqs = requests(loaded, n=9)
+    longer = SampleRequest(("long", 0), loaded.tokenizer.encode("대한민국 헌법 " * 160, add_special_tokens=False))
+    handed = [reqs[4:7], [], reqs[7:] + [longer]]
+
+    def more(wait):
+        while handed:
+            batch = handed.pop(0)
+            if batch or not wait:
+                return batch
+        return None
+
+    results = dict(Engine(loaded, backend=backend, token_budget=4000, max_batch=4).generate_stream(
+        reqs[:4], SamplingParams(max_new_tokens=6, seed=1), more=more))
+    keys = [r.key for r in reqs + [longer]]
+    assert sorted(results) == list(range(len(keys)))
+    assert [results[i].key for i in range(len(keys))] == keys
+    assert results[len(keys) - 1].prompt_tokens == len(longer.prompt_ids) > 256
