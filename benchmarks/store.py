@@ -66,7 +66,7 @@ def results_for(batch, rng: random.Random):
     out = []
     for chunk, sample_index in generation.batch_missing_samples(batch=batch):
         text, reason, tokens = output_for(chunk.text, rng)
-        out.append(SampleResult(key=(chunk.pk, sample_index), text=text, token_ids=[], finish_reason=reason, prompt_tokens=600,
+        out.append(SampleResult(key=(chunk.pk, sample_index, batch.pk), text=text, token_ids=[], finish_reason=reason, prompt_tokens=600,
                                 completion_tokens=tokens, duration_ms=1000))
     return out
 
@@ -133,7 +133,8 @@ def main():
             if pending:
                 tasks._store(batch, pending, 1, "bench", "stand-in", "bfloat16", {})
         else:
-            with tasks.Writer(batch, seed=1, worker="bench", device_name="stand-in", precision="bfloat16", sampling={}) as writer:
+            with tasks.Writer(seed=1, worker="bench", device_name="stand-in", precision="bfloat16", sampling={}) as writer:
+                writer.expect(batch, len(results))
                 for _index, result in engine.generate_stream(None, None):
                     writer.add(result)
         seconds = time.perf_counter() - began

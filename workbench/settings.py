@@ -252,6 +252,7 @@ if GENERATION_FP8 not in ("off", "prefill", "all"):
 GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 256, minimum=1)  # sequences decoded together (slots) per GPU
 GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # samples stored together while a batch runs
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 256, minimum=1)  # chunks per gpu-queue task (docs/PERFORMANCE.md)
+GENERATION_HANDOVER = env_bool("GENERATION_HANDOVER", True)  # a worker fills the slots its batch's tail leaves free with the run's next batch (workers/tasks.py)
 GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3, minimum=1)  # a poison batch fails after this many
 GENERATION_PREFLIGHT_TIMEOUT = env_int("GENERATION_PREFLIGHT_TIMEOUT", 20, minimum=1)  # s a run waits for a GPU worker to check its model before the run page says none answered
 # A worker renews a running batch's heartbeat this often; a batch whose heartbeat is older than the stale limit has

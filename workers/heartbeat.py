@@ -11,18 +11,19 @@ from workbench.generation import services as generation
 
 log = logging.getLogger(__name__)
 
-_beating: dict[str, threading.Event] = {}  # task id -> stop
+_beating: dict[str, list[threading.Event]] = {}  # task id -> stops
 
 
-def heartbeat_start(batch, *, task_id: str) -> None:
+def heartbeat_start(batch, *, task_id: str, keep_others: bool = False) -> None:
     """Renew the batch's heartbeat every GENERATION_HEARTBEAT_SECONDS until the task ends (stopped by `task_postrun`,
     also when the task raised) or the batch is no longer this attempt's (finished, released, taken back by the sweep).
-    A thread, so that the heartbeat goes on while the main thread loads a model, compiles or generates for minutes."""
+    A thread, so that the heartbeat goes on while the main thread loads a model, compiles or generates for minutes.
+    A task that takes over further batches (`keep_others`) beats for each of them until it ends."""
     stop = threading.Event()
-    previous = _beating.pop(task_id, None)
-    if previous is not None:
-        previous.set()
-    _beating[task_id] = stop
+    if not keep_others:
+        for previous in _beating.pop(task_id, []):
+            previous.set()
+    _beating.setdefault(task_id, []).append(stop)
     thread = threading.Thread(target=_beat, args=(batch.pk, batch.attempts, stop), name=f"heartbeat-batch-{batch.pk}",
                               daemon=True)
     thread.start()
@@ -44,6 +45,5 @@ def _beat(batch_id: int, attempt: int, stop: threading.Event) -> None:
 
 @task_postrun.connect
 def _stop_heartbeat(task_id=None, **kwargs) -> None:
-    stop = _beating.pop(task_id, None)
-    if stop is not None:
+    for stop in _beating.pop(task_id, []):
         stop.set()

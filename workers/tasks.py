@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -69,37 +70,25 @@ def gpu_name(device: str) -> str:
 
 @shared_task(bind=True, name="workers.tasks.generate_batch", acks_late=True, reject_on_worker_lost=True)
 def generate_batch(self, batch_id: int) -> None:
-    from workers.engine import SampleRequest, SamplingParams
-    from workers.prompts import encode_chat_prompt
+    from workers.engine import SamplingParams
 
     worker = self.request.hostname or socket.gethostname()
     batch = generation.batch_claim(batch_id=batch_id, worker=worker)
     if batch is None:
         if generation.batch_held_by_live_worker(batch_id=batch_id):  # look again once its heartbeat could be stale
             raise self.retry(countdown=settings.GENERATION_STALE_SECONDS, max_retries=None)
-        return  # finished already, or its run was cancelled
+        return  # finished already, or its run was cancelled (or a worker took it over from its batch before)
     if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
         generation.batch_fail_exhausted(batch_id=batch_id)
         return
     heartbeat_start(batch, task_id=self.request.id)
     params = batch.run.parameters
+    handover = None
     try:
         missing = generation.batch_missing_samples(batch=batch)
         if missing:
             engine = engine_for(params)
-            prompts: dict[int, list[int]] = {}
-            requests = []
-            for chunk, sample_index in missing:
-                if chunk.pk not in prompts:
-                    prompts[chunk.pk] = encode_chat_prompt(engine.tokenizer, params["prompt_template"], text=chunk.text,
-                                                           title=chunk.document.title)
-                    limit = getattr(engine.model.config, "max_position_embeddings", None)
-                    if limit and len(prompts[chunk.pk]) + params["max_new_tokens"] > limit:
-                        raise ValueError(
-                            f"chunk {chunk.pk}: prompt of {len(prompts[chunk.pk])} tokens plus {params['max_new_tokens']} new "
-                            f"tokens exceeds the model's context of {limit}; re-chunk the project smaller"
-                        )
-                requests.append(SampleRequest((chunk.pk, sample_index), prompts[chunk.pk]))
+            requests = batch_requests(engine, params, batch, missing)
             seed = (params["seed"] + 7919 * batch.index + batch.attempts) % 2**31
             # Top-k and top-p resolved against the loaded checkpoint, as the card's `generate` call would; stored per sample.
             sampling = engine.resolve(SamplingParams(temperature=params["temperature"], top_p=params.get("top_p"),
@@ -109,17 +98,32 @@ def generate_batch(self, batch_id: int) -> None:
             # Stored as they finish, a few dozen at a time, on a thread of their own while the GPU goes on: a worker
             # lost mid-batch keeps what it had stored, and the retry generates only the rest; reviewers see the first
             # pairs of a batch before its last ones are done.
-            with Writer(batch, seed=seed, worker=worker, device_name=gpu_name(engine.loaded.device),
-                        precision=engine.precision, sampling=used) as writer:
-                for _index, result in engine.generate_stream(requests, sampling):
+            with Writer(seed=seed, worker=worker, device_name=gpu_name(engine.loaded.device), precision=engine.precision,
+                        sampling=used) as writer:
+                writer.expect(batch, len(requests))
+                if settings.GENERATION_HANDOVER:
+                    handover = Handover(run_id=batch.run_id, worker=worker, task_id=self.request.id, engine=engine,
+                                        params=params, writer=writer,
+                                        until=time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+                for _index, result in engine.generate_stream(requests, sampling, more=handover):
                     writer.add(result)
         generation.batch_finish(batch_id=batch_id, attempt=batch.attempts)
+        for taken in handover.taken if handover else ():
+            generation.batch_finish(batch_id=taken.pk, attempt=taken.attempts)  # stored in full; done by the writer already
     except Exception as exc:  # a transient failure is retried up to GENERATION_MAX_ATTEMPTS; any other fails the batch
         transient = is_transient(exc)
         log.exception("batch %s failed (%s)", batch_id, "transient" if transient else "not retried")
         from django.db import connection
 
         connection.close_if_unusable_or_obsolete()  # a lost database connection is opened afresh for the release
+        for taken in handover.taken if handover else ():
+            # Back to the queue: its own message (still in the broker) or the sweep claims it again, and the next
+            # attempt generates only what was not stored.
+            try:
+                generation.batch_release(batch_id=taken.pk, error=f"{type(exc).__name__}: {exc}", transient=True,
+                                         attempt=taken.attempts)
+            except Exception:
+                log.exception("batch %s, taken over from batch %s, could not be released", taken.pk, batch_id)
         try:
             again = generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", transient=transient,
                                              attempt=batch.attempts)
@@ -131,6 +135,102 @@ def generate_batch(self, batch_id: int) -> None:
             again = True
         if again:
             raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
+
+
+def batch_requests(engine, params: dict, batch, missing) -> list:
+    """The engine's requests for a batch's missing samples, keyed (chunk, sample, batch)."""
+    from workers.engine import SampleRequest
+    from workers.prompts import encode_chat_prompt
+
+    prompts: dict[int, list[int]] = {}
+    requests = []
+    limit = getattr(engine.model.config, "max_position_embeddings", None)
+    for chunk, sample_index in missing:
+        if chunk.pk not in prompts:
+            prompts[chunk.pk] = encode_chat_prompt(engine.tokenizer, params["prompt_template"], text=chunk.text,
+                                                   title=chunk.document.title)
+            if limit and len(prompts[chunk.pk]) + params["max_new_tokens"] > limit:
+                raise ValueError(
+                    f"chunk {chunk.pk}: prompt of {len(prompts[chunk.pk])} tokens plus {params['max_new_tokens']} new "
+                    f"tokens exceeds the model's context of {limit}; re-chunk the project smaller"
+                )
+        requests.append(SampleRequest((chunk.pk, sample_index, batch.pk), prompts[chunk.pk]))
+    return requests
+
+
+class Handover:
+    """The engine's `more`: while this task's last sequences finish, claim the run's next queued batch (the same
+    conditional claim as a message's, `batch_claim_next`), start its heartbeat, and hand its requests to the same
+    slots, so the GPU does not idle through a tail between batches. Prepared on a thread of its own while the GPU
+    goes on. A batch taken over is finished by the writer once all its samples are stored; its own message, when it
+    comes, finds it running under a live heartbeat or done. A worker killed during the overlap leaves each batch it
+    held running under a heartbeat that goes stale: its message or the sweep claims it again, and that attempt
+    generates only the samples not stored. Stops taking batches at `until` (half the task's soft time limit), so a
+    task ends well before its limit."""
+
+    def __init__(self, *, run_id: int, worker: str, task_id: str, engine, params: dict, writer: "Writer", until: float):
+        self.run_id, self.worker, self.task_id = run_id, worker, task_id
+        self.engine, self.params, self.writer, self.until = engine, params, writer, until
+        self.taken: list = []
+        self.thread: threading.Thread | None = None
+        self.prepared = None
+        self.done = False
+
+    def __call__(self, wait: bool):
+        if self.done:
+            return None
+        if self.thread is None:
+            if time.monotonic() > self.until:
+                self.done = True
+                return None
+            self.thread = threading.Thread(target=self._prepare, name=f"handover-run-{self.run_id}", daemon=True)
+            self.thread.start()
+        if wait:
+            self.thread.join()
+        elif self.thread.is_alive():
+            return []
+        self.thread, prepared, self.prepared = None, self.prepared, None
+        if isinstance(prepared, BaseException):
+            raise RuntimeError(f"taking over the next batch failed: {type(prepared).__name__}: {prepared}") from prepared
+        if prepared is None:
+            self.done = True
+        return prepared
+
+    def _prepare(self) -> None:
+        from django.db import connection
+
+        try:
+            while True:
+                batch = generation.batch_claim_next(run_id=self.run_id, worker=self.worker)
+                if batch is None:
+                    self.prepared = None
+                    return
+                heartbeat_start(batch, task_id=self.task_id, keep_others=True)
+                self.taken.append(batch)
+                try:
+                    missing = generation.batch_missing_samples(batch=batch)
+                    requests = batch_requests(self.engine, self.params, batch, missing)
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    # Its own error (e.g. a chunk too long for the context): that batch fails, this task goes on.
+                    log.exception("batch %s, taken over, failed", batch.pk)
+                    self.taken.remove(batch)
+                    generation.batch_release(batch_id=batch.pk, error=f"{type(exc).__name__}: {exc}", transient=False,
+                                             attempt=batch.attempts)
+                    continue
+                if not requests:  # stored in full before (a redelivered batch)
+                    self.taken.remove(batch)
+                    generation.batch_finish(batch_id=batch.pk, attempt=batch.attempts)
+                    continue
+                log.info("batch %s taken over by %s (%d samples)", batch.pk, self.worker, len(requests))
+                self.writer.expect(batch, len(requests))
+                self.prepared = requests
+                return
+        except BaseException as exc:  # handed to the task: it stops and releases what it holds
+            self.prepared = exc
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -178,19 +278,25 @@ _DONE = object()
 
 
 class Writer:
-    """Stores a batch's results on a thread of its own, GENERATION_SAVE_EVERY at a time, while the engine goes on
-    generating: the GPU does not wait for the database and the quality filters (benchmarks/store.py). Leaving the block
-    stores everything added before the task goes on, also when generation failed; a failure to store stops the
-    generation at the next result and is raised in the task (what was not stored, the retry generates again)."""
+    """Stores results on a thread of its own, GENERATION_SAVE_EVERY at a time per batch, while the engine goes on
+    generating: the GPU does not wait for the database and the quality filters (benchmarks/store.py). A result's key is
+    (chunk, sample, batch); a batch whose expected samples are all stored is finished at once, also while the task
+    goes on with batches it took over. Leaving the block stores everything added before the task goes
+    on, also when generation failed; a failure to store stops the generation at the next result and is raised in the
+    task (what was not stored, the retry generates again)."""
 
-    def __init__(self, batch, *, seed: int, worker: str, device_name: str, precision: str, sampling: dict):
+    def __init__(self, *, seed: int, worker: str, device_name: str, precision: str, sampling: dict):
         import queue
 
-        self.batch, self.every = batch, settings.GENERATION_SAVE_EVERY
+        self.every = settings.GENERATION_SAVE_EVERY
         self.args = (seed, worker, device_name, precision, sampling)
+        self.batches: dict[int, list] = {}  # batch id -> [batch, samples still to store]
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, name=f"store-batch-{batch.pk}", daemon=True)
+        self.thread = threading.Thread(target=self._work, name="store-results", daemon=True)
+
+    def expect(self, batch, samples: int) -> None:
+        self.batches[batch.pk] = [batch, samples]
 
     def __enter__(self):
         self.thread.start()
@@ -209,24 +315,30 @@ class Writer:
 
     def _raise_if_failed(self) -> None:
         if self.error is not None:
-            raise RuntimeError(f"storing the batch's results failed: {type(self.error).__name__}: {self.error}") from self.error
+            raise RuntimeError(f"storing the results failed: {type(self.error).__name__}: {self.error}") from self.error
 
     def _work(self) -> None:
         from django.db import connection
 
-        pending, done = [], False
+        pending: dict[int, list] = {}
+        done = False
         try:
             while not done:
                 item = self.queue.get()
                 if item is _DONE:
                     done = True
                 else:
-                    pending.append(item)
-                while len(pending) >= self.every or (done and pending):
-                    part, pending = pending[: self.every], pending[self.every :]
-                    _store(self.batch, part, *self.args)
+                    pending.setdefault(item.key[2], []).append(item)
+                for batch_id, results in list(pending.items()):
+                    entry = self.batches[batch_id]
+                    while len(results) >= self.every or (results and (done or len(results) >= entry[1])):
+                        part, results[:] = results[: self.every], results[self.every :]
+                        _store(entry[0], part, *self.args)
+                        entry[1] -= len(part)
+                        if entry[1] <= 0:  # stored in full: done now, also while the task goes on with others
+                            generation.batch_finish(batch_id=batch_id, attempt=entry[0].attempts)
         except BaseException as exc:  # handed to the task: it stops generating and the batch is retried
-            log.exception("storing results of batch %s failed", self.batch.pk)
+            log.exception("storing results failed")
             self.error = exc
         finally:
             connection.close()  # this thread's own connection

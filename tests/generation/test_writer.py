@@ -27,13 +27,15 @@ def batch(transactional_db, owner, settings):
 
 
 def results(batch):
-    return [SampleResult(key=(chunk.pk, s), text=f"[[Q]] 제{chunk.index}조의 {s}번째 질문은 무엇인가요?\n[[A]] 답입니다.", token_ids=[],
+    return [SampleResult(key=(chunk.pk, s, batch.pk), text=f"[[Q]] 제{chunk.index}조의 {s}번째 질문은 무엇인가요?\n[[A]] 답입니다.", token_ids=[],
                          finish_reason="stop", prompt_tokens=10, completion_tokens=8, duration_ms=5)
             for chunk, s in generation.batch_missing_samples(batch=batch)]
 
 
 def writer(batch):
-    return tasks.Writer(batch, seed=1, worker="test", device_name="cpu", precision="float32", sampling={"temperature": 1.0})
+    w = tasks.Writer(seed=1, worker="test", device_name="cpu", precision="float32", sampling={"temperature": 1.0})
+    w.expect(batch, len(generation.batch_missing_samples(batch=batch)))
+    return w
 
 
 def test_everything_added_is_stored_on_another_thread(batch):
@@ -47,7 +49,7 @@ def test_everything_added_is_stored_on_another_thread(batch):
                 w.add(r)
     assert Generation.objects.filter(run=batch.run).count() == 10
     assert QAPair.objects.filter(generation__run=batch.run).count() == 10
-    assert len(stored_on) == 3 and all(name.startswith("store-batch-") for name in stored_on)  # 4 + 4 + 2
+    assert len(stored_on) == 3 and all(name == "store-results" for name in stored_on)  # 4 + 4 + 2
 
 
 def test_what_was_generated_before_a_failure_is_stored(batch):
@@ -70,7 +72,7 @@ def test_a_failure_to_store_stops_the_batch(batch, monkeypatch):
 
     monkeypatch.setattr(tasks, "_store", failing)
     added = 0
-    with pytest.raises(RuntimeError, match="storing the batch's results failed: RuntimeError: database went away"):
+    with pytest.raises(RuntimeError, match="storing the results failed: RuntimeError: database went away"):
         with writer(batch) as w:
             for r in results(batch):
                 w.add(r)

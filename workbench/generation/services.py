@@ -174,6 +174,22 @@ def batch_claim(*, batch_id: int, worker: str) -> GenerationBatch | None:
     return GenerationBatch.objects.select_related("run", "run__project").get(pk=batch_id)
 
 
+def batch_claim_next(*, run_id: int, worker: str, tries: int = 5) -> GenerationBatch | None:
+    """Claim the run's next queued batch for a worker that is finishing another batch of the same run (the GPU's slots
+    hand over from one to the next instead of idling through a tail). The same conditional claim as a message's: the
+    batch's own message, when it comes, finds it running under a live heartbeat or done, and a worker that dies holding
+    it leaves it to that message or the sweep once its heartbeat is stale. None when no queued batch is left."""
+    for _ in range(tries):  # another worker may win the race for the first one
+        batch_id = (GenerationBatch.objects.filter(run_id=run_id, status=BatchStatus.QUEUED).order_by("index")
+                    .values_list("pk", flat=True).first())
+        if batch_id is None:
+            return None
+        batch = batch_claim(batch_id=batch_id, worker=worker)
+        if batch is not None:
+            return batch
+    return None
+
+
 def batch_held_by_live_worker(*, batch_id: int) -> bool:
     """Running, with a heartbeat fresher than GENERATION_STALE_SECONDS: a message that finds it so is a duplicate, or a
     redelivery that came before the dead worker's heartbeat went stale."""
