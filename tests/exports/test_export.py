@@ -15,9 +15,10 @@ from django.urls import reverse
 
 from workbench.documents.models import SourceDocument
 from workbench.exports.formats import neutralize_cell
-from workbench.exports.models import Export, ExportStatus
+from workbench.exports.models import Export
 from workbench.exports.services import ExportOptions, export_create, export_record, export_run, export_write
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
+from workbench.jobs import JobStatus
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
 from tests.conftest import PASSWORD
@@ -168,7 +169,7 @@ def test_dpo_export_counts_only_the_pairs_it_can_write(project, reviewer):
     """Preference pairs come from edited pairs only: the progress bar's total is theirs, not every approved pair's."""
     reviewed(project, reviewer)
     export = export_run(export_id=export_record(project=project, fmt="dpo", options=ExportOptions(), created_by=None).pk)
-    assert (export.status, export.rows_total, export.rows_done) == (ExportStatus.DONE, 1, 1)
+    assert (export.status, export.rows_total, export.rows_done) == (JobStatus.DONE, 1, 1)
 
 
 def test_export_command(project, reviewer, tmp_path, capsys):
@@ -186,7 +187,7 @@ def test_small_export_comes_straight_back(client, project, owner, reviewer):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["messages"][0]["role"] == "user"
     export = Export.objects.get(project=project)
-    assert export.status == ExportStatus.DONE and export.manifest["counts"]["total"] == 3
+    assert export.status == JobStatus.DONE and export.manifest["counts"]["total"] == 3
 
 
 def test_an_empty_validation_split_is_said_not_hidden(client, project, owner, reviewer):
@@ -216,10 +217,10 @@ def test_export_task_from_the_page_and_download(client, celery_worker, project, 
     assert response.status_code == 302
     export = Export.objects.get(project=project)
     deadline = time.monotonic() + 60
-    while Export.objects.get(pk=export.pk).status not in (ExportStatus.DONE, ExportStatus.FAILED) and time.monotonic() < deadline:
+    while Export.objects.get(pk=export.pk).status not in (JobStatus.DONE, JobStatus.FAILED) and time.monotonic() < deadline:
         time.sleep(0.2)
     export.refresh_from_db()
-    assert export.status == ExportStatus.DONE, export.error
+    assert export.status == JobStatus.DONE, export.error
     assert export.manifest["created_by"] == owner.username and export.rows_done == 3
     download = client.get(reverse("exports:download", args=[project.slug, export.pk, "train.parquet"]))
     assert download.status_code == 200 and b"".join(download.streaming_content)[:4] == b"PAR1"
