@@ -18,7 +18,7 @@ from workbench.quality.filters import (
     question_key,
     question_similarity,
 )
-from workbench.quality.models import PairFlag, QuestionBand, QuestionEmbedding, ScoringJob
+from workbench.quality.models import FlagName, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob, Severity
 
 BANDS, ROWS = 16, 4  # 64 permutations; a similarity of 0.7 shares a band with probability > 0.99
 
@@ -131,7 +131,7 @@ def pairs_flag_embedding_duplicates(*, similar: dict[int, tuple[int, float]], mo
                   f"cosine {cosine:.2f} of their {model} embeddings.")
         PairFlag.objects.update_or_create(
             pair=pair, name="duplicate",
-            defaults={"severity": cfg.severities.get("duplicate", "warning"), "score": round(min(1.0, cosine), 3),
+            defaults={"severity": cfg.severities.get(FlagName.DUPLICATE, Severity.WARNING), "score": round(min(1.0, cosine), 3),
                       "reason": reason, "details": {"similar_to": other, "embedding": model}},
         )
         pair.flags = sorted(set(pair.flags) | {"duplicate"})
