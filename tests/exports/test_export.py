@@ -239,12 +239,15 @@ def test_exports_page_title_is_text_and_its_script_loads_once(client, project, o
 
 
 def test_only_admins_export(client, project, reviewer, outsider):
+    """The access rule: a reviewer of the project is refused (403), an outsider does not see it exists (404)."""
     export = export_create(project=project, fmt="messages", options=ExportOptions(), created_by=None)
-    for user in (reviewer, outsider):
+    for user, code in ((reviewer, 403), (outsider, 404)):
         client.login(username=user.username, password=PASSWORD)
-        assert client.get(reverse("exports:list", args=[project.slug])).status_code == 404
-        assert client.post(reverse("exports:start", args=[project.slug]), {"format": "csv"}).status_code == 404
-        assert client.get(reverse("exports:status", args=[project.slug, export.pk])).status_code == 404
+        assert client.get(reverse("exports:list", args=[project.slug])).status_code == code
+        assert client.post(reverse("exports:start", args=[project.slug]), {"format": "csv"}).status_code == code
+        assert client.get(reverse("exports:status", args=[project.slug, export.pk])).status_code == code
+        assert client.get(reverse("exports:download", args=[project.slug, export.pk, "manifest.json"])).status_code == code
+    assert not Export.objects.exclude(pk=export.pk).exists()
 
 
 def test_manifest_says_which_arithmetic_made_each_run(project, reviewer, tmp_path):
