@@ -9,7 +9,8 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from workbench.documents.models import Chunk, ImportJob, ImportStatus, SourceDocument
+from workbench.documents.models import Chunk, ImportJob, SourceDocument
+from workbench.jobs import JobStatus
 
 from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
@@ -31,7 +32,7 @@ def wait_for(client, url, seconds=180):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         job = client.get(url).json()
-        if job["status"] not in (ImportStatus.QUEUED, ImportStatus.RUNNING):
+        if job["status"] not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return job
         time.sleep(0.5)
     pytest.fail(f"the import did not finish within {seconds} s: {job}")

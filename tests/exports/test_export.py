@@ -15,9 +15,10 @@ from django.urls import reverse
 
 from workbench.documents.models import SourceDocument
 from workbench.exports.formats import neutralize_cell
-from workbench.exports.models import Export, ExportStatus
+from workbench.exports.models import Export
 from workbench.exports.services import ExportOptions, export_create, export_record, export_run, export_write
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
+from workbench.jobs import JobStatus
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
 from tests.conftest import PASSWORD
@@ -168,7 +169,7 @@ def test_dpo_export_counts_only_the_pairs_it_can_write(project, reviewer):
     """Preference pairs come from edited pairs only: the progress bar's total is theirs, not every approved pair's."""
     reviewed(project, reviewer)
     export = export_run(export_id=export_record(project=project, fmt="dpo", options=ExportOptions(), created_by=None).pk)
-    assert (export.status, export.rows_total, export.rows_done) == (ExportStatus.DONE, 1, 1)
+    assert (export.status, export.rows_total, export.rows_done) == (JobStatus.DONE, 1, 1)
 
 
 def test_export_command(project, reviewer, tmp_path, capsys):
@@ -186,7 +187,7 @@ def test_small_export_comes_straight_back(client, project, owner, reviewer):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["messages"][0]["role"] == "user"
     export = Export.objects.get(project=project)
-    assert export.status == ExportStatus.DONE and export.manifest["counts"]["total"] == 3
+    assert export.status == JobStatus.DONE and export.manifest["counts"]["total"] == 3
 
 
 def test_an_empty_validation_split_is_said_not_hidden(client, project, owner, reviewer):
@@ -216,10 +217,10 @@ def test_export_task_from_the_page_and_download(client, celery_worker, project, 
     assert response.status_code == 302
     export = Export.objects.get(project=project)
     deadline = time.monotonic() + 60
-    while Export.objects.get(pk=export.pk).status not in (ExportStatus.DONE, ExportStatus.FAILED) and time.monotonic() < deadline:
+    while Export.objects.get(pk=export.pk).status not in (JobStatus.DONE, JobStatus.FAILED) and time.monotonic() < deadline:
         time.sleep(0.2)
     export.refresh_from_db()
-    assert export.status == ExportStatus.DONE, export.error
+    assert export.status == JobStatus.DONE, export.error
     assert export.manifest["created_by"] == owner.username and export.rows_done == 3
     download = client.get(reverse("exports:download", args=[project.slug, export.pk, "train.parquet"]))
     assert download.status_code == 200 and b"".join(download.streaming_content)[:4] == b"PAR1"
@@ -238,12 +239,15 @@ def test_exports_page_title_is_text_and_its_script_loads_once(client, project, o
 
 
 def test_only_admins_export(client, project, reviewer, outsider):
+    """The access rule: a reviewer of the project is refused (403), an outsider does not see it exists (404)."""
     export = export_create(project=project, fmt="messages", options=ExportOptions(), created_by=None)
-    for user in (reviewer, outsider):
+    for user, code in ((reviewer, 403), (outsider, 404)):
         client.login(username=user.username, password=PASSWORD)
-        assert client.get(reverse("exports:list", args=[project.slug])).status_code == 404
-        assert client.post(reverse("exports:start", args=[project.slug]), {"format": "csv"}).status_code == 404
-        assert client.get(reverse("exports:status", args=[project.slug, export.pk])).status_code == 404
+        assert client.get(reverse("exports:list", args=[project.slug])).status_code == code
+        assert client.post(reverse("exports:start", args=[project.slug]), {"format": "csv"}).status_code == code
+        assert client.get(reverse("exports:status", args=[project.slug, export.pk])).status_code == code
+        assert client.get(reverse("exports:download", args=[project.slug, export.pk, "manifest.json"])).status_code == code
+    assert not Export.objects.exclude(pk=export.pk).exists()
 
 
 def test_manifest_says_which_arithmetic_made_each_run(project, reviewer, tmp_path):

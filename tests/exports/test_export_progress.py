@@ -12,8 +12,9 @@ import pytest
 from django.db import connections
 from django.urls import reverse
 
-from workbench.exports.models import Export, ExportStatus
+from workbench.exports.models import Export
 from workbench.generation.models import PairStatus, QAPair
+from workbench.jobs import JobStatus
 
 from tests.browser import chromium_page, log_in
 from tests.conftest import ROOT
@@ -90,7 +91,7 @@ def test_large_export_progress_moves_on_the_page_while_the_worker_runs(live_serv
         assert "train.jsonl (51)" in page.inner_text("#export-list")
         assert page.csp_violations == []
     export.refresh_from_db()
-    assert (export.status, export.rows_done, export.rows_total) == (ExportStatus.DONE, 51, 51), export.error
+    assert (export.status, export.rows_done, export.rows_total) == (JobStatus.DONE, 51, 51), export.error
     assert export.manifest["counts"]["total"] == 51
 
 

@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
-from workbench.quality.models import JobStatus, PairFlag, ScoringJob
+from workbench.jobs import JobStatus
+from workbench.quality.models import PairFlag, ScoringJob
 from workbench.quality.services import pairs_assess, scoring_job_create
 from workbench.quality.selectors import flag_calibration
 

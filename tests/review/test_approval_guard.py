@@ -15,6 +15,8 @@ from tests.conftest import PASSWORD
 from tests.factories import make_pairs
 from tests.review.test_api import token_client
 
+pytestmark = pytest.mark.usefixtures("review_path")  # both paths: PostgreSQL's single statements and the ORM's
+
 
 def malformed_pair(project, question="", answer=""):
     (pair,) = make_pairs(project, 1, question=question, answer=answer)

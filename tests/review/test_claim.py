@@ -1,4 +1,5 @@
-"""Claiming and deciding on PostgreSQL under concurrency: no pair to two reviewers, no lost update, no double record."""
+"""Claiming and deciding on PostgreSQL under concurrency, by the single statements and by the ORM path: no pair to two
+reviewers, no lost update, no double record."""
 from __future__ import annotations
 
 import threading
@@ -13,6 +14,8 @@ from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review, review_undo
 
 from tests.factories import make_pairs, make_project, make_user
+
+pytestmark = pytest.mark.usefixtures("review_path")  # both paths: PostgreSQL's single statements and the ORM's
 
 
 def approve(pair, reviewer, version=None):

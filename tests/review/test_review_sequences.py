@@ -15,12 +15,7 @@ from tests.conftest import PASSWORD
 from tests.factories import make_pairs
 
 
-@pytest.fixture(params=["one statement", "orm"], autouse=True)
-def claim_path(request, monkeypatch):
-    """Both claim paths: PostgreSQL's single statement and the ORM one the embedded SQLite start uses."""
-    if request.param == "orm":
-        monkeypatch.setattr("workbench.review.services._postgres", lambda: False)
-    return request.param
+pytestmark = pytest.mark.usefixtures("review_path")  # both paths: PostgreSQL's single statements and the ORM's
 
 
 def decide(pair, reviewer, decision="approve", **fields):

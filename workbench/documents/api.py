@@ -11,8 +11,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workbench.documents.importers import FieldMap
-from workbench.documents.models import ImportJob, ImportStatus
+from workbench.documents.models import ImportJob
 from workbench.documents.services import documents_import, import_job_create
+from workbench.jobs import JobStatus
 from workbench.projects.access import get_project_for_admin
 
 
@@ -41,7 +42,7 @@ class ImportReportSerializer(serializers.Serializer):
 
 class ImportJobSerializer(serializers.Serializer):
     job = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=ImportStatus.values)
+    status = serializers.ChoiceField(choices=JobStatus.values)
     files_done = serializers.IntegerField()
     files_total = serializers.IntegerField()
     report = ImportReportSerializer(allow_null=True)

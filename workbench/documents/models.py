@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from workbench.jobs import ACTIVE, JobStatus
 from workbench.projects.models import Project
 
 
@@ -59,20 +60,13 @@ class Chunk(models.Model):
         return f"{self.document} #{self.index}"
 
 
-class ImportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
 class ImportJob(models.Model):
     """A large upload, stored under MEDIA_ROOT and imported by a CPU worker; the row holds its progress and report."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=8, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     fields = models.JSONField(default=dict, blank=True, help_text="Record fields holding the text, title and id.")
     # [{"name": the uploaded file's name, "path": where it is stored, relative to MEDIA_ROOT, "size": bytes}]
     uploads = models.JSONField(default=list, blank=True)
@@ -90,4 +84,4 @@ class ImportJob(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+        return self.status in ACTIVE

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from django.conf import settings as django_settings
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from workbench.documents.chunking import ChunkSettings, chunk_text
 from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
-from workbench.documents.models import Chunk, ImportJob, ImportStatus, SourceDocument
+from workbench.documents.models import Chunk, ImportJob, SourceDocument
 from workbench.documents.text import normalize_text
+from workbench.jobs import job_run
 from workbench.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -250,11 +250,14 @@ def import_job_create(*, project: Project, uploads, fields: FieldMap, created_by
 
 def import_job_run(*, job_id: int) -> ImportJob:
     """Import a stored upload, file by file (each whole or not at all), with the progress and the report on the row.
-    A job runs once: a second delivery finds it no longer queued and leaves it."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(status=ImportStatus.RUNNING)
-    job = ImportJob.objects.select_related("project").get(pk=job_id)
-    if not claimed:
-        return job
+    A job runs once: a second delivery finds it no longer queued and leaves it. Its stored files are removed when it
+    ends, done or failed."""
+    return job_run(model=ImportJob, job_id=job_id, work=_import_stored, queryset=ImportJob.objects.select_related("project"),
+                   cleanup=lambda: shutil.rmtree(_job_dir(job_id), ignore_errors=True))
+
+
+def _import_stored(job: ImportJob) -> dict:
+    job_id = job.pk
     root = Path(django_settings.MEDIA_ROOT)
 
     def files():
@@ -265,14 +268,4 @@ def import_job_run(*, job_id: int) -> ImportJob:
         ImportJob.objects.filter(pk=job_id).update(files_done=len(report.files), report=report.as_dict())
 
     report = documents_import(project=job.project, files=files(), fields=FieldMap(**job.fields), progress=progress)
-    ImportJob.objects.filter(pk=job_id).update(status=ImportStatus.DONE, files_done=len(report.files), report=report.as_dict(),
-                                               finished_at=timezone.now())
-    shutil.rmtree(_job_dir(job_id), ignore_errors=True)
-    return ImportJob.objects.get(pk=job_id)
-
-
-def import_job_fail(*, job_id: int, error: str) -> None:
-    ImportJob.objects.filter(pk=job_id).exclude(status=ImportStatus.DONE).update(
-        status=ImportStatus.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
-    shutil.rmtree(_job_dir(job_id), ignore_errors=True)
+    return {"files_done": len(report.files), "report": report.as_dict()}

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from workbench.documents.services import import_job_fail, import_job_run
+from workbench.documents.services import import_job_run
 
 
 @shared_task(name="workbench.documents.tasks.run_import", acks_late=True)
 def run_import(job_id: int) -> None:
-    try:
-        import_job_run(job_id=job_id)
-    except Exception as exc:
-        import_job_fail(job_id=job_id, error=f"{type(exc).__name__}: {exc}")
-        raise
+    import_job_run(job_id=job_id)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 
-FORMATS = ("messages", "alpaca", "sharegpt", "csv", "parquet", "dpo")
+from workbench.exports.models import ExportFormat
+
+FORMATS = tuple(ExportFormat.values)
 EXTENSIONS = {"messages": "jsonl", "alpaca": "jsonl", "sharegpt": "jsonl", "csv": "csv", "parquet": "parquet", "dpo": "jsonl"}
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection); Excel also reads the full-width
 # forms as their ASCII twins, and skips whitespace and line breaks before them.

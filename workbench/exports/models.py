@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from workbench.jobs import JobStatus
 from workbench.projects.models import Project
 
 
@@ -16,13 +17,6 @@ class ExportFormat(models.TextChoices):
     DPO = "dpo", "DPO preference pairs JSONL"
 
 
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
 class Export(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -30,7 +24,7 @@ class Export(models.Model):
     format = models.CharField(max_length=16, choices=ExportFormat.choices)
     # Statuses, grounding, metadata columns, split settings.
     options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    status = models.CharField(max_length=8, choices=JobStatus.choices, default=JobStatus.QUEUED)
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)
     manifest = models.JSONField(default=dict, blank=True)

@@ -21,8 +21,9 @@ from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from workbench.exports.formats import EXTENSIONS, FORMATS, build, neutralize_cell, split_of
-from workbench.exports.models import Export, ExportStatus
+from workbench.exports.models import Export
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
+from workbench.jobs import job_run
 from workbench.projects.models import Project
 from workbench.review.models import Decision, ReviewDecision
 
@@ -264,10 +265,13 @@ def _progress_writer(export_id: int):
 
 
 def export_run(*, export_id: int) -> Export:
-    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
-    export = Export.objects.select_related("project", "created_by").get(pk=export_id)
-    if not claimed:
-        return export
+    """Write a recorded export's files, with its progress on the row (a job: `workbench.jobs.job_run`)."""
+    return job_run(model=Export, job_id=export_id, work=_export_files,
+                   queryset=Export.objects.select_related("project", "created_by"))
+
+
+def _export_files(export: Export) -> dict:
+    export_id = export.pk
     options = ExportOptions(**{**export.options, "statuses": tuple(export.options.get("statuses", ()))})
     total = QAPair.objects.filter(project=export.project, status__in=_statuses_for(export.format, options)).count()
     Export.objects.filter(pk=export_id).update(rows_total=total)
@@ -275,6 +279,4 @@ def export_run(*, export_id: int) -> Export:
     with _progress_writer(export_id) as progress:
         manifest = export_write(project=export.project, fmt=export.format, options=options, out_dir=out_dir,
                                 created_by=export.created_by, progress=progress)
-    Export.objects.filter(pk=export_id).update(status=ExportStatus.DONE, manifest=manifest, rows_done=manifest["counts"]["total"],
-                                               file=f"exports/{export.pk}/manifest.json", finished_at=timezone.now())
-    return Export.objects.get(pk=export_id)
+    return {"manifest": manifest, "rows_done": manifest["counts"]["total"], "file": f"exports/{export.pk}/manifest.json"}

@@ -1,4 +1,4 @@
-"""Export pages for project admins (reviewers and outsiders get 404): start an export, follow it, download files."""
+"""Export pages for project admins (reviewers get 403, outsiders 404): start an export, follow it, download files."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from workbench.exports.formats import FORMATS
 from workbench.exports.models import Export
 from workbench.exports.services import ExportOptions, export_create, export_record, export_run
 from workbench.generation.models import QAPair
-from workbench.projects.access import get_membership
+from workbench.projects.access import get_project_for_admin
 
 
 class ExportForm(forms.Form):
@@ -26,23 +26,16 @@ class ExportForm(forms.Form):
     validation_percent = forms.IntegerField(min_value=0, max_value=50, initial=0, label="Validation split (% of documents)")
 
 
-def _project_for_export_admin(request, slug):
-    membership = get_membership(request, slug)
-    if not membership.is_admin:
-        raise Http404  # exports exist for admins only
-    return membership.project
-
-
 @login_required
 def export_list(request, slug: str):
-    project = _project_for_export_admin(request, slug)
+    project = get_project_for_admin(request, slug)
     return render(request, "exports/exports.html", {"project": project, "form": ExportForm(), "exports": project.exports.select_related("created_by")[:50]})
 
 
 @login_required
 @require_POST
 def export_start(request, slug: str):
-    project = _project_for_export_admin(request, slug)
+    project = get_project_for_admin(request, slug)
     form = ExportForm(request.POST)
     if not form.is_valid():
         return render(request, "exports/exports.html", {"project": project, "form": form, "exports": project.exports.all()[:50]}, status=400)
@@ -69,7 +62,7 @@ def export_start(request, slug: str):
 
 @login_required
 def export_status(request, slug: str, pk: int):
-    project = _project_for_export_admin(request, slug)
+    project = get_project_for_admin(request, slug)
     export = get_object_or_404(Export, project=project, pk=pk)
     return JsonResponse({"id": export.pk, "status": export.status, "rows_done": export.rows_done, "rows_total": export.rows_total,
                          "error": export.error, "manifest": export.manifest})
@@ -77,7 +70,7 @@ def export_status(request, slug: str, pk: int):
 
 @login_required
 def export_download(request, slug: str, pk: int, name: str):
-    project = _project_for_export_admin(request, slug)
+    project = get_project_for_admin(request, slug)
     export = get_object_or_404(Export, project=project, pk=pk)
     allowed = {f["file"] for f in export.manifest.get("files", [])} | {"manifest.json"}
     if name not in allowed:

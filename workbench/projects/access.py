@@ -1,4 +1,10 @@
-"""Access helpers for views: objects outside the user's projects do not exist for them (404, never 403)."""
+"""Who may see and do what in a project, for every view and API endpoint. One rule:
+
+- someone who is not a member (or not logged in) gets 404 for every URL of the project and everything in it: to them
+  the project does not exist, and a 403 would tell them it does;
+- a member whose role lacks the right (a reviewer on an admin-only page or action) gets 403: they know the project,
+  and the answer says it is their role that stops them.
+"""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
@@ -22,12 +28,16 @@ def get_project_for_member(request, slug: str) -> Project:
     return get_membership(request, slug).project
 
 
-def get_project_for_admin(request, slug: str) -> Project:
-    """Admin-only actions: outsiders get 404, reviewers of the project 403."""
-    membership = get_membership(request, slug)
+def require_admin(membership: Membership, message: str = "Only project admins can do this.") -> Membership:
+    """403 for a member who is not the project's admin."""
     if not membership.is_admin:
-        raise PermissionDenied("Only project admins can do this.")
-    return membership.project
+        raise PermissionDenied(message)
+    return membership
+
+
+def get_project_for_admin(request, slug: str) -> Project:
+    """Admin-only pages and actions: outsiders get 404, reviewers of the project 403."""
+    return require_admin(get_membership(request, slug)).project
 
 
 def projects_administered_by(user):

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from workbench.generation.parsing import parse_output
 from workbench.quality.korean import answer_facts, question_terms, term_similarity
+from workbench.quality.models import FlagName, Severity
 
-FLAG_NAMES = ("malformed", "truncated", "echo", "duplicate", "language", "repetition", "unsupported")
+FLAG_NAMES = tuple(FlagName.values)
 
 DEFAULTS: dict[str, float] = {
     # Verbatim copying is measured in runs of at least this many characters shared with the source.
@@ -58,14 +59,15 @@ DEFAULTS: dict[str, float] = {
     "unsupported.missing_noun_share": 0.5,
 }
 
+# Each flag's severity unless the project overrides it.
 SEVERITIES: dict[str, str] = {
-    "malformed": "reject",
-    "truncated": "reject",
-    "echo": "reject",
-    "duplicate": "warning",
-    "language": "reject",
-    "repetition": "reject",
-    "unsupported": "warning",
+    FlagName.MALFORMED: Severity.REJECT,
+    FlagName.TRUNCATED: Severity.REJECT,
+    FlagName.ECHO: Severity.REJECT,
+    FlagName.DUPLICATE: Severity.WARNING,
+    FlagName.LANGUAGE: Severity.REJECT,
+    FlagName.REPETITION: Severity.REJECT,
+    FlagName.UNSUPPORTED: Severity.WARNING,
 }
 
 
@@ -79,7 +81,7 @@ class FilterConfig:
         thresholds, severities = dict(DEFAULTS), dict(SEVERITIES)
         for key, value in (overrides or {}).items():
             if key.startswith("severity."):
-                severities[key.split(".", 1)[1]] = "reject" if value else "warning"
+                severities[key.split(".", 1)[1]] = Severity.REJECT if value else Severity.WARNING
             elif key in thresholds:
                 thresholds[key] = value
         return cls(thresholds, severities)
@@ -93,7 +95,7 @@ class Flag:
     name: str
     score: float
     reason: str
-    severity: str = "warning"
+    severity: str = Severity.WARNING
     details: dict = field(default_factory=dict)
 
 
@@ -331,7 +333,7 @@ def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: Filt
         if flag is not None:
             flags.append(flag)
     for flag in flags:
-        flag.severity = cfg.severities.get(flag.name, "warning")
+        flag.severity = cfg.severities.get(flag.name, Severity.WARNING)
     scores = {name: 0.0 for name in FLAG_NAMES}
     for flag in flags:
         scores[flag.name] = flag.score
@@ -448,4 +450,4 @@ def duplicate_flag(similar_to, similarity: float, *, same_chunk: bool, label: st
     where = "another sample of the same chunk" if same_chunk else "a question elsewhere in the project"
     kind = "the same as" if similarity >= 0.999 else f"{similarity:.0%} similar to"
     return Flag("duplicate", round(similarity, 3), f"The question is {kind} {where} ({label} {similar_to}).",
-                severity=SEVERITIES["duplicate"], details={"similar_to": similar_to})
+                severity=SEVERITIES[FlagName.DUPLICATE], details={"similar_to": similar_to})

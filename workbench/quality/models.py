@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 
 from workbench.generation.models import QAPair
+from workbench.jobs import JobStatus
 
 
 class FlagName(models.TextChoices):
@@ -49,13 +50,6 @@ class QuestionBand(models.Model):
     class Meta:
         indexes = [models.Index(fields=["project", "band", "hash"], name="question_band_lookup")]
         constraints = [models.UniqueConstraint(fields=["pair", "band"], name="question_band_once")]
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
 
 
 class ScoringJob(models.Model):

@@ -5,9 +5,9 @@ import hashlib
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.utils import timezone
 
 from workbench.generation.models import QAPair
+from workbench.jobs import job_run
 from workbench.projects.models import Project
 from workbench.quality.filters import (
     DuplicateIndex,
@@ -18,7 +18,7 @@ from workbench.quality.filters import (
     question_key,
     question_similarity,
 )
-from workbench.quality.models import JobStatus, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob
+from workbench.quality.models import FlagName, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob, Severity
 
 BANDS, ROWS = 16, 4  # 64 permutations; a similarity of 0.7 shares a band with probability > 0.99
 
@@ -131,7 +131,7 @@ def pairs_flag_embedding_duplicates(*, similar: dict[int, tuple[int, float]], mo
                   f"cosine {cosine:.2f} of their {model} embeddings.")
         PairFlag.objects.update_or_create(
             pair=pair, name="duplicate",
-            defaults={"severity": cfg.severities.get("duplicate", "warning"), "score": round(min(1.0, cosine), 3),
+            defaults={"severity": cfg.severities.get(FlagName.DUPLICATE, Severity.WARNING), "score": round(min(1.0, cosine), 3),
                       "reason": reason, "details": {"similar_to": other, "embedding": model}},
         )
         pair.flags = sorted(set(pair.flags) | {"duplicate"})
@@ -191,16 +191,17 @@ def scoring_job_create(*, project: Project, created_by=None) -> ScoringJob:
 
 
 def scoring_job_run(*, job_id: int, batch: int = 500) -> ScoringJob:
-    """Re-score every pair of the project in id order, reporting progress on the job row."""
-    claimed = ScoringJob.objects.filter(pk=job_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(status=JobStatus.RUNNING)
-    job = ScoringJob.objects.get(pk=job_id)
-    if not claimed:
-        return job
+    """Re-score every pair of the project in id order, reporting progress on the job row. Re-scoring is safe to repeat,
+    so a job a lost worker left running is resumed from the start."""
+    return job_run(model=ScoringJob, job_id=job_id, work=lambda job: _rescore(job, batch), resume=True)
+
+
+def _rescore(job: ScoringJob, batch: int) -> dict:
+    job_id = job.pk
     ids = list(QAPair.objects.filter(project=job.project).order_by("id").values_list("id", flat=True))
     QuestionBand.objects.filter(project=job.project).delete()
     ScoringJob.objects.filter(pk=job_id).update(total=len(ids), done=0)
     for start in range(0, len(ids), batch):
         pairs_assess(pair_ids=ids[start : start + batch])
         ScoringJob.objects.filter(pk=job_id).update(done=min(len(ids), start + batch))
-    ScoringJob.objects.filter(pk=job_id).update(status=JobStatus.DONE, finished_at=timezone.now())
-    return ScoringJob.objects.get(pk=job_id)
+    return {}

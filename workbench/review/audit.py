@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project
+from workbench.review.decisions import decision_record
 from workbench.review.models import Audit, AuditItem, Decision, ReviewDecision, Verdict
 from workbench.review.services import ReviewConflict, normalize_newlines
 
@@ -109,11 +110,8 @@ def audit_verdict(*, item_id: int, auditor, verdict: str, note: str = "", reject
             pair = QAPair.objects.select_for_update().get(pk=item.pair_id)
             if pair.version != item.pair_version or pair.status not in (PairStatus.APPROVED, PairStatus.EDITED):
                 raise ReviewConflict("The pair changed after it was sampled for the audit; it was not rejected.", pair)
-            ReviewDecision.objects.create(
-                pair=pair, reviewer=auditor, decision=Decision.REJECT, question_before=pair.question, answer_before=pair.answer,
-                question_after=pair.question, answer_after=pair.answer, status_before=pair.status,
-                status_after=PairStatus.REJECTED, reason=f"Audit: {note.strip()}", version_before=pair.version,
-            )
+            decision_record(pair=pair, reviewer=auditor, decision=Decision.REJECT, status_after=PairStatus.REJECTED,
+                            reason=f"Audit: {note.strip()}")
             pair.status, pair.version = PairStatus.REJECTED, pair.version + 1
             pair.save(update_fields=["status", "version", "updated_at"])
         item.verdict, item.note, item.rejected_pair, item.decided_at = verdict, note.strip(), reject_pair, now

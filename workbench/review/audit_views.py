@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from workbench.projects.access import get_membership
+from workbench.projects.access import get_membership, require_admin
 from workbench.review.audit import audit_agreement, audit_claim, audit_create, audit_verdict
 from workbench.review.forms import AuditStartForm, AuditVerdictForm, add_errors
 from workbench.review.models import AuditItem
@@ -27,9 +27,7 @@ def overview(request, slug: str):
 @login_required
 @require_POST
 def start(request, slug: str):
-    membership = get_membership(request, slug)
-    if not membership.is_admin:
-        raise PermissionDenied("Only project admins can start an audit.")
+    membership = require_admin(get_membership(request, slug), "Only project admins can start an audit.")
     project = membership.project
     form = AuditStartForm(request.POST, project=project)
     if form.is_valid():

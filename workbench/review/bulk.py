@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project
+from workbench.review.decisions import decision_build, decisions_record
 from workbench.review.models import BulkAction, Decision, ReviewDecision
 
 _PAIR_FIELDS = ("id", "question", "answer", "status", "version")
@@ -65,13 +66,10 @@ def pairs_bulk_reject_confirmed(*, project: Project, admin, pairs: QuerySet[QAPa
             raise ValidationError("No pending pair matches this filter; nothing was rejected.")
         action = BulkAction.objects.create(project=project, created_by=admin, decision=Decision.REJECT, reason=reason.strip(),
                                            filters=filters, pair_count=len(batch))
-        ReviewDecision.objects.bulk_create(
-            (ReviewDecision(pair=p, reviewer=admin, decision=Decision.REJECT, question_before=p.question, answer_before=p.answer,
-                            question_after=p.question, answer_after=p.answer, status_before=p.status,
-                            status_after=PairStatus.REJECTED, reason=action.reason, version_before=p.version, is_bulk=True,
-                            bulk_action=action)
-             for p in batch),
-            batch_size=1000,
+        decisions_record(
+            decision_build(pair=p, reviewer=admin, decision=Decision.REJECT, status_after=PairStatus.REJECTED,
+                           reason=action.reason, bulk_action=action)
+            for p in batch
         )
         now = timezone.now()
         for p in batch:
@@ -104,17 +102,16 @@ def bulk_action_undo(*, project: Project, action_id: int, admin) -> BulkAction:
             if (pair.version, pair.status) != (d.version_before + 1, d.status_after):
                 kept.append({"pair": pair.pk, "why": _why_kept(pair, d)})
                 continue
-            undos.append(ReviewDecision(
-                pair=pair, reviewer=admin, decision=Decision.UNDO, question_before=pair.question, answer_before=pair.answer,
-                question_after=d.question_before, answer_after=d.answer_before, status_before=pair.status,
-                status_after=d.status_before, reason=f"Undo of bulk action {action.pk}", version_before=pair.version,
-                is_bulk=True, bulk_action=action,
+            undos.append(decision_build(
+                pair=pair, reviewer=admin, decision=Decision.UNDO, question_after=d.question_before,
+                answer_after=d.answer_before, status_after=d.status_before, reason=f"Undo of bulk action {action.pk}",
+                bulk_action=action,
             ))
             pair.question, pair.answer, pair.status = d.question_before, d.answer_before, d.status_before
             pair.version += 1
             pair.claimed_by, pair.lease_expires_at, pair.updated_at = None, None, now
             reverted.append(pair)
-        ReviewDecision.objects.bulk_create(undos, batch_size=1000)
+        decisions_record(undos)
         QAPair.objects.bulk_update(reverted, ["question", "answer", "status", "version", "claimed_by", "lease_expires_at", "updated_at"],
                                    batch_size=1000)
         action.undone_by, action.undone_at = admin, now

@@ -6,13 +6,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q
 from django.shortcuts import redirect, render
 
 from workbench.auth import PasswordResetForm
 from workbench.generation.models import QAPair
-from workbench.projects.access import get_membership
+from workbench.projects.access import get_membership, require_admin
 from workbench.projects.models import Role
 from workbench.projects.services import membership_add, membership_remove, membership_set_role
 from workbench.review.models import Decision, ReviewDecision
@@ -72,8 +72,7 @@ def members(request, slug: str):
     project = membership.project
     form = AddMemberForm()
     if request.method == "POST":
-        if not membership.is_admin:
-            raise PermissionDenied("Only project admins can change members.")
+        require_admin(membership, "Only project admins can change members.")
         action = request.POST.get("action")
         try:
             if action == "add":

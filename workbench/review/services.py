@@ -16,6 +16,7 @@ from django.utils import timezone
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project, QueueOrder
 from workbench.quality.models import PairFlag, Severity
+from workbench.review.decisions import decision_insert_sql, decision_record
 from workbench.review.models import Decision, ReviewDecision
 
 QUEUE_ORDERING = {
@@ -253,7 +254,6 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
     general path, which tells those apart."""
     pair_table = QAPair._meta.db_table
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
-    decision_table = ReviewDecision._meta.db_table
     flag_table = PairFlag._meta.db_table
     edit = data.decision == Decision.EDIT
     params = {"id": pair_id, "user": reviewer.pk, "version": data.version, "decision": data.decision,
@@ -262,6 +262,12 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
               "approving": data.decision in (Decision.APPROVE, Decision.EDIT), "confirm": data.confirm,
               "not_blank": _NOT_BLANK_REGEX}
     returned = _pair_columns("q")
+    history = decision_insert_sql(source="changed", values={
+        "pair_id": "id", "reviewer_id": "%(user)s", "decision": "%(decision)s", "question_before": "question_before",
+        "answer_before": "answer_before", "question_after": "question", "answer_after": "answer",
+        "status_before": "status_before", "status_after": "status", "reason": "%(reason)s", "version_before": "%(version)s",
+        "is_bulk": "false", "bulk_action_id": "NULL", "created_at": "%(now)s",
+    })
     # An approval that _check_approvable would refuse (empty text, an unconfirmed reject-level flag) matches no row
     # here, and the general path then says why.
     sql = f"""
@@ -284,11 +290,7 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
             RETURNING {returned}, c.text AS chunk_text, current.question AS question_before,
                       current.answer AS answer_before, current.status AS status_before
         ), history AS (
-            INSERT INTO {decision_table} (pair_id, reviewer_id, decision, question_before, answer_before, question_after,
-                                          answer_after, status_before, status_after, reason, version_before, is_bulk, created_at)
-            SELECT id, %(user)s, %(decision)s, question_before, answer_before, question, answer, status_before, status,
-                   %(reason)s, %(version)s, false, %(now)s FROM changed
-            RETURNING id
+            {history}
         )
         SELECT changed.*, (SELECT count(*) FROM history) AS recorded FROM changed
     """
@@ -335,28 +337,20 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                 if data.decision == Decision.SKIP:
                     raise ReviewConflict("This pair was already decided.", pair)
             _check_approvable(pair, data)
-            before = (pair.question, pair.answer, pair.status)
             if data.decision == Decision.SKIP:
-                ReviewDecision.objects.create(
-                    pair=pair, reviewer=reviewer, decision=Decision.SKIP, question_before=pair.question,
-                    answer_before=pair.answer, question_after=pair.question, answer_after=pair.answer,
-                    status_before=pair.status, status_after=pair.status, reason=data.reason, version_before=pair.version,
-                )
+                decision_record(pair=pair, reviewer=reviewer, decision=Decision.SKIP, status_after=pair.status, reason=data.reason)
                 # Skipped pairs go to the back of this reviewer's queue: the lease is released.
                 pair.claimed_by, pair.lease_expires_at = None, None
                 pair.save(update_fields=["claimed_by", "lease_expires_at", "updated_at"])
                 return pair
             if data.decision == Decision.EDIT:
-                pair.question, pair.answer, pair.status = data.question.strip(), data.answer.strip(), PairStatus.EDITED
-            elif data.decision == Decision.APPROVE:
-                pair.status = PairStatus.APPROVED
+                question, answer = data.question.strip(), data.answer.strip()
             else:
-                pair.status = PairStatus.REJECTED
-            ReviewDecision.objects.create(
-                pair=pair, reviewer=reviewer, decision=data.decision, question_before=before[0], answer_before=before[1],
-                question_after=pair.question, answer_after=pair.answer, status_before=before[2], status_after=pair.status,
-                reason=data.reason.strip(), version_before=pair.version,
-            )
+                question, answer = pair.question, pair.answer
+            status = _STATUS_AFTER[data.decision]
+            decision_record(pair=pair, reviewer=reviewer, decision=data.decision, question_after=question, answer_after=answer,
+                            status_after=status, reason=data.reason.strip())
+            pair.question, pair.answer, pair.status = question, answer, status
             pair.version += 1
             pair.claimed_by, pair.lease_expires_at = None, None
             pair.save(update_fields=["question", "answer", "status", "version", "claimed_by", "lease_expires_at", "updated_at"])
@@ -404,11 +398,9 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
             raise ReviewConflict("The pair changed after your decision; it cannot be undone.", pair)
         # An undo is a write like any other: it takes the pair to a new version (a skip's undo too, so the skip no
         # longer sends the pair to the back of the reviewer's queue).
-        ReviewDecision.objects.create(
-            pair=pair, reviewer=reviewer, decision=Decision.UNDO, question_before=pair.question, answer_before=pair.answer,
-            question_after=last.question_before, answer_after=last.answer_before, status_before=pair.status,
-            status_after=last.status_before, reason=f"Undo of {last.get_decision_display().lower()}", version_before=pair.version,
-        )
+        decision_record(pair=pair, reviewer=reviewer, decision=Decision.UNDO, question_after=last.question_before,
+                        answer_after=last.answer_before, status_after=last.status_before,
+                        reason=f"Undo of {last.get_decision_display().lower()}")
         pair.question, pair.answer, pair.status = last.question_before, last.answer_before, last.status_before
         pair.version += 1
         pair.claimed_by, pair.lease_expires_at = reviewer, now + timedelta(seconds=project.lease_seconds)
@@ -432,11 +424,7 @@ def pair_admin_decide(*, pair_id: int, admin, action: str, version: int, reason:
         after = PairStatus.REJECTED if action == Decision.REJECT else PairStatus.PENDING
         if pair.status == after:
             raise ValidationError(f"The pair is {pair.get_status_display().lower()} already.")
-        ReviewDecision.objects.create(
-            pair=pair, reviewer=admin, decision=action, question_before=pair.question, answer_before=pair.answer,
-            question_after=pair.question, answer_after=pair.answer, status_before=pair.status, status_after=after,
-            reason=reason or "Reopened by an admin", version_before=pair.version,
-        )
+        decision_record(pair=pair, reviewer=admin, decision=action, status_after=after, reason=reason or "Reopened by an admin")
         pair.status, pair.version = after, pair.version + 1
         pair.claimed_by, pair.lease_expires_at = None, None
         pair.save(update_fields=["status", "version", "claimed_by", "lease_expires_at", "updated_at"])
