@@ -22,3 +22,30 @@ def test_eta_leaves_out_failed_and_cancelled_batches(project):
     # 36 expected - 6 done - 18 that the failed and cancelled batches will not write = 12 left, at 6 a minute.
     assert progress["pairs_per_minute"] == pytest.approx(6, rel=0.05)
     assert progress["eta_seconds"] == pytest.approx(120, rel=0.05)
+
+
+def test_throughput_per_worker_and_gpu(project):
+    """Tokens/s and pairs/hour per worker, over the time from its first sample's start (creation less duration) to
+    its last stored sample."""
+    from workbench.documents.models import Chunk, SourceDocument
+    from workbench.generation.models import Generation
+    from workbench.generation.selectors import run_throughput
+
+    run = GenerationRun.objects.create(project=project, status=RunStatus.RUNNING, parameters={"samples_per_chunk": 2})
+    doc = SourceDocument.objects.create(project=project, content_hash="t", text="대한민국은 민주공화국이다.")
+    chunks = [Chunk.objects.create(document=doc, chunking_key="k", index=i, text="대한민국", start=0, end=4, size=4)
+              for i in range(3)]
+    t0 = timezone.now()
+    rows = [("gpu0@a", "NVIDIA H200", 0, 0, 2000, 100), ("gpu0@a", "NVIDIA H200", 1, 8, 3000, 150),
+            ("gpu0@a", "NVIDIA H200", 2, 18, 3000, 150), ("gpu1@a", "NVIDIA H200", 0, 10, 5000, 200)]
+    for n, (worker, gpu, chunk, at, ms, tokens) in enumerate(rows):
+        g = Generation.objects.create(run=run, chunk=chunks[chunk], sample_index=n % 2, raw_text="", worker=worker,
+                                      gpu_name=gpu, duration_ms=ms, completion_tokens=tokens)
+        Generation.objects.filter(pk=g.pk).update(created_at=t0 + timedelta(seconds=at))
+    first, second = run_throughput(run=run)
+    # gpu0: 400 tokens, 3 pairs from 2 s before its first store (0 s) to 18 s: 20 s.
+    assert (first["worker"], first["pairs"], first["output_tokens"], first["seconds"]) == ("gpu0@a", 3, 400, 20.0)
+    assert (first["tokens_per_second"], first["pairs_per_hour"]) == (20, 540)
+    # gpu1: one pair of 200 tokens in its 5 s.
+    assert (second["worker"], second["tokens_per_second"], second["pairs_per_hour"]) == ("gpu1@a", 40, 720)
+    assert run_progress(run=run)["workers"] == [first, second]

@@ -98,6 +98,12 @@ def test_run_completes_with_provenance(start_worker, owner, tiny_model, client):
     assert "<dt>Sampling used</dt><dd>temperature 1.0, top-k 50, top-p 1.0</dd>" in page  # what the workers resolved
     assert run.parameters["adapter"] == tiny_model["adapter"] and len(run.parameters["prompt_template_hash"]) == 16
     assert run.started_at and run.finished_at
+    # Tokens/s and pairs/hour per worker and GPU, on the page and in the progress JSON.
+    [worker] = client.get(reverse("generation:progress", args=[project.slug, run.pk])).json()["workers"]
+    tokens = sum(Generation.objects.filter(run=run).values_list("completion_tokens", flat=True))
+    assert (worker["worker"], worker["gpu"], worker["pairs"], worker["output_tokens"]) == (g.worker, "cpu", 10, tokens)
+    assert worker["tokens_per_second"] > 0 and worker["pairs_per_hour"] > 0
+    assert f"<td>{g.worker}</td><td>cpu</td><td>10</td><td>{tokens}</td>" in page
 
 
 def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(start_worker, owner, tiny_model):
@@ -140,6 +146,41 @@ def test_worker_killed_mid_batch_keeps_what_it_stored(start_worker, owner, tiny_
     assert dict(Generation.objects.filter(pk__in=kept).values_list("pk", "created_at")) == kept  # kept, not redone
     batch.refresh_from_db()
     assert batch.status == BatchStatus.DONE and batch.attempts >= 2
+
+
+def test_a_worker_takes_the_next_batch_over_while_its_batch_finishes(start_worker, owner, tiny_model):
+    """No tail between batches: while a batch's last sequences run, the worker claims the run's next batch and fills
+    the free slots with it; each batch is claimed once, ends done, and every (chunk, sample) exists once."""
+    project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=40)
+    start_worker(**WORKER_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4"})
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=2)  # 3 batches of 4 samples
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert_exactly_once(run, chunks, 2)
+    batches = list(GenerationBatch.objects.filter(run=run).order_by("index"))
+    assert all(b.status == BatchStatus.DONE and b.attempts == 1 for b in batches)
+    # Each later batch was claimed before the one before it was done: taken over, not waited for.
+    assert all(later.claimed_at < earlier.finished_at for earlier, later in zip(batches, batches[1:]))
+
+
+def test_worker_killed_while_holding_two_batches_loses_and_duplicates_nothing(start_worker, owner, tiny_model):
+    """SIGKILL while a batch and the one taken over from it are both held: both are claimed again (by their own
+    messages once the heartbeats are stale), and the run ends with every (chunk, sample) exactly once."""
+    project, chunks = project_with_chunks(owner, tiny_model, 8, samples=2, max_new_tokens=200)
+    env = KILL_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4", "GENERATION_SAVE_EVERY": "1"}
+    first = start_worker(**env)
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=2)  # 4 batches of 4 samples
+    batches = GenerationBatch.objects.filter(run=run)
+    wait_for(lambda: batches.filter(status=BatchStatus.RUNNING).count() >= 2, what="two batches held at once")
+    first.kill()
+    held = list(batches.filter(status=BatchStatus.RUNNING).values_list("pk", flat=True))
+    assert len(held) >= 2
+    start_worker(**env)
+    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish after the crash")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert_exactly_once(run, chunks, 2)
+    for batch in GenerationBatch.objects.filter(pk__in=held):
+        assert batch.status == BatchStatus.DONE and batch.attempts >= 2
 
 
 def test_cancelled_run_stops_dispatching(start_worker, owner, tiny_model):

@@ -40,11 +40,37 @@ def run_progress(*, run: GenerationRun) -> dict:
         "preflight_status": run.preflight_status,
         "notice": run_preflight_notice(run=run),
         "failed_batches": failures,
+        "workers": run_throughput(run=run),
         "retrying_batches": retrying,
         "created_at": run.created_at.isoformat(),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
+
+
+def run_throughput(*, run: GenerationRun) -> list[dict]:
+    """Per worker and GPU: pairs stored, output tokens, and tokens/s and pairs/hour over the time it generated for this
+    run (from the start of its first stored sample, i.e. that sample's creation less its duration, to its last stored
+    sample; storing and filtering included, model loading not)."""
+    from django.db.models import Count, Max, Min, Sum
+
+    rows = list(
+        Generation.objects.filter(run=run).values("worker", "gpu_name")
+        .annotate(samples=Count("id"), tokens=Sum("completion_tokens"), first=Min("created_at"), last=Max("created_at"))
+        .order_by("worker", "gpu_name")
+    )
+    out = []
+    for row in rows:
+        first_ms = (Generation.objects.filter(run=run, worker=row["worker"], gpu_name=row["gpu_name"])
+                    .order_by("created_at", "pk").values_list("duration_ms", flat=True).first()) or 0
+        seconds = (row["last"] - row["first"]).total_seconds() + first_ms / 1000
+        out.append({
+            "worker": row["worker"], "gpu": row["gpu_name"], "pairs": row["samples"], "output_tokens": row["tokens"] or 0,
+            "seconds": round(seconds, 1),
+            "tokens_per_second": round((row["tokens"] or 0) / seconds) if seconds > 0 else None,
+            "pairs_per_hour": round(row["samples"] / seconds * 3600) if seconds > 0 else None,
+        })
+    return out
 
 
 def samples_given_up(*, run: GenerationRun) -> int:
