@@ -227,7 +227,7 @@ def worker_run(args, warmup, project, handover: str) -> dict:
     from workbench.generation.services import generation_run_create
 
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
-    log = open(Path(args.data_dir) / "worker.log", "w")
+    log = open(Path(args.data_dir) / f"worker-handover-{handover}.log", "w")
     worker = subprocess.Popen([sys.executable, str(HERE / "pipeline_worker.py"), "gpu0"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         started = time.perf_counter()
