@@ -184,11 +184,16 @@ def numeric_facts(text: str) -> tuple[tuple[str, str, int, int], ...]:
     return tuple(facts)
 
 
+_SPACES = re.compile(r"\s+")
+_NOT_HANGUL = re.compile(r"[^가-힣]")
+_HANGUL_OR_HANJA = re.compile(r"[가-힣]+|[\u4e00-\u9fff]+")
+
+
 class SourceFacts:
     """What a source chunk supports: its numbers (with and without unit), its Latin words, its text without spaces."""
 
     def __init__(self, source: str):
-        self.compact = re.sub(r"\s+", "", source)
+        self.compact = _SPACES.sub("", source)
         self.compact_lower = self.compact.lower()
         facts = numeric_facts(source)
         self.numbers = {(v, u) for v, u, _, _ in facts} | {(v, "") for v, _, _, _ in facts}
@@ -225,16 +230,16 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         strict += 1
         if m.group().lower() not in src.compact_lower:
             missing.append({"text": m.group(), "kind": "name", "start": m.start(), "end": m.end()})
-    question_compact = re.sub(r"\s+", "", question)
+    question_compact = _SPACES.sub("", question)
     for word in _WORD.finditer(answer):
-        hangul = re.sub(r"[^가-힣]", "", word.group())
+        hangul = _NOT_HANGUL.sub("", word.group())
         if len(hangul) < 2 or hangul in src.compact:
             # A word found as it is in the source supports every noun in it; no analysis needed.
             if len(hangul) >= 2:
                 nouns += 1
             continue
         for form, tag, start, length in analyse_word(word.group()):
-            if tag not in _NOUN_TAGS or len(form) < 2 or not re.fullmatch(r"[가-힣]+|[\u4e00-\u9fff]+", form):
+            if tag not in _NOUN_TAGS or len(form) < 2 or not _HANGUL_OR_HANJA.fullmatch(form):
                 continue
             begin = word.start() + start
             if any(s <= begin < e for s, e in covered):
