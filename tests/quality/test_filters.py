@@ -5,6 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from workbench.generation.parsing import parse_output
 from workbench.quality.filters import FLAG_NAMES, DuplicateIndex, FilterConfig, assess
+from workbench.quality.korean import _SENTENCE, MAX_TERMS, question_terms, term_similarity
 
 SOURCE = (
     "서울 지하철은 1974년 8월 15일 서울역과 청량리역 사이 약 7.8킬로미터 구간의 1호선이 개통되면서 시작되었다. "
@@ -189,3 +190,69 @@ def test_unsupported_thresholds_are_project_settings():
     assert "unsupported" not in names(raw, source=LAW, cfg=lenient)
     strict = FilterConfig.from_overrides({"severity.unsupported": 1})
     assert [f.severity for f in assess(LAW, raw, cfg=strict).flags if f.name == "unsupported"] == ["reject"]
+
+
+# --- what a question asks, and numbers that state another fact -------------------------------------------------------
+ASKED_ALIKE = [
+    # A noun that says what is asked reads as the interrogative: 방법/방식/절차 as 어떻게, 시점 as 언제, 이유 as 왜,
+    # 주체 as 누가.
+    ("국회의원은 어떻게 선출되나요?", "국회의원을 선출하는 방법은 무엇인가요?"),
+    ("어떤 절차를 거쳐 예산안이 의결되나요?", "예산안은 어떻게 의결되나요?"),
+    ("조약은 언제 비준되나요?", "조약이 비준되는 시점은 언제인가요?"),
+    ("왜 계엄을 선포하나요?", "계엄을 선포하는 이유는 무엇인가요?"),
+    ("누가 법률안을 제출하나요?", "법률안을 제출하는 주체는 누구인가요?"),
+]
+ASKED_OTHERWISE = [
+    # One subject, another question: who against when, or a question against a request to describe.
+    ("누가 법률안을 제출하나요?", "법률안은 언제 제출되나요?"),
+    ("예산안은 어떻게 의결되나요?", "예산안 의결에 대해 설명해 주세요."),
+    ("왜 계엄을 선포하나요?", "누가 계엄을 선포하나요?"),
+]
+
+
+def test_a_noun_that_says_what_is_asked_reads_as_the_interrogative():
+    for first, second in ASKED_ALIKE:
+        index = DuplicateIndex()
+        index.check_and_add(1, first)
+        hit, similarity = index.check_and_add(2, second)
+        assert hit == 1 and similarity >= 0.7, (first, second, similarity)
+
+
+def test_questions_asking_different_things_of_one_subject_are_not_duplicates():
+    for first, second in ASKED_OTHERWISE:
+        index = DuplicateIndex()
+        index.check_and_add(1, first)
+        assert index.check_and_add(2, second) == (None, 0.0), (first, second)
+
+
+def test_passages_are_compared_by_their_characters_only():
+    # Two overlapping excerpts share most words; as questions they are echoes, not reworded duplicates.
+    first = SOURCE[:170] + "?"
+    second = SOURCE[60:] + "?"
+    assert question_terms(first) and len(question_terms(first)) > MAX_TERMS
+    assert term_similarity(question_terms(first), question_terms(second)) == 0.0
+
+
+ARTICLES = ("제111조 ① 헌법재판소는 다음 사항을 관장한다.\n제112조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 법률이 정하는 "
+            "바에 의하여 연임할 수 있다.\n제105조 ① 대법원장의 임기는 6년으로 하며, 중임할 수 없다.\n"
+            "제70조 대통령의 임기는 5년으로 한다.")
+
+
+def test_a_number_of_the_source_stating_another_fact_is_unsupported():
+    # 5년 is in the source, as the president's term; the sentence the answer rewords says 6년.
+    result = assess(ARTICLES, "[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 5년으로 하며, 중임할 수 없습니다.")
+    assert "unsupported" in result.flag_names
+    assert [m["text"] for m in next(f for f in result.flags if f.name == "unsupported").details["missing"]] == ["5년"]
+    # The article number too: 제111조 exists, but not as this article's.
+    assert "unsupported" in names("[[Q]] 임기는?\n[[A]] 제111조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 연임할 수 있습니다.",
+                                  source=ARTICLES)
+    for clean in ("[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 6년이고 중임할 수 없습니다.",
+                  "[[Q]] 대통령의 임기는?\n[[A]] 대통령의 임기는 5년입니다.",
+                  "[[Q]] 재판관의 임기는?\n[[A]] 제112조에 따르면 헌법재판소 재판관의 임기는 6년이며 연임할 수 있습니다."):
+        assert "unsupported" not in names(clean, source=ARTICLES), clean
+
+
+def test_sentences_end_at_a_period_outside_numbers_and_dates():
+    text = "부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 시행한다.\n부칙"
+    assert [m.group() for m in _SENTENCE.finditer(text)] == [
+        "부담금은 기준액의 1.5배로 한다.", "이 법은 1988. 2. 25.부터 시행한다.", "부칙"]
