@@ -256,3 +256,10 @@ def test_sentences_end_at_a_period_outside_numbers_and_dates():
     text = "부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 시행한다.\n부칙"
     assert [m.group() for m in _SENTENCE.finditer(text)] == [
         "부담금은 기준액의 1.5배로 한다.", "이 법은 1988. 2. 25.부터 시행한다.", "부칙"]
+
+
+def test_general_verb_and_noun_paraphrases_are_one_term():
+    for first, second in [("그는 언제 태어났나요?", "그의 출생 시점은 언제인가요?"),
+                          ("혼인할 수 있는 나이는 몇 살인가요?", "결혼할 수 있는 연령은 몇 살인가요?"),
+                          ("대통령이 국군을 통수하는 근거는 무엇인가요?", "대통령이 국군을 지휘하는 근거는 무엇인가요?")]:
+        assert term_similarity(question_terms(first), question_terms(second)) >= 0.7, (first, second)
