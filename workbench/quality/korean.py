@@ -232,6 +232,9 @@ class SourceFacts:
             for v, u, _, _ in numeric_facts(m.group()):
                 by_unit.setdefault(u, set()).add(v)
             self.sentences.append((_hangul_pairs(m.group()), by_unit))
+        # A number that every sentence stating its unit states (the only 년 of the chunk is 5년) conflicts with none.
+        self.unanimous = {(v, u) for v, u, _, _ in facts
+                          if all(v in by_unit[u] for _, by_unit in self.sentences if u in by_unit)}
 
     def conflicting(self, pairs: frozenset[str], value: str, unit: str) -> set[str] | None:
         """The values the source gives for `unit` in the sentences the answer's sentence is aligned with, when none of
@@ -269,14 +272,19 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     src = source_facts(source)
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
+    sentences = None  # the answer's sentences, split when a number needs its sentence
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
             continue
         covered.append((start, end))
         strict += 1
         if (value, unit) in src.numbers or (value, "") in src.numbers or not unit and any(v == value for v, _ in src.numbers):
-            sentence = next((m for m in _SENTENCE.finditer(answer) if m.start() <= start < m.end()), None)
-            if sentence is None or not src.conflicting(_hangul_pairs(sentence.group()), value, unit):
+            if not unit or (value, unit) in src.unanimous:
+                continue
+            if sentences is None:
+                sentences = [(m.start(), m.end(), _hangul_pairs(m.group())) for m in _SENTENCE.finditer(answer)]
+            pairs = next((p for s, e, p in sentences if s <= start < e), None)
+            if pairs is None or not src.conflicting(pairs, value, unit):
                 continue
         missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
     for m in _LATIN.finditer(answer):
