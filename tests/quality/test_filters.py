@@ -248,6 +248,8 @@ def test_a_number_of_the_source_stating_another_fact_is_unsupported():
                                   source=ARTICLES)
     for clean in ("[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 6년이고 중임할 수 없습니다.",
                   "[[Q]] 대통령의 임기는?\n[[A]] 대통령의 임기는 5년입니다.",
+                  # One sentence of the answer joins two of the source's: each clause is checked against its own.
+                  "[[Q]] 임기는?\n[[A]] 대법원장의 임기는 6년으로 하며, 대통령의 임기는 5년으로 합니다.",
                   "[[Q]] 재판관의 임기는?\n[[A]] 제112조에 따르면 헌법재판소 재판관의 임기는 6년이며 연임할 수 있습니다."):
         assert "unsupported" not in names(clean, source=ARTICLES), clean
 

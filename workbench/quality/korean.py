@@ -208,6 +208,9 @@ _HANGUL_OR_HANJA = re.compile(r"[가-힣]+|[\u4e00-\u9fff]+")
 # Sentences state their own facts. A period ends one only before a space that no digit follows: "1.5배",
 # "1988. 2. 25.부터" end none.
 _SENTENCE = re.compile(r"[^\s](?:[^\n.!?。]|[.!?。](?=\S|\s\d))*[.!?。]?")
+# An answer's sentence may join two of the source's ("…168석으로 2위를 차지하였고, RN은 143석을 얻는 데 그쳤습니다"):
+# its clauses, split at a comma before a space, are aligned one by one.
+_CLAUSE = re.compile(r"[^\s](?:[^\n.!?。,]|[.!?。,](?=\S|\s\d))*[.!?。,]?")
 # An answer's sentence is aligned with the source sentence that holds this share of its Hangul character pairs.
 ALIGNED_SHARE = 0.6
 
@@ -272,7 +275,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     src = source_facts(source)
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
-    sentences = None  # the answer's sentences, split when a number needs its sentence
+    sentences = None  # the answer's clauses, split when a number needs its own
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
             continue
@@ -282,7 +285,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
             if not unit or (value, unit) in src.unanimous:
                 continue
             if sentences is None:
-                sentences = [(m.start(), m.end(), _hangul_pairs(m.group())) for m in _SENTENCE.finditer(answer)]
+                sentences = [(m.start(), m.end(), _hangul_pairs(m.group())) for m in _CLAUSE.finditer(answer)]
             pairs = next((p for s, e, p in sentences if s <= start < e), None)
             if pairs is None or not src.conflicting(pairs, value, unit):
                 continue
