@@ -5,6 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from workbench.generation.parsing import parse_output
 from workbench.quality.filters import FLAG_NAMES, DuplicateIndex, FilterConfig, assess
+from workbench.quality.korean import _SENTENCE, MAX_TERMS, question_terms, term_similarity
 
 SOURCE = (
     "서울 지하철은 1974년 8월 15일 서울역과 청량리역 사이 약 7.8킬로미터 구간의 1호선이 개통되면서 시작되었다. "
@@ -120,11 +121,22 @@ PARAPHRASES = [
     ("헌법 개정안은 누가 발의할 수 있나요?", "헌법을 고치자는 안을 제안할 수 있는 주체는 누구인가?"),
     ("대통령의 임기는 몇 년인가요?", "대통령은 몇 년 동안 재임하나?"),
     ("국회는 법률안을 어떻게 의결하나요?", "법률안은 국회에서 어떤 방식으로 의결되나요?"),
+    # A noun that says what is asked reads as the interrogative: 방법/방식/절차 as 어떻게, 시점 as 언제, 이유 as 왜,
+    # 주체 as 누가.
+    ("국회의원은 어떻게 선출되나요?", "국회의원을 선출하는 방법은 무엇인가요?"),
+    ("어떤 절차를 거쳐 예산안이 의결되나요?", "예산안은 어떻게 의결되나요?"),
+    ("조약은 언제 비준되나요?", "조약이 비준되는 시점은 언제인가요?"),
+    ("왜 계엄을 선포하나요?", "계엄을 선포하는 이유는 무엇인가요?"),
+    ("누가 법률안을 제출하나요?", "법률안을 제출하는 주체는 누구인가요?"),
 ]
 DIFFERENT = [
     ("대통령의 임기는 몇 년인가요?", "국회의원의 임기는 몇 년인가요?"),
     ("헌법 개정에 대해 설명해 주세요.", "대통령 선거에 대해 설명해 주세요."),
     ("헌법 개정안은 누가 발의할 수 있나요?", "헌법 개정안은 언제 공포되나요?"),
+    # One subject, another question: who against when, or a question against a request to describe.
+    ("누가 법률안을 제출하나요?", "법률안은 언제 제출되나요?"),
+    ("예산안은 어떻게 의결되나요?", "예산안 의결에 대해 설명해 주세요."),
+    ("왜 계엄을 선포하나요?", "누가 계엄을 선포하나요?"),
 ]
 
 
@@ -189,3 +201,46 @@ def test_unsupported_thresholds_are_project_settings():
     assert "unsupported" not in names(raw, source=LAW, cfg=lenient)
     strict = FilterConfig.from_overrides({"severity.unsupported": 1})
     assert [f.severity for f in assess(LAW, raw, cfg=strict).flags if f.name == "unsupported"] == ["reject"]
+
+
+# --- what a question asks, and numbers that state another fact -------------------------------------------------------
+def test_passages_are_compared_by_their_characters_only():
+    # Two overlapping excerpts share most words; as questions they are echoes, not reworded duplicates.
+    first = SOURCE[:170] + "?"
+    second = SOURCE[60:] + "?"
+    assert question_terms(first) and len(question_terms(first)) > MAX_TERMS
+    assert term_similarity(question_terms(first), question_terms(second)) == 0.0
+
+
+ARTICLES = ("제111조 ① 헌법재판소는 다음 사항을 관장한다.\n제112조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 법률이 정하는 "
+            "바에 의하여 연임할 수 있다.\n제105조 ① 대법원장의 임기는 6년으로 하며, 중임할 수 없다.\n"
+            "제70조 대통령의 임기는 5년으로 한다.")
+
+
+def test_a_number_of_the_source_stating_another_fact_is_unsupported():
+    # 5년 is in the source, as the president's term; the sentence the answer rewords says 6년.
+    result = assess(ARTICLES, "[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 5년으로 하며, 중임할 수 없습니다.")
+    assert "unsupported" in result.flag_names
+    assert [m["text"] for m in next(f for f in result.flags if f.name == "unsupported").details["missing"]] == ["5년"]
+    # The article number too: 제111조 exists, but not as this article's.
+    assert "unsupported" in names("[[Q]] 임기는?\n[[A]] 제111조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 연임할 수 있습니다.",
+                                  source=ARTICLES)
+    for clean in ("[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 6년이고 중임할 수 없습니다.",
+                  "[[Q]] 대통령의 임기는?\n[[A]] 대통령의 임기는 5년입니다.",
+                  # One sentence of the answer joins two of the source's: each clause is checked against its own.
+                  "[[Q]] 임기는?\n[[A]] 대법원장의 임기는 6년으로 하며, 대통령의 임기는 5년으로 합니다.",
+                  "[[Q]] 재판관의 임기는?\n[[A]] 제112조에 따르면 헌법재판소 재판관의 임기는 6년이며 연임할 수 있습니다."):
+        assert "unsupported" not in names(clean, source=ARTICLES), clean
+
+
+def test_sentences_end_at_a_period_outside_numbers_and_dates():
+    text = "부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 시행한다.\n부칙"
+    assert [m.group() for m in _SENTENCE.finditer(text)] == [
+        "부담금은 기준액의 1.5배로 한다.", "이 법은 1988. 2. 25.부터 시행한다.", "부칙"]
+
+
+def test_general_verb_and_noun_paraphrases_are_one_term():
+    for first, second in [("그는 언제 태어났나요?", "그의 출생 시점은 언제인가요?"),
+                          ("혼인할 수 있는 나이는 몇 살인가요?", "결혼할 수 있는 연령은 몇 살인가요?"),
+                          ("대통령이 국군을 통수하는 근거는 무엇인가요?", "대통령이 국군을 지휘하는 근거는 무엇인가요?")]:
+        assert term_similarity(question_terms(first), question_terms(second)) >= 0.7, (first, second)

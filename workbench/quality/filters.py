@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from functools import lru_cache
 from dataclasses import dataclass, field
 
@@ -162,8 +162,11 @@ def _looks_like_question(question: str) -> bool:
     return bool(_INTERROGATIVE.search(question[-40:]))
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _trigrams(text: str) -> set[str]:
-    text = re.sub(r"\s+", " ", text.strip())
+    text = _SPACES.sub(" ", text.strip())
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
@@ -272,6 +275,23 @@ def _language(source: str, question: str | None, answer: str | None, cfg: Filter
 _LOOP = re.compile(r"(.{2,40}?)(?:\s*\1){3,}", re.DOTALL)
 
 
+def _loops(text: str):
+    """The matches of `_LOOP.finditer(text)`, found faster: a loop's unit (two characters or more) occurs at least four
+    times, so a match can start only where a character pair that occurs four times does, and the regex is tried only
+    there (the same leftmost, non-overlapping matches; the full search costs ~1 ms on a long echoed question)."""
+    counts = Counter(map(str.__add__, text, text[1:]))
+    frequent = {pair for pair, n in counts.items() if n >= 4}
+    if not frequent:
+        return
+    match, i, end = _LOOP.match, 0, len(text) - 1
+    while i < end:
+        if text[i : i + 2] in frequent and (found := match(text, i)):
+            yield found
+            i = found.end()
+        else:
+            i += 1
+
+
 def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterConfig) -> Flag | None:
     text = " ".join(t for t in (question, answer) if t) or raw
     min_repeats = int(cfg["repetition.min_repeats"])
@@ -279,7 +299,7 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
     # A loop compresses far better than prose; the backtracking search runs only on text that does.
     encoded = text.encode("utf-8")
     looping = len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded)
-    for match in _LOOP.finditer(text) if looping else ():
+    for match in _loops(text) if looping else ():
         unit = match.group(1)
         if not any(ch.isalpha() for ch in unit):
             continue  # rules of dashes, dotted leaders and numbers in tables are layout, not a loop

@@ -55,11 +55,18 @@ def morphemes(text: str) -> list[tuple[str, str, int, int]]:
 FRAME = frozenset(
     """설명 알리 알 주 대하 관하 관련 의미 내용 무엇 뭐 어떤 어느 어떠하 말하 하 되 있 이 것 수 등 때 중 바 데 점 측면
     뜻 자세히 간단히 구체 구체적 요약 정리 다루 담 나타내 대해서 관해서 경우 부분 사항 관 서술 기술 소개 살펴보
-    그렇 이러하 그러하 또 및 또는 그리고 좀 혹시 가지 주체 대상 사람 누구인가 그것 이것 무슨 해당 어떻 것인가
-    묻 질문 답 답하 궁금 알아보 보 싶 말 대한""".split()
+    그렇 이러하 그러하 또 및 또는 그리고 좀 혹시 가지 대상 사람 누구인가 그것 이것 무슨 해당 것인가
+    묻 질문 답 답하 궁금 알아보 보 싶 말 대한 거치 지""".split()
+    # Particles that Kiwi reads as a one-syllable noun after an unknown word ("재산권의은" → … 은/NNG).
+    + "은 는 을 를 의 에 와 과 로 도 만".split()
 )
 _INTERROGATIVES = {"누구": "?who", "누가": "?who", "언제": "?when", "어디": "?where", "왜": "?why", "어째서": "?why",
-                   "얼마": "?howmuch", "몇": "?howmany", "어떻게": "?how", "얼마나": "?howmuch"}
+                   "얼마": "?howmuch", "몇": "?howmuch", "어떻게": "?how", "어떻": "?how", "얼마나": "?howmuch"}
+# What a question asks, said with a noun instead of an interrogative: "선출 방법은 무엇인가요" asks what "어떻게
+# 선출되나요" asks, "시행 시점은" what "언제 시행되나요", "개정 이유는" what "왜 개정하나요", "발의 주체는" what "누가
+# 발의하나요". Keyed by canonical form (synonyms.py: 방식 and 절차 are 방법, 이유 and 까닭 are 목적).
+_ASKED = {"방법": "?how", "목적": "?why", "시점": "?when", "시기": "?when", "일시": "?when", "주체": "?who",
+          "장소": "?where", "위치": "?where"}
 _CONTENT_TAGS = {"NNG", "NNP", "NNB", "NR", "VV", "VA", "XR", "SL", "SH", "SN", "NP", "MAG", "MM", "VV-R", "VV-I", "VA-R", "VA-I"}
 _SUFFIXES = ("안", "권", "법", "자", "제", "률", "율", "액", "일", "기간", "기관", "위원회", "절차", "요건", "조건", "방법", "이유")
 
@@ -91,18 +98,27 @@ def question_terms(question: str) -> frozenset[str]:
             continue
         for part in _split_compound(form) if tag == "NNG" else [form]:
             part = canonical(part)
+            part = _ASKED.get(part, part)
             if part and part not in FRAME:
                 terms.add(part)
     return frozenset(terms)
 
 
 MIN_TERMS = 2
+# A text with more content terms than this is a passage (an echoed source), not a question: overlapping excerpts of one
+# chunk share most of their words without asking the same thing. Only their characters are compared.
+MAX_TERMS = 16
+
+
+def _asked(terms: frozenset[str]) -> frozenset[str]:
+    return frozenset(t for t in terms if t[0] == "?")
 
 
 def term_similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Jaccard similarity of canonical terms. A question with fewer than two content terms ("법률에 대해 설명해
-    주세요") matches nothing this way: its subject alone does not say what it asks."""
-    if len(a) < MIN_TERMS or len(b) < MIN_TERMS:
+    주세요") matches nothing this way: its subject alone does not say what it asks. Nor do two questions that ask
+    different things of one subject ("누가 발의하나요" / "언제 발의되나요", or one of them only "…에 대해 알려 주세요")."""
+    if not MIN_TERMS <= len(a) <= MAX_TERMS or not MIN_TERMS <= len(b) <= MAX_TERMS or _asked(a) != _asked(b):
         return 0.0
     return len(a & b) / len(a | b)
 
@@ -184,14 +200,62 @@ def numeric_facts(text: str) -> tuple[tuple[str, str, int, int], ...]:
     return tuple(facts)
 
 
+_SPACES = re.compile(r"\s+")
+_NOT_HANGUL = re.compile(r"[^가-힣]")
+_HANGUL_OR_HANJA = re.compile(r"[가-힣]+|[\u4e00-\u9fff]+")
+
+
+# Sentences state their own facts. A period ends one only before a space that no digit follows: "1.5배",
+# "1988. 2. 25.부터" end none.
+_SENTENCE = re.compile(r"[^\s](?:[^\n.!?。]|[.!?。](?=\S|\s\d))*[.!?。]?")
+# An answer's sentence may join two of the source's ("…168석으로 2위를 차지하였고, RN은 143석을 얻는 데 그쳤습니다"):
+# its clauses, split at a comma before a space, are aligned one by one.
+_CLAUSE = re.compile(r"[^\s](?:[^\n.!?。,]|[.!?。,](?=\S|\s\d))*[.!?。,]?")
+# An answer's sentence is aligned with the source sentence that holds this share of its Hangul character pairs.
+ALIGNED_SHARE = 0.6
+
+
+def _hangul_pairs(text: str) -> frozenset[str]:
+    letters = _NOT_HANGUL.sub("", text)
+    return frozenset(letters[i : i + 2] for i in range(len(letters) - 1))
+
+
 class SourceFacts:
-    """What a source chunk supports: its numbers (with and without unit), its Latin words, its text without spaces."""
+    """What a source chunk supports: its numbers (with and without unit), its Latin words, its text without spaces,
+    and per sentence its Hangul character pairs and its numbers by unit."""
 
     def __init__(self, source: str):
-        self.compact = re.sub(r"\s+", "", source)
+        self.compact = _SPACES.sub("", source)
         self.compact_lower = self.compact.lower()
         facts = numeric_facts(source)
         self.numbers = {(v, u) for v, u, _, _ in facts} | {(v, "") for v, _, _, _ in facts}
+        self.sentences = []
+        for m in _SENTENCE.finditer(source):
+            by_unit: dict[str, set[str]] = {}
+            for v, u, _, _ in numeric_facts(m.group()):
+                by_unit.setdefault(u, set()).add(v)
+            self.sentences.append((_hangul_pairs(m.group()), by_unit))
+        # A number that every sentence stating its unit states (the only 년 of the chunk is 5년) conflicts with none.
+        self.unanimous = {(v, u) for v, u, _, _ in facts
+                          if all(v in by_unit[u] for _, by_unit in self.sentences if u in by_unit)}
+
+    def conflicting(self, pairs: frozenset[str], value: str, unit: str) -> set[str] | None:
+        """The values the source gives for `unit` in the sentences the answer's sentence is aligned with, when none of
+        them is `value`: the number is in the source, but as another fact ("대법원장의 임기는 5년" where the source says
+        6년 and 5년 is the president's term). None when aligned with no sentence or when one of them agrees."""
+        if not unit or len(pairs) < 4:
+            return None
+        shares = [(len(pairs & mine) / len(pairs), by_unit) for mine, by_unit in self.sentences]
+        best = max((share for share, _ in shares), default=0.0)
+        if best < ALIGNED_SHARE:
+            return None
+        values = set()
+        for share, by_unit in shares:
+            if share >= best - 0.05:
+                if value in by_unit.get(unit, ()):
+                    return None
+                values |= by_unit.get(unit, set())
+        return values or None
 
 
 @lru_cache(maxsize=256)
@@ -211,13 +275,20 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     src = source_facts(source)
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
+    sentences = None  # the answer's clauses, split when a number needs its own
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
             continue
         covered.append((start, end))
         strict += 1
         if (value, unit) in src.numbers or (value, "") in src.numbers or not unit and any(v == value for v, _ in src.numbers):
-            continue
+            if not unit or (value, unit) in src.unanimous:
+                continue
+            if sentences is None:
+                sentences = [(m.start(), m.end(), _hangul_pairs(m.group())) for m in _CLAUSE.finditer(answer)]
+            pairs = next((p for s, e, p in sentences if s <= start < e), None)
+            if pairs is None or not src.conflicting(pairs, value, unit):
+                continue
         missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
     for m in _LATIN.finditer(answer):
         if any(s <= m.start() < e for s, e in covered) or len(m.group()) < 2 and not m.group().isupper():
@@ -225,16 +296,16 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         strict += 1
         if m.group().lower() not in src.compact_lower:
             missing.append({"text": m.group(), "kind": "name", "start": m.start(), "end": m.end()})
-    question_compact = re.sub(r"\s+", "", question)
+    question_compact = _SPACES.sub("", question)
     for word in _WORD.finditer(answer):
-        hangul = re.sub(r"[^가-힣]", "", word.group())
+        hangul = _NOT_HANGUL.sub("", word.group())
         if len(hangul) < 2 or hangul in src.compact:
             # A word found as it is in the source supports every noun in it; no analysis needed.
             if len(hangul) >= 2:
                 nouns += 1
             continue
         for form, tag, start, length in analyse_word(word.group()):
-            if tag not in _NOUN_TAGS or len(form) < 2 or not re.fullmatch(r"[가-힣]+|[\u4e00-\u9fff]+", form):
+            if tag not in _NOUN_TAGS or len(form) < 2 or not _HANGUL_OR_HANJA.fullmatch(form):
                 continue
             begin = word.start() + start
             if any(s <= begin < e for s, e in covered):

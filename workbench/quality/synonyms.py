@@ -1,17 +1,18 @@
 """Synonyms the duplicate filter treats as one term: native verbs and their Sino-Korean nouns ("고치다" / "개정"), common
-near-synonyms of questions about laws, institutions and events. Each group's first member is its canonical form.
+near-synonyms of questions about laws, institutions and events, and general Korean verb and noun paraphrases ("태어나다"
+/ "출생", "나이" / "연령"). Each group's first member is its canonical form.
 
 Forms are Kiwi morphemes: noun forms and verb or adjective stems without endings ("고치", not "고치다")."""
 from __future__ import annotations
 
 GROUPS: list[tuple[str, ...]] = [
-    ("개정", "고치", "수정", "바꾸", "변경", "개편", "손질", "개선"),
+    ("개정", "고치", "수정", "바꾸", "변경", "개편", "손질", "개선", "바뀌", "변하", "달라지"),
     ("제안", "발의", "제의", "건의", "제기", "내놓"),
     ("제정", "만들", "마련", "신설", "도입", "설치", "세우", "설립", "창설"),
     ("폐지", "없애", "삭제", "철폐", "없어지"),
     ("임기", "재임", "재직", "재임기간", "임기간"),
     ("기간", "동안", "기한"),
-    ("선출", "뽑", "선거", "선임", "고르"),
+    ("선출", "뽑", "선거", "선임", "고르", "뽑히"),
     ("임명", "지명", "임용", "앉히"),
     ("해임", "파면", "물러나", "면직", "사임", "퇴임"),
     ("담당", "맡", "책임", "관장", "소관"),
@@ -60,7 +61,7 @@ GROUPS: list[tuple[str, ...]] = [
     ("구성", "이루", "이루어지", "짜"),
     ("사용", "쓰", "이용", "활용"),
     ("이동", "옮기", "가"),
-    ("가격", "값", "비용", "요금"),
+    ("가격", "값", "비용", "요금", "금액", "액수", "돈"),
     ("비율", "비중", "퍼센트", "%"),
     ("위치", "자리", "곳"),
     ("처음", "최초", "첫", "첫째"),
@@ -80,6 +81,27 @@ GROUPS: list[tuple[str, ...]] = [
     ("달성", "이루", "성취"),
     ("건설", "짓", "건립"),
     ("수행", "이행", "실행", "시행", "실시", "집행"),
+    # General Korean beyond laws: native verbs and their Sino-Korean nouns, near-synonymous nouns.
+    ("대행", "대신", "대리"),
+    ("지휘", "이끌", "통솔", "통수", "거느리"),
+    ("사망", "죽", "숨지"),
+    ("출생", "태어나", "탄생"),
+    ("혼인", "결혼"),
+    ("연기", "미루", "늦추"),
+    ("취소", "철회", "무효"),
+    ("판결", "선고"),
+    ("투표", "표결"),
+    ("해산", "해체"),
+    ("소집", "부르"),
+    ("연령", "나이"),
+    ("자녀", "아이", "자식"),
+    ("근로", "노동"),
+    ("기업", "회사", "업체"),
+    ("초과", "넘", "넘기"),
+    ("보유", "소유", "갖"),
+    ("소속", "속하"),
+    ("분류", "나누", "나뉘", "분할"),
+    ("확인", "알아내", "파악"),
 ]
 
 CANONICAL: dict[str, str] = {}
