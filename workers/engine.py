@@ -1,17 +1,16 @@
 """Batched generation: many chunks per forward pass, several samples per chunk, finished sequences stop costing time.
 
-Three backends, chosen by measurement (docs/PERFORMANCE.md, `benchmarks/generation.py`, one H200, transformers 5.17):
+Three backends, chosen by measurement (`benchmarks/generation.py`; the figures, cards and versions are in
+docs/PERFORMANCE.md, "Generation"):
 - `slots` (the default for Llama-shaped models, `workers/decoder.py`, `workers/scheduler.py`, `workers/layers.py`): a
   preallocated KV cache of sequence slots, the decode step captured in a CUDA graph with FlexAttention reading only each
   slot's own cache blocks, finished slots refilled at once, one prefill shared by the samples of a chunk, the template's
   shared prefix prefilled once, the layers compiled with Q, K, V and gate, up fused into one matmul each, and a job's
-  tail run on fewer slots. 8,312 output tokens/s on 600-token prompts (+2.5-2.7% with a 60-token shared prefix, +0.8%
-  more from the fused matmuls; 12,183 with the product's 3 samples per chunk; 9,950 and 13,241 with FP8 prefill
-  matmuls, `fp8="prefill"`), 766x the model card's loop and more.
-- `batched`: plain `generate` on length-sorted, left-padded batches sized from a token budget and the free GPU memory.
-  3,454-4,357 tokens/s at batch 256; used for architectures the `slots` path does not know.
-- `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache). 459 tokens/s on the same GPU and
-  version, so it is opt-in.
+  tail run on fewer slots; FP8 prefill matmuls (`fp8="prefill"`) are an option. The fastest of the three by far.
+- `batched`: plain `generate` on length-sorted, left-padded batches sized from a token budget and the free GPU memory;
+  used for architectures the `slots` path does not know.
+- `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache); much slower than the others on
+  the same GPU and version, so it is opt-in.
 """
 from __future__ import annotations
 
