@@ -1,4 +1,5 @@
 """Set up Django for a benchmark against its own PostgreSQL database (created and migrated if missing)."""
+
 from __future__ import annotations
 
 import os

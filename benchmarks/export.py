@@ -4,6 +4,7 @@ queryset loaded into memory and written with json.dump) on the JSONL format.
 
     python benchmarks/export.py [--pairs 1000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,9 @@ def seed(pairs: int) -> None:
     chunks = []
     for d in range(1000):
         doc = SourceDocument.objects.create(project=project, content_hash=f"d{d}", text=text, title=f"문서 {d}")
-        chunks.append(Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text)).pk)
+        chunks.append(
+            Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text)).pk
+        )
     with connection.cursor() as cursor:
         with cursor.copy(
             "COPY generation_qapair (project_id, chunk_id, question, answer, original_question, original_answer, status, "
@@ -43,7 +46,23 @@ def seed(pairs: int) -> None:
             for i in range(pairs):
                 q = f"대한민국의 주권은 누구에게 있으며 권력은 어디에서 나오나요? ({i})"
                 a = f"대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나옵니다. 이는 헌법 제1조에 규정되어 있습니다. ({i})"
-                copy.write_row((project.pk, rng.choice(chunks), q, a, q, a, "approved", "[]", False, rng.randrange(2**31), 2, "now()", "now()"))
+                copy.write_row(
+                    (
+                        project.pk,
+                        rng.choice(chunks),
+                        q,
+                        a,
+                        q,
+                        a,
+                        "approved",
+                        "[]",
+                        False,
+                        rng.randrange(2**31),
+                        2,
+                        "now()",
+                        "now()",
+                    )
+                )
         cursor.execute("ANALYZE generation_qapair")
 
 
@@ -62,15 +81,27 @@ def run_export(fmt: str, out: Path, naive: bool) -> dict:
         rows = list(QAPair.objects.filter(project=project, status="approved").select_related("chunk").order_by("id"))
         with open(out / "naive.jsonl", "w", encoding="utf-8") as f:
             for p in rows:
-                f.write(json.dumps({"messages": [{"role": "user", "content": p.question}, {"role": "assistant", "content": p.answer}]}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {"messages": [{"role": "user", "content": p.question}, {"role": "assistant", "content": p.answer}]},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
         count = len(rows)
     else:
         manifest = export_write(project=project, fmt=fmt, options=ExportOptions(), out_dir=out)
         count = manifest["counts"]["total"]
     seconds = time.perf_counter() - start
-    return {"format": fmt, "naive": naive, "rows": count, "seconds": seconds, "rows_per_s": count / seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "bytes": sum(f.stat().st_size for f in out.iterdir())}
+    return {
+        "format": fmt,
+        "naive": naive,
+        "rows": count,
+        "seconds": seconds,
+        "rows_per_s": count / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "bytes": sum(f.stat().st_size for f in out.iterdir()),
+    }
 
 
 def main():
@@ -90,8 +121,13 @@ def main():
     rows = []
     for fmt, naive in (("messages", False), ("parquet", False), ("messages", True)):
         with tempfile.TemporaryDirectory() as tmp:
-            result = subprocess.run([sys.executable, __file__, "--child", fmt, tmp, "1" if naive else "0"], env=env,
-                                    capture_output=True, text=True, cwd=Path(__file__).parent)
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", fmt, tmp, "1" if naive else "0"],
+                env=env,
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+            )
             if result.returncode:
                 print(result.stderr[-2000:])
                 continue
@@ -100,7 +136,9 @@ def main():
     print()
     for r in rows:
         label = "naive (load all, json.dump)" if r["naive"] else f"workbench {r['format']}"
-        print(f"{label:30} {r['rows']:>9,} rows  {r['seconds']:6.1f} s  {r['rows_per_s']:9,.0f} rows/s  peak RSS {r['peak_rss_mb']:6.0f} MB  {r['bytes'] / 1e6:7.1f} MB written")
+        print(
+            f"{label:30} {r['rows']:>9,} rows  {r['seconds']:6.1f} s  {r['rows_per_s']:9,.0f} rows/s  peak RSS {r['peak_rss_mb']:6.0f} MB  {r['bytes'] / 1e6:7.1f} MB written"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
     python benchmarks/filters.py [--questions 1000000] [--naive 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,17 +97,23 @@ def main():
 
     analyse_word.cache_clear()
     rate = per_pair(cases, 1, grouped=False)
-    print(f"per-pair filters, first pass with an empty word cache (Kiwi analyses every new word): {rate:,.0f} pairs/s over {len(cases):,} pairs")
+    print(
+        f"per-pair filters, first pass with an empty word cache (Kiwi analyses every new word): {rate:,.0f} pairs/s over {len(cases):,} pairs"
+    )
     for grouped in (True, False):
         rate = per_pair(cases, 20, grouped=grouped)
         order = "samples of a chunk together" if grouped else "every pair from another chunk"
-        print(f"per-pair filters (malformed, truncated, echo, language, repetition, unsupported), one core, {order}: "
-              f"{rate:,.0f} pairs/s over {len(cases) * 20:,} pairs")
+        print(
+            f"per-pair filters (malformed, truncated, echo, language, repetition, unsupported), one core, {order}: "
+            f"{rate:,.0f} pairs/s over {len(cases) * 20:,} pairs"
+        )
     rng = random.Random(3)
     qs = questions(args.questions, rng)
     naive_s, naive_found = naive_duplicates(qs[: args.naive])
-    print(f"naive all-pairs duplicates, first {args.naive:,} questions: {naive_s:.1f} s ({naive_found:,} duplicates); "
-          f"quadratic, so 1,000,000 would take about {naive_s * (args.questions / args.naive) ** 2 / 3600:,.0f} h")
+    print(
+        f"naive all-pairs duplicates, first {args.naive:,} questions: {naive_s:.1f} s ({naive_found:,} duplicates); "
+        f"quadratic, so 1,000,000 would take about {naive_s * (args.questions / args.naive) ** 2 / 3600:,.0f} h"
+    )
     lsh_small, _, lsh_small_found = corpus_duplicates(qs[: args.naive])
     print(f"MinHash LSH, same {args.naive:,} questions: {lsh_small:.1f} s ({lsh_small_found:,} duplicates)")
     from workbench.quality.korean import analyse_word
@@ -115,8 +122,10 @@ def main():
     seconds, cpu, found = corpus_duplicates(qs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # On a shared machine the wall time counts other processes' turns; the CPU time is this process's own.
-    print(f"MinHash LSH, {len(qs):,} questions: {seconds:.0f} s wall, {cpu:.0f} s CPU ({len(qs) / cpu:,.0f} questions per "
-          f"CPU second), {found:,} duplicates, peak RSS {peak:,.0f} MB, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"MinHash LSH, {len(qs):,} questions: {seconds:.0f} s wall, {cpu:.0f} s CPU ({len(qs) / cpu:,.0f} questions per "
+        f"CPU second), {found:,} duplicates, peak RSS {peak:,.0f} MB, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

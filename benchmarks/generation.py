@@ -15,6 +15,7 @@ backend's variants (workers/layers.py, workers/decoder.py).
     python benchmarks/generation.py                # on the GPU machine
     python benchmarks/generation.py --small        # a smoke test of the script on a CPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,19 @@ def build(args, device, dtype):
     if args.small:
         shape = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2)
     else:  # Llama-3-8B
-        shape = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8)
-    config = LlamaConfig(vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0, bos_token_id=128000,
-                         eos_token_id=128009, pad_token_id=128001, tie_word_embeddings=False, **shape)
+        shape = dict(
+            hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8
+        )
+    config = LlamaConfig(
+        vocab_size=128256,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        bos_token_id=128000,
+        eos_token_id=128009,
+        pad_token_id=128001,
+        tie_word_embeddings=False,
+        **shape,
+    )
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
@@ -57,8 +68,13 @@ def build(args, device, dtype):
         model = LlamaForCausalLM(config)
     torch.set_default_dtype(previous)
     model.eval()
-    lora = LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, init_lora_weights=False,
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    lora = LoraConfig(
+        r=16,
+        lora_alpha=16,
+        lora_dropout=0.0,
+        init_lora_weights=False,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
     return get_peft_model(model, lora), config
 
 
@@ -192,8 +208,16 @@ class Clocks:
 
         while not self.stop.is_set():
             try:
-                line = subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,power.draw", "--format=csv,noheader,nounits"],
-                                      capture_output=True, text=True, timeout=5).stdout.strip().splitlines()[0]
+                line = (
+                    subprocess.run(
+                        ["nvidia-smi", "--query-gpu=clocks.sm,power.draw", "--format=csv,noheader,nounits"],
+                        capture_output=True,
+                        text=True,
+                        timeout=5,
+                    )
+                    .stdout.strip()
+                    .splitlines()[0]
+                )
                 clock, power = (float(v) for v in line.split(","))
                 self.samples.append((clock, power))
             except Exception:  # no nvidia-smi, or output it cannot read: no figures
@@ -214,8 +238,12 @@ class Clocks:
         if not self.samples:
             return {}
         clocks, powers = [c for c, _ in self.samples], [p for _, p in self.samples]
-        return {"sm_mhz_median": statistics.median(clocks), "sm_mhz_min": min(clocks), "power_w_median": statistics.median(powers),
-                "power_w_max": max(powers)}
+        return {
+            "sm_mhz_median": statistics.median(clocks),
+            "sm_mhz_min": min(clocks),
+            "power_w_median": statistics.median(powers),
+            "power_w_max": max(powers),
+        }
 
 
 def check_slots(device):
@@ -227,13 +255,31 @@ def check_slots(device):
     from workers.scheduler import SlotScheduler
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=2000, hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8,
-                         num_key_value_heads=2, max_position_embeddings=1024, eos_token_id=7, pad_token_id=0)
+    config = LlamaConfig(
+        vocab_size=2000,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        eos_token_id=7,
+        pad_token_id=0,
+    )
     model = LlamaForCausalLM(config).to(device).eval()
     rng = random.Random(0)
     header = [rng.randrange(10, 2000) for _ in range(40)]
-    decoder = SlotDecoder(model, slots=8, max_len=240, max_new_tokens=40, eos=7, temperature=0, top_p=1.0,
-                          use_graph=device.startswith("cuda"), min_slots=2)  # the tail runs on 4, then 2 slots
+    decoder = SlotDecoder(
+        model,
+        slots=8,
+        max_len=240,
+        max_new_tokens=40,
+        eos=7,
+        temperature=0,
+        top_p=1.0,
+        use_graph=device.startswith("cuda"),
+        min_slots=2,
+    )  # the tail runs on 4, then 2 slots
     scheduler = SlotScheduler(decoder, check_every=4)
     results = []
     for shared in (0, 40):  # distinct prompts, then prompts of one template (a 40-token prefix prefilled once)
@@ -242,13 +288,18 @@ def check_slots(device):
         expected = []
         with torch.inference_mode():
             for p, b in zip(prompts, budgets):
-                out = model.generate(torch.tensor([p], device=device), max_new_tokens=b, do_sample=False, eos_token_id=7, pad_token_id=0)
-                tokens = out[0, len(p):].tolist()
+                out = model.generate(
+                    torch.tensor([p], device=device), max_new_tokens=b, do_sample=False, eos_token_id=7, pad_token_id=0
+                )
+                tokens = out[0, len(p) :].tolist()
                 expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
         got = {f.index: f.tokens for f in scheduler.run(prompts, budgets)}
         same = sum(got[i] == expected[i] for i in range(len(prompts)))
-        print(f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots, "
-              f"shared prefix {len(decoder.prefix)} tokens: {same}/24 identical", flush=True)
+        print(
+            f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots, "
+            f"shared prefix {len(decoder.prefix)} tokens: {same}/24 identical",
+            flush=True,
+        )
         results.append(same)
     return results
 
@@ -264,16 +315,26 @@ def main():
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--workloads", default="fixed,variable")
     parser.add_argument("--fp8", default="off", help="FP8 modes of the slots backend to run, a comma list of off, prefill, all")
-    parser.add_argument("--fuse", default="on", help="slots backend: Q, K, V and gate, up as one matmul each; a comma list of on, off")
-    parser.add_argument("--refill", default="0", help="slots backend: free slots that trigger a refill, a comma list (0: 1/16 of the slots)")
+    parser.add_argument(
+        "--fuse", default="on", help="slots backend: Q, K, V and gate, up as one matmul each; a comma list of on, off"
+    )
+    parser.add_argument(
+        "--refill", default="0", help="slots backend: free slots that trigger a refill, a comma list (0: 1/16 of the slots)"
+    )
     parser.add_argument("--kv-block", default="32", help="slots backend: cache positions per FlexAttention block, a comma list")
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile in the slots backend")
-    parser.add_argument("--shared-prefix", default="0",
-                        help="tokens every prompt shares at its start (the chat header and the template's text before the "
-                             "chunk; about 60 for the simple-qa template), a comma list")
+    parser.add_argument(
+        "--shared-prefix",
+        default="0",
+        help="tokens every prompt shares at its start (the chat header and the template's text before the "
+        "chunk; about 60 for the simple-qa template), a comma list",
+    )
     parser.add_argument("--samples", default="1", help="samples per distinct prompt, a comma list (the product's default is 3)")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="time the slots backend's prefills apart (a synchronisation around each) and count decode steps")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="time the slots backend's prefills apart (a synchronisation around each) and count decode steps",
+    )
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
     if args.card_prompts < 1:
@@ -281,9 +342,9 @@ def main():
     if args.small:
         args.prompts, args.prompt_tokens, args.max_new, args.card_prompts, args.max_batch = 16, 60, 24, 1, 8
 
+    import peft
     import torch
     import transformers
-    import peft
 
     from workers.engine import Engine, SampleRequest, SamplingParams
     from workers.loading import LoadedModel
@@ -291,7 +352,9 @@ def main():
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
-    print(f"device: {name}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}", flush=True)
+    print(
+        f"device: {name}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}", flush=True
+    )
     bandwidth = copy_bandwidth(device)
     flops = matmul_rate(device)
     if bandwidth:
@@ -316,14 +379,28 @@ def main():
             torch.cuda.synchronize()
         start, produced = time.perf_counter(), 0
         for p in prompts[: args.card_prompts]:
-            out = model.generate(input_ids=torch.tensor([p], device=device), max_new_tokens=args.max_new, do_sample=True,
-                                 temperature=1.0, eos_token_id=128009, pad_token_id=128001)
+            out = model.generate(
+                input_ids=torch.tensor([p], device=device),
+                max_new_tokens=args.max_new,
+                do_sample=True,
+                temperature=1.0,
+                eos_token_id=128009,
+                pad_token_id=128001,
+            )
             produced += out.shape[1] - len(p)
         if device == "cuda":
             torch.cuda.synchronize()
     card_tps = produced / (time.perf_counter() - start)
-    rows.append({"path": "card loop (batch 1, adapter unmerged)", "workload": "fixed", "tokens_per_s": card_tps,
-                 "pairs_per_hour": card_tps / (produced / args.card_prompts) * 3600, "peak_gb": None, "roofline": None})
+    rows.append(
+        {
+            "path": "card loop (batch 1, adapter unmerged)",
+            "workload": "fixed",
+            "tokens_per_s": card_tps,
+            "pairs_per_hour": card_tps / (produced / args.card_prompts) * 3600,
+            "peak_gb": None,
+            "roofline": None,
+        }
+    )
     print(f"card loop: {card_tps:.1f} tokens/s over {args.card_prompts} prompts", flush=True)
 
     merged = model.merge_and_unload()
@@ -332,31 +409,62 @@ def main():
     head_dim = config.hidden_size // config.num_attention_heads
     layer_params = sum(p.numel() for p in merged.model.layers.parameters())
     kv_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * (2 if dtype == torch.bfloat16 else 4)
-    loaded = LoadedModel(spec=None, model=merged, tokenizer=_Tokenizer(), device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=128009)
+    loaded = LoadedModel(
+        spec=None,
+        model=merged,
+        tokenizer=_Tokenizer(),
+        device=device,
+        dtype=str(dtype).replace("torch.", ""),
+        eos_token_id=128009,
+    )
 
     compile_ = {"auto": None, "on": True, "off": False}[args.compile]
     tally = breakdown(device) if args.breakdown else None
-    variants = [(b, f, u, int(r), int(k)) for b in args.backends.split(",") for f in (args.fp8.split(",") if b == "slots" else ["off"])
-                for u in (args.fuse.split(",") if b == "slots" else ["on"]) for r in (args.refill.split(",") if b == "slots" else ["0"])
-                for k in (args.kv_block.split(",") if b == "slots" else ["32"])]
+    variants = [
+        (b, f, u, int(r), int(k))
+        for b in args.backends.split(",")
+        for f in (args.fp8.split(",") if b == "slots" else ["off"])
+        for u in (args.fuse.split(",") if b == "slots" else ["on"])
+        for r in (args.refill.split(",") if b == "slots" else ["0"])
+        for k in (args.kv_block.split(",") if b == "slots" else ["32"])
+    ]
     for backend, fp8, fuse, refill, kv_block in variants:
-        label = (f"engine {backend}" + (f" fp8 {fp8}" if fp8 != "off" else "") + (" unfused" if fuse == "off" else "")
-                 + (f" refill at {refill}" if refill else "") + (f" blocks of {kv_block}" if kv_block != 32 else ""))
-        for shared, samples, workload in [(int(p), int(k), w) for p in args.shared_prefix.split(",") for k in args.samples.split(",")
-                                          for w in args.workloads.split(",")]:
+        label = (
+            f"engine {backend}"
+            + (f" fp8 {fp8}" if fp8 != "off" else "")
+            + (" unfused" if fuse == "off" else "")
+            + (f" refill at {refill}" if refill else "")
+            + (f" blocks of {kv_block}" if kv_block != 32 else "")
+        )
+        for shared, samples, workload in [
+            (int(p), int(k), w)
+            for p in args.shared_prefix.split(",")
+            for k in args.samples.split(",")
+            for w in args.workloads.split(",")
+        ]:
             # `samples` requests per distinct prompt (several samples of one chunk), same number of requests in all;
             # the first `shared` tokens of every prompt the same (one template).
             prompts = [header[:shared] + distinct[i // samples][shared:] for i in range(len(distinct))]
             budgets = [None] * len(prompts) if workload == "fixed" else variable
             requests = [SampleRequest(i, p, max_new_tokens=b) for i, (p, b) in enumerate(zip(prompts, budgets))]
             try:
-                engine = Engine(loaded, backend=backend, max_batch=args.max_batch, compile=compile_, fp8=fp8, fuse=fuse == "on",
-                                refill_at=refill or None, kv_block=kv_block)
+                engine = Engine(
+                    loaded,
+                    backend=backend,
+                    max_batch=args.max_batch,
+                    compile=compile_,
+                    fp8=fp8,
+                    fuse=fuse == "on",
+                    refill_at=refill or None,
+                    kv_block=kv_block,
+                )
                 # Warm-up at the measured shapes (kernels compiled and CUDA graph captured, as a worker's first batch does).
                 warm = min(len(requests), args.max_batch)
                 # Budgets of 2-65 tokens, so the tail's smaller decode sizes are compiled and captured too.
-                engine.generate([SampleRequest(i, r.prompt_ids, max_new_tokens=2 + i % 64) for i, r in enumerate(requests[:warm])],
-                                SamplingParams(max_new_tokens=args.max_new, seed=0))
+                engine.generate(
+                    [SampleRequest(i, r.prompt_ids, max_new_tokens=2 + i % 64) for i, r in enumerate(requests[:warm])],
+                    SamplingParams(max_new_tokens=args.max_new, seed=0),
+                )
                 if device == "cuda":
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()
@@ -376,23 +484,46 @@ def main():
                 continue
             lengths = [r.completion_tokens for r in results]
             tps = sum(lengths) / seconds
-            floor = roofline_seconds(lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth)
+            floor = roofline_seconds(
+                lengths, args.prompt_tokens, min(args.max_batch, len(prompts)), weight_bytes, kv_per_token, bandwidth
+            )
             # Prefill floor: each distinct prompt's tokens through every layer's matmuls (2 FLOPs per weight), at the
             # measured bf16 matmul rate (the samples of one prompt share its prefill).
             # A shared prefix counts once.
-            prefill_floor = ((len(set(map(tuple, prompts))) * (args.prompt_tokens - shared) + shared) * 2 * layer_params / flops
-                             if flops else None)
-            rows.append({
-                "path": f"{label} (merged)", "tokens_per_s": tps,
-                "workload": workload + (f", {samples} samples/prompt" if samples > 1 else "") + (f", {shared}-token shared prefix" if shared else ""),
-                "pairs_per_hour": len(results) / seconds * 3600, "mean_tokens": sum(lengths) / len(lengths),
-                "stops": sum(r.finish_reason == "stop" for r in results),
-                "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
-                "roofline": floor / seconds if floor else None,
-                "roofline_with_prefill": (floor + prefill_floor) / seconds if floor and prefill_floor else None,
-                "x_card": tps / card_tps, "seconds": seconds,
-            } | ({"prefill_s": tally["prefill_s"], "prefills": tally["prefills"], "steps": tally["steps"],
-                  "rest_s": seconds - tally["prefill_s"]} | tally.summary() | (clocks.summary() if clocks else {}) if tally else {}))
+            prefill_floor = (
+                (len(set(map(tuple, prompts))) * (args.prompt_tokens - shared) + shared) * 2 * layer_params / flops
+                if flops
+                else None
+            )
+            rows.append(
+                {
+                    "path": f"{label} (merged)",
+                    "tokens_per_s": tps,
+                    "workload": workload
+                    + (f", {samples} samples/prompt" if samples > 1 else "")
+                    + (f", {shared}-token shared prefix" if shared else ""),
+                    "pairs_per_hour": len(results) / seconds * 3600,
+                    "mean_tokens": sum(lengths) / len(lengths),
+                    "stops": sum(r.finish_reason == "stop" for r in results),
+                    "peak_gb": torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None,
+                    "roofline": floor / seconds if floor else None,
+                    "roofline_with_prefill": (floor + prefill_floor) / seconds if floor and prefill_floor else None,
+                    "x_card": tps / card_tps,
+                    "seconds": seconds,
+                }
+                | (
+                    {
+                        "prefill_s": tally["prefill_s"],
+                        "prefills": tally["prefills"],
+                        "steps": tally["steps"],
+                        "rest_s": seconds - tally["prefill_s"],
+                    }
+                    | tally.summary()
+                    | (clocks.summary() if clocks else {})
+                    if tally
+                    else {}
+                )
+            )
             print(json.dumps(rows[-1]), flush=True)
             # The next engine sizes its slots from the free GPU memory: this one's cache must be gone first (its
             # compiled functions and CUDA graph hold references in cycles).
@@ -404,17 +535,34 @@ def main():
                 torch.cuda.empty_cache()
 
     print()
-    print(f"{'path':42} {'workload':28} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'+prefill':>8} {'x card':>7}")
+    print(
+        f"{'path':42} {'workload':28} {'tok/s':>9} {'pairs/h':>10} {'peak GB':>8} {'roofline':>8} {'+prefill':>8} {'x card':>7}"
+    )
     for r in rows:
         if "error" in r:
             print(f"{r['path']:42} {r['workload']:28} ERROR {r['error']}")
             continue
-        print(f"{r['path']:42} {r['workload']:28} {r['tokens_per_s']:9.0f} {r['pairs_per_hour']:10.0f} "
-              f"{(r['peak_gb'] or 0):8.1f} {(r['roofline'] or 0) * 100:7.0f}% {(r.get('roofline_with_prefill') or 0) * 100:7.0f}% "
-              f"{r.get('x_card', 1):7.0f}")
+        print(
+            f"{r['path']:42} {r['workload']:28} {r['tokens_per_s']:9.0f} {r['pairs_per_hour']:10.0f} "
+            f"{(r['peak_gb'] or 0):8.1f} {(r['roofline'] or 0) * 100:7.0f}% {(r.get('roofline_with_prefill') or 0) * 100:7.0f}% "
+            f"{r.get('x_card', 1):7.0f}"
+        )
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "generation.json").write_text(json.dumps({"device": name, "torch": torch.__version__, "transformers": transformers.__version__,
-                                                               "peft": peft.__version__, "bandwidth": bandwidth, "matmul_flops": flops, "slots_check": check, "rows": rows}, indent=1))
+    (Path(args.out) / "generation.json").write_text(
+        json.dumps(
+            {
+                "device": name,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "peft": peft.__version__,
+                "bandwidth": bandwidth,
+                "matmul_flops": flops,
+                "slots_check": check,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ fixture many times over, to time the binary extractors (needs the test extra: re
 
     python benchmarks/import_chunk.py [--mb 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,11 +57,10 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100)
     args = parser.parse_args()
     setup()
-    from workbench.documents.models import Chunk, SourceDocument
-    from workbench.documents.services import chunk_settings_for, content_hash
     from workbench.documents.chunking import chunk_text
     from workbench.documents.importers import parse_file
-    from workbench.documents.services import documents_import
+    from workbench.documents.models import Chunk, SourceDocument
+    from workbench.documents.services import chunk_settings_for, content_hash, documents_import
     from workbench.projects.services import project_create
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +78,15 @@ def main() -> None:
             doc = SourceDocument(project=naive, content_hash=content_hash(d.text), text=d.text, title=d.title)
             doc.save()
             for i, s in enumerate(chunk_text(d.text, settings)):
-                Chunk(document=doc, chunking_key=settings.key, index=i, text=d.text[s.start:s.end], start=s.start, end=s.end, size=s.size).save()
+                Chunk(
+                    document=doc,
+                    chunking_key=settings.key,
+                    index=i,
+                    text=d.text[s.start : s.end],
+                    start=s.start,
+                    end=s.end,
+                    size=s.size,
+                ).save()
         naive_s = time.perf_counter() - t0
         naive_mb_s = len(raw) / 1e6 / naive_s
 
@@ -102,8 +110,10 @@ def main() -> None:
     print(f"  {total_bytes / 1e6 / elapsed:.2f} MB/s   {n_docs / elapsed:,.0f} documents/s   {n_chunks / elapsed:,.0f} chunks/s")
     print(f"  {n_docs:,} documents, {n_chunks:,} chunks")
     print(f"  speed-up over naive: {total_bytes / 1e6 / elapsed / naive_mb_s:.1f}x")
-    print(f"  RSS before: {start_rss:.0f} MB; after 1/4, 1/2, all files: "
-          f"{rss_after[quarter - 1]:.0f}, {rss_after[len(rss_after) // 2 - 1]:.0f}, {rss_after[-1]:.0f} MB; peak {peak_rss_mb():.0f} MB")
+    print(
+        f"  RSS before: {start_rss:.0f} MB; after 1/4, 1/2, all files: "
+        f"{rss_after[quarter - 1]:.0f}, {rss_after[len(rss_after) // 2 - 1]:.0f}, {rss_after[-1]:.0f} MB; peak {peak_rss_mb():.0f} MB"
+    )
     for line in binary:
         print(line)
 
@@ -117,10 +127,10 @@ def binary_formats(project) -> list[str]:
     bills = sorted((SHARED_DATA / "kobill").glob("*.txt"))
     hwp = files.hwp_fixture(files.HWP_SOURCE)
     batches = {
-        "PDF bills": [(f"{b.stem}.pdf", files.pdf_bill(bill_paragraphs(b), header=f"의안 제{b.stem}호", table=TABLE))
-                      for b in bills],
-        "HWPX bills": [(f"{b.stem}.hwpx", files.hwpx(*bill_paragraphs(b), [list(r) for r in TABLE]))
-                       for b in bills],
+        "PDF bills": [
+            (f"{b.stem}.pdf", files.pdf_bill(bill_paragraphs(b), header=f"의안 제{b.stem}호", table=TABLE)) for b in bills
+        ],
+        "HWPX bills": [(f"{b.stem}.hwpx", files.hwpx(*bill_paragraphs(b), [list(r) for r in TABLE])) for b in bills],
         # every copy is read whole; only the first adds a document (the others have its content hash)
         "HWP files": [(f"copy-{i}.hwp", hwp) for i in range(50)],
     }
@@ -131,8 +141,10 @@ def binary_formats(project) -> list[str]:
         report = documents_import(project=project, files=named)
         elapsed = time.perf_counter() - t0
         assert report.ok, report.as_dict()
-        lines.append(f"{label}: {len(named)} files, {size / 1e6:.2f} MB in {elapsed:.2f} s: {len(named) / elapsed:.1f} files/s, "
-                     f"{size / 1e6 / elapsed:.2f} MB/s, {report.documents_created} documents")
+        lines.append(
+            f"{label}: {len(named)} files, {size / 1e6:.2f} MB in {elapsed:.2f} s: {len(named) / elapsed:.1f} files/s, "
+            f"{size / 1e6 / elapsed:.2f} MB/s, {report.documents_created} documents"
+        )
     return lines
 
 

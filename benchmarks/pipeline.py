@@ -15,6 +15,7 @@ figures compare a serving worker with the engine, not a model load; the worker's
     python benchmarks/pipeline.py run --model-dir /tmp/pipeline-model --chunks 3000
     python benchmarks/pipeline.py build --small ... && python benchmarks/pipeline.py run --small ...   # CPU smoke test
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,9 +62,19 @@ def build(args) -> None:
     if args.small:
         shape = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
     else:  # Llama-3-8B
-        shape = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8)
-    config = LlamaConfig(vocab_size=LLAMA3_BASE_VOCAB + LLAMA3_SPECIAL, max_position_embeddings=8192, rope_theta=500000.0,
-                         bos_token_id=128000, eos_token_id=128009, pad_token_id=128001, tie_word_embeddings=False, **shape)
+        shape = dict(
+            hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8
+        )
+    config = LlamaConfig(
+        vocab_size=LLAMA3_BASE_VOCAB + LLAMA3_SPECIAL,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        bos_token_id=128000,
+        eos_token_id=128009,
+        pad_token_id=128001,
+        tie_word_embeddings=False,
+        **shape,
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     torch.manual_seed(0)
@@ -73,12 +84,15 @@ def build(args) -> None:
         model = LlamaForCausalLM(config)
     torch.set_default_dtype(previous)
     model.save_pretrained(out / "base")
-    lora = LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS, init_lora_weights=False,
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=16, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS, init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     peft_model = get_peft_model(model, lora)
     peft_model.peft_config["default"].base_model_name_or_path = str(out / "base")
     peft_model.save_pretrained(out / "adapter")
-    print(f"built {out} ({sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters) in {time.perf_counter() - started:.0f} s")
+    print(
+        f"built {out} ({sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters) in {time.perf_counter() - started:.0f} s"
+    )
 
 
 # -- run: project, chunks, engine alone, worker ------------------------------------------------------------------------
@@ -105,9 +119,18 @@ def make_project(slug: str, model_dir: Path, chunks: int, rng: random.Random, se
     from workbench.documents.services import source_document_create
     from workbench.projects.services import project_create
 
-    project = project_create(slug=slug, name=slug, base_model=str(model_dir / "base"), adapter=str(model_dir / "adapter"),
-                             chunk_unit="tokens", tokenizer=str(model_dir / "base"), chunk_target_size=520,
-                             chunk_max_size=560, samples_per_chunk=3, max_new_tokens=256)
+    project = project_create(
+        slug=slug,
+        name=slug,
+        base_model=str(model_dir / "base"),
+        adapter=str(model_dir / "adapter"),
+        chunk_unit="tokens",
+        tokenizer=str(model_dir / "base"),
+        chunk_target_size=520,
+        chunk_max_size=560,
+        samples_per_chunk=3,
+        max_new_tokens=256,
+    )
     made = 0
     while made < chunks:
         text = " ".join(rng.choice(sentences) for _ in range(160))
@@ -135,7 +158,7 @@ def stand_in_outputs(project, rng: random.Random) -> dict[int, list]:
             if roll < 0.8:
                 samples.append([f"[[Q]] {q}\n[[A]] {a}", "stop"])
             elif roll < 0.9:
-                samples.append([f"[[Q]] {chunk.text[:rng.randint(200, 420)]}", "length"])  # the card's failure case
+                samples.append([f"[[Q]] {chunk.text[: rng.randint(200, 420)]}", "length"])  # the card's failure case
             else:
                 samples.append([cut(f"[[Q]] {q}\n[[A]] {a} {a}", rng), "length"])
         out[chunk.pk] = samples
@@ -143,10 +166,9 @@ def stand_in_outputs(project, rng: random.Random) -> dict[int, list]:
 
 
 def requests_for(project, engine):
+    from workbench.documents.models import Chunk
     from workers.engine import SampleRequest
     from workers.prompts import encode_chat_prompt
-
-    from workbench.documents.models import Chunk
 
     requests = []
     for chunk in Chunk.objects.filter(document__project=project, is_current=True).select_related("document").order_by("pk"):
@@ -158,19 +180,24 @@ def requests_for(project, engine):
 def engine_alone(args, warmup, project) -> dict:
     import gc
 
+    import pipeline_standin
     import torch
     from django.conf import settings
 
-    import pipeline_standin
+    from workbench.generation.services import run_parameters
     from workers.engine import Engine, SamplingParams
     from workers.loading import load_model
     from workers.tasks import model_spec
-    from workbench.generation.services import run_parameters
 
     pipeline_standin.install()
     loaded = load_model(model_spec(run_parameters(project)), device=settings.MODEL_DEVICE or None)
-    engine = Engine(loaded, backend=settings.GENERATION_BACKEND, max_batch=settings.GENERATION_MAX_BATCH,
-                    compile=settings.GENERATION_COMPILE, fp8=settings.GENERATION_FP8)
+    engine = Engine(
+        loaded,
+        backend=settings.GENERATION_BACKEND,
+        max_batch=settings.GENERATION_MAX_BATCH,
+        compile=settings.GENERATION_COMPILE,
+        fp8=settings.GENERATION_FP8,
+    )
     params = SamplingParams(temperature=1.0, max_new_tokens=256, seed=1)
     engine.generate(requests_for(warmup, engine), params)
     requests = requests_for(project, engine)
@@ -180,10 +207,15 @@ def engine_alone(args, warmup, project) -> dict:
     results = engine.generate(requests, params)
     seconds = time.perf_counter() - started
     tokens = sum(r.completion_tokens for r in results)
-    figures = {"samples": len(results), "output_tokens": tokens, "seconds": round(seconds, 2),
-               "tokens_per_s": round(tokens / seconds), "pairs_per_hour": round(len(results) / seconds * 3600),
-               "prompt_tokens_mean": round(sum(len(r.prompt_ids) for r in requests) / len(requests)),
-               "backend": engine.backend}
+    figures = {
+        "samples": len(results),
+        "output_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds),
+        "pairs_per_hour": round(len(results) / seconds * 3600),
+        "prompt_tokens_mean": round(sum(len(r.prompt_ids) for r in requests) / len(requests)),
+        "backend": engine.backend,
+    }
     del engine, loaded, results
     gc.collect()
     if torch.cuda.is_available():
@@ -208,8 +240,7 @@ def wait_for(run_id: int, timeout: float) -> None:
 def run_figures(run_id: int, seconds: float) -> dict:
     from django.db.models import Count, Sum
 
-    from workbench.generation.models import Generation, GenerationBatch
-    from workbench.generation.models import QAPair
+    from workbench.generation.models import Generation, GenerationBatch, QAPair
 
     generations = Generation.objects.filter(run_id=run_id)
     agg = generations.aggregate(n=Count("id"), tokens=Sum("completion_tokens"))
@@ -217,10 +248,18 @@ def run_figures(run_id: int, seconds: float) -> dict:
     pairs = QAPair.objects.filter(generation__run_id=run_id)
     flagged = pairs.filter(is_flagged=True).count()
     batches = GenerationBatch.objects.filter(run_id=run_id)
-    return {"samples": agg["n"], "unique_samples": unique, "output_tokens": agg["tokens"], "seconds": round(seconds, 2),
-            "tokens_per_s": round(agg["tokens"] / seconds), "pairs_per_hour": round(agg["n"] / seconds * 3600),
-            "pairs": pairs.count(), "pairs_flagged": flagged, "batches": batches.count(),
-            "batch_attempts": sum(batches.values_list("attempts", flat=True))}
+    return {
+        "samples": agg["n"],
+        "unique_samples": unique,
+        "output_tokens": agg["tokens"],
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(agg["tokens"] / seconds),
+        "pairs_per_hour": round(agg["n"] / seconds * 3600),
+        "pairs": pairs.count(),
+        "pairs_flagged": flagged,
+        "batches": batches.count(),
+        "batch_attempts": sum(batches.values_list("attempts", flat=True)),
+    }
 
 
 def worker_run(args, warmup, project, handover: str) -> dict:
@@ -228,7 +267,9 @@ def worker_run(args, warmup, project, handover: str) -> dict:
 
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
     log = open(Path(args.data_dir) / f"worker-handover-{handover}.log", "w")
-    worker = subprocess.Popen([sys.executable, str(HERE / "pipeline_worker.py"), "gpu0"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, str(HERE / "pipeline_worker.py"), "gpu0"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         started = time.perf_counter()
         cold = generation_run_create(project=warmup)
@@ -236,8 +277,13 @@ def worker_run(args, warmup, project, handover: str) -> dict:
         cold_seconds = time.perf_counter() - started
         # The measured run, as a user starts it.
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, str(ROOT / "manage.py"), "generate", "--project", project.slug, "--wait"],
-                             env=env, capture_output=True, text=True, timeout=args.timeout)
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "generate", "--project", project.slug, "--wait"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+        )
         seconds = time.perf_counter() - started
         if out.returncode:
             raise SystemExit(f"manage.py generate failed:\n{out.stdout}\n{out.stderr}")
@@ -264,8 +310,11 @@ def versions() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
         try:
-            info["clocks"] = subprocess.run(["nvidia-smi", "--query-gpu=clocks.max.sm,clocks.max.mem,driver_version",
-                                             "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+            info["clocks"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=clocks.max.sm,clocks.max.mem,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
         except OSError:
             pass
     return info
@@ -286,9 +335,14 @@ def run(args) -> None:
     path.write_text(json.dumps(outputs, ensure_ascii=False), encoding="utf-8")
     os.environ["PIPELINE_OUTPUTS"] = str(path)
     print(f"projects made in {time.perf_counter() - started:.0f} s ({args.chunks} + {args.warmup_chunks} chunks)", flush=True)
-    report = {"versions": versions(), "chunks": args.chunks, "samples_per_chunk": 3,
-              "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
-              "broker": settings.CELERY_BROKER_URL.split(":", 1)[0], "batch_chunks": settings.GENERATION_BATCH_CHUNKS}
+    report = {
+        "versions": versions(),
+        "chunks": args.chunks,
+        "samples_per_chunk": 3,
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
+        "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
+        "batch_chunks": settings.GENERATION_BATCH_CHUNKS,
+    }
     if not args.skip_engine:
         report["engine"] = engine_alone(args, warmup, project)
         print("engine alone:", json.dumps(report["engine"]), flush=True)

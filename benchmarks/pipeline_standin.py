@@ -8,6 +8,7 @@ Random weights almost never sample end-of-turn and write no Korean. So each (chu
   worker's writer thread do their real work on every stored pair.
 The GPU work, the scheduling, the storing and the filters are the product's own; only the token ids' meaning is not.
 """
+
 from __future__ import annotations
 
 import json

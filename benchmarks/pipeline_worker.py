@@ -1,5 +1,6 @@
 """A real Celery worker on the `gpu` queue for `benchmarks/pipeline.py`, with the random model's stand-in installed
 (`pipeline_standin.py`): the same command as the README's GPU worker, `-Q gpu --concurrency 1 --pool solo`."""
+
 from __future__ import annotations
 
 import os
@@ -23,5 +24,20 @@ from workbench.celery import app  # noqa: E402
 
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else "gpu0"
-    app.worker_main(["worker", "-Q", "gpu", "--concurrency", "1", "--pool", "solo", "-n", f"{name}@%h", "--loglevel", "INFO",
-                     "--without-gossip", "--without-mingle"])
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            "gpu",
+            "--concurrency",
+            "1",
+            "--pool",
+            "solo",
+            "-n",
+            f"{name}@%h",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )

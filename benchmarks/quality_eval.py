@@ -12,6 +12,7 @@ same facts. `--held-out` evaluates the hand-written set benchmarks/quality_heldo
 
     python benchmarks/quality_eval.py [--write cases.jsonl] [--held-out]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,12 @@ FLAGS = ("malformed", "truncated", "echo", "duplicate", "language", "repetition"
 HELD_OUT = ROOT / "benchmarks" / "quality_heldout.jsonl"
 
 TEMPLATES = [
-    "{t}에 대해 설명해 주세요.", "{t}의 의미는 무엇인가요?", "{t}은 어떤 내용을 담고 있나요?",
-    "{t}에 관한 규정은 무엇인가요?", "{t}와 관련하여 무엇을 알 수 있나요?", "{t}에 대해 자세히 알려주세요.",
+    "{t}에 대해 설명해 주세요.",
+    "{t}의 의미는 무엇인가요?",
+    "{t}은 어떤 내용을 담고 있나요?",
+    "{t}에 관한 규정은 무엇인가요?",
+    "{t}와 관련하여 무엇을 알 수 있나요?",
+    "{t}에 대해 자세히 알려주세요.",
 ]
 ENGLISH = [
     "This provision sets out the rights of citizens and the duties of the state.",
@@ -52,7 +57,7 @@ def chunks() -> list[str]:
     texts += [normalize_text(p.read_text(encoding="utf-8")) for p in sorted((SHARED / "kobill").glob("*.txt"))]
     out = []
     for text in texts:
-        out += [text[c.start:c.end] for c in chunk_text(text, ChunkSettings(target=700, maximum=1000))]
+        out += [text[c.start : c.end] for c in chunk_text(text, ChunkSettings(target=700, maximum=1000))]
     klue = json.loads((SHARED / "klue-nli-v1.1_dev.json").read_text(encoding="utf-8"))
     premises = sorted({r["premise"] for r in klue if len(r["premise"]) > 60})
     out += [" ".join(premises[i : i + 4]) for i in range(0, 400, 4)]
@@ -96,7 +101,16 @@ def build_cases(seed: int = 11) -> list[dict]:
     used_topics: set[str] = set()
 
     def add(source, output, finish, labels, kind):
-        cases.append({"id": len(cases), "source": source, "output": output, "finish_reason": finish, "labels": sorted(labels), "kind": kind})
+        cases.append(
+            {
+                "id": len(cases),
+                "source": source,
+                "output": output,
+                "finish_reason": finish,
+                "labels": sorted(labels),
+                "kind": kind,
+            }
+        )
 
     def good_pair(chunk):
         for _ in range(20):
@@ -116,26 +130,48 @@ def build_cases(seed: int = 11) -> list[dict]:
         if roll < 0.30:
             add(chunk, f"[[Q]] {q}\n[[A]] {a}", rng.choice(["stop", None]), [], "good")
         elif roll < 0.38:
-            span = chunk[rng.randrange(0, 60): ][: rng.randint(200, 420)]
+            span = chunk[rng.randrange(0, 60) :][: rng.randint(200, 420)]
             add(chunk, f"[[Q]] {span}", "length", ["malformed", "truncated", "echo"], "echoed question, cut")
         elif roll < 0.44:
             span = chunk[: rng.randint(130, 300)]
             add(chunk, f"[[Q]] {span}\n[[A]] {a}", "stop", ["echo"], "echoed question")
         elif roll < 0.52:
-            passage = chunk[rng.randrange(0, 40):][: rng.randint(230, 500)]
+            passage = chunk[rng.randrange(0, 40) :][: rng.randint(230, 500)]
             add(chunk, f"[[Q]] {q}\n[[A]] {passage.strip()}", "stop", ["echo"], "copied answer")
         elif roll < 0.56:
             add(chunk, f"[[Q]] {q}\n[[A]] {q.rstrip('?.')}", "stop", ["echo"], "answer repeats question")
         elif roll < 0.64:
-            add(chunk, cut(f"[[Q]] {q}\n[[A]] {a} {polite(rng.choice(sentences(chunk) or [a]))}", rng), "length", ["truncated"], "cut, finish length")
+            add(
+                chunk,
+                cut(f"[[Q]] {q}\n[[A]] {a} {polite(rng.choice(sentences(chunk) or [a]))}", rng),
+                "length",
+                ["truncated"],
+                "cut, finish length",
+            )
         elif roll < 0.76:
-            add(chunk, f"[[Q]] {q}\n[[A]] " + cut(f"{a} {polite(rng.choice(sentences(chunk) or [a]))}", rng), None, ["truncated"], "cut, no finish reason")
+            add(
+                chunk,
+                f"[[Q]] {q}\n[[A]] " + cut(f"{a} {polite(rng.choice(sentences(chunk) or [a]))}", rng),
+                None,
+                ["truncated"],
+                "cut, no finish reason",
+            )
         elif roll < 0.84:
-            broken = rng.choice([f"[[Q]] {q}", f"{q}\n{a}", f"[[Q]] {q}\n[[A]]", f"Q: {q}\nA: {a}", f"[[A]] {a}", f"[[Q]]\n[[A]] {a}"])
+            broken = rng.choice(
+                [f"[[Q]] {q}", f"{q}\n{a}", f"[[Q]] {q}\n[[A]]", f"Q: {q}\nA: {a}", f"[[A]] {a}", f"[[Q]]\n[[A]] {a}"]
+            )
             add(chunk, broken, "stop", ["malformed"], "broken format")
         elif roll < 0.90:
             add(chunk, f"[[Q]] {q}\n[[A]] {a}", "stop", [], "good (first of a duplicate)")
-            variant = rng.choice([q.rstrip("?.") + "?", q.replace("에 대해", "에 관해"), q.replace(" ", "  "), q.rstrip("?.。") + "??", q.replace("?", "")])
+            variant = rng.choice(
+                [
+                    q.rstrip("?.") + "?",
+                    q.replace("에 대해", "에 관해"),
+                    q.replace(" ", "  "),
+                    q.rstrip("?.。") + "??",
+                    q.replace("?", ""),
+                ]
+            )
             second = polite(rng.choice(sentences(chunk) or [a]))
             add(chunk, f"[[Q]] {variant}\n[[A]] {second}", "stop", ["duplicate"], "paraphrased duplicate")
         elif roll < 0.95:
@@ -157,7 +193,11 @@ def held_out_cases() -> list[dict]:
 # A person rewording a question changes its frame, its endings and its word order and trades words for synonyms; these
 # frames ask the same thing of a subject {t} and an action {v} (a Sino-Korean verb noun of the source sentence).
 REWORDINGS = {
-    "who": ["{t}에 대해 누가 {v}할 수 있나요?", "{v}할 수 있는 사람은 누구인가요, {t}의 경우?", "{t}을 {v}하는 주체는 누구입니까?"],
+    "who": [
+        "{t}에 대해 누가 {v}할 수 있나요?",
+        "{v}할 수 있는 사람은 누구인가요, {t}의 경우?",
+        "{t}을 {v}하는 주체는 누구입니까?",
+    ],
     "when": ["{t}은 언제 {v}되나요?", "{v}되는 시점은 {t}의 경우 언제인가?", "언제 {t}이 {v}되는지 알려 주세요."],
     "how": ["{t}은 어떻게 {v}되나요?", "{t}이 {v}되는 방식을 알려 주세요.", "어떤 절차를 거쳐 {t}이 {v}되나요?"],
     "why": ["{t}을 {v}하는 이유는 무엇인가요?", "왜 {t}을 {v}하나요?", "{t}의 {v} 목적은 무엇입니까?"],
@@ -220,15 +260,32 @@ def substance_cases(chunks_: list[str], rng: random.Random, add) -> None:
             v, t = rng.choice(verbs), rng.choice(subjects[:3])
             kind = rng.choice(sorted(REWORDINGS))
             first, second = rng.sample(REWORDINGS[kind], 2)
-            add(chunk, f"[[Q]] {first.format(t=t, v=v)}\n[[A]] {polite(sentence)}", "stop", [], "good (first of a reworded duplicate)")
+            add(
+                chunk,
+                f"[[Q]] {first.format(t=t, v=v)}\n[[A]] {polite(sentence)}",
+                "stop",
+                [],
+                "good (first of a reworded duplicate)",
+            )
             add(chunk, f"[[Q]] {second.format(t=t, v=v)}\n[[A]] {polite(sentence)}", "stop", ["duplicate"], "reworded duplicate")
             # Not duplicates: the same frame about another subject, and the same subject asked another thing.
             other_t = next((w for w in subjects if w != t and w not in t and t not in w), None)
             if other_t:
-                add(chunk, f"[[Q]] {first.format(t=other_t, v=v)}\n[[A]] {polite(sentence)}", "stop", [], "same frame, other subject")
+                add(
+                    chunk,
+                    f"[[Q]] {first.format(t=other_t, v=v)}\n[[A]] {polite(sentence)}",
+                    "stop",
+                    [],
+                    "same frame, other subject",
+                )
             other_kind = rng.choice([k for k in REWORDINGS if k != kind])
-            add(chunk, f"[[Q]] {rng.choice(REWORDINGS[other_kind]).format(t=t + ' ' + rng.choice(subjects), v=v)}\n[[A]] {polite(sentence)}",
-                "stop", [], "same subject, other question")
+            add(
+                chunk,
+                f"[[Q]] {rng.choice(REWORDINGS[other_kind]).format(t=t + ' ' + rng.choice(subjects), v=v)}\n[[A]] {polite(sentence)}",
+                "stop",
+                [],
+                "same subject, other question",
+            )
         elif roll < 0.70:
             swapped = _fact_swaps(sentence, rng, names)
             if swapped and swapped != sentence:
@@ -257,8 +314,11 @@ def evaluate(cases: list[dict]) -> dict:
         predicted.append(flags)
     report = {}
     for flag in FLAGS:
-        for subset, keep in (("all", lambda c: True), ("with finish reason", lambda c: c["finish_reason"] is not None),
-                             ("without finish reason", lambda c: c["finish_reason"] is None)):
+        for subset, keep in (
+            ("all", lambda c: True),
+            ("with finish reason", lambda c: c["finish_reason"] is not None),
+            ("without finish reason", lambda c: c["finish_reason"] is None),
+        ):
             if flag != "truncated" and subset != "all":
                 continue
             tp = fp = fn = 0
@@ -273,8 +333,12 @@ def evaluate(cases: list[dict]) -> dict:
                 if want != got and len(misses) < 3:
                     misses.append({"kind": case["kind"], "output": case["output"][:80], "got": sorted(flags)})
             report[f"{flag} ({subset})" if flag == "truncated" else flag] = {
-                "positives": tp + fn, "precision": tp / (tp + fp) if tp + fp else 1.0, "recall": tp / (tp + fn) if tp + fn else 1.0,
-                "false_positives": fp, "false_negatives": fn, "examples": misses,
+                "positives": tp + fn,
+                "precision": tp / (tp + fp) if tp + fp else 1.0,
+                "recall": tp / (tp + fn) if tp + fn else 1.0,
+                "false_positives": fp,
+                "false_negatives": fn,
+                "examples": misses,
             }
     return report
 

@@ -3,6 +3,7 @@ call, and the functions that take the time (cProfile). Complements `review_queue
 
     python benchmarks/review_profile.py [--pairs 10000] [--reviews 500] [--top 25]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ def main():
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-
     from review_queue import seed
 
     slug, tokens = seed(args.pairs, 1)
@@ -33,8 +33,11 @@ def main():
 
     def one():
         pair = client.post(f"/api/projects/{slug}/queue/claim").json()
-        response = client.post(f"/api/pairs/{pair['id']}/review", json.dumps({"decision": "approve", "version": pair["version"]}),
-                               content_type="application/json")
+        response = client.post(
+            f"/api/pairs/{pair['id']}/review",
+            json.dumps({"decision": "approve", "version": pair["version"]}),
+            content_type="application/json",
+        )
         assert response.status_code == 200, response.content
 
     for _ in range(20):
@@ -48,8 +51,10 @@ def main():
     for _ in range(args.reviews):
         one()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    print(f"{args.reviews} reviews: {wall / args.reviews * 1000:.2f} ms wall, {cpu / args.reviews * 1000:.2f} ms CPU of this "
-          f"process per review (two calls), {args.reviews / wall:.0f} reviews/s on one core, database included")
+    print(
+        f"{args.reviews} reviews: {wall / args.reviews * 1000:.2f} ms wall, {cpu / args.reviews * 1000:.2f} ms CPU of this "
+        f"process per review (two calls), {args.reviews / wall:.0f} reviews/s on one core, database included"
+    )
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(200):

@@ -7,6 +7,7 @@ Prints p50/p95/p99 of each call, reviews/s, errors and duplicate claims.
 
     python benchmarks/review_queue.py [--pairs 10000,1000000] [--seconds 60]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,23 @@ def seed(pairs: int, reviewers: int) -> tuple[str, list[str]]:
             for i in range(pairs):
                 flagged = i % 7 == 0
                 q, a = f"대한민국의 주권은 누구에게 있나요? ({i})", f"국민에게 있습니다. ({i})"
-                copy.write_row((project.pk, chunk.pk, q, a, q, a, "pending", '["echo"]' if flagged else "[]", flagged,
-                                rng.randrange(2**31), 1, "now()", "now()"))
+                copy.write_row(
+                    (
+                        project.pk,
+                        chunk.pk,
+                        q,
+                        a,
+                        q,
+                        a,
+                        "pending",
+                        '["echo"]' if flagged else "[]",
+                        flagged,
+                        rng.randrange(2**31),
+                        1,
+                        "now()",
+                        "now()",
+                    )
+                )
         cursor.execute("ANALYZE generation_qapair")
     tokens = [Token.objects.create(user=u).key for u in users]
     return project.slug, tokens
@@ -140,10 +156,27 @@ def main():
         slug, tokens = seed(pairs, 200)
         print(f"seeded {pairs:,} pairs in {time.perf_counter() - t0:.0f} s", flush=True)
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "workbench.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-             "--workers", str(args.workers), "--threads", str(args.threads), "--worker-class", "gthread",
-             "--keep-alive", "30", "--log-level", "warning"],
-            cwd=ROOT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "workbench.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{PORT}",
+                "--workers",
+                str(args.workers),
+                "--threads",
+                str(args.threads),
+                "--worker-class",
+                "gthread",
+                "--keep-alive",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
         )
         try:
             for _ in range(100):
@@ -152,13 +185,23 @@ def main():
                     break
                 except OSError:
                     time.sleep(0.2)
-            for shape, count, think in (("capacity: 20 reviewers, no think time", 20, None),
-                                        ("working day: 200 reviewers, 2-5 s think time", 200, (2.0, 5.0))):
+            for shape, count, think in (
+                ("capacity: 20 reviewers, no think time", 20, None),
+                ("working day: 200 reviewers, 2-5 s think time", 200, (2.0, 5.0)),
+            ):
                 r = drive(slug, tokens[:count], seconds=args.seconds, think=think)
                 duplicates = len(r["claimed"]) - len(set(r["claimed"]))
-                row = {"pairs": pairs, "shape": shape, "reviews_per_s": r["reviews"] / r["elapsed"], "reviews": r["reviews"],
-                       "claim": percentiles(r["claim"]), "review": percentiles(r["review"]), "errors": len(r["errors"]),
-                       "error_kinds": sorted(set(r["errors"]))[:5], "duplicate_claims": duplicates}
+                row = {
+                    "pairs": pairs,
+                    "shape": shape,
+                    "reviews_per_s": r["reviews"] / r["elapsed"],
+                    "reviews": r["reviews"],
+                    "claim": percentiles(r["claim"]),
+                    "review": percentiles(r["review"]),
+                    "errors": len(r["errors"]),
+                    "error_kinds": sorted(set(r["errors"]))[:5],
+                    "duplicate_claims": duplicates,
+                }
                 rows.append(row)
                 print(json.dumps(row, ensure_ascii=False), flush=True)
         finally:
@@ -166,8 +209,10 @@ def main():
             server.wait(timeout=30)
     print()
     for r in rows:
-        print(f"{r['pairs']:>9,} pairs | {r['shape']:45} | {r['reviews_per_s']:7.1f} reviews/s | claim {r['claim']} | "
-              f"review {r['review']} | errors {r['errors']} | duplicate claims {r['duplicate_claims']}")
+        print(
+            f"{r['pairs']:>9,} pairs | {r['shape']:45} | {r['reviews_per_s']:7.1f} reviews/s | claim {r['claim']} | "
+            f"review {r['review']} | errors {r['errors']} | duplicate claims {r['duplicate_claims']}"
+        )
 
 
 if __name__ == "__main__":

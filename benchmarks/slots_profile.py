@@ -5,6 +5,7 @@ TFLOP/s), the decode step time at full slots (graph replay), its bandwidth share
 
     python benchmarks/slots_profile.py [--slots 256] [--small]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,17 +67,26 @@ def overlap(decoder, steps: int, ids: list[int], prompts: list, max_new: int, n:
                 decoder.prefill(ids, prompts, budgets)
             for s in (decode_stream, side):
                 main.wait_stream(s)
+
         return run
 
     prefill = timed(lambda: decoder.prefill(ids, prompts, budgets), rounds, sync)
     alone = timed(steps_alone, rounds, sync)
-    figures = {name: timed(fn, rounds, sync) for name, fn in
-               [("one after the other", sequential), ("two streams", together(other)),
-                ("two streams, decode at high priority", together(high))]}
-    print(f"[{variant}] overlap, {rounds} rounds: prefill alone {prefill * 1000:.0f} ms, {steps} decode steps alone "
-          f"{alone * 1000:.0f} ms; " + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items())
-          + f"; saved by two streams: {(figures['one after the other'] - min(figures['two streams'], figures['two streams, decode at high priority'])) * 1000:.0f} ms",
-          flush=True)
+    figures = {
+        name: timed(fn, rounds, sync)
+        for name, fn in [
+            ("one after the other", sequential),
+            ("two streams", together(other)),
+            ("two streams, decode at high priority", together(high)),
+        ]
+    }
+    print(
+        f"[{variant}] overlap, {rounds} rounds: prefill alone {prefill * 1000:.0f} ms, {steps} decode steps alone "
+        f"{alone * 1000:.0f} ms; "
+        + "; ".join(f"{k} {v * 1000:.0f} ms" for k, v in figures.items())
+        + f"; saved by two streams: {(figures['one after the other'] - min(figures['two streams'], figures['two streams, decode at high priority'])) * 1000:.0f} ms",
+        flush=True,
+    )
 
 
 def cache_writes(decoder, n: int, width: int, sync):
@@ -104,15 +114,25 @@ def cache_writes(decoder, n: int, width: int, sync):
             cache[s, :, :width].copy_(kt[i])
 
     written = k.numel() * k.element_size()
-    for name, fn in [("index_put with the rows gathered (as now)", index_put), ("index_put", index_put_no_gather),
-                     ("index_copy_", index_copy), ("a copy per slot", per_slot)]:
+    for name, fn in [
+        ("index_put with the rows gathered (as now)", index_put),
+        ("index_put", index_put_no_gather),
+        ("index_copy_", index_copy),
+        ("a copy per slot", per_slot),
+    ]:
         t = timed(fn, 20, sync)
-        print(f"cache write, {n} prompts x {width} tokens, one layer's keys: {name}: {t * 1e6:.0f} us = "
-              f"{2 * written / t / 1e9:.0f} GB/s read and written", flush=True)
+        print(
+            f"cache write, {n} prompts x {width} tokens, one layer's keys: {name}: {t * 1e6:.0f} us = "
+            f"{2 * written / t / 1e9:.0f} GB/s read and written",
+            flush=True,
+        )
     expected = cache[slots, :, :width].clone()
     cache.zero_()
     index_copy()
-    print(f"cache write: index_copy_ writes the same as index_put: {bool(torch.equal(cache[slots, :, :width], expected))}", flush=True)
+    print(
+        f"cache write: index_copy_ writes the same as index_put: {bool(torch.equal(cache[slots, :, :width], expected))}",
+        flush=True,
+    )
 
 
 def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
@@ -122,9 +142,13 @@ def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
     import torch
 
     a = torch.randn(8192, 8192, device=device, dtype=dtype)
-    peak = 2 * 8192**3 / timed(lambda: a @ a, 20, sync)
+    peak = 2 * 8192**3 / timed(lambda a=a: a @ a, 20, sync)
     del a
-    h, i, kv = config.hidden_size, config.intermediate_size, config.num_key_value_heads * (config.hidden_size // config.num_attention_heads)
+    h, i, kv = (
+        config.hidden_size,
+        config.intermediate_size,
+        config.num_key_value_heads * (config.hidden_size // config.num_attention_heads),
+    )
     shapes = [("qkv", h, h + 2 * kv), ("o", h, h), ("gate_up", h, 2 * i), ("down", i, h), ("head", h, config.vocab_size)]
     print(f"matmuls at {n} rows; bf16 8192^3: {peak / 1e12:.0f} TFLOP/s", flush=True)
     total = {}
@@ -132,14 +156,16 @@ def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
         w = torch.randn(out, k, device=device, dtype=dtype) / k**0.5
         x = torch.randn(n, k, device=device, dtype=dtype)
         flop = 2 * n * k * out
-        variants = [("F.linear", lambda: torch.nn.functional.linear(x, w))]  # noqa: B023
+        variants = [("F.linear", lambda x=x, w=w: torch.nn.functional.linear(x, w))]
         for parts in (2, 4):
             xs = x.view(n, parts, k // parts).transpose(0, 1)  # [parts, n, k/parts]
             ws = w.view(out, parts, k // parts).permute(1, 2, 0)  # [parts, k/parts, out]
             variants.append((f"split-K {parts}", lambda xs=xs, ws=ws: torch.bmm(xs, ws).sum(0)))
         if autotune:
-            compiled = torch.compile(lambda x, w: torch.nn.functional.linear(x, w), mode="max-autotune-no-cudagraphs", dynamic=False)
-            variants.append(("max-autotune", lambda c=compiled: c(x, w)))  # noqa: B023
+            compiled = torch.compile(
+                lambda x, w: torch.nn.functional.linear(x, w), mode="max-autotune-no-cudagraphs", dynamic=False
+            )
+            variants.append(("max-autotune", lambda c=compiled, x=x, w=w: c(x, w)))
         line = []
         for label, fn in variants:
             try:
@@ -152,7 +178,11 @@ def matmuls(model, config, n: int, device, dtype, sync, autotune: bool):
             line.append(f"{label} {t * 1e6:.0f} us ({flop / t / peak * 100:.0f}%)")
         print(f"  {name} [{n} x {k}] x [{k} x {out}]: " + "; ".join(line), flush=True)
         del w, x
-    print(f"  per step ({config.num_hidden_layers} layers and the head): " + "; ".join(f"{k} {v * 1000:.2f} ms" for k, v in total.items()), flush=True)
+    print(
+        f"  per step ({config.num_hidden_layers} layers and the head): "
+        + "; ".join(f"{k} {v * 1000:.2f} ms" for k, v in total.items()),
+        flush=True,
+    )
 
 
 def sampling(decoder, logits, sync):
@@ -186,21 +216,41 @@ def main():
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--attention", default="auto")
     parser.add_argument("--shared-prefix", type=int, default=0, help="tokens all prompts share at the start, prefilled once")
-    parser.add_argument("--sustained", type=int, default=0,
-                        help="then N rounds of one prefill and 64 decode steps, as a run alternates them: each prefill timed")
-    parser.add_argument("--overlap", type=int, default=0,
-                        help="then a prefill and N decode steps, one after the other and on two streams at once, in rounds")
+    parser.add_argument(
+        "--sustained",
+        type=int,
+        default=0,
+        help="then N rounds of one prefill and 64 decode steps, as a run alternates them: each prefill timed",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=0,
+        help="then a prefill and N decode steps, one after the other and on two streams at once, in rounds",
+    )
     parser.add_argument("--kernels", type=int, default=0, help="print the N kernels that take most of one prefill's GPU time")
-    parser.add_argument("--cache-writes", action="store_true",
-                        help="time ways of writing one prefill group's keys into one layer's slot cache")
-    parser.add_argument("--decode-kernels", type=int, default=0,
-                        help="print the N kernels that take most of one decode step's GPU time (the step run outside its graph)")
-    parser.add_argument("--matmuls", choices=["off", "on", "autotune"], default="off",
-                        help="time a decode step's matmuls alone at --slots rows (and split-K, and max-autotune), then stop")
-    parser.add_argument("--variants", default="eager:off,compiled:off,compiled:prefill,compiled:all",
-                        help="comma list of eager|compiled:off|prefill|all[:unfused][:writes-apart][:block128] (torch.compile, FP8 "
-                             "mode; Q, K, V and gate, up as separate matmuls; the decode's cache writes outside the compiled "
-                             "function; FlexAttention blocks of 128 positions instead of 32)")
+    parser.add_argument(
+        "--cache-writes", action="store_true", help="time ways of writing one prefill group's keys into one layer's slot cache"
+    )
+    parser.add_argument(
+        "--decode-kernels",
+        type=int,
+        default=0,
+        help="print the N kernels that take most of one decode step's GPU time (the step run outside its graph)",
+    )
+    parser.add_argument(
+        "--matmuls",
+        choices=["off", "on", "autotune"],
+        default="off",
+        help="time a decode step's matmuls alone at --slots rows (and split-K, and max-autotune), then stop",
+    )
+    parser.add_argument(
+        "--variants",
+        default="eager:off,compiled:off,compiled:prefill,compiled:all",
+        help="comma list of eager|compiled:off|prefill|all[:unfused][:writes-apart][:block128] (torch.compile, FP8 "
+        "mode; Q, K, V and gate, up as separate matmuls; the decode's cache writes outside the compiled "
+        "function; FlexAttention blocks of 128 positions instead of 32)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -215,9 +265,18 @@ def main():
         shape = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2)
         args.slots, args.prompt_tokens, args.max_new = 8, 60, 24
     else:
-        shape = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8)
-    config = LlamaConfig(vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0, eos_token_id=128009,
-                         pad_token_id=128001, tie_word_embeddings=False, **shape)
+        shape = dict(
+            hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8
+        )
+    config = LlamaConfig(
+        vocab_size=128256,
+        max_position_embeddings=8192,
+        rope_theta=500000.0,
+        eos_token_id=128009,
+        pad_token_id=128001,
+        tie_word_embeddings=False,
+        **shape,
+    )
     torch.manual_seed(0)
     torch.set_default_dtype(dtype)
     with torch.device(device):
@@ -230,8 +289,17 @@ def main():
     if args.matmuls != "off":
         matmuls(model, config, args.slots, device, dtype, sync, args.matmuls == "autotune")
         x = torch.randn(args.slots, config.hidden_size, device=device, dtype=dtype)
-        decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
-                              eos=-1, temperature=1.0, top_p=1.0, use_graph=False, compile=False)
+        decoder = SlotDecoder(
+            model,
+            slots=args.slots,
+            max_len=args.prompt_tokens + args.max_new,
+            max_new_tokens=args.max_new,
+            eos=-1,
+            temperature=1.0,
+            top_p=1.0,
+            use_graph=False,
+            compile=False,
+        )
         with torch.inference_mode():
             sampling(decoder, model.lm_head(x), sync)
         return
@@ -239,7 +307,7 @@ def main():
     rng = random.Random(0)
     prompts = [[rng.randrange(1000, 120000) for _ in range(args.prompt_tokens)] for _ in range(args.slots)]
     header = prompts[0][: args.shared_prefix]
-    prompts = [header + p[args.shared_prefix:] for p in prompts]
+    prompts = [header + p[args.shared_prefix :] for p in prompts]
     own = args.prompt_tokens - args.shared_prefix  # the tokens a prefill runs per prompt
     group = min(args.slots, max(1, args.prefill_tokens // own))
     tokens = group * own
@@ -247,28 +315,50 @@ def main():
     for variant in args.variants.split(","):
         mode, fp8, *options = variant.split(":")
         started = time.perf_counter()
-        decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
-                              eos=-1, temperature=1.0, top_p=1.0, use_graph=device == "cuda", attention=args.attention,
-                              compile=mode == "compiled", fp8=fp8,
-                              fuse="unfused" not in options, fuse_writes="writes-apart" not in options,
-                              kv_block=128 if "block128" in options else 32)
+        decoder = SlotDecoder(
+            model,
+            slots=args.slots,
+            max_len=args.prompt_tokens + args.max_new,
+            max_new_tokens=args.max_new,
+            eos=-1,
+            temperature=1.0,
+            top_p=1.0,
+            use_graph=device == "cuda",
+            attention=args.attention,
+            compile=mode == "compiled",
+            fp8=fp8,
+            fuse="unfused" not in options,
+            fuse_writes="writes-apart" not in options,
+            kv_block=128 if "block128" in options else 32,
+        )
         with torch.inference_mode():
             decoder.set_prefix(tuple(header) if args.shared_prefix else ())
             decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group)
             sync()
             warm = time.perf_counter() - started
-            seconds = timed(lambda: decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync)
-            print(f"[{variant}] prefill: {group} prompts x {own} tokens{f' after a {args.shared_prefix}-token shared prefix' if args.shared_prefix else ''} in {seconds * 1000:.1f} ms: "
-                  f"{tokens / seconds:,.0f} prompt tokens/s, {2 * matmul_params * tokens / seconds / 1e12:.0f} TFLOP/s "
-                  f"(bf16-equivalent, matmuls only); set-up and first prefill {warm:.1f} s", flush=True)
+            seconds = timed(
+                lambda decoder=decoder: decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group), 3, sync
+            )
+            print(
+                f"[{variant}] prefill: {group} prompts x {own} tokens{f' after a {args.shared_prefix}-token shared prefix' if args.shared_prefix else ''} in {seconds * 1000:.1f} ms: "
+                f"{tokens / seconds:,.0f} prompt tokens/s, {2 * matmul_params * tokens / seconds / 1e12:.0f} TFLOP/s "
+                f"(bf16-equivalent, matmuls only); set-up and first prefill {warm:.1f} s",
+                flush=True,
+            )
             if args.kernels:
                 from torch.profiler import ProfilerActivity, profile
 
                 with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                     decoder.prefill(list(range(group)), prompts[:group], [args.max_new] * group)
                     sync()
-                print(prof.key_averages().table(sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
-                                                row_limit=args.kernels, max_name_column_width=90), flush=True)
+                print(
+                    prof.key_averages().table(
+                        sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
+                        row_limit=args.kernels,
+                        max_name_column_width=90,
+                    ),
+                    flush=True,
+                )
             for start in range(0, args.slots, group):
                 ids = list(range(start, min(args.slots, start + group)))
                 decoder.prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
@@ -278,10 +368,21 @@ def main():
             first = time.perf_counter() - started
             step = timed(lambda: decoder.step(args.slots), 20, sync)  # noqa: B023
             kv_len = decoder.max_len
-            kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * kv_len * (config.hidden_size // config.num_attention_heads) * 2
-            print(f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
-                  f"{step * 1000:.2f} ms = {args.slots / step:,.0f} tokens/s; first step (compile, capture) {first:.1f} s; "
-                  f"bf16 weights {weight_bytes / 1e9:.1f} GB + {kv_bytes / 1e9:.1f} GB cache = {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s", flush=True)
+            kv_bytes = (
+                2
+                * config.num_hidden_layers
+                * args.slots
+                * config.num_key_value_heads
+                * kv_len
+                * (config.hidden_size // config.num_attention_heads)
+                * 2
+            )
+            print(
+                f"[{variant}] decode step at {args.slots} slots (graph {decoder.use_graph}, attention {decoder.attention}): "
+                f"{step * 1000:.2f} ms = {args.slots / step:,.0f} tokens/s; first step (compile, capture) {first:.1f} s; "
+                f"bf16 weights {weight_bytes / 1e9:.1f} GB + {kv_bytes / 1e9:.1f} GB cache = {(weight_bytes + kv_bytes) / step / 1e12:.2f} TB/s",
+                flush=True,
+            )
             if args.decode_kernels:
                 from torch.profiler import ProfilerActivity, profile
 
@@ -290,16 +391,26 @@ def main():
                 with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                     decoder._decode_step(args.slots)
                     sync()
-                print(prof.key_averages().table(sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
-                                                row_limit=args.decode_kernels, max_name_column_width=90), flush=True)
+                print(
+                    prof.key_averages().table(
+                        sort_by="cuda_time_total" if device == "cuda" else "cpu_time_total",
+                        row_limit=args.decode_kernels,
+                        max_name_column_width=90,
+                    ),
+                    flush=True,
+                )
             if args.sustained:
                 import statistics
                 import subprocess
 
                 def clocks():
                     try:
-                        return subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,temperature.gpu", "--format=csv,noheader"],
-                                              capture_output=True, text=True, timeout=10).stdout.strip()
+                        return subprocess.run(
+                            ["nvidia-smi", "--query-gpu=clocks.sm,power.draw,temperature.gpu", "--format=csv,noheader"],
+                            capture_output=True,
+                            text=True,
+                            timeout=10,
+                        ).stdout.strip()
                     except (OSError, subprocess.SubprocessError):
                         return "n/a"
 
@@ -314,31 +425,60 @@ def main():
                         decoder.step(args.slots)
                 after = clocks()
                 sync()
-                print(f"[{variant}] sustained: {args.sustained} prefills between decode steps: min {min(times) * 1000:.1f} / median "
-                      f"{statistics.median(times) * 1000:.1f} / max {max(times) * 1000:.1f} ms; first five "
-                      f"{', '.join(f'{t * 1000:.0f}' for t in times[:5])}, last five {', '.join(f'{t * 1000:.0f}' for t in times[-5:])}; "
-                      f"SM clock, power, temperature before: {before}; after: {after}", flush=True)
+                print(
+                    f"[{variant}] sustained: {args.sustained} prefills between decode steps: min {min(times) * 1000:.1f} / median "
+                    f"{statistics.median(times) * 1000:.1f} / max {max(times) * 1000:.1f} ms; first five "
+                    f"{', '.join(f'{t * 1000:.0f}' for t in times[:5])}, last five {', '.join(f'{t * 1000:.0f}' for t in times[-5:])}; "
+                    f"SM clock, power, temperature before: {before}; after: {after}",
+                    flush=True,
+                )
             if args.overlap and device == "cuda":
                 overlap(decoder, args.overlap, list(range(group)), prompts[:group], args.max_new, args.slots, sync, variant)
             if mode == "compiled" and decoder.use_graph:
                 smaller = {n: timed(lambda: decoder.step(n), 10, sync) for n in decoder.sizes[1:]}  # noqa: B023
-                print(f"[{variant}] decode step on fewer slots (a job's tail): "
-                      + ", ".join(f"{n}: {t * 1000:.2f} ms" for n, t in smaller.items()), flush=True)
+                print(
+                    f"[{variant}] decode step on fewer slots (a job's tail): "
+                    + ", ".join(f"{n}: {t * 1000:.2f} ms" for n, t in smaller.items()),
+                    flush=True,
+                )
         del decoder
         gc.collect()  # the decoder's compiled functions and graph hold references in cycles
         if device == "cuda":
             torch.cuda.empty_cache()
 
-    decoder = SlotDecoder(model, slots=args.slots, max_len=args.prompt_tokens + args.max_new, max_new_tokens=args.max_new,
-                          eos=-1, temperature=1.0, top_p=1.0, use_graph=False, attention=args.attention, compile=False)
+    decoder = SlotDecoder(
+        model,
+        slots=args.slots,
+        max_len=args.prompt_tokens + args.max_new,
+        max_new_tokens=args.max_new,
+        eos=-1,
+        temperature=1.0,
+        top_p=1.0,
+        use_graph=False,
+        attention=args.attention,
+        compile=False,
+    )
     if args.cache_writes:
         cache_writes(decoder, group, own, sync)
     with torch.inference_mode():
         for start in range(0, args.slots, group):
             ids = list(range(start, min(args.slots, start + group)))
             decoder.prefill(ids, [prompts[i] for i in ids], [args.max_new] * len(ids))
-        kv_bytes = 2 * config.num_hidden_layers * args.slots * config.num_key_value_heads * decoder.max_len * (config.hidden_size // config.num_attention_heads) * 2
-        n, kvh, g, d = args.slots, config.num_key_value_heads, config.num_attention_heads // config.num_key_value_heads, config.hidden_size // config.num_attention_heads
+        kv_bytes = (
+            2
+            * config.num_hidden_layers
+            * args.slots
+            * config.num_key_value_heads
+            * decoder.max_len
+            * (config.hidden_size // config.num_attention_heads)
+            * 2
+        )
+        n, kvh, g, d = (
+            args.slots,
+            config.num_key_value_heads,
+            config.num_attention_heads // config.num_key_value_heads,
+            config.hidden_size // config.num_attention_heads,
+        )
         q = torch.randn(n, kvh, g, d, device=device, dtype=dtype)
         k, v = decoder.k_cache[0], decoder.v_cache[0]
         mask = (decoder.columns[None, :] <= decoder.pos[:, None])[:, None, None, :]
@@ -347,23 +487,35 @@ def main():
         for name, fn in [
             ("sdpa, bool mask", lambda: sdpa(q, k, v, attn_mask=mask)),
             ("sdpa, no mask", lambda: sdpa(q, k, v)),
-            ("matmul + softmax", lambda: torch.softmax((q @ k.transpose(-1, -2)).float().masked_fill(~mask, -float("inf")), -1).to(dtype) @ v),
+            (
+                "matmul + softmax",
+                lambda: torch.softmax((q @ k.transpose(-1, -2)).float().masked_fill(~mask, -float("inf")), -1).to(dtype) @ v,
+            ),
         ]:
             try:
                 t = timed(fn, 20, sync)
-                print(f"attention one layer, {name}: {t * 1e6:.0f} us = {layer_kv / t / 1e12:.2f} TB/s; x{config.num_hidden_layers} layers = {t * config.num_hidden_layers * 1000:.2f} ms", flush=True)
+                print(
+                    f"attention one layer, {name}: {t * 1e6:.0f} us = {layer_kv / t / 1e12:.2f} TB/s; x{config.num_hidden_layers} layers = {t * config.num_hidden_layers * 1000:.2f} ms",
+                    flush=True,
+                )
             except Exception as exc:
                 print(f"attention {name}: {type(exc).__name__}: {exc}"[:200], flush=True)
         x = torch.randn(n, 1, config.hidden_size, device=device, dtype=dtype)
         layer = decoder.layers[0]
         t = timed(lambda: layer.mlp(x), 20, sync)  # noqa: B023
-        print(f"MLP one layer: {t * 1e6:.0f} us x{config.num_hidden_layers} = {t * config.num_hidden_layers * 1000:.2f} ms", flush=True)
+        print(
+            f"MLP one layer: {t * 1e6:.0f} us x{config.num_hidden_layers} = {t * config.num_hidden_layers * 1000:.2f} ms",
+            flush=True,
+        )
         t = timed(lambda: model.lm_head(x[:, 0]), 20, sync)
         print(f"head: {t * 1000:.2f} ms", flush=True)
         logits = model.lm_head(x[:, 0])
         for top_k, top_p in [(0, 1.0), (50, 1.0), (50, 0.9), (0, 0.9)]:  # the card's call: top-k 50 (transformers' default)
             t = timed(lambda: sample(logits, temperature=1.0, top_k=top_k, top_p=top_p), 20, sync)  # noqa: B023
-            print(f"sampling {args.slots} rows, temperature 1.0, top-k {top_k or 'off'}, top-p {top_p}: {t * 1000:.2f} ms", flush=True)
+            print(
+                f"sampling {args.slots} rows, temperature 1.0, top-k {top_k or 'off'}, top-p {top_p}: {t * 1000:.2f} ms",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ A model from measured step times, not a GPU run; prefill is left out.
 
     python benchmarks/slots_schedule.py [--slots 256] [--sizes 192,384,768,1024,1536,4096]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,15 +63,19 @@ def main():
     parser.add_argument("--sizes", default="192,384,768,1024,1536,4096")
     args = parser.parse_args()
     full_ms = step_ms(args.slots, args.slots) / args.slots  # per token with every slot busy
-    print(f"{'sequences':>9} {'fixed: steps':>13} {'busy':>6} {'variable: steps':>16} {'busy':>6} "
-          f"{'variable decode time vs all busy: no moves':>44} {'tail moves':>11}")
+    print(
+        f"{'sequences':>9} {'fixed: steps':>13} {'busy':>6} {'variable: steps':>16} {'busy':>6} "
+        f"{'variable decode time vs all busy: no moves':>44} {'tail moves':>11}"
+    )
     for n in [int(x) for x in args.sizes.split(",")]:
         opts = dict(slots=args.slots, threshold=max(1, args.slots // 16), check=4)
         f_steps, f_busy, _, _ = simulate(n, fixed=True, compact=False, **opts)
         v_steps, v_busy, v_ms, v_tokens = simulate(n, fixed=False, compact=False, **opts)
         _, _, c_ms, c_tokens = simulate(n, fixed=False, compact=True, **opts)
-        print(f"{n:>9} {f_steps:>13} {f_busy:>6.0%} {v_steps:>16} {v_busy:>6.0%} "
-              f"{v_tokens * full_ms / v_ms:>44.0%} {c_tokens * full_ms / c_ms:>11.0%}")
+        print(
+            f"{n:>9} {f_steps:>13} {f_busy:>6.0%} {v_steps:>16} {v_busy:>6.0%} "
+            f"{v_tokens * full_ms / v_ms:>44.0%} {c_tokens * full_ms / c_ms:>11.0%}"
+        )
 
 
 if __name__ == "__main__":

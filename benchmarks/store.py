@@ -8,6 +8,7 @@ does): storing inline, as the loop did before, and storing on the task's writer 
 
     python benchmarks/store.py [--batches 6] [--gpu-ms-per-sample 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,27 +56,42 @@ def seed(chunks: int):
     ids = []
     for i, (title, text) in enumerate(korean_chunks(chunks)):
         doc = SourceDocument.objects.create(project=project, content_hash=f"d{i}", text=text, title=title)
-        ids.append(Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text)))
+        ids.append(
+            Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text))
+        )
     return project, ids
 
 
 def results_for(batch, rng: random.Random):
-    from workers.engine import SampleResult
     from workbench.generation import services as generation
+    from workers.engine import SampleResult
 
     out = []
     for chunk, sample_index in generation.batch_missing_samples(batch=batch):
         text, reason, tokens = output_for(chunk.text, rng)
-        out.append(SampleResult(key=(chunk.pk, sample_index, batch.pk), text=text, token_ids=[], finish_reason=reason, prompt_tokens=600,
-                                completion_tokens=tokens, duration_ms=1000))
+        out.append(
+            SampleResult(
+                key=(chunk.pk, sample_index, batch.pk),
+                text=text,
+                token_ids=[],
+                finish_reason=reason,
+                prompt_tokens=600,
+                completion_tokens=tokens,
+                duration_ms=1000,
+            )
+        )
     return out
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=6, help="batches of 256 chunks x 3 samples, stored one after another")
-    parser.add_argument("--gpu-ms-per-sample", type=float, default=20.0,
-                        help="the stand-in engine's rate (20 ms: 256-token answers at about 12,800 tokens/s)")
+    parser.add_argument(
+        "--gpu-ms-per-sample",
+        type=float,
+        default=20.0,
+        help="the stand-in engine's rate (20 ms: 256-token answers at about 12,800 tokens/s)",
+    )
     args = parser.parse_args()
     setup(DB)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -103,8 +119,11 @@ def main():
             saves.append(time.perf_counter() - began)
         generation.batch_finish(batch_id=batch.pk)
         per_sample.append(sum(saves) / len(results))
-        print(f"  batch {batch.index}: {len(results)} samples stored in {sum(saves):.2f} s: {sum(saves) / len(results) * 1000:.2f} ms "
-              f"a sample, a save of {every} median {statistics.median(saves) * 1000:.0f} ms", flush=True)
+        print(
+            f"  batch {batch.index}: {len(results)} samples stored in {sum(saves):.2f} s: {sum(saves) / len(results) * 1000:.2f} ms "
+            f"a sample, a save of {every} median {statistics.median(saves) * 1000:.0f} ms",
+            flush=True,
+        )
 
     # One batch task's loop, with a stand-in engine yielding at the GPU's rate: inline stores vs the writer thread.
     gpu = args.gpu_ms_per_sample / 1000
@@ -140,8 +159,11 @@ def main():
         seconds = time.perf_counter() - began
         generation.batch_finish(batch_id=batch.pk)
         busy = len(results) * gpu
-        print(f"batch task loop, {mode}: {len(results)} samples in {seconds:.2f} s against {busy:.2f} s of stand-in GPU time: "
-              f"the GPU busy {busy / seconds:.0%} of the task", flush=True)
+        print(
+            f"batch task loop, {mode}: {len(results)} samples in {seconds:.2f} s against {busy:.2f} s of stand-in GPU time: "
+            f"the GPU busy {busy / seconds:.0%} of the task",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

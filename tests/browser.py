@@ -1,4 +1,5 @@
 """Headless Debian Chromium driven by Playwright (no browser download: the system binary is used)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,8 +7,13 @@ import os
 import shutil
 
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 

@@ -1,4 +1,5 @@
 """Standing users (owner, reviewer, outsider), a project, and a real Celery worker process."""
+
 from __future__ import annotations
 
 import os
@@ -53,9 +54,29 @@ class WorkerProcess:
         self.log = open(log_path, "a")
         self.log_start = log_path.stat().st_size  # one log file may hold several workers of a test
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workbench", "worker", "-Q", "default,gpu", "-P", "solo",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO", "-n", self.name],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workbench",
+                "worker",
+                "-Q",
+                "default,gpu",
+                "-P",
+                "solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+                "-n",
+                self.name,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             self._wait_until_ready(app, ready_timeout)
@@ -73,7 +94,9 @@ class WorkerProcess:
         while True:
             if self.proc.poll() is not None:
                 self.log.close()
-                pytest.fail(f"celery worker exited with status {self.proc.returncode} before it was ready; its log:\n{self.log_text()}")
+                pytest.fail(
+                    f"celery worker exited with status {self.proc.returncode} before it was ready; its log:\n{self.log_text()}"
+                )
             # A generous reply window: a busy 2-core machine can take seconds to answer a broadcast.
             if app.control.ping(destination=[self.hostname], timeout=2.0):
                 return

@@ -1,4 +1,5 @@
 """Test data builders, in one place."""
+
 from __future__ import annotations
 
 import itertools
@@ -18,13 +19,19 @@ def make_user(username: str | None = None, *, password: str = "pw-for-tests-only
 
 def make_project(*, slug: str | None = None, name: str | None = None, admins=(), reviewers=(), **fields) -> Project:
     n = next(_seq)
-    return project_create(
-        slug=slug or f"project-{n}", name=name or f"Project {n}", admins=admins, reviewers=reviewers, **fields
-    )
+    return project_create(slug=slug or f"project-{n}", name=name or f"Project {n}", admins=admins, reviewers=reviewers, **fields)
 
 
-def make_pairs(project, n: int, *, chunk_text: str | None = None, question: str = "질문 {i}은 무엇인가요?",
-               answer: str = "답변 {i}입니다.", flags_every: int = 0, with_generation: bool = False):
+def make_pairs(
+    project,
+    n: int,
+    *,
+    chunk_text: str | None = None,
+    question: str = "질문 {i}은 무엇인가요?",
+    answer: str = "답변 {i}입니다.",
+    flags_every: int = 0,
+    with_generation: bool = False,
+):
     """n pending pairs on one chunk of one document; every `flags_every`-th pair flagged `echo`."""
     from workbench.documents.models import Chunk, SourceDocument
     from workbench.generation.models import Generation, GenerationRun, QAPair
@@ -39,17 +46,41 @@ def make_pairs(project, n: int, *, chunk_text: str | None = None, question: str 
     for i in range(n):
         flagged = bool(flags_every) and i % flags_every == 0
         generation = (
-            Generation.objects.create(run=run, chunk=chunk, sample_index=i, raw_text=f"[[Q]] {question.format(i=i)}\n[[A]] {answer.format(i=i)}",
-                                      finish_reason="stop", completion_tokens=20)
-            if run else None
+            Generation.objects.create(
+                run=run,
+                chunk=chunk,
+                sample_index=i,
+                raw_text=f"[[Q]] {question.format(i=i)}\n[[A]] {answer.format(i=i)}",
+                finish_reason="stop",
+                completion_tokens=20,
+            )
+            if run
+            else None
         )
-        pairs.append(QAPair(project=project, chunk=chunk, generation=generation, question=question.format(i=i),
-                            answer=answer.format(i=i), original_question=question.format(i=i),
-                            original_answer=answer.format(i=i), flags=["echo"] if flagged else [], is_flagged=flagged))
+        pairs.append(
+            QAPair(
+                project=project,
+                chunk=chunk,
+                generation=generation,
+                question=question.format(i=i),
+                answer=answer.format(i=i),
+                original_question=question.format(i=i),
+                original_answer=answer.format(i=i),
+                flags=["echo"] if flagged else [],
+                is_flagged=flagged,
+            )
+        )
     pairs = QAPair.objects.bulk_create(pairs, batch_size=1000)
     PairFlag.objects.bulk_create(
-        PairFlag(pair=p, name="echo", severity="reject", score=0.9, reason="The question copies the source.",
-                 details={"spans": [{"field": "question", "start": 0, "end": 5, "source_start": 0, "source_end": 12}]})
-        for p in pairs if p.is_flagged
+        PairFlag(
+            pair=p,
+            name="echo",
+            severity="reject",
+            score=0.9,
+            reason="The question copies the source.",
+            details={"spans": [{"field": "question", "start": 0, "end": 5, "source_start": 0, "source_end": 12}]},
+        )
+        for p in pairs
+        if p.is_flagged
     )
     return pairs

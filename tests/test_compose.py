@@ -1,4 +1,5 @@
 """docker-compose.yml describes a real deployment: PostgreSQL, Redis, web, a CPU worker and GPU workers."""
+
 from __future__ import annotations
 
 import yaml

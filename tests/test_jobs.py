@@ -1,4 +1,5 @@
 """One way to run a background job (workbench/jobs.py): claimed once, done with its fields, or failed with the error."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,17 +1,17 @@
 """Anyone not a member gets 404 for every URL of a project: the test walks the URL configuration, so a new URL is
 covered without editing it."""
+
 from __future__ import annotations
 
 import re
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
 from workbench.generation.models import GenerationRun
 from workbench.review.audit import audit_create
 from workbench.review.services import ReviewInput, pair_claim, pair_review
-
-from tests.conftest import PASSWORD
-from tests.factories import make_pairs
 
 
 def patterns(resolver=None, prefix=""):
@@ -36,7 +36,14 @@ def project_urls(project, ids):
     values = {"slug": project.slug, **ids}
     urls = []
     for route in patterns():
-        if "<slug" in route or "<pk>" in route or "<int:pk>" in route or "run_id" in route or "pair_id" in route or "item_id" in route:
+        if (
+            "<slug" in route
+            or "<pk>" in route
+            or "<int:pk>" in route
+            or "run_id" in route
+            or "pair_id" in route
+            or "item_id" in route
+        ):
             url = concrete(route, values)
             if url:
                 urls.append(url)

@@ -1,4 +1,5 @@
 """The suite runs against PostgreSQL and Redis for real; these fail if either is swapped for SQLite or memory."""
+
 from __future__ import annotations
 
 import pytest

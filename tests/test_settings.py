@@ -1,4 +1,5 @@
 """Configuration from the environment: production passes `check --deploy`, bad values stop startup by name."""
+
 from __future__ import annotations
 
 import os

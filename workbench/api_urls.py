@@ -1,4 +1,5 @@
 """The JSON API under /api/ (token authentication: `Authorization: Token <key>`)."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView
 

@@ -1,4 +1,5 @@
 """Login throttling (django-axes): repeated failed logins for one username from one address lock that pair out."""
+
 from __future__ import annotations
 
 from axes.backends import AxesStandaloneBackend

@@ -1,4 +1,5 @@
 """The Celery application shared by the web tier, the CPU workers and the GPU workers."""
+
 import os
 
 from celery import Celery

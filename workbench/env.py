@@ -1,4 +1,5 @@
 """Typed readers for settings that come from the environment; a bad value stops startup naming the variable."""
+
 from __future__ import annotations
 
 import os

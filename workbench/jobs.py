@@ -3,6 +3,7 @@
 A job's model has `status` (JobStatus), `error` and `finished_at`. The Celery message carries only the row's id; the
 worker claims the row with a conditional UPDATE, so a second delivery of the same message finds it taken and leaves it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,8 +25,15 @@ class JobStatus(models.TextChoices):
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-def job_run(*, model: type[Job], job_id: int, work: Callable[[Job], dict], resume: bool = False,
-            queryset: models.QuerySet | None = None, cleanup: Callable[[], None] | None = None) -> Job:
+def job_run(
+    *,
+    model: type[Job],
+    job_id: int,
+    work: Callable[[Job], dict],
+    resume: bool = False,
+    queryset: models.QuerySet | None = None,
+    cleanup: Callable[[], None] | None = None,
+) -> Job:
     """Claim the job (queued -> running; with `resume`, a job a lost worker left running too), run `work(job)`, and
     record how it ended: done with the fields `work` returns, or failed with the error, which is raised again for
     Celery's log. A job another delivery has claimed, or that has ended, is returned untouched. `cleanup` runs after a
@@ -39,8 +47,9 @@ def job_run(*, model: type[Job], job_id: int, work: Callable[[Job], dict], resum
         rows.update(status=JobStatus.DONE, finished_at=timezone.now(), **work(job))
     except Exception as exc:
         # A job recorded as done stays done, whatever happens after.
-        rows.exclude(status=JobStatus.DONE).update(status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000],
-                                                   finished_at=timezone.now())
+        rows.exclude(status=JobStatus.DONE).update(
+            status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
+        )
         raise
     finally:
         if cleanup is not None:

@@ -1,4 +1,5 @@
 """Django settings: everything that varies between machines comes from the environment (see README, Configuration)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -239,22 +240,34 @@ DOCUMENTS_MAX_UPLOAD_BYTES = env_int("DOCUMENTS_MAX_UPLOAD_BYTES", 100 * 1024 * 
 DOCUMENTS_MAX_PER_IMPORT = env_int("DOCUMENTS_MAX_PER_IMPORT", 200_000, minimum=1)
 DOCUMENTS_MAX_ARCHIVE_MEMBERS = env_int("DOCUMENTS_MAX_ARCHIVE_MEMBERS", 10_000, minimum=1)
 DOCUMENTS_MAX_ARCHIVE_BYTES = env_int("DOCUMENTS_MAX_ARCHIVE_BYTES", 1024 * 1024 * 1024, minimum=1)
-DOCUMENTS_INLINE_MAX_BYTES = env_int("DOCUMENTS_INLINE_MAX_BYTES", 1024 * 1024, minimum=0)  # larger uploads import as a Celery task
+DOCUMENTS_INLINE_MAX_BYTES = env_int(
+    "DOCUMENTS_INLINE_MAX_BYTES", 1024 * 1024, minimum=0
+)  # larger uploads import as a Celery task
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Generation ----------------------------------------------------------------------------------------------------------
-GENERATION_BACKEND = env_str("GENERATION_BACKEND", "auto")  # auto (slots for Llama-shaped models) | slots | batched | continuous (see workers/engine.py)
-GENERATION_COMPILE = None if env_str("GENERATION_COMPILE", "auto").lower() == "auto" else env_bool("GENERATION_COMPILE", True)  # torch.compile in the slots backend; auto = on GPUs
-GENERATION_FP8 = env_str("GENERATION_FP8", "off")  # off | prefill | all: FP8 matmuls in the slots backend (Hopper GPUs; docs/PERFORMANCE.md)
+GENERATION_BACKEND = env_str(
+    "GENERATION_BACKEND", "auto"
+)  # auto (slots for Llama-shaped models) | slots | batched | continuous (see workers/engine.py)
+GENERATION_COMPILE = (
+    None if env_str("GENERATION_COMPILE", "auto").lower() == "auto" else env_bool("GENERATION_COMPILE", True)
+)  # torch.compile in the slots backend; auto = on GPUs
+GENERATION_FP8 = env_str(
+    "GENERATION_FP8", "off"
+)  # off | prefill | all: FP8 matmuls in the slots backend (Hopper GPUs; docs/PERFORMANCE.md)
 if GENERATION_FP8 not in ("off", "prefill", "all"):
     raise ImproperlyConfigured(f"GENERATION_FP8={GENERATION_FP8!r}: use off, prefill or all.")
 GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 256, minimum=1)  # sequences decoded together (slots) per GPU
 GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # samples stored together while a batch runs
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 256, minimum=1)  # chunks per gpu-queue task (docs/PERFORMANCE.md)
-GENERATION_HANDOVER = env_bool("GENERATION_HANDOVER", True)  # a worker fills the slots its batch's tail leaves free with the run's next batch (workers/tasks.py)
+GENERATION_HANDOVER = env_bool(
+    "GENERATION_HANDOVER", True
+)  # a worker fills the slots its batch's tail leaves free with the run's next batch (workers/tasks.py)
 GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3, minimum=1)  # a poison batch fails after this many
-GENERATION_PREFLIGHT_TIMEOUT = env_int("GENERATION_PREFLIGHT_TIMEOUT", 20, minimum=1)  # s a run waits for a GPU worker to check its model before the run page says none answered
+GENERATION_PREFLIGHT_TIMEOUT = env_int(
+    "GENERATION_PREFLIGHT_TIMEOUT", 20, minimum=1
+)  # s a run waits for a GPU worker to check its model before the run page says none answered
 # A worker renews a running batch's heartbeat this often; a batch whose heartbeat is older than the stale limit has
 # lost its worker and is queued again by the sweep, sent every GENERATION_SWEEP_SECONDS (also a message lost on its
 # way is sent again after the stale limit).

@@ -16,9 +16,13 @@ urlpatterns = [
     # the console backend prints it to the web process's log by default).
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
-    path("accounts/reset/", auth_views.PasswordResetView.as_view(
-        form_class=PasswordResetForm, email_template_name="registration/password_reset_email.txt"),
-         name="password_reset"),
+    path(
+        "accounts/reset/",
+        auth_views.PasswordResetView.as_view(
+            form_class=PasswordResetForm, email_template_name="registration/password_reset_email.txt"
+        ),
+        name="password_reset",
+    ),
     path("accounts/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("accounts/reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),

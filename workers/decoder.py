@@ -13,6 +13,7 @@ Which prompt goes into which slot when is `workers/scheduler.py`'s business. The
 final norm and head modules are called as they are. It applies to Llama-shaped models (the ko-genstruct base is
 Llama-3); other architectures use the `batched` backend.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,10 +41,27 @@ class SlotDecoder:
     """The slots' cache and state: `prefill` puts prompts into slots, `step` decodes one token in each of the first n
     slots, `move` shifts a running sequence to another slot. `workers/scheduler.py` drives it."""
 
-    def __init__(self, model, *, slots: int, max_len: int, max_new_tokens: int, eos: int, temperature: float,
-                 top_p: float, use_graph: bool, top_k: int = 0, attention: str = "auto", compile: bool | None = None,
-                 fp8: str = "off", min_slots: int = 16, min_prefix: int = 16, fuse: bool = True, fuse_writes: bool = True,
-                 kv_block: int = 32):
+    def __init__(
+        self,
+        model,
+        *,
+        slots: int,
+        max_len: int,
+        max_new_tokens: int,
+        eos: int,
+        temperature: float,
+        top_p: float,
+        use_graph: bool,
+        top_k: int = 0,
+        attention: str = "auto",
+        compile: bool | None = None,
+        fp8: str = "off",
+        min_slots: int = 16,
+        min_prefix: int = 16,
+        fuse: bool = True,
+        fuse_writes: bool = True,
+        kv_block: int = 32,
+    ):
         self.model = model
         self.inner = model.model
         self.layers = list(self.inner.layers)
@@ -52,7 +70,7 @@ class SlotDecoder:
         self.kv_heads = getattr(config, "num_key_value_heads", None) or self.heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
         self.group = self.heads // self.kv_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.slots, self.max_new, self.eos = slots, max_new_tokens, eos
@@ -126,7 +144,9 @@ class SlotDecoder:
         self.flex = Compiled(flex_attention, dynamic=False, fullgraph=True)
         blocks = self.max_len // self.kv_block
         self.kv_blocks = torch.ones((self.slots, 1, 1), dtype=torch.int32, device=self.device)
-        self.kv_indices = torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
+        self.kv_indices = (
+            torch.arange(blocks, dtype=torch.int32, device=self.device).expand(self.slots, 1, 1, blocks).contiguous()
+        )
         pos = self.pos
 
         def visible(b, h, q_idx, kv_idx):
@@ -134,8 +154,14 @@ class SlotDecoder:
 
         # One block mask per decode size, over the first n slots' rows of the same tensors.
         self.block_masks = {
-            n: BlockMask.from_kv_blocks(self.kv_blocks[:n], self.kv_indices[:n], BLOCK_SIZE=self.kv_block, mask_mod=visible,
-                                        seq_lengths=(1, self.max_len), compute_q_blocks=False)
+            n: BlockMask.from_kv_blocks(
+                self.kv_blocks[:n],
+                self.kv_indices[:n],
+                BLOCK_SIZE=self.kv_block,
+                mask_mod=visible,
+                seq_lengths=(1, self.max_len),
+                compute_q_blocks=False,
+            )
             for n in self.sizes
         }
 
@@ -156,22 +182,30 @@ class SlotDecoder:
         for i, w in enumerate(self.decode_weights):
             k_cache, v_cache = self.k_cache[i][:n], self.v_cache[i][:n]
             if self.fuse_writes:
-                q = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim,
-                                   k_cache, v_cache, rows, pos)
+                q = self.decode_in(
+                    x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim, k_cache, v_cache, rows, pos
+                )
             else:
                 q, k, v = self.decode_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
                 k_cache[rows, :, pos] = k
                 v_cache[rows, :, pos] = v
             if self.attention == "flex":
-                o = self.flex(q[:, :, None, :], k_cache, v_cache, block_mask=self.block_masks[n], scale=self.scale,
-                              enable_gqa=self.group > 1)
+                o = self.flex(
+                    q[:, :, None, :],
+                    k_cache,
+                    v_cache,
+                    block_mask=self.block_masks[n],
+                    scale=self.scale,
+                    enable_gqa=self.group > 1,
+                )
             else:
                 # Grouped-query attention without copying the cache: the query heads that share a KV head become that
                 # head's queries ([slots, kv_heads, group, head_dim] against [slots, kv_heads, max_len, head_dim]).
                 q = q.reshape(n, self.kv_heads, self.group, self.head_dim)
                 o = torch.nn.functional.scaled_dot_product_attention(q, k_cache, v_cache, attn_mask=mask, scale=self.scale)
-            x = self.decode_out(x, o.reshape(n, self.heads * self.head_dim), w.o, w.post_norm, w.eps, w.gate_up, w.down, w.act,
-                                self.intermediate)
+            x = self.decode_out(
+                x, o.reshape(n, self.heads * self.head_dim), w.o, w.post_norm, w.eps, w.gate_up, w.down, w.act, self.intermediate
+            )
         logits = self.model.lm_head(self.inner.norm(x))
         sampled = sample(logits, temperature=self.temperature, top_k=self.top_k, top_p=self.top_p)
         active = ~finished
@@ -238,8 +272,9 @@ class SlotDecoder:
             prefix_k, prefix_v = prefix_k.transpose(1, 2), prefix_v.transpose(1, 2)  # [layers, prefix, kv_heads, dim]
         for i, w in enumerate(self.prefill_weights):
             if shared:
-                q, k, v = self.prefill_in_after_prefix(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads,
-                                                       self.head_dim, prefix_k[i], prefix_v[i], n)
+                q, k, v = self.prefill_in_after_prefix(
+                    x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim, prefix_k[i], prefix_v[i], n
+                )
             else:
                 q, k, v = self.prefill_in(x, w.input_norm, w.eps, w.qkv, cos, sin, self.heads, self.kv_heads, self.head_dim)
                 q, k, v = (t.view(n, width, -1, self.head_dim) for t in (q, k, v))
@@ -250,16 +285,28 @@ class SlotDecoder:
             self.v_cache[i][:, :, shared : shared + width].index_copy_(0, slots, own_v)
             # Padding sits after each prompt, so causal attention never lets a real token see it; the cache rows it
             # writes lie past the prompt and are overwritten by decoding before any step attends to them.
-            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1)
+            o = torch.nn.functional.scaled_dot_product_attention(
+                q, k, v, is_causal=True, scale=self.scale, enable_gqa=self.group > 1
+            )
             if shared:
                 o = o[:, :, shared:]
-            x = self.prefill_out(x, o.transpose(1, 2).reshape(n * width, self.heads * self.head_dim), w.o, w.post_norm, w.eps,
-                                 w.gate_up, w.down, w.act, self.intermediate)
+            x = self.prefill_out(
+                x,
+                o.transpose(1, 2).reshape(n * width, self.heads * self.head_dim),
+                w.o,
+                w.post_norm,
+                w.eps,
+                w.gate_up,
+                w.down,
+                w.act,
+                self.intermediate,
+            )
         x = x.view(n, width, -1)
         last = x[torch.arange(n, device=self.device), lengths - 1]
         # Each sample draws its own first token.
-        first = sample(self.model.lm_head(self.inner.norm(last))[rows], temperature=self.temperature, top_k=self.top_k,
-                       top_p=self.top_p)
+        first = sample(
+            self.model.lm_head(self.inner.norm(last))[rows], temperature=self.temperature, top_k=self.top_k, top_p=self.top_p
+        )
         budget = torch.tensor(budgets, dtype=torch.long, device=self.device)
         self.tokens[slots] = first
         self.pos[slots] = shared + lengths[rows]

@@ -4,6 +4,7 @@ its questions are templates and its answers sentences of the source, which the q
 
     python -m workers.demo_model OUT_DIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0, progress=None) -> d
     build_base_model(out_dir / "tokenizer", out_dir / "base", hidden=128, layers=2, seed=seed)
     tokenizer = AutoTokenizer.from_pretrained(out_dir / "base")
     base = AutoModelForCausalLM.from_pretrained(out_dir / "base")
-    model = get_peft_model(base, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS,
-                                            task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base, LoraConfig(r=16, lora_alpha=16, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+    )
     # The embeddings and the (tied) output layer learn too: a random base has nothing for a rank-16 adapter to steer.
     for name, param in model.named_parameters():
         if "embed_tokens" in name:
@@ -109,8 +111,10 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0, progress=None) -> d
             reported = now
             per_step = (now - trained) / (step + 1)
             recent = losses[-20:]
-            say(f"  step {step + 1}/{steps} · loss {sum(recent) / len(recent):.2f} · {_duration(now - started)} so far, "
-                f"about {_duration(per_step * (steps - step - 1))} left")
+            say(
+                f"  step {step + 1}/{steps} · loss {sum(recent) / len(recent):.2f} · {_duration(now - started)} so far, "
+                f"about {_duration(per_step * (steps - step - 1))} left"
+            )
     say("  saving the base model and the adapter ...")
     model.eval()
     # Save the trained embeddings into the base and the LoRA as the adapter: a base + adapter pair like ko-genstruct's.

@@ -3,6 +3,7 @@ sentence-embedding model (multilingual-e5, bge-m3 or any BERT-like encoder; a lo
 pooling over the tokens, L2-normalised, compared by cosine with the project's earlier questions.
 
 Off unless the project names an embedding model. `build_tiny_encoder` makes a small local encoder for tests."""
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,9 @@ def _load(model_name: str):
             cache = getattr(settings, "MODEL_CACHE_DIR", None)
             device = "cuda" if torch.cuda.is_available() else "cpu"
             tokenizer = AutoTokenizer.from_pretrained(model_name, cache_dir=cache)
-            model = AutoModel.from_pretrained(model_name, cache_dir=cache,
-                                              torch_dtype=torch.float16 if device == "cuda" else torch.float32)
+            model = AutoModel.from_pretrained(
+                model_name, cache_dir=cache, torch_dtype=torch.float16 if device == "cuda" else torch.float32
+            )
             _loaded[model_name] = (tokenizer, model.to(device).eval(), device)
         return _loaded[model_name]
 
@@ -44,8 +46,13 @@ def embed(texts: list[str], *, model_name: str, batch_size: int = 128):
     out = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer([prefix + t for t in texts[start : start + batch_size]], padding=True, truncation=True,
-                              max_length=128, return_tensors="pt").to(device)
+            batch = tokenizer(
+                [prefix + t for t in texts[start : start + batch_size]],
+                padding=True,
+                truncation=True,
+                max_length=128,
+                return_tensors="pt",
+            ).to(device)
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -93,12 +100,21 @@ def embed_question_duplicates(pair_ids: list[int]) -> int:
     project = pairs[0].project
     model_name = project.embedding_model
     vectors = embed([p.question for p in pairs], model_name=model_name)
-    question_embeddings_store(project=project, model=model_name,
-                              vectors={p.pk: vectors[i].numpy().astype(np.float16).tobytes() for i, p in enumerate(pairs)})
-    earlier = list(QuestionEmbedding.objects.filter(project=project, model=model_name, pair_id__lt=pairs[-1].pk)
-                   .exclude(pair_id__in=[p.pk for p in pairs]).values_list("pair_id", "vector"))
-    earlier_vectors = (torch.from_numpy(np.stack([np.frombuffer(bytes(v), dtype=np.float16) for _, v in earlier]).astype(np.float32))
-                       if earlier else torch.empty(0, vectors.shape[1]))
+    question_embeddings_store(
+        project=project,
+        model=model_name,
+        vectors={p.pk: vectors[i].numpy().astype(np.float16).tobytes() for i, p in enumerate(pairs)},
+    )
+    earlier = list(
+        QuestionEmbedding.objects.filter(project=project, model=model_name, pair_id__lt=pairs[-1].pk)
+        .exclude(pair_id__in=[p.pk for p in pairs])
+        .values_list("pair_id", "vector")
+    )
+    earlier_vectors = (
+        torch.from_numpy(np.stack([np.frombuffer(bytes(v), dtype=np.float16) for _, v in earlier]).astype(np.float32))
+        if earlier
+        else torch.empty(0, vectors.shape[1])
+    )
     nearest = nearest_earlier([p.pk for p in pairs], vectors, [i for i, _ in earlier], earlier_vectors)
     threshold = FilterConfig.from_overrides(project.filter_thresholds)["duplicate.embedding_similarity"]
     hits = {pid: (other, cos) for pid, (other, cos) in nearest.items() if cos >= threshold}
@@ -116,13 +132,24 @@ def build_tiny_encoder(texts: list[str], out_dir: Path, *, vocab_size: int = 800
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
+    tok.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
     fast.save_pretrained(out_dir)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=hidden * 2, max_position_embeddings=160)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=160,
+    )
     BertModel(config).save_pretrained(out_dir)
     return out_dir

@@ -12,6 +12,7 @@ docs/PERFORMANCE.md, "Generation"):
 - `continuous`: transformers' continuous batching (`generate_batch`, paged KV cache); much slower than the others on
   the same GPU and version, so it is opt-in.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,9 +64,19 @@ class SampleResult:
 
 
 class Engine:
-    def __init__(self, loaded, *, backend: str = "auto", max_batch: int = 256, token_budget: int | None = None,
-                 compile: bool | None = None, fp8: str = "off", fuse: bool = True,
-                 refill_at: int | None = None, kv_block: int = 32):
+    def __init__(
+        self,
+        loaded,
+        *,
+        backend: str = "auto",
+        max_batch: int = 256,
+        token_budget: int | None = None,
+        compile: bool | None = None,
+        fp8: str = "off",
+        fuse: bool = True,
+        refill_at: int | None = None,
+        kv_block: int = 32,
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"unknown generation backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.loaded = loaded
@@ -137,8 +148,12 @@ class Engine:
             results[index] = result
         return results  # type: ignore[return-value]
 
-    def generate_stream(self, requests: Sequence[SampleRequest], params: SamplingParams,
-                        more: Callable[[bool], Sequence[SampleRequest] | None] | None = None) -> Iterator[tuple[int, SampleResult]]:
+    def generate_stream(
+        self,
+        requests: Sequence[SampleRequest],
+        params: SamplingParams,
+        more: Callable[[bool], Sequence[SampleRequest] | None] | None = None,
+    ) -> Iterator[tuple[int, SampleResult]]:
         """(request index, result) as results are ready: with `slots`, each as its sequence finishes, so a caller can
         store them while the rest is still generating; with the other backends, a batch at a time.
 
@@ -183,15 +198,31 @@ class Engine:
         from workers.decoder import SlotDecoder
 
         d = self._decoder
-        if (d is not None and d.slots == slots and d.max_new == params.max_new_tokens and d.temperature == params.temperature
-                and d.top_p == params.top_p and d.top_k == params.top_k and max_len <= d.max_len <= max_len + 256):
+        if (
+            d is not None
+            and d.slots == slots
+            and d.max_new == params.max_new_tokens
+            and d.temperature == params.temperature
+            and d.top_p == params.top_p
+            and d.top_k == params.top_k
+            and max_len <= d.max_len <= max_len + 256
+        ):
             return d
         self._decoder = None
         self._free_gpu_memory()
         self._decoder = SlotDecoder(
-            self.model, slots=slots, max_len=max_len, max_new_tokens=params.max_new_tokens, eos=self.eos,
-            temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
-            use_graph=self.loaded.device.startswith("cuda"), compile=self.compile, fp8=self.fp8, fuse=self.fuse,
+            self.model,
+            slots=slots,
+            max_len=max_len,
+            max_new_tokens=params.max_new_tokens,
+            eos=self.eos,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            use_graph=self.loaded.device.startswith("cuda"),
+            compile=self.compile,
+            fp8=self.fp8,
+            fuse=self.fuse,
             kv_block=self.kv_block,
         )
         return self._decoder
@@ -205,7 +236,9 @@ class Engine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _generate_slots(self, requests: list[SampleRequest], params: SamplingParams, more=None) -> Iterator[tuple[int, SampleResult]]:
+    def _generate_slots(
+        self, requests: list[SampleRequest], params: SamplingParams, more=None
+    ) -> Iterator[tuple[int, SampleResult]]:
         import torch
 
         from workers.scheduler import SlotScheduler
@@ -237,11 +270,14 @@ class Engine:
             if slots is None:
                 # As many slots as the KV budget holds, at most max_batch, and (for one job) no more than a power of two
                 # above its work.
-                slots = min(self.max_batch, max(1, self.token_budget // max_len),
-                            self.max_batch if not exhausted else 1 << (len(todo) - 1).bit_length())
+                slots = min(
+                    self.max_batch,
+                    max(1, self.token_budget // max_len),
+                    self.max_batch if not exhausted else 1 << (len(todo) - 1).bit_length(),
+                )
             decoder = self._slot_decoder(slots, max_len, params)
 
-            def feed(wait: bool):
+            def feed(wait: bool, decoder=decoder, todo=todo):
                 nonlocal exhausted
                 new = more(wait)
                 if new is None:
@@ -254,8 +290,9 @@ class Engine:
 
             try:
                 scheduler = SlotScheduler(decoder, refill_at=self.refill_at)
-                for done in scheduler.run([list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo],
-                                          more=None if exhausted else feed):
+                for done in scheduler.run(
+                    [list(requests[i].prompt_ids) for i in todo], [budgets[i] for i in todo], more=None if exhausted else feed
+                ):
                     index = todo[done.index]
                     finished[index] = True
                     yield index, self._result(requests[index], done.tokens, budgets[index], done.duration_ms)
@@ -334,7 +371,9 @@ class Engine:
         for index in order:
             length = len(requests[index].prompt_ids)
             new_longest = max(longest, length)
-            if group and (len(group) + 1 > max_rows or (len(group) + 1) * (new_longest + params.max_new_tokens) > self.token_budget):
+            if group and (
+                len(group) + 1 > max_rows or (len(group) + 1) * (new_longest + params.max_new_tokens) > self.token_budget
+            ):
                 yield group
                 group, new_longest = [], length
             group.append(index)
@@ -373,8 +412,8 @@ class Engine:
         attention = torch.zeros((len(group), width), dtype=torch.long)
         for row, request in enumerate(group):
             ids = torch.tensor(list(request.prompt_ids), dtype=torch.long)
-            input_ids[row, width - len(ids):] = ids  # left padding: every prompt ends where generation starts
-            attention[row, width - len(ids):] = 1
+            input_ids[row, width - len(ids) :] = ids  # left padding: every prompt ends where generation starts
+            attention[row, width - len(ids) :] = 1
         device = self.loaded.device
         budgets = [request_budget(r, params) for r in group]
         extra = {}

@@ -1,4 +1,5 @@
 """The heartbeat of a running batch: a thread renews the batch row's `heartbeat_at` while its task runs."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,9 @@ def heartbeat_start(batch, *, task_id: str, keep_others: bool = False) -> None:
         for previous in _beating.pop(task_id, []):
             previous.set()
     _beating.setdefault(task_id, []).append(stop)
-    thread = threading.Thread(target=_beat, args=(batch.pk, batch.attempts, stop), name=f"heartbeat-batch-{batch.pk}",
-                              daemon=True)
+    thread = threading.Thread(
+        target=_beat, args=(batch.pk, batch.attempts, stop), name=f"heartbeat-batch-{batch.pk}", daemon=True
+    )
     thread.start()
 
 

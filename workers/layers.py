@@ -1,5 +1,6 @@
 """One Llama layer's arithmetic on the model's own weights: fused projections, FP8 matmuls (`fp8="prefill"` or `"all"`)
 and `torch.compile` with an uncompiled fallback. `workers/decoder.py` runs these functions on its slot cache."""
+
 from __future__ import annotations
 
 import logging
@@ -19,9 +20,11 @@ FP8_MAX = 448.0  # largest finite float8_e4m3fn
 # rotary embedding, activation, residual adds, FP8 scaling) can be fused by `torch.compile`; the cache writes and the
 # attention kernel stay outside, between the two halves.
 
+
 @dataclass(frozen=True)
 class Linear:
     """A projection: bf16/fp32 weight `[out, in]`, or an FP8 weight `[in, out]` (column-major) with per-output scales."""
+
     weight: object
     bias: object = None
     scale: object = None
@@ -61,8 +64,9 @@ def attention_inputs(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_h
     return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin, v
 
 
-def attention_inputs_into_cache(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int,
-                                k_cache, v_cache, rows, pos):
+def attention_inputs_into_cache(
+    x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int, k_cache, v_cache, rows, pos
+):
     """`attention_inputs` for one token per slot that also writes each slot's K and V into its cache row at its position
     (`k_cache`, `v_cache`: [slots, kv_heads, max_len, head_dim]) and returns the queries. Compiled, the writes are stored
     by the kernel that applies the rotary embedding instead of two more kernels per layer."""
@@ -83,8 +87,9 @@ def _prefill_attention_inputs(*args):  # separate code objects: the prefill's sh
     return attention_inputs(*args)
 
 
-def _prefill_attention_inputs_after_prefix(x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int,
-                                           prefix_k, prefix_v, n: int):
+def _prefill_attention_inputs_after_prefix(
+    x, norm, eps: float, qkv: tuple, cos, sin, heads: int, kv_heads: int, head_dim: int, prefix_k, prefix_v, n: int
+):
     """`attention_inputs` for n prompts that follow a shared prefix, as [prompt, prefix + token, head, head_dim]: the
     queries padded in front with zeros to the prefix's length, the keys and values with the prefix's own (`prefix_k`,
     `prefix_v`: [prefix, kv_heads, head_dim]) in front. Compiled, the rotary embedding writes straight into them."""
@@ -124,9 +129,11 @@ def check_fp8_device(device) -> None:
     if device.type == "cuda":
         capability = torch.cuda.get_device_capability(device)
         if capability < (8, 9):
-            raise ValueError(f"GENERATION_FP8 needs a GPU with FP8 matmuls (compute capability 8.9 or more, such as the "
-                             f"H100); {torch.cuda.get_device_name(device)} has {capability[0]}.{capability[1]}. "
-                             f"Set GENERATION_FP8=off.")
+            raise ValueError(
+                f"GENERATION_FP8 needs a GPU with FP8 matmuls (compute capability 8.9 or more, such as the "
+                f"H100); {torch.cuda.get_device_name(device)} has {capability[0]}.{capability[1]}. "
+                f"Set GENERATION_FP8=off."
+            )
 
 
 def _allow_recompiles():
@@ -147,8 +154,10 @@ class Compiled:
         import torch._inductor.exc
 
         self.fn, self.compiled, self.failed = fn, torch.compile(fn, **options), False
-        self.errors = (torch._dynamo.exc.TorchDynamoException,
-                       getattr(torch._inductor.exc, "InductorError", torch._dynamo.exc.TorchDynamoException))
+        self.errors = (
+            torch._dynamo.exc.TorchDynamoException,
+            getattr(torch._inductor.exc, "InductorError", torch._dynamo.exc.TorchDynamoException),
+        )
 
     def __call__(self, *args, **kwargs):
         if not self.failed:
@@ -156,7 +165,9 @@ class Compiled:
                 return self.compiled(*args, **kwargs)
             except self.errors as exc:
                 self.failed = True
-                log.warning("torch.compile of %s failed; running it uncompiled: %s", getattr(self.fn, "__name__", self.fn), str(exc)[:500])
+                log.warning(
+                    "torch.compile of %s failed; running it uncompiled: %s", getattr(self.fn, "__name__", self.fn), str(exc)[:500]
+                )
         return self.fn(*args, **kwargs)
 
 
@@ -203,7 +214,9 @@ def _fused_or_apart(owner, name: str, *modules) -> tuple:
     are still its views), else one projection each (weights of different dtypes, devices or input sizes, or biases on
     some only)."""
     fused = getattr(owner, name, None)
-    if fused is not None and all(m.weight.untyped_storage().data_ptr() == fused.weight.untyped_storage().data_ptr() for m in modules):
+    if fused is not None and all(
+        m.weight.untyped_storage().data_ptr() == fused.weight.untyped_storage().data_ptr() for m in modules
+    ):
         return (fused,)
     fused = _fused_linear(*modules)
     if fused is None:
@@ -219,12 +232,29 @@ def layer_weights(layer, fp8: bool, fuse: bool = True) -> LayerWeights:
         o, gate_up, down = _fp8_linear(attn.o_proj), (_fp8_linear(mlp.gate_proj, mlp.up_proj),), _fp8_linear(mlp.down_proj)
     elif fuse:
         qkv = _fused_or_apart(attn, "_slots_qkv", attn.q_proj, attn.k_proj, attn.v_proj)
-        o, gate_up, down = _module_linear(attn.o_proj), _fused_or_apart(mlp, "_slots_gate_up", mlp.gate_proj, mlp.up_proj), _module_linear(mlp.down_proj)
+        o, gate_up, down = (
+            _module_linear(attn.o_proj),
+            _fused_or_apart(mlp, "_slots_gate_up", mlp.gate_proj, mlp.up_proj),
+            _module_linear(mlp.down_proj),
+        )
     else:
         qkv = tuple(_module_linear(m) for m in (attn.q_proj, attn.k_proj, attn.v_proj))
-        o, gate_up, down = _module_linear(attn.o_proj), (_module_linear(mlp.gate_proj), _module_linear(mlp.up_proj)), _module_linear(mlp.down_proj)
-    return LayerWeights(layer.input_layernorm.weight, layer.post_attention_layernorm.weight, layer.input_layernorm.variance_epsilon,
-                        qkv, o, gate_up, down, mlp.act_fn, mlp.gate_proj.out_features)
+        o, gate_up, down = (
+            _module_linear(attn.o_proj),
+            (_module_linear(mlp.gate_proj), _module_linear(mlp.up_proj)),
+            _module_linear(mlp.down_proj),
+        )
+    return LayerWeights(
+        layer.input_layernorm.weight,
+        layer.post_attention_layernorm.weight,
+        layer.input_layernorm.variance_epsilon,
+        qkv,
+        o,
+        gate_up,
+        down,
+        mlp.act_fn,
+        mlp.gate_proj.out_features,
+    )
 
 
 def supports(model) -> bool:
@@ -235,4 +265,3 @@ def supports(model) -> bool:
         return False
     attn = getattr(layers[0], "self_attn", None)
     return all(hasattr(attn, n) for n in ("q_proj", "k_proj", "v_proj", "o_proj")) and hasattr(layers[0], "mlp")
-

@@ -1,5 +1,6 @@
 """Loading the base model and the LoRA adapter: local directories or hub ids at pinned revisions, offline-aware, with a
 check that the adapter fits the base before any weights are merged."""
+
 from __future__ import annotations
 
 import logging
@@ -70,22 +71,29 @@ def missing(what: str, field: str, name: str, revision: str, spec: ModelSpec, ex
     names it (Base model, Adapter)."""
     if _looks_local(name):
         found = f"{what} not found: local directory {name}" + ("" if Path(name).exists() else " does not exist on this worker")
-        fix = (f"Fix: copy the files there on every GPU worker, or set the project's {field} (project settings, "
-               f"Generation) to a directory that holds them.")
+        fix = (
+            f"Fix: copy the files there on every GPU worker, or set the project's {field} (project settings, "
+            f"Generation) to a directory that holds them."
+        )
         if DEMO_MODEL_DIR_NAME in name:
-            fix += (" The demo model is trained by `bin/start` (`manage.py serve`) into the data directory "
-                    "(WORKBENCH_DATA_DIR); start it once, or run `python -m workers.demo_model DIR`.")
+            fix += (
+                " The demo model is trained by `bin/start` (`manage.py serve`) into the data directory "
+                "(WORKBENCH_DATA_DIR); start it once, or run `python -m workers.demo_model DIR`."
+            )
     else:
         rev = f" --revision {revision}" if revision else ""
         cache = _cache_in_use(spec)
         found = f"{what} not found: {_where(name, revision)}; " + (
-            f"it is not in this worker's Hugging Face cache {cache}" if offline()
+            f"it is not in this worker's Hugging Face cache {cache}"
+            if offline()
             else f"it could not be fetched from the hub into the cache {cache}"
         )
-        fix = (f"Fix: download it into the worker's cache (`hf download {name}{rev} --cache-dir {cache}`; "
-               f"the cache is MODEL_CACHE_DIR when that directory exists, else HF_HUB_CACHE / HF_HOME), then set "
-               f"HF_HUB_OFFLINE=1 on workers that must not reach the hub; or set the project's {field} (project "
-               f"settings, Generation) to a local directory holding it.")
+        fix = (
+            f"Fix: download it into the worker's cache (`hf download {name}{rev} --cache-dir {cache}`; "
+            f"the cache is MODEL_CACHE_DIR when that directory exists, else HF_HUB_CACHE / HF_HOME), then set "
+            f"HF_HUB_OFFLINE=1 on workers that must not reach the hub; or set the project's {field} (project "
+            f"settings, Generation) to a local directory holding it."
+        )
         if not offline():
             fix += " A gated repository also needs HF_TOKEN on the worker."
     return ModelLoadError(f"{found} ({_first_line(exc)}).\n{fix}")
@@ -166,10 +174,12 @@ def preflight(spec: ModelSpec) -> str:
             base_model_name=spec.base_model,
             module_names={name for name, _ in skeleton.named_modules()},
         )
-    return (f"{_where(spec.base_model, spec.base_revision)} ({getattr(base_config, 'model_type', '?')}, "
-            f"{getattr(base_config, 'num_hidden_layers', '?')} layers)"
-            + (f" + adapter {_where(spec.adapter, spec.adapter_revision)}" if spec.adapter else "")
-            + f", tokenizer of {len(tokenizer)} tokens")
+    return (
+        f"{_where(spec.base_model, spec.base_revision)} ({getattr(base_config, 'model_type', '?')}, "
+        f"{getattr(base_config, 'num_hidden_layers', '?')} layers)"
+        + (f" + adapter {_where(spec.adapter, spec.adapter_revision)}" if spec.adapter else "")
+        + f", tokenizer of {len(tokenizer)} tokens"
+    )
 
 
 def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
@@ -210,4 +220,6 @@ def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
         eos = tokenizer.eos_token_id
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(spec=spec, model=model, tokenizer=tokenizer, device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=eos)
+    return LoadedModel(
+        spec=spec, model=model, tokenizer=tokenizer, device=device, dtype=str(dtype).replace("torch.", ""), eos_token_id=eos
+    )

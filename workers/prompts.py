@@ -1,4 +1,5 @@
 """Prompts exactly as the ko-genstruct model card builds them, with the document's text always tokenised as text."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,7 @@ _MARK = "\ue000"
 def render_chat_prompt(tokenizer, template: str, *, text: str, title: str = "") -> str:
     """The card: template filled with the chunk, chat template with add_generation_prompt=True, then `.strip()`."""
     content = render_prompt(template, text=text, title=title)
-    rendered = tokenizer.apply_chat_template(
-        [{"content": content, "role": "user"}], tokenize=False, add_generation_prompt=True
-    )
+    rendered = tokenizer.apply_chat_template([{"content": content, "role": "user"}], tokenize=False, add_generation_prompt=True)
     return rendered.strip()
 
 
@@ -35,12 +34,10 @@ def encode_chat_prompt(tokenizer, template: str, *, text: str, title: str = "") 
     if frame.count(_MARK) != 1:
         raise ValueError("the tokenizer's chat template does not place the user's content exactly once")
     before, after = frame.split(_MARK)
-    rendered = tokenizer.apply_chat_template(
-        [{"content": content, "role": "user"}], tokenize=False, add_generation_prompt=True
-    )
+    rendered = tokenizer.apply_chat_template([{"content": content, "role": "user"}], tokenize=False, add_generation_prompt=True)
     if not (rendered.startswith(before) and rendered.endswith(after)) or len(rendered) < len(before) + len(after):
         raise ValueError("the tokenizer's chat template changes its markup with the content; cannot keep the text literal")
-    middle = rendered[len(before): len(rendered) - len(after)]
+    middle = rendered[len(before) : len(rendered) - len(after)]
     # The card's .strip() of the whole string: markup always holds a special token at both ends of the prompt.
     before, after = before.lstrip(), after.rstrip()
 

@@ -1,4 +1,5 @@
 """One token per row of logits, drawn as the model card's `generate` call draws it, without a host synchronisation."""
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ prompts (length-sorted prefills of several prompts at once), so a short answer f
 prompt waits, the running sequences move into the lower half of the slots whenever they fit there and the step runs on
 that half, so a job's tail stops paying for empty slots.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,7 @@ class SlotScheduler:
     """Generates for a list of prompts with per-prompt budgets on `decoder`; `run` yields each prompt's tokens as it
     finishes."""
 
-    def __init__(self, decoder: SlotDecoder, *, prefill_tokens: int = 16_384, check_every: int = 4,
-                 refill_at: int | None = None):
+    def __init__(self, decoder: SlotDecoder, *, prefill_tokens: int = 16_384, check_every: int = 4, refill_at: int | None = None):
         self.decoder = decoder
         self.prefill_tokens, self.check_every = prefill_tokens, check_every
         # Free slots that trigger a refill (prefill) while others run.
@@ -102,7 +102,9 @@ class SlotScheduler:
                         group_slots, group = [], []
                         width = len(prompts[queue[0]]) - len(decoder.prefix)  # the tokens a prefill runs per prompt
                         distinct: set[int] = set()
-                        while queue and free and (len(distinct | {group_of[queue[0]]})) * width <= max(self.prefill_tokens, width):
+                        while (
+                            queue and free and (len(distinct | {group_of[queue[0]]})) * width <= max(self.prefill_tokens, width)
+                        ):
                             index = queue.pop(0)
                             slot = free.pop(0)
                             group.append(index)

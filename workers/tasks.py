@@ -1,4 +1,5 @@
 """Tasks of the `gpu` queue. A task carries a batch id only; the batch row says what to generate."""
+
 from __future__ import annotations
 
 import logging
@@ -53,10 +54,22 @@ def engine_for(parameters: dict):
 
             gc.collect()
             loaded = load_model(spec, device=settings.MODEL_DEVICE or None)
-            _engine = Engine(loaded, backend=settings.GENERATION_BACKEND, max_batch=settings.GENERATION_MAX_BATCH,
-                             compile=settings.GENERATION_COMPILE, fp8=settings.GENERATION_FP8)
+            _engine = Engine(
+                loaded,
+                backend=settings.GENERATION_BACKEND,
+                max_batch=settings.GENERATION_MAX_BATCH,
+                compile=settings.GENERATION_COMPILE,
+                fp8=settings.GENERATION_FP8,
+            )
             _engine_key = spec
-            log.info("loaded %s + %s on %s (%s, backend %s)", spec.base_model, spec.adapter, loaded.device, loaded.dtype, _engine.backend)
+            log.info(
+                "loaded %s + %s on %s (%s, backend %s)",
+                spec.base_model,
+                spec.adapter,
+                loaded.device,
+                loaded.dtype,
+                _engine.backend,
+            )
         return _engine
 
 
@@ -91,20 +104,38 @@ def generate_batch(self, batch_id: int) -> None:
             requests = batch_requests(engine, params, batch, missing)
             seed = (params["seed"] + 7919 * batch.index + batch.attempts) % 2**31
             # Top-k and top-p resolved against the loaded checkpoint, as the card's `generate` call would; stored per sample.
-            sampling = engine.resolve(SamplingParams(temperature=params["temperature"], top_p=params.get("top_p"),
-                                                     top_k=params.get("top_k"), max_new_tokens=params["max_new_tokens"], seed=seed))
-            used = {"temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p,
-                    "max_new_tokens": sampling.max_new_tokens}
+            sampling = engine.resolve(
+                SamplingParams(
+                    temperature=params["temperature"],
+                    top_p=params.get("top_p"),
+                    top_k=params.get("top_k"),
+                    max_new_tokens=params["max_new_tokens"],
+                    seed=seed,
+                )
+            )
+            used = {
+                "temperature": sampling.temperature,
+                "top_k": sampling.top_k,
+                "top_p": sampling.top_p,
+                "max_new_tokens": sampling.max_new_tokens,
+            }
             # Stored as they finish, a few dozen at a time, on a thread of their own while the GPU goes on: a worker
             # lost mid-batch keeps what it had stored, and the retry generates only the rest; reviewers see the first
             # pairs of a batch before its last ones are done.
-            with Writer(seed=seed, worker=worker, device_name=gpu_name(engine.loaded.device), precision=engine.precision,
-                        sampling=used) as writer:
+            with Writer(
+                seed=seed, worker=worker, device_name=gpu_name(engine.loaded.device), precision=engine.precision, sampling=used
+            ) as writer:
                 writer.expect(batch, len(requests))
                 if settings.GENERATION_HANDOVER:
-                    handover = Handover(run_id=batch.run_id, worker=worker, task_id=self.request.id, engine=engine,
-                                        params=params, writer=writer,
-                                        until=time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+                    handover = Handover(
+                        run_id=batch.run_id,
+                        worker=worker,
+                        task_id=self.request.id,
+                        engine=engine,
+                        params=params,
+                        writer=writer,
+                        until=time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT / 2,
+                    )
                 for _index, result in engine.generate_stream(requests, sampling, more=handover):
                     writer.add(result)
         generation.batch_finish(batch_id=batch_id, attempt=batch.attempts)
@@ -120,13 +151,15 @@ def generate_batch(self, batch_id: int) -> None:
             # Back to the queue: its own message (still in the broker) or the sweep claims it again, and the next
             # attempt generates only what was not stored.
             try:
-                generation.batch_release(batch_id=taken.pk, error=f"{type(exc).__name__}: {exc}", transient=True,
-                                         attempt=taken.attempts)
+                generation.batch_release(
+                    batch_id=taken.pk, error=f"{type(exc).__name__}: {exc}", transient=True, attempt=taken.attempts
+                )
             except Exception:
                 log.exception("batch %s, taken over from batch %s, could not be released", taken.pk, batch_id)
         try:
-            again = generation.batch_release(batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", transient=transient,
-                                             attempt=batch.attempts)
+            again = generation.batch_release(
+                batch_id=batch_id, error=f"{type(exc).__name__}: {exc}", transient=transient, attempt=batch.attempts
+            )
         except Exception as release_exc:
             if not is_transient(release_exc):
                 raise
@@ -134,7 +167,7 @@ def generate_batch(self, batch_id: int) -> None:
             log.exception("batch %s could not be released", batch_id)
             again = True
         if again:
-            raise self.retry(exc=exc, countdown=min(60, 2 ** batch.attempts), max_retries=None) from None
+            raise self.retry(exc=exc, countdown=min(60, 2**batch.attempts), max_retries=None) from None
 
 
 def batch_requests(engine, params: dict, batch, missing) -> list:
@@ -147,8 +180,9 @@ def batch_requests(engine, params: dict, batch, missing) -> list:
     limit = getattr(engine.model.config, "max_position_embeddings", None)
     for chunk, sample_index in missing:
         if chunk.pk not in prompts:
-            prompts[chunk.pk] = encode_chat_prompt(engine.tokenizer, params["prompt_template"], text=chunk.text,
-                                                   title=chunk.document.title)
+            prompts[chunk.pk] = encode_chat_prompt(
+                engine.tokenizer, params["prompt_template"], text=chunk.text, title=chunk.document.title
+            )
             if limit and len(prompts[chunk.pk]) + params["max_new_tokens"] > limit:
                 raise ValueError(
                     f"chunk {chunk.pk}: prompt of {len(prompts[chunk.pk])} tokens plus {params['max_new_tokens']} new "
@@ -168,7 +202,7 @@ class Handover:
     generates only the samples not stored. Stops taking batches at `until` (half the task's soft time limit), so a
     task ends well before its limit."""
 
-    def __init__(self, *, run_id: int, worker: str, task_id: str, engine, params: dict, writer: "Writer", until: float):
+    def __init__(self, *, run_id: int, worker: str, task_id: str, engine, params: dict, writer: Writer, until: float):
         self.run_id, self.worker, self.task_id = run_id, worker, task_id
         self.engine, self.params, self.writer, self.until = engine, params, writer, until
         self.taken: list = []
@@ -216,8 +250,9 @@ class Handover:
                     # Its own error (e.g. a chunk too long for the context): that batch fails, this task goes on.
                     log.exception("batch %s, taken over, failed", batch.pk)
                     self.taken.remove(batch)
-                    generation.batch_release(batch_id=batch.pk, error=f"{type(exc).__name__}: {exc}", transient=False,
-                                             attempt=batch.attempts)
+                    generation.batch_release(
+                        batch_id=batch.pk, error=f"{type(exc).__name__}: {exc}", transient=False, attempt=batch.attempts
+                    )
                     continue
                 if not requests:  # stored in full before (a redelivered batch)
                     self.taken.remove(batch)
@@ -251,8 +286,13 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-@shared_task(bind=True, name="workers.tasks.preflight_run", acks_late=True,
-             soft_time_limit=min(120, settings.CELERY_TASK_SOFT_TIME_LIMIT), time_limit=min(150, settings.CELERY_TASK_TIME_LIMIT))
+@shared_task(
+    bind=True,
+    name="workers.tasks.preflight_run",
+    acks_late=True,
+    soft_time_limit=min(120, settings.CELERY_TASK_SOFT_TIME_LIMIT),
+    time_limit=min(150, settings.CELERY_TASK_TIME_LIMIT),
+)
 def preflight_run(self, run_id: int) -> None:
     """Check, in a GPU worker, that the run's base model, adapter and tokenizer resolve here (config and tokenizer
     files, no weights). A failure fails the run at once with what is missing and how to fix it."""
@@ -268,8 +308,12 @@ def preflight_run(self, run_id: int) -> None:
         generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.FAILED, report=str(exc))
     except Exception as exc:  # e.g. the hub did not answer in time: the batches will tell; the run goes on
         log.exception("preflight of run %s could not finish", run_id)
-        generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.INCONCLUSIVE,
-                                        report=f"The check could not finish: {type(exc).__name__}: {exc}")
+        generation.run_preflight_record(
+            run_id=run_id,
+            worker=worker,
+            status=PreflightStatus.INCONCLUSIVE,
+            report=f"The check could not finish: {type(exc).__name__}: {exc}",
+        )
     else:
         generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.PASSED, report=report)
 
@@ -350,8 +394,14 @@ def _store(batch, results, seed: int, worker: str, device_name: str, precision: 
             batch=batch,
             samples=[
                 generation.GeneratedSample(
-                    chunk_id=r.key[0], sample_index=r.key[1], raw_text=r.text, finish_reason=r.finish_reason,
-                    prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens, seed=seed, duration_ms=r.duration_ms,
+                    chunk_id=r.key[0],
+                    sample_index=r.key[1],
+                    raw_text=r.text,
+                    finish_reason=r.finish_reason,
+                    prompt_tokens=r.prompt_tokens,
+                    completion_tokens=r.completion_tokens,
+                    seed=seed,
+                    duration_ms=r.duration_ms,
                 )
                 for r in results
             ],

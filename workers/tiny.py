@@ -2,6 +2,7 @@
 special tokens at their real ids (eos <|eot_id|> = 128009) and chat template, a small LlamaConfig, and a LoRA adapter
 on all linear layers made with peft. The tests run the real loading, merging, prompting and generation code on them,
 and the demo model (`workers/demo_model.py`) starts from them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -74,8 +75,9 @@ def _merges(tokenizer) -> list:
     return json.loads(tokenizer.to_str())["model"]["merges"]
 
 
-def build_base_model(tokenizer_dir: Path, out_dir: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0,
-                     max_positions: int = 4096):
+def build_base_model(
+    tokenizer_dir: Path, out_dir: Path, *, hidden: int = 64, layers: int = 2, seed: int = 0, max_positions: int = 4096
+):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -113,8 +115,9 @@ def build_lora(base_dir: Path, out_dir: Path, *, r: int = 16, alpha: int = 16, s
 
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(base_dir)
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=LORA_TARGETS, init_lora_weights=False,
-                        task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=LORA_TARGETS, init_lora_weights=False, task_type="CAUSAL_LM"
+    )
     model = get_peft_model(base, config)
     model.peft_config["default"].base_model_name_or_path = base_name or str(base_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

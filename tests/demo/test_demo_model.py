@@ -1,4 +1,5 @@
 """The demo model: trained once per machine with progress on the way, then copied into any new data dir."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The README's start path on embedded defaults (SQLite, filesystem broker): serve, log in, set up, stop."""
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,12 @@ def served(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--demo-model-steps", "40"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     output = []
     password = None
@@ -91,7 +97,11 @@ def test_start_command_serves_the_workbench_end_to_end(served):
     while True:
         ping = subprocess.run(
             [sys.executable, "-m", "celery", "-A", "workbench", "inspect", "ping", "--timeout", "5"],
-            cwd=ROOT, env=served["env"], capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            env=served["env"],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if "pong" in ping.stdout or time.monotonic() > deadline or served["proc"].poll() is not None:
             break

@@ -1,4 +1,5 @@
 """Files the document tests generate: every format and encoding the import accepts, and bad ones."""
+
 from __future__ import annotations
 
 import io
@@ -67,6 +68,7 @@ def nfd(text: str) -> str:
 
 # --- Hostile files: what a careless or malicious upload can hold. ---------------------------------------------------
 
+
 def _patch_zip(raw: bytes, *, flags: int | None = None, method: int | None = None) -> bytes:
     """Rewrite the flag bits or compression method of every entry, in the local headers and the central directory."""
     import struct
@@ -107,11 +109,11 @@ def zip_corrupt_deflate() -> bytes:
         archive.writestr("a.txt", (KO * 50).encode())
     raw = bytearray(buf.getvalue())
     start = 30 + len("a.txt")  # the first local header, then the compressed data
-    raw[start:start + 40] = b"\xff" * 40
+    raw[start : start + 40] = b"\xff" * 40
     return bytes(raw)
 
 
-def zip_bomb(size: int = 1024 ** 3, name: str = "bomb.txt") -> bytes:
+def zip_bomb(size: int = 1024**3, name: str = "bomb.txt") -> bytes:
     """A ZIP whose one member expands to `size` bytes (streamed in, so building it takes little memory)."""
     buf = io.BytesIO()
     block = b"\x20" * (1 << 20)
@@ -124,7 +126,7 @@ def zip_bomb(size: int = 1024 ** 3, name: str = "bomb.txt") -> bytes:
     return buf.getvalue()
 
 
-def docx_bomb(size: int = 400 * 1024 ** 2) -> bytes:
+def docx_bomb(size: int = 400 * 1024**2) -> bytes:
     """A valid DOCX whose word/document.xml expands to `size` bytes of XML (one huge paragraph)."""
     source = zipfile.ZipFile(io.BytesIO(docx(KO)))
     buf = io.BytesIO()
@@ -212,8 +214,7 @@ def hwp_with_password() -> bytes:
     return bytes(raw)
 
 
-_HWPX_NS = ('xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section" '
-            'xmlns:hp="http://www.hancom.co.kr/hwpml/2011/paragraph"')
+_HWPX_NS = 'xmlns:hs="http://www.hancom.co.kr/hwpml/2011/section" xmlns:hp="http://www.hancom.co.kr/hwpml/2011/paragraph"'
 
 
 def _owpml_paragraph(inner: str) -> str:
@@ -231,7 +232,9 @@ def _owpml_table(rows: list[list[str]]) -> str:
     for r, row in enumerate(rows):
         tcs = "".join(
             f'<hp:tc><hp:subList>{_owpml_text(cell)}</hp:subList><hp:cellAddr colAddr="{c}" rowAddr="{r}"/>'
-            f'<hp:cellSpan colSpan="1" rowSpan="1"/></hp:tc>' for c, cell in enumerate(row))
+            f'<hp:cellSpan colSpan="1" rowSpan="1"/></hp:tc>'
+            for c, cell in enumerate(row)
+        )
         trs.append(f"<hp:tr>{tcs}</hp:tr>")
     return _owpml_paragraph(f'<hp:tbl rowCnt="{len(rows)}" colCnt="{len(rows[0])}">{"".join(trs)}</hp:tbl>')
 
@@ -240,29 +243,33 @@ def hwpx(*blocks, sections: int = 1, encrypted: bool = False, section_xml: bytes
     """An HWPX package as Hangul writes it (OWPML: mimetype first and stored, version, manifest, content.hpf, body
     sections). A block is a paragraph's text or a table as a list of rows; blocks are dealt out over `sections`."""
     size = -(-len(blocks) // sections)
-    per_section = [blocks[i * size:(i + 1) * size] for i in range(sections)]
-    items = "".join(f'<opf:item id="section{i}" href="Contents/section{i}.xml" media-type="application/xml"/>'
-                    for i in range(sections))
+    per_section = [blocks[i * size : (i + 1) * size] for i in range(sections)]
+    items = "".join(
+        f'<opf:item id="section{i}" href="Contents/section{i}.xml" media-type="application/xml"/>' for i in range(sections)
+    )
     spine = "".join(f'<opf:itemref idref="section{i}"/>' for i in range(sections))
-    manifest = ('<?xml version="1.0" encoding="UTF-8"?><odf:manifest xmlns:odf="urn:oasis:names:tc:opendocument:xmlns:'
-                'manifest:1.0">')
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><odf:manifest xmlns:odf="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+    )
     if encrypted:
-        manifest += ('<odf:file-entry odf:full-path="Contents/section0.xml" odf:media-type="application/xml">'
-                     '<odf:encryption-data odf:checksum-type="SHA1" odf:checksum="AAAA"><odf:algorithm '
-                     'odf:algorithm-name="AES"/></odf:encryption-data></odf:file-entry>')
+        manifest += (
+            '<odf:file-entry odf:full-path="Contents/section0.xml" odf:media-type="application/xml">'
+            '<odf:encryption-data odf:checksum-type="SHA1" odf:checksum="AAAA"><odf:algorithm '
+            'odf:algorithm-name="AES"/></odf:encryption-data></odf:file-entry>'
+        )
     manifest += "</odf:manifest>"
     members = {
         "version.xml": '<?xml version="1.0" encoding="UTF-8"?><hv:HCFVersion xmlns:hv="http://www.hancom.co.kr/hwpml/'
-                       '2011/version" tagetApplication="WORDPROCESSOR" major="5" minor="1" micro="1" buildNumber="0" '
-                       'xmlVersion="1.4"/>',
+        '2011/version" tagetApplication="WORDPROCESSOR" major="5" minor="1" micro="1" buildNumber="0" '
+        'xmlVersion="1.4"/>',
         "META-INF/container.xml": '<?xml version="1.0" encoding="UTF-8"?><ocf:container xmlns:ocf="urn:oasis:names:tc:'
-                                  'opendocument:xmlns:container"><ocf:rootfiles><ocf:rootfile full-path="Contents/'
-                                  'content.hpf" media-type="application/hwpml-package+xml"/></ocf:rootfiles>'
-                                  '</ocf:container>',
+        'opendocument:xmlns:container"><ocf:rootfiles><ocf:rootfile full-path="Contents/'
+        'content.hpf" media-type="application/hwpml-package+xml"/></ocf:rootfiles>'
+        "</ocf:container>",
         "META-INF/manifest.xml": manifest,
         "Contents/content.hpf": '<?xml version="1.0" encoding="UTF-8"?><opf:package xmlns:opf="http://www.idpf.org/'
-                                f'2007/opf/"><opf:manifest>{items}</opf:manifest><opf:spine>{spine}</opf:spine>'
-                                '</opf:package>',
+        f'2007/opf/"><opf:manifest>{items}</opf:manifest><opf:spine>{spine}</opf:spine>'
+        "</opf:package>",
     }
     for i, section in enumerate(per_section):
         body = "".join(_owpml_table(b) if isinstance(b, list) else _owpml_text(b) for b in section)
@@ -277,7 +284,7 @@ def hwpx(*blocks, sections: int = 1, encrypted: bool = False, section_xml: bytes
     return buf.getvalue()
 
 
-def hwpx_bomb(size: int = 400 * 1024 ** 2) -> bytes:
+def hwpx_bomb(size: int = 400 * 1024**2) -> bytes:
     """A valid HWPX whose section0.xml expands to `size` bytes (one huge paragraph)."""
     source = zipfile.ZipFile(io.BytesIO(hwpx(KO)))
     buf = io.BytesIO()
@@ -298,7 +305,7 @@ def hwpx_bomb(size: int = 400 * 1024 ** 2) -> bytes:
     return buf.getvalue()
 
 
-def hwp_bomb(size: int = 200 * 1024 ** 2) -> bytes:
+def hwp_bomb(size: int = 200 * 1024**2) -> bytes:
     """The HWP fixture with its body section replaced by deflate data that expands to `size` bytes of zeros, the OLE
     container rewritten by hwpkit (an HWP 5.0 writer)."""
     import tempfile
@@ -321,12 +328,13 @@ def hwp_bomb(size: int = 200 * 1024 ** 2) -> bytes:
 
 # --- PDF bills as a printer lays them out ------------------------------------------------------------------------------
 
+
 def wrap_fixed(text: str, width: int) -> list[str]:
     """Lines of `width` characters, cut anywhere (Hangul typesetting breaks mid-word); a space at a break stays at
     the end of the line, as word processors hang it."""
     lines, pos = [], 0
     while pos < len(text):
-        line = text[pos:pos + width]
+        line = text[pos : pos + width]
         pos += width
         if pos < len(text) and text[pos] == " ":
             line += " "
@@ -335,8 +343,15 @@ def wrap_fixed(text: str, width: int) -> list[str]:
     return lines
 
 
-def pdf_bill(paragraphs: list[str], *, header: str, table: list[tuple[str, str]] = (), width: int = 34,
-             lines_per_page: int = 30, cell_width: int = 18) -> bytes:
+def pdf_bill(
+    paragraphs: list[str],
+    *,
+    header: str,
+    table: list[tuple[str, str]] = (),
+    width: int = 34,
+    lines_per_page: int = 30,
+    cell_width: int = 18,
+) -> bytes:
     """A bill printed as the National Assembly prints them: paragraphs hard-wrapped at a fixed width and flowed over
     pages (a page break may fall mid-sentence and mid-word), a running header on every page and "- N -" at its foot,
     then a two-column comparison table that is drawn a cell at a time, left column first, inside ruled boxes."""
@@ -347,7 +362,7 @@ def pdf_bill(paragraphs: list[str], *, header: str, table: list[tuple[str, str]]
     font = "HYSMyeongJo-Medium"
     pdfmetrics.registerFont(UnicodeCIDFont(font))
     lines = [line for p in paragraphs for line in wrap_fixed(p, width)]
-    pages = [lines[i:i + lines_per_page] for i in range(0, len(lines), lines_per_page)]
+    pages = [lines[i : i + lines_per_page] for i in range(0, len(lines), lines_per_page)]
     buf = io.BytesIO()
     c = canvas.Canvas(buf)
 

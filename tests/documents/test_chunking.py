@@ -1,15 +1,16 @@
 """Chunk invariants (hypothesis) and chunking of the Korean test documents (tests/fixtures/korean)."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from workbench.documents.chunking import ChunkSettings, KiwiSentenceSplitter, chunk_text
-from workbench.documents.text import is_hard_wrapped, normalize_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import SHARED_DATA
+from workbench.documents.chunking import ChunkSettings, KiwiSentenceSplitter, chunk_text
+from workbench.documents.text import is_hard_wrapped, normalize_text
 
 
 class PunctuationSplitter:
@@ -20,12 +21,20 @@ class PunctuationSplitter:
 
 
 korean_words = st.text(alphabet="가나다라마바사아자차카타파하국민헌법제조항", min_size=1, max_size=12)
-sentence = st.builds(lambda ws, end: " ".join(ws) + end, st.lists(korean_words, min_size=1, max_size=40), st.sampled_from([".", "?", "!", "", "다."]))
+sentence = st.builds(
+    lambda ws, end: " ".join(ws) + end,
+    st.lists(korean_words, min_size=1, max_size=40),
+    st.sampled_from([".", "?", "!", "", "다."]),
+)
 separator = st.sampled_from([" ", "\n", "\n\n", "\n\n\n", "  "])
-document = st.builds(lambda parts: "".join(s + sep for s, sep in parts).strip(), st.lists(st.tuples(sentence, separator), min_size=1, max_size=60))
+document = st.builds(
+    lambda parts: "".join(s + sep for s, sep in parts).strip(), st.lists(st.tuples(sentence, separator), min_size=1, max_size=60)
+)
 chunk_settings = st.builds(
     lambda target, extra, overlap_frac: ChunkSettings(target=target, maximum=target + extra, overlap=int(target * overlap_frac)),
-    st.integers(60, 600), st.integers(0, 400), st.sampled_from([0, 0, 0.1, 0.3]),
+    st.integers(60, 600),
+    st.integers(0, 400),
+    st.sampled_from([0, 0, 0.1, 0.3]),
 )
 
 
@@ -44,7 +53,7 @@ def test_chunk_invariants(text, cfg):
     # Offsets map back to exact, trimmed document text, in order.
     for c in chunks:
         assert 0 <= c.start < c.end <= len(text)
-        piece = text[c.start:c.end]
+        piece = text[c.start : c.end]
         assert piece == piece.strip() and piece
         assert c.size == len(piece)
         assert c.size <= cfg.maximum
@@ -77,14 +86,18 @@ def test_constitution_chunks_are_within_bounds_and_cover_the_text():
 
 
 def test_long_paragraph_is_cut_at_kiwi_sentence_boundaries():
-    sentences = ["대한민국의 영토는 한반도와 그 부속도서로 한다." , "대한민국은 통일을 지향하며 평화적 통일 정책을 수립하고 이를 추진한다.", "국군은 국가의 안전보장과 국토방위의 신성한 의무를 수행함을 사명으로 한다."]
+    sentences = [
+        "대한민국의 영토는 한반도와 그 부속도서로 한다.",
+        "대한민국은 통일을 지향하며 평화적 통일 정책을 수립하고 이를 추진한다.",
+        "국군은 국가의 안전보장과 국토방위의 신성한 의무를 수행함을 사명으로 한다.",
+    ]
     text = " ".join(sentences * 20)  # one 1,700-character line
     cfg = ChunkSettings(target=300, maximum=400)
     chunks = chunk_text(text, cfg, splitter=KiwiSentenceSplitter())
     assert len(chunks) > 3
     for c in chunks:
         assert c.size <= 400
-        assert text[c.start:c.end].endswith("다.")  # never mid-sentence
+        assert text[c.start : c.end].endswith("다.")  # never mid-sentence
 
 
 def test_kobill_hard_wraps_are_repaired_before_chunking():
@@ -99,7 +112,7 @@ def test_kobill_hard_wraps_are_repaired_before_chunking():
 def test_kiwi_splitter_offsets():
     text = "첫 번째 문장입니다. 두 번째 문장은 질문인가요? 세 번째."
     starts = KiwiSentenceSplitter().boundaries(text)
-    assert [text[s:s + 2] for s in starts] == ["두 ", "세 "]
+    assert [text[s : s + 2] for s in starts] == ["두 ", "세 "]
 
 
 def test_token_measured_chunks(tmp_path):
@@ -113,18 +126,21 @@ def test_token_measured_chunks(tmp_path):
     tokenizer.save(str(path))
     cfg = ChunkSettings(unit="tokens", target=256, maximum=384, tokenizer=str(path))
     chunks = chunk_text(corpus, cfg)
-    sizes = [len(tokenizer.encode(corpus[c.start:c.end]).ids) for c in chunks]
+    sizes = [len(tokenizer.encode(corpus[c.start : c.end]).ids) for c in chunks]
     assert sizes == [c.size for c in chunks]
     assert max(sizes) <= 384 and len(chunks) > 5
     # A model directory (what the project's Base model field takes) names its tokenizer.json the same way.
     assert chunk_text(corpus, ChunkSettings(unit="tokens", target=256, maximum=384, tokenizer=str(tmp_path))) == chunks
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"target": 500, "maximum": 400}, "at most the maximum"),
-    ({"overlap": 900}, "overlap must be below"),
-    ({"unit": "tokens"}, "need a tokenizer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"target": 500, "maximum": 400}, "at most the maximum"),
+        ({"overlap": 900}, "overlap must be below"),
+        ({"unit": "tokens"}, "need a tokenizer"),
+    ],
+)
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ChunkSettings(**kwargs)
@@ -172,4 +188,4 @@ def test_long_run_inside_prose_is_cut_apart_from_its_sentences():
     chunks = chunk_text(text, cfg)  # real Kiwi on the prose
     assert all(c.size <= cfg.maximum for c in chunks)
     assert covered_nonspace(text, chunks)
-    assert any(text[c.start:c.end].startswith("https://example.com/") for c in chunks)
+    assert any(text[c.start : c.end].startswith("https://example.com/") for c in chunks)

@@ -1,4 +1,5 @@
 """Upload form, chunk preview, re-chunking and the import API, with the three standing users."""
+
 from __future__ import annotations
 
 import io
@@ -8,13 +9,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 
-from workbench.documents.models import Chunk, SourceDocument
-from workbench.documents.services import documents_import, project_rechunk
-from workbench.generation.models import GenerationRun, QAPair
-
 from tests.conftest import PASSWORD, SHARED_DATA
 from tests.documents import files
 from tests.documents.files import KO, KO2
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.documents.services import documents_import, project_rechunk
+from workbench.generation.models import GenerationRun, QAPair
 
 
 def login(client, user):
@@ -24,7 +24,12 @@ def login(client, user):
 def upload(client, project, *named):
     return client.post(
         reverse("documents:upload", args=[project.slug]),
-        {"files": [SimpleUploadedFile(n, raw) for n, raw in named], "text_field": "text", "title_field": "title", "id_field": "id"},
+        {
+            "files": [SimpleUploadedFile(n, raw) for n, raw in named],
+            "text_field": "text",
+            "title_field": "title",
+            "id_field": "id",
+        },
         HTTP_ACCEPT="application/json",
     )
 
@@ -122,7 +127,9 @@ def test_rechunk_keeps_pairs_on_their_chunks(owner, project):
 
 
 def test_import_documents_command(project, capsys):
-    call_command("import_documents", "--project", project.slug, str(SHARED_DATA / "kobill"), str(SHARED_DATA / "constitution.txt"))
+    call_command(
+        "import_documents", "--project", project.slug, str(SHARED_DATA / "kobill"), str(SHARED_DATA / "constitution.txt")
+    )
     out = capsys.readouterr().out
     assert "11 documents imported from 11 files" in out
     call_command("import_documents", "--project", project.slug, str(SHARED_DATA / "constitution.txt"))
@@ -130,7 +137,9 @@ def test_import_documents_command(project, capsys):
 
 
 def test_import_command_klue_premises(project, capsys):
-    call_command("import_documents", "--project", project.slug, "--text-field", "premise", str(SHARED_DATA / "klue-nli-v1.1_dev.json"))
+    call_command(
+        "import_documents", "--project", project.slug, "--text-field", "premise", str(SHARED_DATA / "klue-nli-v1.1_dev.json")
+    )
     premises = {r["premise"] for r in json.loads((SHARED_DATA / "klue-nli-v1.1_dev.json").read_text())}
     assert SourceDocument.objects.filter(project=project).count() == len(premises)
 
@@ -154,7 +163,10 @@ def test_api_import_with_token(client, owner, reviewer, outsider, project):
         return out.getvalue().strip()
 
     url = f"/api/projects/{project.slug}/documents"
-    payload = lambda: {"files": [SimpleUploadedFile("a.jsonl", files.jsonl({"text": KO}, {"text": KO2}))]}
+
+    def payload():
+        return {"files": [SimpleUploadedFile("a.jsonl", files.jsonl({"text": KO}, {"text": KO2}))]}
+
     response = client.post(url, payload(), HTTP_AUTHORIZATION=f"Token {token(owner)}")
     assert response.status_code == 200 and response.json()["documents_created"] == 2
     assert client.post(url, payload(), HTTP_AUTHORIZATION=f"Token {token(reviewer)}").status_code == 403
@@ -176,8 +188,13 @@ def test_django_admin_import(client, owner, project):
     login(client, owner)
     response = client.post(
         reverse("admin:documents_import"),
-        {"project": project.pk, "files": [SimpleUploadedFile("a.txt", KO.encode()), SimpleUploadedFile("b.csv", b"x\n1\n")],
-         "text_field": "text", "title_field": "title", "id_field": "id"},
+        {
+            "project": project.pk,
+            "files": [SimpleUploadedFile("a.txt", KO.encode()), SimpleUploadedFile("b.csv", b"x\n1\n")],
+            "text_field": "text",
+            "title_field": "title",
+            "id_field": "id",
+        },
         follow=True,
     )
     body = response.content.decode()

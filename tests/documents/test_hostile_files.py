@@ -1,4 +1,5 @@
 """Hostile files through the real upload view: a clear per-file error, never a 500, nothing of a refused file written."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,14 @@ import textwrap
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
-
-from workbench.documents.models import Chunk, SourceDocument
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.conftest import PASSWORD, ROOT
 from tests.documents import files
 from tests.documents.files import KO, KO2
+from workbench.documents.models import Chunk, SourceDocument
 
 DEEP = 100_000  # past the interpreter's recursion limit
 
@@ -26,8 +28,8 @@ HOSTILE = [
     ("bad-deflate.zip", files.zip_corrupt_deflate(), "damaged in the archive (error:", "a.txt"),
     ("method-99.zip", files.zip_unknown_method(), "compressed with an unsupported method (99)", "a.txt"),
     ("long-path.zip", files.zip_of({"d/" * 260 + "a.txt": KO.encode()}), "is 525 characters long, over the limit of 500", None),
-    ("bomb.zip", files.zip_bomb(200 * 1024 ** 2), "expands to 209,715,200 bytes, over the limit", "bomb.txt"),
-    ("bomb.docx", files.docx_bomb(50 * 1024 ** 2), "times, to 52,", "word/document.xml"),
+    ("bomb.zip", files.zip_bomb(200 * 1024**2), "expands to 209,715,200 bytes, over the limit", "bomb.txt"),
+    ("bomb.docx", files.docx_bomb(50 * 1024**2), "times, to 52,", "word/document.xml"),
     ("nul-raw.jsonl", b'{"text": "' + "가".encode() * 3000 + b'\x00"}', "invalid JSON (Invalid control character", "line 1"),
     ("nan.jsonl", files.jsonl('{"text": "가나다", "score": NaN}'), "invalid JSON (NaN is not a JSON number)", "line 1"),
     ("infinity.json", b'[{"text": "\xea\xb0\x80", "score": -Infinity}]', "-Infinity is not a JSON number", ""),
@@ -42,8 +44,8 @@ HOSTILE = [
     ("no-document.docx", files.docx_without_document(), "the DOCX could not be read (KeyError)", ""),
     ("broken-xml.docx", files.docx_broken_xml(), "the DOCX could not be read (XMLSyntaxError)", ""),
     ("bomb.hwp", files.hwp_bomb(), "the HWP expands beyond the size limit (a zip bomb?)", "BodyText/Section0"),
-    ("ratio-bomb.hwp", files.hwp_bomb(50 * 1024 ** 2), "the HWP expands 1,028 times, to 52,428,800 bytes", "BodyText/Section0"),
-    ("bomb.hwpx", files.hwpx_bomb(50 * 1024 ** 2), "the HWPX expands 1,022 times, to 52,", "Contents/section0.xml"),
+    ("ratio-bomb.hwp", files.hwp_bomb(50 * 1024**2), "the HWP expands 1,028 times, to 52,428,800 bytes", "BodyText/Section0"),
+    ("bomb.hwpx", files.hwpx_bomb(50 * 1024**2), "the HWPX expands 1,022 times, to 52,", "Contents/section0.xml"),
     ("truncated.hwp", files.hwp_fixture(files.HWP_SOURCE)[:5000], "not an HWP document (no HWP signature in its FileHeader)", ""),
     ("broken-xml.hwpx", files.hwpx(section_xml=b"<hs:sec><hp:p>"), "the section is not well-formed XML", "Contents/section0.xml"),
     ("not-a-package.hwpx", b"PK\x03\x04" + b"\x00" * 100, "the HWPX could not be read (not a ZIP package)", ""),
@@ -57,7 +59,12 @@ def login(client, user):
 def upload(client, project, *named):
     return client.post(
         reverse("documents:upload", args=[project.slug]),
-        {"files": [SimpleUploadedFile(n, raw) for n, raw in named], "text_field": "text", "title_field": "title", "id_field": "id"},
+        {
+            "files": [SimpleUploadedFile(n, raw) for n, raw in named],
+            "text_field": "text",
+            "title_field": "title",
+            "id_field": "id",
+        },
         HTTP_ACCEPT="application/json",
     )
 
@@ -110,8 +117,9 @@ def test_csv_cell_longer_than_the_csv_modules_default_limit(client, owner, proje
 def test_over_long_or_unstorable_name_is_refused(project):
     from workbench.documents.services import documents_import
 
-    report = documents_import(project=project, files=[("d/" * 300 + "a.txt", KO.encode()), ("a\x00b.txt", KO.encode()),
-                                                      ("a\ud800b.txt", KO.encode())])
+    report = documents_import(
+        project=project, files=[("d/" * 300 + "a.txt", KO.encode()), ("a\x00b.txt", KO.encode()), ("a\ud800b.txt", KO.encode())]
+    )
     assert [f.status for f in report.files] == ["failed"] * 3
     assert "over the limit of 500" in report.files[0].error and "NUL character or a lone surrogate" in report.files[1].error
     assert json.dumps(report.as_dict(), ensure_ascii=False).encode()  # storable and printable as UTF-8
@@ -129,13 +137,15 @@ SEEDS = [
     ("seed.hwp", files.hwp_fixture(files.HWP_SOURCE)),
     ("seed.hwpx", files.hwpx(KO, [["가", "나"], ["다", "라"]], KO2)),
 ]
-_counter = iter(range(10 ** 9))
+_counter = iter(range(10**9))
 
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.sampled_from(SEEDS),
-    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.binary(min_size=0, max_size=8), st.integers(0, 8)), min_size=1, max_size=6),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.binary(min_size=0, max_size=8), st.integers(0, 8)), min_size=1, max_size=6
+    ),
 )
 def test_mutated_files_never_break_the_upload(client, owner, project, seed, edits):
     """Random byte edits of valid files of every format: each file is imported whole or reported, never a 500."""
@@ -144,7 +154,7 @@ def test_mutated_files_never_break_the_upload(client, owner, project, seed, edit
     data = bytearray(raw)
     for where, insert, remove in edits:
         at = int(where * len(data))
-        data[at:at + remove] = insert
+        data[at : at + remove] = insert
     unique = f"{next(_counter)}-{name}"
     response = upload(client, project, ("guard.txt", f"{KO2} {unique}".encode()), (unique, bytes(data)))
     assert response.status_code in (200, 400)

@@ -1,25 +1,26 @@
 """HWP 5.0 and HWPX documents through the real import path: a file Hangul saved, packages built as Hangul writes them,
 paragraphs and tables in reading order, and locked files refused with a message that says what to do."""
+
 from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from workbench.documents.models import Chunk, SourceDocument
-from workbench.documents.services import documents_import
-
 from tests.conftest import PASSWORD
 from tests.documents import files
 from tests.documents.files import KO, KO2
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.documents.services import documents_import
 
 TABLE = [["현행", "개정안"], ["만 6세 이하의 초등학교 취학 전 자녀", "만 8세 이하의 자녀"], ["부칙", "공포한 날부터 시행"]]
 
 
 def api_upload(client, project, *named):
     client.login(username="owner", password=PASSWORD)
-    response = client.post(f"/api/projects/{project.slug}/documents",
-                           {"files": [SimpleUploadedFile(name, raw) for name, raw in named]})
+    response = client.post(
+        f"/api/projects/{project.slug}/documents", {"files": [SimpleUploadedFile(name, raw) for name, raw in named]}
+    )
     return response.status_code, response.json()
 
 
@@ -38,12 +39,14 @@ def test_hwpx_paragraphs_and_table_rows_in_reading_order(project):
     raw = files.hwpx(KO, TABLE, KO2, "<제1조> 이 법은 & 시행한다.")
     report = documents_import(project=project, files=[("개정안.hwpx", raw)])
     assert report.ok, report.as_dict()
-    assert SourceDocument.objects.get(project=project).text == "\n\n".join([
-        KO,
-        "현행 | 개정안\n만 6세 이하의 초등학교 취학 전 자녀 | 만 8세 이하의 자녀\n부칙 | 공포한 날부터 시행",
-        KO2,
-        "<제1조> 이 법은 & 시행한다.",
-    ])
+    assert SourceDocument.objects.get(project=project).text == "\n\n".join(
+        [
+            KO,
+            "현행 | 개정안\n만 6세 이하의 초등학교 취학 전 자녀 | 만 8세 이하의 자녀\n부칙 | 공포한 날부터 시행",
+            KO2,
+            "<제1조> 이 법은 & 시행한다.",
+        ]
+    )
 
 
 def test_hwpx_of_many_sections_keeps_their_order(project):
@@ -70,13 +73,25 @@ def test_a_file_is_read_by_its_content_not_its_extension(project):
     assert SourceDocument.objects.get(project=project).text == KO
 
 
-@pytest.mark.parametrize("name,raw,message", [
-    ("locked.hwp", files.hwp_with_password(), "the HWP is password-protected; open it in Hangul and save it without a password first"),
-    ("배포용.hwp", files.hwp_fixture(files.HWP_DISTRIBUTION), "the HWP is a distribution document (배포용), locked by its author"),
-    ("locked.hwpx", files.hwpx(KO, encrypted=True), "the HWPX is password-protected or a distribution document (배포용)"),
-    ("old.hwp", b"HWP Document File V3.00 \x1a\x01\x02\x03\x04\x05" + b"\x00" * 200, "an HWP 3.0 (or older) document"),
-    ("text.hwp", KO.encode(), "the file is not an HWP 5.0 or HWPX document"),
-], ids=["password", "distribution", "hwpx-encrypted", "hwp3", "not-hwp"])
+@pytest.mark.parametrize(
+    "name,raw,message",
+    [
+        (
+            "locked.hwp",
+            files.hwp_with_password(),
+            "the HWP is password-protected; open it in Hangul and save it without a password first",
+        ),
+        (
+            "배포용.hwp",
+            files.hwp_fixture(files.HWP_DISTRIBUTION),
+            "the HWP is a distribution document (배포용), locked by its author",
+        ),
+        ("locked.hwpx", files.hwpx(KO, encrypted=True), "the HWPX is password-protected or a distribution document (배포용)"),
+        ("old.hwp", b"HWP Document File V3.00 \x1a\x01\x02\x03\x04\x05" + b"\x00" * 200, "an HWP 3.0 (or older) document"),
+        ("text.hwp", KO.encode(), "the file is not an HWP 5.0 or HWPX document"),
+    ],
+    ids=["password", "distribution", "hwpx-encrypted", "hwp3", "not-hwp"],
+)
 def test_locked_or_foreign_hwp_is_refused_with_what_to_do(client, project, name, raw, message):
     status, report = api_upload(client, project, (name, raw), ("ok.txt", KO2.encode()))
     assert status == 400, report

@@ -1,14 +1,14 @@
 """Bad input gets a clear message naming the file and where; nothing from a bad file is written."""
+
 from __future__ import annotations
 
 import pytest
 
+from tests.documents import files
+from tests.documents.files import KO, KO2
 from workbench.documents.importers import Limits
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.documents.services import documents_import
-
-from tests.documents import files
-from tests.documents.files import KO, KO2
 
 
 def one(project, name, raw, limits=None):
@@ -30,15 +30,25 @@ def one(project, name, raw, limits=None):
         ("emptytext.jsonl", files.jsonl({"text": "  "}), "the 'text' field is empty", "line 1"),
         ("array.jsonl", files.jsonl("[1, 2]"), "expected a JSON object, got list", "line 1"),
         ("sheet.csv", f"id,body\n1,{KO}\n".encode(), "no 'text' column (columns: id, body)", "row 1"),
-        ("ragged.csv", f"id,text\n1,\"{KO}\"\n2,{KO2},extra\n".encode(), "more cells than header columns", "row 3"),
+        ("ragged.csv", f'id,text\n1,"{KO}"\n2,{KO2},extra\n'.encode(), "more cells than header columns", "row 3"),
         ("broken.json", b'{"text": ', "invalid JSON", "line 1"),
         ("scan.pdf", files.pdf_without_text(), "the PDF has no text layer", ""),
         ("fake.pdf", b"%PDF-1.4 not really", "the PDF could not be read", ""),
         ("fake.docx", b"PK\x03\x04 not a docx", "the DOCX could not be read", ""),
         ("fake.zip", b"PK\x03\x04 nope", "not a valid ZIP file", ""),
-        ("traversal.zip", files.zip_of({"../../etc/passwd.txt": KO.encode()}), "'..' paths are not allowed", "../../etc/passwd.txt"),
+        (
+            "traversal.zip",
+            files.zip_of({"../../etc/passwd.txt": KO.encode()}),
+            "'..' paths are not allowed",
+            "../../etc/passwd.txt",
+        ),
         ("absolute.zip", files.zip_of({"/etc/a.txt": KO.encode()}), "absolute or '..' paths", "/etc/a.txt"),
-        ("nested.zip", files.zip_of({"inner.zip": files.zip_of({"a.txt": KO.encode()})}), "archives inside archives", "inner.zip"),
+        (
+            "nested.zip",
+            files.zip_of({"inner.zip": files.zip_of({"a.txt": KO.encode()})}),
+            "archives inside archives",
+            "inner.zip",
+        ),
         ("badmember.zip", files.zip_of({"a.txt": KO.encode(), "b.jsonl": b'{"text": 1}'}), "must be a string", "b.jsonl line 1"),
         ("nothing.zip", files.zip_of({"__MACOSX/._x.txt": b"x"}), "no importable files", ""),
     ],
@@ -73,7 +83,10 @@ def test_document_count_limit_across_a_batch(project):
     limits = Limits(max_documents=3)
     report = documents_import(
         project=project,
-        files=[("a.jsonl", files.jsonl({"text": "하나"}, {"text": "둘"})), ("b.jsonl", files.jsonl({"text": "셋"}, {"text": "넷"}))],
+        files=[
+            ("a.jsonl", files.jsonl({"text": "하나"}, {"text": "둘"})),
+            ("b.jsonl", files.jsonl({"text": "셋"}, {"text": "넷"})),
+        ],
         limits=limits,
     )
     assert [f.status for f in report.files] == ["imported", "failed"]

@@ -1,4 +1,5 @@
 """Every format and encoding imports into the same normalised text."""
+
 from __future__ import annotations
 
 import codecs
@@ -6,12 +7,11 @@ import unicodedata
 
 import pytest
 
+from tests.documents import files
+from tests.documents.files import KO, KO2
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import SourceDocument
 from workbench.documents.services import documents_import
-
-from tests.documents import files
-from tests.documents.files import KO, KO2
 
 
 def run(project, *pairs, **kwargs):
@@ -64,14 +64,14 @@ def test_jsonl_records_with_metadata(project):
 
 
 def test_json_list_and_configured_fields(project):
-    data = '[{"premise": "%s", "guid": "x1"}, {"premise": "%s", "guid": "x2"}]' % (KO, KO2)
+    data = f'[{{"premise": "{KO}", "guid": "x1"}}, {{"premise": "{KO2}", "guid": "x2"}}]'
     report = run(project, ("klue.json", data.encode()), fields=FieldMap(text="premise", id="guid"))
     assert report.ok and report.files[0].documents_created == 2
     assert set(SourceDocument.objects.values_list("external_id", flat=True)) == {"x1", "x2"}
 
 
 def test_csv_by_column_in_cp949(project):
-    raw = f"id,title,text\n1,첫째,\"{KO}\"\n2,둘째,{KO2}\n".encode("cp949")
+    raw = f'id,title,text\n1,첫째,"{KO}"\n2,둘째,{KO2}\n'.encode("cp949")
     report = run(project, ("sheet.csv", raw))
     assert report.ok, report.as_dict()
     assert set(SourceDocument.objects.values_list("title", flat=True)) == {"첫째", "둘째"}

@@ -1,4 +1,5 @@
 """Uploads over DOCUMENTS_INLINE_MAX_BYTES: stored, imported by a real Celery worker, followed on the Documents page."""
+
 from __future__ import annotations
 
 import time
@@ -9,13 +10,12 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from workbench.documents.models import Chunk, ImportJob, SourceDocument
-from workbench.jobs import JobStatus
-
 from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
 from tests.documents import files
 from tests.documents.files import KO, KO2
+from workbench.documents.models import Chunk, ImportJob, SourceDocument
+from workbench.jobs import JobStatus
 
 UNSPACED = "가" * 2_000_000  # 6 MB of UTF-8 without a single space
 
@@ -23,7 +23,12 @@ UNSPACED = "가" * 2_000_000  # 6 MB of UTF-8 without a single space
 def upload(client, project, *named, **extra):
     return client.post(
         reverse("documents:upload", args=[project.slug]),
-        {"files": [SimpleUploadedFile(n, raw) for n, raw in named], "text_field": "text", "title_field": "title", "id_field": "id"},
+        {
+            "files": [SimpleUploadedFile(n, raw) for n, raw in named],
+            "text_field": "text",
+            "title_field": "title",
+            "id_field": "id",
+        },
         **extra,
     )
 
@@ -41,8 +46,13 @@ def wait_for(client, url, seconds=180):
 @pytest.mark.worker
 def test_large_upload_is_imported_by_a_worker_with_a_report_per_file(client, celery_worker, owner, project):
     client.login(username=owner.username, password=PASSWORD)
-    response = upload(client, project, ("unspaced.txt", UNSPACED.encode()), ("broken.jsonl", files.jsonl({"text": KO}, "{oops")),
-                      HTTP_ACCEPT="application/json")
+    response = upload(
+        client,
+        project,
+        ("unspaced.txt", UNSPACED.encode()),
+        ("broken.jsonl", files.jsonl({"text": KO}, "{oops")),
+        HTTP_ACCEPT="application/json",
+    )
     assert response.status_code == 202
     accepted = response.json()
     assert accepted["status"] == "queued" and accepted["files_total"] == 2
@@ -53,7 +63,12 @@ def test_large_upload_is_imported_by_a_worker_with_a_report_per_file(client, cel
     done = wait_for(client, accepted["status_url"])
     assert done["status"] == "done" and done["files_done"] == 2
     first, second = done["report"]["files"]
-    assert (first["name"], first["status"], first["documents_created"], first["chunks_created"]) == ("unspaced.txt", "imported", 1, 1429)
+    assert (first["name"], first["status"], first["documents_created"], first["chunks_created"]) == (
+        "unspaced.txt",
+        "imported",
+        1,
+        1429,
+    )
     assert (second["status"], second["locator"]) == ("failed", "line 2") and "invalid JSON" in second["error"]
     document = SourceDocument.objects.get(project=project)
     assert len(document.text) == 2_000_000 and document.origin_filename == "unspaced.txt"
@@ -66,8 +81,10 @@ def test_large_upload_is_imported_by_a_worker_with_a_report_per_file(client, cel
     assert "broken.jsonl: failed: line 2: invalid JSON" in page
 
     # The API takes the same path: 202, then the job at its own URL (token or session).
-    response = client.post(reverse("api-documents-import", args=[project.slug]),
-                           {"files": [SimpleUploadedFile("again.txt", UNSPACED.encode() + b"\n" + KO.encode())]})
+    response = client.post(
+        reverse("api-documents-import", args=[project.slug]),
+        {"files": [SimpleUploadedFile("again.txt", UNSPACED.encode() + b"\n" + KO.encode())]},
+    )
     assert response.status_code == 202 and response.json()["status_url"].startswith("/api/")
     done = wait_for(client, response.json()["status_url"])
     assert done["report"]["files"][0]["documents_created"] == 1 and done["report"]["ok"] is True
@@ -80,7 +97,9 @@ def test_small_upload_is_imported_in_the_request(client, owner, project):
     assert not ImportJob.objects.exists()
 
 
-def test_queued_import_shows_a_progress_bar_and_only_admins_follow_it(client, owner, reviewer, outsider, project, settings, tmp_path):
+def test_queued_import_shows_a_progress_bar_and_only_admins_follow_it(
+    client, owner, reviewer, outsider, project, settings, tmp_path
+):
     settings.DOCUMENTS_INLINE_MAX_BYTES = 100
     settings.MEDIA_ROOT = tmp_path  # no worker runs this job: its stored upload stays with the test
     client.login(username=owner.username, password=PASSWORD)
@@ -128,8 +147,13 @@ def test_django_admin_import_of_a_large_upload_runs_in_the_background(client, ow
     client.login(username=owner.username, password=PASSWORD)
     response = client.post(
         reverse("admin:documents_import"),
-        {"project": project.pk, "files": [SimpleUploadedFile("a.txt", (KO * 5).encode())], "text_field": "text",
-         "title_field": "title", "id_field": "id"},
+        {
+            "project": project.pk,
+            "files": [SimpleUploadedFile("a.txt", (KO * 5).encode())],
+            "text_field": "text",
+            "title_field": "title",
+            "id_field": "id",
+        },
         follow=True,
     )
     job = ImportJob.objects.get(project=project)

@@ -1,5 +1,6 @@
 """Files a Korean team really has: every valid CP949 file, and Korean names in zips made by Linux zip and by Korean
 Windows, through the real upload view (the page, the command and the API share one import service)."""
+
 from __future__ import annotations
 
 import io
@@ -10,18 +11,18 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from tests.conftest import PASSWORD, SHARED_DATA
 from workbench.documents.models import SourceDocument
 from workbench.documents.text import normalize_text
-
-from tests.conftest import PASSWORD, SHARED_DATA
 
 BILLS = sorted((SHARED_DATA / "kobill").glob("*.txt")) + [SHARED_DATA / "constitution.txt"]
 
 
 def upload(client, project, *files):
     client.login(username="owner", password=PASSWORD)
-    response = client.post(f"/api/projects/{project.slug}/documents",
-                           {"files": [SimpleUploadedFile(name, raw) for name, raw in files]})
+    response = client.post(
+        f"/api/projects/{project.slug}/documents", {"files": [SimpleUploadedFile(name, raw) for name, raw in files]}
+    )
     return response.status_code, response.json()
 
 
@@ -65,10 +66,12 @@ def raw_name_zip(entries: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def test_korean_names_in_zips_from_linux_and_windows(client, project):
-    archive = raw_name_zip([
-        ("법안/국회법_개정안.txt".encode("utf-8"), "국회법 개정안 본문입니다. 위원회의 구성을 바꾼다.".encode("utf-8")),
-        ("법안/헌법_전문.txt".encode("cp949"), "유구한 역사와 전통에 빛나는 우리 대한국민은".encode("cp949")),
-    ])
+    archive = raw_name_zip(
+        [
+            ("법안/국회법_개정안.txt".encode(), "국회법 개정안 본문입니다. 위원회의 구성을 바꾼다.".encode()),
+            ("법안/헌법_전문.txt".encode("cp949"), "유구한 역사와 전통에 빛나는 우리 대한국민은".encode("cp949")),
+        ]
+    )
     infos = zipfile.ZipFile(io.BytesIO(archive)).infolist()
     assert not any(i.flag_bits & 0x800 for i in infos) and "법안" not in infos[0].filename  # zipfile alone: mojibake
     status, report = upload(client, project, ("법안.zip", archive))
@@ -82,7 +85,11 @@ def test_a_zip_made_by_linux_zip_with_a_korean_folder(tmp_path, project, capsys)
     folder = tmp_path / "법안"
     folder.mkdir()
     (folder / "첫째_법안.txt").write_text("첫째 법안의 본문입니다. 공무원의 정원을 정한다.", encoding="utf-8")
-    subprocess.run(["zip", "-q", "-r", str(tmp_path / "x.zip"), "법안"], cwd=tmp_path, check=True,
-                   env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        ["zip", "-q", "-r", str(tmp_path / "x.zip"), "법안"],
+        cwd=tmp_path,
+        check=True,
+        env={"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"},
+    )
     call_command("import_documents", "--project", project.slug, str(tmp_path / "x.zip"))
     assert list(SourceDocument.objects.filter(project=project).values_list("title", flat=True)) == ["첫째_법안"]

@@ -1,5 +1,6 @@
 """PDF bills read as a reader sees them, through the real upload: no running headers or page numbers in the text or
 its chunks, sentences and words that a page break split joined again, and a table's cells kept in their rows."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,17 +9,19 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from workbench.documents.models import Chunk, SourceDocument
-
 from tests.conftest import PASSWORD, SHARED_DATA
 from tests.documents import files
+from workbench.documents.models import Chunk, SourceDocument
 
 BILLS = sorted((SHARED_DATA / "kobill").glob("*.txt"))
 PAGE_NUMBER = re.compile(r"^-\s*\d+\s*-$")
 TABLE = [
     ("현      행", "개   정   안"),
     ("제63조(휴직) ① (생 략)", "제63조(휴직) ① (현행과 같음)"),
-    ("4. 만 6세 이하의 초등학교 취학 전 자녀를 양육하기 위하여", "4. 만 8세 이하(취학 중인 경우에는 초등학교 2학년 이하를 말한다)의 자녀를 양육하기 위하여"),
+    (
+        "4. 만 6세 이하의 초등학교 취학 전 자녀를 양육하기 위하여",
+        "4. 만 8세 이하(취학 중인 경우에는 초등학교 2학년 이하를 말한다)의 자녀를 양육하기 위하여",
+    ),
 ]
 
 
@@ -61,7 +64,7 @@ def test_pdf_bill_reads_without_page_furniture_and_with_pages_joined(client, pro
     flat = "".join(doc.text.split())
     assert [p for p in paragraphs if "".join(p.split()) not in flat] == []
     chunks = list(Chunk.objects.filter(document=doc).values_list("text", flat=True))
-    assert chunks and not [c for c in chunks if header in c or any(PAGE_NUMBER.match(l.strip()) for l in c.split("\n"))]
+    assert chunks and not [c for c in chunks if header in c or any(PAGE_NUMBER.match(line.strip()) for line in c.split("\n"))]
 
 
 def test_pdf_table_cells_stay_in_their_rows(client, project):
@@ -72,7 +75,7 @@ def test_pdf_table_cells_stay_in_their_rows(client, project):
         for a, b in itertools.zip_longest(files.wrap_fixed(left, 18), files.wrap_fixed(right, 18), fillvalue=""):
             expected.append(" | ".join(" ".join(cell.split()) for cell in (a, b) if cell.strip()))
     lines = [line.strip() for line in doc.text.split("\n")]
-    assert lines[-len(expected):] == expected
+    assert lines[-len(expected) :] == expected
 
 
 def test_a_word_split_by_a_page_break_is_whole_in_text_and_chunks(client, project):

@@ -1,13 +1,13 @@
 """The upload form in headless Chromium: several files, a progress bar and a report per file."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.documents.models import SourceDocument
-
 from tests.browser import chromium_page, log_in
 from tests.documents import files
 from tests.documents.files import KO, KO2
+from workbench.documents.models import SourceDocument
 
 
 @pytest.mark.django_db(transaction=True)

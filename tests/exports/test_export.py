@@ -1,4 +1,5 @@
 """Exports round-trip through the `datasets` library, hold exactly what reviewers approved, and match their manifest."""
+
 from __future__ import annotations
 
 import csv
@@ -13,6 +14,8 @@ from datasets import load_dataset
 from django.core.management import call_command
 from django.urls import reverse
 
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
 from workbench.documents.models import SourceDocument
 from workbench.exports.formats import neutralize_cell
 from workbench.exports.models import Export
@@ -21,30 +24,34 @@ from workbench.generation.models import Generation, GenerationRun, PairStatus, Q
 from workbench.jobs import JobStatus
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 
-from tests.conftest import PASSWORD
-from tests.factories import make_pairs
-
 
 def reviewed(project, reviewer):
     """6 pairs on two documents: 2 approved, 1 edited (DPO pair), 1 rejected, 2 pending; one answer is a CSV formula."""
     pairs = make_pairs(project, 4, question="질문 {i}?", answer="답 {i}.", with_generation=True)
-    pairs += make_pairs(project, 2, question="두 번째 문서 질문 {i}?", answer="=HYPERLINK(\"http://x\") {i}", with_generation=True)
+    pairs += make_pairs(project, 2, question="두 번째 문서 질문 {i}?", answer='=HYPERLINK("http://x") {i}', with_generation=True)
     decisions = ["approve", "edit", "reject", None, "approve", None]
     for pair, decision in zip(pairs, decisions):
         if decision is None:
             continue
         QAPair.objects.filter(pk=pair.pk).update(claimed_by=reviewer, lease_expires_at="2100-01-01T00:00:00Z")
-        pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput(decision, 1, question="고친 질문?", answer="고친 답.", reason="틀림"))
+        pair_review(
+            pair_id=pair.pk,
+            reviewer=reviewer,
+            data=ReviewInput(decision, 1, question="고친 질문?", answer="고친 답.", reason="틀림"),
+        )
     return pairs
 
 
-@pytest.mark.parametrize("fmt,loader,columns", [
-    ("messages", "json", {"messages"}),
-    ("alpaca", "json", {"instruction", "input", "output"}),
-    ("sharegpt", "json", {"conversations"}),
-    ("csv", "csv", {"question", "answer"}),
-    ("parquet", "parquet", {"question", "answer"}),
-])
+@pytest.mark.parametrize(
+    "fmt,loader,columns",
+    [
+        ("messages", "json", {"messages"}),
+        ("alpaca", "json", {"instruction", "input", "output"}),
+        ("sharegpt", "json", {"conversations"}),
+        ("csv", "csv", {"question", "answer"}),
+        ("parquet", "parquet", {"question", "answer"}),
+    ],
+)
 def test_formats_load_with_datasets(project, reviewer, tmp_path, fmt, loader, columns):
     reviewed(project, reviewer)
     manifest = export_write(project=project, fmt=fmt, options=ExportOptions(), out_dir=tmp_path)
@@ -72,7 +79,9 @@ def test_messages_are_what_sft_trainers_read(project, reviewer, tmp_path):
 
     from workers.tiny import LLAMA3_CHAT_TEMPLATE
 
-    rendered = Template(LLAMA3_CHAT_TEMPLATE).render(messages=rows[0]["messages"], bos_token="<|begin_of_text|>", add_generation_prompt=False)
+    rendered = Template(LLAMA3_CHAT_TEMPLATE).render(
+        messages=rows[0]["messages"], bos_token="<|begin_of_text|>", add_generation_prompt=False
+    )
     assert rendered.count("<|eot_id|>") == 2 and "assistant<|end_header_id|>" in rendered
 
 
@@ -90,14 +99,26 @@ def test_csv_formula_payload_arrives_neutralised(project, reviewer, tmp_path):
     export_write(project=project, fmt="csv", options=ExportOptions(), out_dir=tmp_path)
     ds = load_dataset("csv", data_files=str(tmp_path / "train.csv"), split="train")
     formula = [a for a in ds["answer"] if "HYPERLINK" in a]
-    assert formula == ["'=HYPERLINK(\"http://x\") 0"]
+    assert formula == ['\'=HYPERLINK("http://x") 0']
     for payload in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert neutralize_cell(payload).startswith("'")
     assert neutralize_cell("질문") == "질문"
 
 
-HIDDEN_FORMULAS = [" =1+1", "  +1", "\u3000-1", "\xa0@SUM(A1)", "\n=HYPERLINK(\"http://x\")", "\r\n+1", "\n질문",
-                   "＝1+1", "＋1", "－1", "＠SUM(A1)", " ＝HYPERLINK(\"http://x\")"]
+HIDDEN_FORMULAS = [
+    " =1+1",
+    "  +1",
+    "\u3000-1",
+    "\xa0@SUM(A1)",
+    '\n=HYPERLINK("http://x")',
+    "\r\n+1",
+    "\n질문",
+    "＝1+1",
+    "＋1",
+    "－1",
+    "＠SUM(A1)",
+    ' ＝HYPERLINK("http://x")',
+]
 
 
 def test_csv_hidden_formulas_are_neutralised_and_excel_reads_utf8(project, reviewer, tmp_path):
@@ -127,7 +148,7 @@ def test_split_by_document_is_deterministic_and_never_leaks(project, reviewer, t
     assert [f["sha256"] for f in first["files"]] == [f["sha256"] for f in second["files"]]
     docs = {}
     for split in ("train", "validation"):
-        rows = [json.loads(l) for l in (tmp_path / "a" / f"{split}.jsonl").read_text().splitlines()]
+        rows = [json.loads(line) for line in (tmp_path / "a" / f"{split}.jsonl").read_text().splitlines()]
         docs[split] = {r["document_id"] for r in rows}
     assert docs["train"] and docs["validation"] and not docs["train"] & docs["validation"]
     assert first["counts"]["by_split"]["train"] + first["counts"]["by_split"]["validation"] == 36
@@ -182,7 +203,9 @@ def test_export_command(project, reviewer, tmp_path, capsys):
 def test_small_export_comes_straight_back(client, project, owner, reviewer):
     reviewed(project, reviewer)
     client.login(username=owner.username, password=PASSWORD)
-    response = client.post(reverse("exports:start", args=[project.slug]), {"format": "messages", "include_edited": "on", "validation_percent": 0})
+    response = client.post(
+        reverse("exports:start", args=[project.slug]), {"format": "messages", "include_edited": "on", "validation_percent": 0}
+    )
     assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 3 and json.loads(lines[0])["messages"][0]["role"] == "user"
@@ -195,8 +218,11 @@ def test_an_empty_validation_split_is_said_not_hidden(client, project, owner, re
     for pair, name in zip(reviewed(project, reviewer)[::4], ("fixed-doc-a", "fixed-doc-b")):
         SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
     client.login(username=owner.username, password=PASSWORD)
-    response = client.post(reverse("exports:start", args=[project.slug]),
-                           {"format": "messages", "include_edited": "on", "validation_percent": 1}, follow=True)
+    response = client.post(
+        reverse("exports:start", args=[project.slug]),
+        {"format": "messages", "include_edited": "on", "validation_percent": 1},
+        follow=True,
+    )
     export = Export.objects.get(project=project)
     warning = export.manifest["warnings"][0]
     assert "No validation file" in warning and "2 documents " in warning and "1% validation share" in warning
@@ -213,7 +239,9 @@ def test_export_task_from_the_page_and_download(client, celery_worker, project, 
     settings.EXPORT_INLINE_MAX_ROWS = 0  # as for a large export
     reviewed(project, reviewer)
     client.login(username=owner.username, password=PASSWORD)
-    response = client.post(reverse("exports:start", args=[project.slug]), {"format": "parquet", "include_edited": "on", "validation_percent": 0})
+    response = client.post(
+        reverse("exports:start", args=[project.slug]), {"format": "parquet", "include_edited": "on", "validation_percent": 0}
+    )
     assert response.status_code == 302
     export = Export.objects.get(project=project)
     deadline = time.monotonic() + 60
@@ -256,10 +284,13 @@ def test_manifest_says_which_arithmetic_made_each_run(project, reviewer, tmp_pat
     first, second = GenerationRun.objects.filter(project=project).order_by("id")
     Generation.objects.filter(run=first).update(precision="bfloat16")
     Generation.objects.filter(run=second).update(precision="bfloat16, fp8 prefill")
-    Generation.objects.filter(pk=Generation.objects.filter(run=second).values("pk")[:1]).update(precision="bfloat16")  # a retry elsewhere
+    Generation.objects.filter(pk=Generation.objects.filter(run=second).values("pk")[:1]).update(
+        precision="bfloat16"
+    )  # a retry elsewhere
     manifest = export_write(project=project, fmt="messages", options=ExportOptions(), out_dir=tmp_path)
     assert {r["id"]: r["precision"] for r in manifest["runs"]} == {
-        first.pk: ["bfloat16"], second.pk: ["bfloat16", "bfloat16, fp8 prefill"],
+        first.pk: ["bfloat16"],
+        second.pk: ["bfloat16", "bfloat16, fp8 prefill"],
     }
 
 

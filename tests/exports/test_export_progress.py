@@ -1,5 +1,6 @@
 """A large export runs on the real Celery worker and its progress moves on the Exports page while it runs, on
 PostgreSQL (progress written beside the export's read-only snapshot) and on SQLite (written between pages of reading)."""
+
 from __future__ import annotations
 
 import json
@@ -12,13 +13,12 @@ import pytest
 from django.db import connections
 from django.urls import reverse
 
-from workbench.exports.models import Export
-from workbench.generation.models import PairStatus, QAPair
-from workbench.jobs import JobStatus
-
 from tests.browser import chromium_page, log_in
 from tests.conftest import ROOT
 from tests.factories import make_pairs
+from workbench.exports.models import Export
+from workbench.generation.models import PairStatus, QAPair
+from workbench.jobs import JobStatus
 
 GATE_KEY = 7_274_001
 # Test scaffolding, not product code: a trigger holds the export's second progress write until the test lets it go,
@@ -57,8 +57,9 @@ def progress_gate(transactional_db):
 
 
 @pytest.mark.worker
-def test_large_export_progress_moves_on_the_page_while_the_worker_runs(live_server, start_worker, progress_gate, project,
-                                                                      owner, settings):
+def test_large_export_progress_moves_on_the_page_while_the_worker_runs(
+    live_server, start_worker, progress_gate, project, owner, settings
+):
     settings.EXPORT_INLINE_MAX_ROWS = 50
     pairs = make_pairs(project, settings.EXPORT_INLINE_MAX_ROWS + 1, question="질문 {i}?", answer="답 {i}.")
     QAPair.objects.filter(pk__in=[p.pk for p in pairs]).update(status=PairStatus.APPROVED)
@@ -75,13 +76,16 @@ def test_large_export_progress_moves_on_the_page_while_the_worker_runs(live_serv
 
         # Mid-way: the page's bar shows the worker's first batch while the export still runs.
         # What the page shows once its bar first moves (or the export ended without it moving).
-        shown = page.wait_for_function("""() => {
+        shown = page.wait_for_function(
+            """() => {
             const row = document.querySelector('tr.export-active');
             const bar = row && row.querySelector('progress');
             const status = row && row.querySelector('.export-status').textContent.trim().toLowerCase();
             if (row && bar.value === 0 && (status === 'queued' || status === 'running')) return false;
             return row ? [status, bar.value, bar.max, row.querySelector('.export-rows').textContent] : ['no row'];
-        }""", timeout=60_000).json_value()
+        }""",
+            timeout=60_000,
+        ).json_value()
         assert shown == ["running", 10, 51, "10"]
         status = page.request.get(f"{base}{reverse('exports:status', args=[project.slug, export.pk])}").json()
         assert (status["status"], status["rows_done"], status["rows_total"]) == ("running", 10, 51)
@@ -138,14 +142,15 @@ SQLITE_EXPORT = textwrap.dedent("""
 
 def test_progress_moves_on_sqlite_while_reviews_go_on(tmp_path):
     env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}", "WORKBENCH_DATA_DIR": str(tmp_path),
-        "MEDIA_ROOT": str(tmp_path / "media"), "EXPORT_BATCH_ROWS": "10", "DJANGO_SETTINGS_MODULE": "workbench.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "EXPORT_BATCH_ROWS": "10",
+        "DJANGO_SETTINGS_MODULE": "workbench.settings",
     }
-    result = subprocess.run([sys.executable, "-c", SQLITE_EXPORT], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", SQLITE_EXPORT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["seen"] == ["running", 30, 51]
     assert out["done"] == ["done", 51, 51]
     assert out["other"] == "rejected"
-

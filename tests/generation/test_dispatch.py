@@ -1,6 +1,7 @@
 """Dispatch of generation runs: a broker that does not answer, lost messages, workers that die (heartbeat and the
 periodic sweep sent by Celery beat), and live batches that must never run twice. Real PostgreSQL, Redis, Celery worker
 and beat processes, the tiny model."""
+
 from __future__ import annotations
 
 import base64
@@ -17,12 +18,11 @@ import yaml
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.conftest import PASSWORD, ROOT
+from tests.generation.test_worker_runs import assert_exactly_once, project_with_chunks, run_state, wait_for
 from workbench.celery import app
 from workbench.generation import services as generation
 from workbench.generation.models import BatchStatus, Generation, GenerationBatch, RunStatus
-
-from tests.conftest import PASSWORD, ROOT
-from tests.generation.test_worker_runs import assert_exactly_once, project_with_chunks, run_state, wait_for
 
 # Broker time limits left at their defaults: a killed worker's message comes back only after 3,600 s.
 WORKER_ENV = {"MODEL_DEVICE": "cpu", "GENERATION_BACKEND": "batched", "GENERATION_HEARTBEAT_SECONDS": "1"}
@@ -83,9 +83,22 @@ def start_beat(start_worker, tmp_path):
     def start(**env: str) -> subprocess.Popen:
         log = open(tmp_path / "beat.log", "a")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workbench", "beat", "--loglevel", "INFO",
-             "-s", str(tmp_path / "beat-schedule")],
-            cwd=ROOT, env=os.environ | {"PYTHONUNBUFFERED": "1"} | env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workbench",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "-s",
+                str(tmp_path / "beat-schedule"),
+            ],
+            cwd=ROOT,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"} | env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         procs.append((proc, log))
@@ -107,8 +120,7 @@ def start_beat(start_worker, tmp_path):
         log.close()
 
 
-def test_start_with_the_broker_down_fails_to_dispatch_and_retry_sends_it(start_worker, owner, tiny_model, client,
-                                                                         monkeypatch):
+def test_start_with_the_broker_down_fails_to_dispatch_and_retry_sends_it(start_worker, owner, tiny_model, client, monkeypatch):
     project, chunks = project_with_chunks(owner, tiny_model, 3)
     client.login(username=owner.username, password=PASSWORD)
 
@@ -137,8 +149,9 @@ def test_start_with_the_broker_down_fails_to_dispatch_and_retry_sends_it(start_w
     assert_exactly_once(run, chunks, 2)
 
 
-def test_run_page_in_the_browser_shows_the_failed_dispatch_and_retries_it(live_server, transactional_db, owner, tiny_model,
-                                                                           monkeypatch):
+def test_run_page_in_the_browser_shows_the_failed_dispatch_and_retries_it(
+    live_server, transactional_db, owner, tiny_model, monkeypatch
+):
     from tests.browser import chromium_page
 
     project, _ = project_with_chunks(owner, tiny_model, 2)
@@ -209,9 +222,16 @@ def test_sweep_sends_again_messages_the_broker_lost_and_only_those(transactional
     # Sent long ago, and one of the three messages lost on the way (a broker restarted without its data).
     GenerationBatch.objects.filter(run=run).update(dispatched_at=timezone.now() - timedelta(seconds=120))
     client = redis()
-    client.lrem("gpu", 1, next(m for m in client.lrange("gpu", 0, -1)
-                               if json.loads(m)["headers"]["task"] == generation.GPU_TASK
-                               and json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] == batches[1]))
+    client.lrem(
+        "gpu",
+        1,
+        next(
+            m
+            for m in client.lrange("gpu", 0, -1)
+            if json.loads(m)["headers"]["task"] == generation.GPU_TASK
+            and json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] == batches[1]
+        ),
+    )
     assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": [batches[1]]}
     assert gpu_message_batch_ids() == batches
     GenerationBatch.objects.filter(run=run).update(dispatched_at=timezone.now() - timedelta(seconds=120))
@@ -232,8 +252,16 @@ def test_a_late_worker_cannot_write_once_the_sweep_took_its_batch_back(db, owner
     current = generation.batch_claim(batch_id=batch_id, worker="current")
     assert current.attempts == late.attempts + 1
 
-    sample = generation.GeneratedSample(chunk_id=chunks[0].pk, sample_index=0, raw_text="[[Q]] 질문?\n[[A]] 답.",
-                                        finish_reason="stop", prompt_tokens=1, completion_tokens=1, seed=1, duration_ms=1)
+    sample = generation.GeneratedSample(
+        chunk_id=chunks[0].pk,
+        sample_index=0,
+        raw_text="[[Q]] 질문?\n[[A]] 답.",
+        finish_reason="stop",
+        prompt_tokens=1,
+        completion_tokens=1,
+        seed=1,
+        duration_ms=1,
+    )
     with pytest.raises(generation.BatchLost):
         generation.generations_save(batch=late, samples=[sample], worker="late", gpu_name="cpu")
     assert not Generation.objects.filter(run=run).exists()
@@ -247,15 +275,17 @@ def test_a_late_worker_cannot_write_once_the_sweep_took_its_batch_back(db, owner
     assert list(Generation.objects.filter(run=run).values_list("worker", flat=True)) == ["current"]
 
 
-def test_sigkilled_workers_batch_is_taken_back_by_the_sweep_long_before_the_visibility_timeout(start_worker, start_beat,
-                                                                                               owner, tiny_model):
+def test_sigkilled_workers_batch_is_taken_back_by_the_sweep_long_before_the_visibility_timeout(
+    start_worker, start_beat, owner, tiny_model
+):
     project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=200)
     first = start_worker(**WORKER_ENV)
     run = generation.generation_run_create(project=project, created_by=owner, batch_chunks=6)  # one long batch
     batch = GenerationBatch.objects.filter(run=run)
     # The heartbeat is renewed while the batch runs (not only when it was claimed).
-    wait_for(lambda: (b := batch.get()).status == BatchStatus.RUNNING and b.heartbeat_at > b.claimed_at,
-             what="a renewed heartbeat")
+    wait_for(
+        lambda: (b := batch.get()).status == BatchStatus.RUNNING and b.heartbeat_at > b.claimed_at, what="a renewed heartbeat"
+    )
     first.kill()
     killed = batch.get()
     assert killed.status == BatchStatus.RUNNING and Generation.objects.filter(run=run).count() < 12  # killed mid-batch
@@ -263,8 +293,11 @@ def test_sigkilled_workers_batch_is_taken_back_by_the_sweep_long_before_the_visi
 
     second = start_worker(**WORKER_ENV | {"GENERATION_STALE_SECONDS": "4"})
     start_beat(GENERATION_SWEEP_SECONDS="1", GENERATION_HEARTBEAT_SECONDS="1", GENERATION_STALE_SECONDS="4")
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=240,
-                   what="run to finish after the crash")
+    run = wait_for(
+        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
+        timeout=240,
+        what="run to finish after the crash",
+    )
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert time.monotonic() - killed_at < 240  # the broker alone would have redelivered it after 3,600 s
     assert_exactly_once(run, chunks, 2)
@@ -273,8 +306,9 @@ def test_sigkilled_workers_batch_is_taken_back_by_the_sweep_long_before_the_visi
     _forget_unacked(done.pk)
 
 
-def test_a_message_that_finds_its_batch_alive_looks_again_and_takes_it_once_the_heartbeat_is_stale(start_worker, owner,
-                                                                                                      tiny_model, tmp_path):
+def test_a_message_that_finds_its_batch_alive_looks_again_and_takes_it_once_the_heartbeat_is_stale(
+    start_worker, owner, tiny_model, tmp_path
+):
     """A duplicate, or a redelivery that came before a dead worker's heartbeat went stale, leaves a live batch alone
     and is not dropped: it looks again, and claims the batch once its heartbeat stopped."""
     import threading
@@ -344,8 +378,10 @@ def test_beat_schedules_the_sweep_and_every_deployment_runs_beat():
     schedule = settings.CELERY_BEAT_SCHEDULE["generation-dispatch-sweep"]
     assert schedule["task"] in app.tasks and schedule["schedule"] == settings.GENERATION_SWEEP_SECONDS
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    commands = {name: " ".join(s.get("command", "")) if isinstance(s.get("command"), list) else s.get("command", "")
-                for name, s in services.items()}
+    commands = {
+        name: " ".join(s.get("command", "")) if isinstance(s.get("command"), list) else s.get("command", "")
+        for name, s in services.items()
+    }
     beats = [name for name, command in commands.items() if " beat" in command or " -B" in command]
     assert beats == ["beat"] and "deploy" not in services["beat"]  # exactly one, scaled or not
 
@@ -395,7 +431,8 @@ def _forget_unacked(batch_id: int) -> None:
 
 def test_a_stale_limit_below_twice_the_heartbeat_stops_startup_by_name():
     env = os.environ | {"GENERATION_HEARTBEAT_SECONDS": "30", "GENERATION_STALE_SECONDS": "45"}
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "GENERATION_STALE_SECONDS (45) must be at least twice GENERATION_HEARTBEAT_SECONDS (30)" in result.stderr

@@ -1,5 +1,6 @@
 """The model check a GPU worker makes when a run starts: a model the worker does not have fails the run at once, with
 what is missing and how to fix it on the run page; no answer in time leaves the run queued and the page says so."""
+
 from __future__ import annotations
 
 import re
@@ -8,15 +9,14 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from workbench.documents.models import Chunk, SourceDocument
-from workbench.generation.models import BatchStatus, Generation, GenerationBatch, GenerationRun, RunStatus
-from workbench.generation.services import generation_run_create
-from workbench.projects.presets import BASE_MODEL_ID
-
 from tests.browser import chromium_page
 from tests.conftest import PASSWORD
 from tests.factories import make_project
 from tests.generation.test_worker_runs import SENTENCES, WORKER_ENV, wait_for
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.generation.models import BatchStatus, Generation, GenerationBatch, GenerationRun, RunStatus
+from workbench.generation.services import generation_run_create
+from workbench.projects.presets import BASE_MODEL_ID
 
 pytestmark = pytest.mark.worker
 
@@ -50,8 +50,15 @@ def test_model_missing_on_the_worker_fails_the_run_at_once_with_the_fix(live_ser
         assert page.inner_text("#run-status") == "Queued" and not page.is_visible("#run-error")
         assert page.is_visible("form.run-cancel")
         # A worker without the model: offline, with an empty cache.
-        start_worker(**WORKER_ENV | {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-                                     "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"), "MODEL_CACHE_DIR": str(tmp_path / "models")})
+        start_worker(
+            **WORKER_ENV
+            | {
+                "HF_HUB_OFFLINE": "1",
+                "HF_HOME": str(tmp_path / "hf"),
+                "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"),
+                "MODEL_CACHE_DIR": str(tmp_path / "models"),
+            }
+        )
         page.wait_for_selector("#run-error:not([hidden])", timeout=180_000)  # the page updates itself
         assert page.inner_text("#run-status") == "Failed"
         page.wait_for_selector("#run-progress[data-final]")

@@ -1,4 +1,5 @@
 """The run page's figures: the ETA waits only for batches that will still run."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,11 +13,21 @@ from workbench.generation.selectors import run_progress
 
 def test_eta_leaves_out_failed_and_cancelled_batches(project):
     run = GenerationRun.objects.create(
-        project=project, status=RunStatus.RUNNING, parameters={"samples_per_chunk": 3}, samples_expected=36,
-        samples_done=6, started_at=timezone.now() - timedelta(minutes=1),
+        project=project,
+        status=RunStatus.RUNNING,
+        parameters={"samples_per_chunk": 3},
+        samples_expected=36,
+        samples_done=6,
+        started_at=timezone.now() - timedelta(minutes=1),
     )
-    for index, (status, chunks) in enumerate([(BatchStatus.DONE, [1, 2]), (BatchStatus.FAILED, [3, 4, 5, 6]),
-                                              (BatchStatus.CANCELLED, [7, 8]), (BatchStatus.RUNNING, [9, 10, 11, 12])]):
+    for index, (status, chunks) in enumerate(
+        [
+            (BatchStatus.DONE, [1, 2]),
+            (BatchStatus.FAILED, [3, 4, 5, 6]),
+            (BatchStatus.CANCELLED, [7, 8]),
+            (BatchStatus.RUNNING, [9, 10, 11, 12]),
+        ]
+    ):
         GenerationBatch.objects.create(run=run, index=index, chunk_ids=chunks, status=status)
     progress = run_progress(run=run)
     # 36 expected - 6 done - 18 that the failed and cancelled batches will not write = 12 left, at 6 a minute.
@@ -33,14 +44,27 @@ def test_throughput_per_worker_and_gpu(project):
 
     run = GenerationRun.objects.create(project=project, status=RunStatus.RUNNING, parameters={"samples_per_chunk": 2})
     doc = SourceDocument.objects.create(project=project, content_hash="t", text="대한민국은 민주공화국이다.")
-    chunks = [Chunk.objects.create(document=doc, chunking_key="k", index=i, text="대한민국", start=0, end=4, size=4)
-              for i in range(3)]
+    chunks = [
+        Chunk.objects.create(document=doc, chunking_key="k", index=i, text="대한민국", start=0, end=4, size=4) for i in range(3)
+    ]
     t0 = timezone.now()
-    rows = [("gpu0@a", "NVIDIA H200", 0, 0, 2000, 100), ("gpu0@a", "NVIDIA H200", 1, 8, 3000, 150),
-            ("gpu0@a", "NVIDIA H200", 2, 18, 3000, 150), ("gpu1@a", "NVIDIA H200", 0, 10, 5000, 200)]
+    rows = [
+        ("gpu0@a", "NVIDIA H200", 0, 0, 2000, 100),
+        ("gpu0@a", "NVIDIA H200", 1, 8, 3000, 150),
+        ("gpu0@a", "NVIDIA H200", 2, 18, 3000, 150),
+        ("gpu1@a", "NVIDIA H200", 0, 10, 5000, 200),
+    ]
     for n, (worker, gpu, chunk, at, ms, tokens) in enumerate(rows):
-        g = Generation.objects.create(run=run, chunk=chunks[chunk], sample_index=n % 2, raw_text="", worker=worker,
-                                      gpu_name=gpu, duration_ms=ms, completion_tokens=tokens)
+        g = Generation.objects.create(
+            run=run,
+            chunk=chunks[chunk],
+            sample_index=n % 2,
+            raw_text="",
+            worker=worker,
+            gpu_name=gpu,
+            duration_ms=ms,
+            completion_tokens=tokens,
+        )
         Generation.objects.filter(pk=g.pk).update(created_at=t0 + timedelta(seconds=at))
     first, second = run_throughput(run=run)
     # gpu0: 400 tokens, 3 pairs from 2 s before its first store (0 s) to 18 s: 20 s.

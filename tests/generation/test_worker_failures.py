@@ -1,16 +1,12 @@
 """How a real GPU worker process meets failures: a model that does not load leaves the worker able to serve the next
 run; a deterministic error fails its batch at once; a lost database connection is retried."""
+
 from __future__ import annotations
 
 import shutil
 
 import pytest
 from django.db import InterfaceError, OperationalError, connection
-
-from workbench.generation.models import BatchStatus, Generation, GenerationBatch, RunStatus
-from workbench.generation.services import generation_run_create
-from workers.loading import ModelLoadError
-from workers.tasks import is_transient
 
 from tests.generation.test_worker_runs import (
     KILL_ENV,
@@ -20,13 +16,18 @@ from tests.generation.test_worker_runs import (
     run_state,
     wait_for,
 )
+from workbench.generation.models import BatchStatus, Generation, GenerationBatch, RunStatus
+from workbench.generation.services import generation_run_create
+from workers.loading import ModelLoadError
+from workers.tasks import is_transient
 
 pytestmark = pytest.mark.worker
 
 
 def finished(run_id, timeout=240):
-    return wait_for(lambda: (r := run_state(run_id)).status in {"succeeded", "failed"} and r, timeout=timeout,
-                    what=f"run {run_id} to finish")
+    return wait_for(
+        lambda: (r := run_state(run_id)).status in {"succeeded", "failed"} and r, timeout=timeout, what=f"run {run_id} to finish"
+    )
 
 
 def unloadable_copy(tiny_model, tmp_path):
@@ -81,15 +82,20 @@ def _terminate_worker_connections() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = %s", [WORKER_APP],
+            "WHERE datname = current_database() AND application_name = %s",
+            [WORKER_APP],
         )
         return cursor.fetchone()[0]
 
 
 def test_lost_database_connection_is_retried(start_worker, owner, tiny_model):
     project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=120)
-    env = KILL_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4", "GENERATION_SAVE_EVERY": "1",
-                      "GENERATION_MAX_ATTEMPTS": "3"}
+    env = KILL_ENV | {
+        "GENERATION_BACKEND": "slots",
+        "GENERATION_MAX_BATCH": "4",
+        "GENERATION_SAVE_EVERY": "1",
+        "GENERATION_MAX_ATTEMPTS": "3",
+    }
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}?application_name={WORKER_APP}"
     worker = start_worker(**env, DATABASE_URL=url)
@@ -126,4 +132,3 @@ def test_errors_are_sorted_into_transient_and_deterministic():
             raise ModelLoadError("Base model weights not found") from None  # the cause is hidden on purpose
     except ModelLoadError as hidden:
         assert not is_transient(hidden)
-

@@ -1,4 +1,5 @@
 """Generation runs through real Celery worker processes on the tiny model: completion, crashes, poison batches, cancel."""
+
 from __future__ import annotations
 
 import time
@@ -6,11 +7,10 @@ import time
 import pytest
 from django.db.models import Count
 
+from tests.factories import make_project
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.generation.models import BatchStatus, Generation, GenerationBatch, GenerationRun, QAPair, RunStatus
 from workbench.generation.services import generation_run_cancel, generation_run_create
-
-from tests.factories import make_project
 
 pytestmark = pytest.mark.worker
 
@@ -23,8 +23,13 @@ WORKER_ENV = {
     "CELERY_VISIBILITY_TIMEOUT": "50",
 }
 # A redelivered message claims a running batch only once its heartbeat is stale: stale well before the redelivery.
-KILL_ENV = WORKER_ENV | {"CELERY_TASK_SOFT_TIME_LIMIT": "8", "CELERY_TASK_TIME_LIMIT": "10", "CELERY_VISIBILITY_TIMEOUT": "12",
-                         "GENERATION_HEARTBEAT_SECONDS": "1", "GENERATION_STALE_SECONDS": "4"}
+KILL_ENV = WORKER_ENV | {
+    "CELERY_TASK_SOFT_TIME_LIMIT": "8",
+    "CELERY_TASK_TIME_LIMIT": "10",
+    "CELERY_VISIBILITY_TIMEOUT": "12",
+    "GENERATION_HEARTBEAT_SECONDS": "1",
+    "GENERATION_STALE_SECONDS": "4",
+}
 
 SENTENCES = [
     "대한민국은 민주공화국이다.",
@@ -39,15 +44,22 @@ SENTENCES = [
 
 
 def project_with_chunks(owner, tiny_model, n, *, samples=2, max_new_tokens=12, long_chunk=False):
-    project = make_project(admins=[owner], base_model=tiny_model["base"], adapter=tiny_model["adapter"],
-                           samples_per_chunk=samples, max_new_tokens=max_new_tokens)
+    project = make_project(
+        admins=[owner],
+        base_model=tiny_model["base"],
+        adapter=tiny_model["adapter"],
+        samples_per_chunk=samples,
+        max_new_tokens=max_new_tokens,
+    )
     doc = SourceDocument.objects.create(project=project, content_hash=f"h{project.pk}", text="\n".join(SENTENCES), title="헌법")
     chunks = []
     for i in range(n):
         text = SENTENCES[i % len(SENTENCES)]
         if long_chunk and i == 1:
             text = "국민의 권리와 의무에 관한 조항을 길게 적는다 " * 200  # far beyond the tiny model's 1,024 positions
-        chunks.append(Chunk.objects.create(document=doc, chunking_key="k", index=i, text=text, start=0, end=len(text), size=len(text)))
+        chunks.append(
+            Chunk.objects.create(document=doc, chunking_key="k", index=i, text=text, start=0, end=len(text), size=len(text))
+        )
     return project, chunks
 
 
@@ -112,13 +124,19 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(start_worker, own
     first = start_worker(**KILL_ENV)
     run = generation_run_create(project=project, created_by=owner, batch_chunks=1)
     batches = GenerationBatch.objects.filter(run=run)
-    wait_for(lambda: batches.filter(status=BatchStatus.DONE).exists() and batches.filter(status=BatchStatus.RUNNING).exists(),
-             what="a batch in flight after a finished one")
+    wait_for(
+        lambda: batches.filter(status=BatchStatus.DONE).exists() and batches.filter(status=BatchStatus.RUNNING).exists(),
+        what="a batch in flight after a finished one",
+    )
     first.kill()
     interrupted = list(batches.filter(status=BatchStatus.RUNNING).values_list("pk", flat=True))
     assert run_state(run.pk).status == RunStatus.RUNNING  # killed in the middle of the run
     start_worker(**KILL_ENV)
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish after the crash")
+    run = wait_for(
+        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
+        timeout=300,
+        what="run to finish after the crash",
+    )
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     # The batch the worker died on was redelivered and claimed again.
@@ -140,7 +158,11 @@ def test_worker_killed_mid_batch_keeps_what_it_stored(start_worker, owner, tiny_
     batch = GenerationBatch.objects.get(run=run)
     assert batch.status == BatchStatus.RUNNING and 0 < len(kept) < 12  # killed with part of the batch stored
     start_worker(**env)
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish after the crash")
+    run = wait_for(
+        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
+        timeout=300,
+        what="run to finish after the crash",
+    )
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     assert dict(Generation.objects.filter(pk__in=kept).values_list("pk", "created_at")) == kept  # kept, not redone
@@ -176,7 +198,11 @@ def test_worker_killed_while_holding_two_batches_loses_and_duplicates_nothing(st
     held = list(batches.filter(status=BatchStatus.RUNNING).values_list("pk", flat=True))
     assert len(held) >= 2
     start_worker(**env)
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish after the crash")
+    run = wait_for(
+        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
+        timeout=300,
+        what="run to finish after the crash",
+    )
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     for batch in GenerationBatch.objects.filter(pk__in=held):

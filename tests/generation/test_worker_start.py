@@ -1,5 +1,6 @@
 """The test workers' readiness wait: a worker that is slow to start (a loaded machine importing torch) is waited for
 while its process lives; one that exits fails at once, with its log."""
+
 from __future__ import annotations
 
 import os

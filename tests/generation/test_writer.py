@@ -1,18 +1,18 @@
 """A batch task stores its results on a writer thread while the engine goes on: everything added is stored (also when
 generation fails half-way), and a failure to store stops the batch instead of being lost."""
+
 from __future__ import annotations
 
 import threading
 
 import pytest
 
+from tests.factories import make_project
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.generation import services as generation
 from workbench.generation.models import Generation, GenerationBatch, QAPair
 from workers import tasks
 from workers.engine import SampleResult
-
-from tests.factories import make_project
 
 
 @pytest.fixture
@@ -20,16 +20,29 @@ def batch(transactional_db, owner, settings):
     settings.GENERATION_SAVE_EVERY = 4
     project = make_project(admins=[owner], samples_per_chunk=2)
     doc = SourceDocument.objects.create(project=project, content_hash="w", text="대한민국은 민주공화국이다.", title="헌법")
-    chunks = [Chunk.objects.create(document=doc, chunking_key="k", index=i, text=f"대한민국 헌법 제{i}조의 내용이다.", start=0,
-                                   end=10, size=10) for i in range(5)]
+    chunks = [
+        Chunk.objects.create(
+            document=doc, chunking_key="k", index=i, text=f"대한민국 헌법 제{i}조의 내용이다.", start=0, end=10, size=10
+        )
+        for i in range(5)
+    ]
     run = generation.generation_run_create(project=project, chunks=chunks, batch_chunks=5)
     return generation.batch_claim(batch_id=GenerationBatch.objects.get(run=run).pk, worker="test")
 
 
 def results(batch):
-    return [SampleResult(key=(chunk.pk, s, batch.pk), text=f"[[Q]] 제{chunk.index}조의 {s}번째 질문은 무엇인가요?\n[[A]] 답입니다.", token_ids=[],
-                         finish_reason="stop", prompt_tokens=10, completion_tokens=8, duration_ms=5)
-            for chunk, s in generation.batch_missing_samples(batch=batch)]
+    return [
+        SampleResult(
+            key=(chunk.pk, s, batch.pk),
+            text=f"[[Q]] 제{chunk.index}조의 {s}번째 질문은 무엇인가요?\n[[A]] 답입니다.",
+            token_ids=[],
+            finish_reason="stop",
+            prompt_tokens=10,
+            completion_tokens=8,
+            duration_ms=5,
+        )
+        for chunk, s in generation.batch_missing_samples(batch=batch)
+    ]
 
 
 def writer(batch):

@@ -1,4 +1,5 @@
 """Members see their projects; outsiders get 404 and never see a project listed."""
+
 from __future__ import annotations
 
 from django.urls import reverse

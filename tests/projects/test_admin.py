@@ -1,26 +1,43 @@
 """Project setup in the Django admin: presets, members with roles, validation messages."""
+
 from __future__ import annotations
 
 from django.urls import reverse
 
+from tests.conftest import PASSWORD
 from workbench.projects.models import Project, Role
 from workbench.projects.presets import PRESETS
-
-from tests.conftest import PASSWORD
 
 
 def form_data(**overrides):
     project = Project()  # model defaults, as the add form shows them
     data = {
-        "name": "법률 QA", "slug": "law-qa", "description": "",
-        "adapter_preset": "simple-qa", "apply_preset": "on",
-        "base_model": project.base_model, "base_model_revision": "", "adapter": project.adapter,
-        "adapter_revision": "", "prompt_template": project.prompt_template, "temperature": "1.0", "top_p": "1.0",
-        "max_new_tokens": "256", "samples_per_chunk": "3", "chunk_unit": "chars", "chunk_target_size": "900",
-        "chunk_max_size": "1400", "chunk_overlap": "0", "tokenizer": "", "filter_thresholds": "{}",
-        "queue_order": "flagged_first", "lease_seconds": "900",
-        "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
-        "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000",
+        "name": "법률 QA",
+        "slug": "law-qa",
+        "description": "",
+        "adapter_preset": "simple-qa",
+        "apply_preset": "on",
+        "base_model": project.base_model,
+        "base_model_revision": "",
+        "adapter": project.adapter,
+        "adapter_revision": "",
+        "prompt_template": project.prompt_template,
+        "temperature": "1.0",
+        "top_p": "1.0",
+        "max_new_tokens": "256",
+        "samples_per_chunk": "3",
+        "chunk_unit": "chars",
+        "chunk_target_size": "900",
+        "chunk_max_size": "1400",
+        "chunk_overlap": "0",
+        "tokenizer": "",
+        "filter_thresholds": "{}",
+        "queue_order": "flagged_first",
+        "lease_seconds": "900",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
     }
     data.update(overrides)
     return data
@@ -39,7 +56,8 @@ def test_admin_creates_project_with_members_from_preset(client, owner, reviewer)
     client.login(username="owner", password=PASSWORD)
     data = with_members(
         form_data(adapter_preset="creative-writing", prompt_template="stale {text}"),
-        (owner, Role.ADMIN), (reviewer, Role.REVIEWER),
+        (owner, Role.ADMIN),
+        (reviewer, Role.REVIEWER),
     )
     response = client.post(reverse("admin:projects_project_add"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
@@ -52,9 +70,7 @@ def test_admin_creates_project_with_members_from_preset(client, owner, reviewer)
 
 def test_bad_prompt_template_is_explained(client, owner):
     client.login(username="owner", password=PASSWORD)
-    response = client.post(
-        reverse("admin:projects_project_add"), form_data(apply_preset="", prompt_template="{text} {secret}")
-    )
+    response = client.post(reverse("admin:projects_project_add"), form_data(apply_preset="", prompt_template="{text} {secret}"))
     assert response.status_code == 200
     assert "may use only {text} and {title}; {secret} is not allowed" in response.content.decode()
     assert not Project.objects.exists()
@@ -77,7 +93,10 @@ def test_thresholds_must_be_numbers(client, owner):
 def test_editing_thresholds_keeps_the_prompt(client, owner, project):
     client.login(username="owner", password=PASSWORD)
     data = form_data(
-        name=project.name, slug=project.slug, apply_preset="", prompt_template="{title}\n\n{text}",
+        name=project.name,
+        slug=project.slug,
+        apply_preset="",
+        prompt_template="{title}\n\n{text}",
         filter_thresholds='{"echo.question_overlap": 0.7}',
     )
     data["memberships-INITIAL_FORMS"] = "0"

@@ -1,22 +1,27 @@
 """The admin's own import and start-run pages follow the app's rule: project admins (or superusers) only."""
+
 from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from workbench.documents.models import SourceDocument
-from workbench.generation.models import GenerationRun
-
 from tests.conftest import PASSWORD
 from tests.factories import make_project, make_user
+from workbench.documents.models import SourceDocument
+from workbench.generation.models import GenerationRun
 
 IMPORT = "/admin/documents/sourcedocument/import/"
 START = "/admin/generation/generationrun/start/"
 
 
 def upload(project):
-    return {"project": str(project.pk), "files": SimpleUploadedFile("a.txt", "대한민국은 민주공화국이다.".encode()),
-            "text_field": "text", "title_field": "title", "id_field": "id"}
+    return {
+        "project": str(project.pk),
+        "files": SimpleUploadedFile("a.txt", "대한민국은 민주공화국이다.".encode()),
+        "text_field": "text",
+        "title_field": "title",
+        "id_field": "id",
+    }
 
 
 @pytest.fixture

@@ -1,16 +1,16 @@
 """Projects set up in the Django admin from a real browser send the model card's prompt, byte for byte."""
+
 from __future__ import annotations
 
 import pytest
 from transformers import AutoTokenizer
 
-from workbench.projects.models import Project
-from workbench.projects.presets import PRESETS
-from workers.prompts import render_chat_prompt
-
 from tests.browser import chromium_page
 from tests.conftest import PASSWORD
 from tests.workers.test_prompts import CHUNK, EXPECTED_SIMPLE_QA
+from workbench.projects.models import Project
+from workbench.projects.presets import PRESETS
+from workers.prompts import render_chat_prompt
 
 
 def admin_log_in(page, base, user):

@@ -8,8 +8,7 @@ from workbench.projects.presets import PRESETS
 
 
 def test_creates_project_with_preset_and_roles(owner, reviewer):
-    call_command("create_project", "laws", "--name", "법령", "--adapter", "writing", "--admin", "owner",
-                 "--reviewer", "reviewer")
+    call_command("create_project", "laws", "--name", "법령", "--adapter", "writing", "--admin", "owner", "--reviewer", "reviewer")
     project = Project.objects.get(slug="laws")
     assert project.name == "법령"
     assert project.adapter == PRESETS["writing"].adapter_id

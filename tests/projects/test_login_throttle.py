@@ -1,4 +1,5 @@
 """Login throttling: repeated failed logins lock the username from that address out, with a page that says so."""
+
 from __future__ import annotations
 
 from django.core.management import call_command
@@ -23,8 +24,9 @@ def test_failed_logins_lock_the_username_from_that_address(client, reviewer):
     assert response.status_code == 429
     assert "Too many failed logins" in response.content.decode() and "_auth_user_id" not in client.session
     # The admin's login is the same door.
-    assert client.post("/admin/login/", {"username": "reviewer", "password": PASSWORD},
-                       REMOTE_ADDR="203.0.113.7").status_code == 429
+    assert (
+        client.post("/admin/login/", {"username": "reviewer", "password": PASSWORD}, REMOTE_ADDR="203.0.113.7").status_code == 429
+    )
     # Another address is not locked out by someone else's guesses.
     response = attempt(client, "reviewer", PASSWORD, addr="198.51.100.2")
     assert response.status_code == 302 and client.session["_auth_user_id"] == str(reviewer.pk)
@@ -52,4 +54,3 @@ def test_a_forged_forwarded_for_does_not_escape_the_lock(client, reviewer):
         attempt(client, "reviewer", "wrong", addr="10.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}, 203.0.113.9")
     response = attempt(client, "reviewer", PASSWORD, addr="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.9")
     assert response.status_code == 429
-

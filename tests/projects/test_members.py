@@ -1,4 +1,5 @@
 """Members and accounts without the Django admin: the Members page, invitations, password change and reset."""
+
 from __future__ import annotations
 
 import re
@@ -7,13 +8,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 
-from workbench.generation.models import QAPair
-from workbench.projects.models import Membership, Role
-from workbench.review.services import ReviewInput, pair_claim, pair_review
-
 from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs, make_project, make_user
+from workbench.generation.models import QAPair
+from workbench.projects.models import Membership, Role
+from workbench.review.services import ReviewInput, pair_claim, pair_review
 
 
 def members_url(project):
@@ -49,9 +49,13 @@ def test_the_last_admin_cannot_leave_or_be_demoted(client, project, owner):
     admin.refresh_from_db()
     assert admin.role == Role.ADMIN
     # Bad input is a message, never a 500.
-    for data in ({"action": "role", "member": "x"}, {"action": "nope"}, {"action": "role", "member": admin.pk, "role": "boss"},
-                 {"action": "add", "identifier": "not a user", "role": "reviewer"},
-                 {"action": "add", "identifier": "a" * 140 + "@example.org", "role": "reviewer"}):
+    for data in (
+        {"action": "role", "member": "x"},
+        {"action": "nope"},
+        {"action": "role", "member": admin.pk, "role": "boss"},
+        {"action": "add", "identifier": "not a user", "role": "reviewer"},
+        {"action": "add", "identifier": "a" * 140 + "@example.org", "role": "reviewer"},
+    ):
         assert client.post(members_url(project), data).status_code == 400
 
 

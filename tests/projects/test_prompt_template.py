@@ -40,5 +40,7 @@ def test_render_inserts_text_verbatim_even_with_braces():
 
 def test_simple_qa_prompt_is_the_model_card_prompt():
     rendered = render_prompt(SIMPLE_QA_PROMPT, text="본문")
-    assert rendered.startswith("주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요, 대답은 아래 형태로 작성하세요\n")
+    assert rendered.startswith(
+        "주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요, 대답은 아래 형태로 작성하세요\n"
+    )
     assert rendered.endswith("**답변 형식**\n[[Q]] 지시문\n[[A]] 답변\n---\n본문")

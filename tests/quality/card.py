@@ -1,4 +1,5 @@
 """The model card's example article and its five real outputs, read from tests/fixtures/model-card/."""
+
 from __future__ import annotations
 
 import re

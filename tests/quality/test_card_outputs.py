@@ -1,11 +1,11 @@
 """The model card's five outputs for its example article: only the second (the echo) is flagged."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.quality.filters import assess
-
 from tests.quality.card import article, outputs
+from workbench.quality.filters import assess
 
 
 def test_card_has_five_outputs():
@@ -19,11 +19,11 @@ def test_second_output_is_malformed_truncated_and_echo(finish_reason):
     echo = next(f for f in result.flags if f.name == "echo")
     assert "question copies" in echo.reason
     spans = echo.details["spans"]
-    assert spans and all(article()[s["source_start"]:s["source_end"]] for s in spans)
+    assert spans and all(article()[s["source_start"] : s["source_end"]] for s in spans)
     # The highlighted spans are really in the source, character for character.
     question = result.question
     for s in spans:
-        assert question[s["start"]:s["end"]] == article()[s["source_start"]:s["source_end"]]
+        assert question[s["start"] : s["end"]] == article()[s["source_start"] : s["source_end"]]
 
 
 @pytest.mark.parametrize("index", [0, 2, 3, 4])

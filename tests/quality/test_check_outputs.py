@@ -1,4 +1,5 @@
 """`manage.py check_outputs`: the exact offline contract, without a database or any server."""
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,20 @@ SOURCE_B = "김치는 배추나 무 같은 채소를 소금에 절인 뒤 양념
 
 def run(tmp_path, lines, *args, raw=None):
     path = tmp_path / "in.jsonl"
-    path.write_text(raw if raw is not None else "\n".join(json.dumps(l, ensure_ascii=False) for l in lines) + "\n", encoding="utf-8")
+    path.write_text(
+        raw if raw is not None else "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8"
+    )
     env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL"}}
     env["DATABASE_URL"] = "postgres://nobody@127.0.0.1:1/none"  # no database: the command must not touch one
     env["WORKBENCH_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run([sys.executable, "manage.py", "check_outputs", str(path), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check_outputs", str(path), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_contract_order_ids_flags_and_scores(tmp_path):
@@ -28,12 +37,17 @@ def test_contract_order_ids_flags_and_scores(tmp_path):
         {"id": 1, "source": src, "output": outputs()[0], "finish_reason": "stop"},
         {"id": "two", "source": src, "output": outputs()[1], "finish_reason": "length", "title": "총선"},
         {"id": {"doc": 3}, "source": src, "output": outputs()[4]},
-        {"id": None, "source": SOURCE_B, "output": outputs()[4].replace("머물렀을까요?", "머물렀을까요 ??"), "finish_reason": None},
+        {
+            "id": None,
+            "source": SOURCE_B,
+            "output": outputs()[4].replace("머물렀을까요?", "머물렀을까요 ??"),
+            "finish_reason": None,
+        },
         {"id": [5], "source": SOURCE_B, "output": "[[Q]] 김치는 무엇인가요?\n[[A]] 한국의 전통 음식입니다."},
     ]
     result = run(tmp_path, lines)
     assert result.returncode == 0, result.stderr
-    rows = [json.loads(l) for l in result.stdout.splitlines()]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in rows] == [1, "two", {"doc": 3}, None, [5]]
     for row in rows:
         assert set(row) == {"id", "question", "answer", "flags", "scores"}
@@ -55,23 +69,35 @@ def test_duplicate_within_the_same_source(tmp_path):
         {"id": 1, "source": SOURCE_B, "output": "[[Q]] 김치는 어떻게 만드나요?\n[[A]] 채소를 절여 양념으로 버무립니다."},
         {"id": 2, "source": SOURCE_B, "output": "[[Q]] 김치는 어떻게 만드나요\n[[A]] 소금에 절인 채소를 발효시킵니다."},
     ]
-    rows = [json.loads(l) for l in run(tmp_path, lines).stdout.splitlines()]
+    rows = [json.loads(line) for line in run(tmp_path, lines).stdout.splitlines()]
     assert rows[0]["flags"] == [] and rows[1]["flags"] == ["duplicate"]
 
 
 def test_unsupported_flag_and_score(tmp_path):
     source = "대통령의 임기는 5년으로 하며, 중임할 수 없다. 대통령은 1988년 2월 25일 취임하였다."
     lines = [
-        {"id": 1, "source": source, "output": "[[Q]] 대통령의 임기는 몇 년인가요?\n[[A]] 대통령의 임기는 5년이며 중임할 수 없습니다.", "finish_reason": "stop"},
-        {"id": 2, "source": source, "output": "[[Q]] 대통령은 언제 취임했나요?\n[[A]] 1988년 3월 25일에 취임하였습니다.", "finish_reason": "stop"},
+        {
+            "id": 1,
+            "source": source,
+            "output": "[[Q]] 대통령의 임기는 몇 년인가요?\n[[A]] 대통령의 임기는 5년이며 중임할 수 없습니다.",
+            "finish_reason": "stop",
+        },
+        {
+            "id": 2,
+            "source": source,
+            "output": "[[Q]] 대통령은 언제 취임했나요?\n[[A]] 1988년 3월 25일에 취임하였습니다.",
+            "finish_reason": "stop",
+        },
     ]
-    rows = [json.loads(l) for l in run(tmp_path, lines).stdout.splitlines()]
+    rows = [json.loads(line) for line in run(tmp_path, lines).stdout.splitlines()]
     assert rows[0]["flags"] == [] and rows[0]["scores"]["unsupported"] == 0
     assert rows[1]["flags"] == ["unsupported"] and 0 < rows[1]["scores"]["unsupported"] <= 1
 
 
 def test_out_file(tmp_path):
-    result = run(tmp_path, [{"id": 1, "source": SOURCE_B, "output": "[[Q]] 무엇?\n[[A]] 김치."}], "--out", str(tmp_path / "out.jsonl"))
+    result = run(
+        tmp_path, [{"id": 1, "source": SOURCE_B, "output": "[[Q]] 무엇?\n[[A]] 김치."}], "--out", str(tmp_path / "out.jsonl")
+    )
     assert result.returncode == 0 and result.stdout == ""
     assert json.loads((tmp_path / "out.jsonl").read_text())["id"] == 1
 

@@ -1,18 +1,18 @@
 """The optional embedding-similarity duplicate check: a tiny BERT encoder built locally, run by a real Celery worker on
 the gpu queue after the pairs are assessed."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 
+from tests.conftest import SHARED_DATA
+from tests.quality.test_flags_in_db import make_pairs
 from workbench.generation.models import QAPair
 from workbench.quality.models import PairFlag, QuestionEmbedding
 from workbench.quality.services import pairs_assess
 from workers.embeddings import build_tiny_encoder, embed
-
-from tests.conftest import SHARED_DATA
-from tests.quality.test_flags_in_db import make_pairs
 
 QUESTIONS = ["김치는 어떻게 만드나요?", "김치를 담그는 순서를 알려 주세요.", "국회의원의 임기는 몇 년인가요?"]
 

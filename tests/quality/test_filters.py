@@ -1,7 +1,9 @@
 """Each filter on its own, and properties that hold for any output."""
+
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workbench.generation.parsing import parse_output
 from workbench.quality.filters import FLAG_NAMES, DuplicateIndex, FilterConfig, assess
@@ -43,7 +45,9 @@ def test_truncated_by_finish_reason_only_when_length():
 
 def test_truncated_without_finish_reason_looks_at_the_end():
     assert "truncated" in names("[[Q]] 1호선은 언제 개통되었나요?\n[[A]] 1호선은 1974년 8월 15일에 서울역과 청량", None)
-    assert "truncated" in names("[[Q]] 무엇이라고 했나요?\n[[A]] 그는 “유권자들이 불가능할 것으로 여겨진 승리를 만들어냈다.", None)
+    assert "truncated" in names(
+        "[[Q]] 무엇이라고 했나요?\n[[A]] 그는 “유권자들이 불가능할 것으로 여겨진 승리를 만들어냈다.", None
+    )
     assert "truncated" in names("[[Q]] 무엇인가요?\n[[A]] 통합 환승 할인 제도(2004년 도입된 제도이며 교통카드", None)
     assert "truncated" not in names("[[Q]] 몇 호선인가요?\n[[A]] 1호선", None)  # a short fact
     assert "truncated" not in names("[[Q]] 무엇인가요?\n[[A]] 통합 환승 할인 제도입니다", None)  # ends a sentence, no period
@@ -62,7 +66,7 @@ def test_echo_spans_map_into_the_source():
     result = assess(SOURCE, "[[Q]] 지하철 역사를 알려주세요.\n[[A]] " + SOURCE[20:260], finish_reason="stop")
     echo = next(f for f in result.flags if f.name == "echo")
     for span in echo.details["spans"]:
-        assert result.answer[span["start"]:span["end"]] == SOURCE[span["source_start"]:span["source_end"]]
+        assert result.answer[span["start"] : span["end"]] == SOURCE[span["source_start"] : span["source_end"]]
 
 
 def test_language():
@@ -156,9 +160,11 @@ def test_same_frame_or_subject_with_another_question_is_not_a_duplicate():
 
 
 # --- answers not supported by the source -------------------------------------------------------------------------------
-LAW = ("제70조 대통령의 임기는 5년으로 하며, 중임할 수 없다. 제128조 ① 헌법개정은 국회재적의원 과반수 또는 대통령의 발의로 "
-       "제안된다. 이 법은 2,000명 이상의 사업장에 적용하며, 부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 "
-       "시행한다. 위원회는 위원장 1명과 위원 두 명으로 구성하고, OECD 기준을 따른다. 김영삼 의원이 서울특별시에서 발의하였다.")
+LAW = (
+    "제70조 대통령의 임기는 5년으로 하며, 중임할 수 없다. 제128조 ① 헌법개정은 국회재적의원 과반수 또는 대통령의 발의로 "
+    "제안된다. 이 법은 2,000명 이상의 사업장에 적용하며, 부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 "
+    "시행한다. 위원회는 위원장 1명과 위원 두 명으로 구성하고, OECD 기준을 따른다. 김영삼 의원이 서울특별시에서 발의하였다."
+)
 SUPPORTED = [
     "[[Q]] 대통령의 임기는 몇 년인가요?\n[[A]] 대통령의 임기는 5년이며, 중임할 수 없습니다.",
     "[[Q]] 대통령은 몇 년 동안 재임하나요?\n[[A]] 5년 동안 재임하고 다시 대통령이 될 수는 없습니다.",
@@ -191,7 +197,7 @@ def test_unsupported_facts_are_flagged_with_their_positions():
         missing = flag.details["missing"]
         assert any(fact in m["text"] or m["text"] in fact for m in missing), missing
         for m in missing:
-            assert result.answer[m["start"]:m["end"]] == m["text"]
+            assert result.answer[m["start"] : m["end"]] == m["text"]
         assert fact in flag.reason and 0 < result.scores["unsupported"] <= 1
 
 
@@ -212,9 +218,11 @@ def test_passages_are_compared_by_their_characters_only():
     assert term_similarity(question_terms(first), question_terms(second)) == 0.0
 
 
-ARTICLES = ("제111조 ① 헌법재판소는 다음 사항을 관장한다.\n제112조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 법률이 정하는 "
-            "바에 의하여 연임할 수 있다.\n제105조 ① 대법원장의 임기는 6년으로 하며, 중임할 수 없다.\n"
-            "제70조 대통령의 임기는 5년으로 한다.")
+ARTICLES = (
+    "제111조 ① 헌법재판소는 다음 사항을 관장한다.\n제112조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 법률이 정하는 "
+    "바에 의하여 연임할 수 있다.\n제105조 ① 대법원장의 임기는 6년으로 하며, 중임할 수 없다.\n"
+    "제70조 대통령의 임기는 5년으로 한다."
+)
 
 
 def test_a_number_of_the_source_stating_another_fact_is_unsupported():
@@ -223,24 +231,32 @@ def test_a_number_of_the_source_stating_another_fact_is_unsupported():
     assert "unsupported" in result.flag_names
     assert [m["text"] for m in next(f for f in result.flags if f.name == "unsupported").details["missing"]] == ["5년"]
     # The article number too: 제111조 exists, but not as this article's.
-    assert "unsupported" in names("[[Q]] 임기는?\n[[A]] 제111조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 연임할 수 있습니다.",
-                                  source=ARTICLES)
-    for clean in ("[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 6년이고 중임할 수 없습니다.",
-                  "[[Q]] 대통령의 임기는?\n[[A]] 대통령의 임기는 5년입니다.",
-                  # One sentence of the answer joins two of the source's: each clause is checked against its own.
-                  "[[Q]] 임기는?\n[[A]] 대법원장의 임기는 6년으로 하며, 대통령의 임기는 5년으로 합니다.",
-                  "[[Q]] 재판관의 임기는?\n[[A]] 제112조에 따르면 헌법재판소 재판관의 임기는 6년이며 연임할 수 있습니다."):
+    assert "unsupported" in names(
+        "[[Q]] 임기는?\n[[A]] 제111조 ① 헌법재판소 재판관의 임기는 6년으로 하며, 연임할 수 있습니다.", source=ARTICLES
+    )
+    for clean in (
+        "[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 6년이고 중임할 수 없습니다.",
+        "[[Q]] 대통령의 임기는?\n[[A]] 대통령의 임기는 5년입니다.",
+        # One sentence of the answer joins two of the source's: each clause is checked against its own.
+        "[[Q]] 임기는?\n[[A]] 대법원장의 임기는 6년으로 하며, 대통령의 임기는 5년으로 합니다.",
+        "[[Q]] 재판관의 임기는?\n[[A]] 제112조에 따르면 헌법재판소 재판관의 임기는 6년이며 연임할 수 있습니다.",
+    ):
         assert "unsupported" not in names(clean, source=ARTICLES), clean
 
 
 def test_sentences_end_at_a_period_outside_numbers_and_dates():
     text = "부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 시행한다.\n부칙"
     assert [m.group() for m in _SENTENCE.finditer(text)] == [
-        "부담금은 기준액의 1.5배로 한다.", "이 법은 1988. 2. 25.부터 시행한다.", "부칙"]
+        "부담금은 기준액의 1.5배로 한다.",
+        "이 법은 1988. 2. 25.부터 시행한다.",
+        "부칙",
+    ]
 
 
 def test_general_verb_and_noun_paraphrases_are_one_term():
-    for first, second in [("그는 언제 태어났나요?", "그의 출생 시점은 언제인가요?"),
-                          ("혼인할 수 있는 나이는 몇 살인가요?", "결혼할 수 있는 연령은 몇 살인가요?"),
-                          ("대통령이 국군을 통수하는 근거는 무엇인가요?", "대통령이 국군을 지휘하는 근거는 무엇인가요?")]:
+    for first, second in [
+        ("그는 언제 태어났나요?", "그의 출생 시점은 언제인가요?"),
+        ("혼인할 수 있는 나이는 몇 살인가요?", "결혼할 수 있는 연령은 몇 살인가요?"),
+        ("대통령이 국군을 통수하는 근거는 무엇인가요?", "대통령이 국군을 지휘하는 근거는 무엇인가요?"),
+    ]:
         assert term_similarity(question_terms(first), question_terms(second)) >= 0.7, (first, second)

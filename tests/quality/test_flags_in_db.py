@@ -1,4 +1,5 @@
 """Flags on stored pairs: assessment as batches are saved, project-wide duplicates, re-scoring, calibration."""
+
 from __future__ import annotations
 
 import time
@@ -6,21 +7,26 @@ import time
 import pytest
 from django.urls import reverse
 
+from tests.conftest import PASSWORD
+from tests.quality.card import article, outputs
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.jobs import JobStatus
 from workbench.quality.models import PairFlag, ScoringJob
-from workbench.quality.services import pairs_assess, scoring_job_create
 from workbench.quality.selectors import flag_calibration
-
-from tests.conftest import PASSWORD
-from tests.quality.card import article, outputs
+from workbench.quality.services import pairs_assess, scoring_job_create
 
 
 def make_pairs(project, raws, *, chunk_text=None, finish="stop"):
-    doc, _ = SourceDocument.objects.get_or_create(project=project, content_hash="card", defaults={"text": article(), "title": "총선"})
-    chunk, _ = Chunk.objects.get_or_create(document=doc, chunking_key="k", index=0,
-                                          defaults={"text": chunk_text or article(), "start": 0, "end": len(article()), "size": 1})
+    doc, _ = SourceDocument.objects.get_or_create(
+        project=project, content_hash="card", defaults={"text": article(), "title": "총선"}
+    )
+    chunk, _ = Chunk.objects.get_or_create(
+        document=doc,
+        chunking_key="k",
+        index=0,
+        defaults={"text": chunk_text or article(), "start": 0, "end": len(article()), "size": 1},
+    )
     run = GenerationRun.objects.create(project=project)
     pairs = []
     for i, raw in enumerate(raws):
@@ -28,7 +34,9 @@ def make_pairs(project, raws, *, chunk_text=None, finish="stop"):
         from workbench.generation.parsing import parse_output
 
         p = parse_output(raw)
-        pairs.append(QAPair.objects.create(project=project, chunk=chunk, generation=g, question=p.question or "", answer=p.answer or ""))
+        pairs.append(
+            QAPair.objects.create(project=project, chunk=chunk, generation=g, question=p.question or "", answer=p.answer or "")
+        )
     return pairs
 
 
@@ -45,8 +53,13 @@ def test_card_outputs_flagged_in_the_database(project):
 def test_duplicates_across_the_project_flag_the_later_pair(project):
     first = make_pairs(project, ["[[Q]] 프랑스 총선에서 1당이 된 정당은 어디인가요?\n[[A]] 신민중전선입니다."])
     pairs_assess(pair_ids=[p.pk for p in first])
-    later = make_pairs(project, ["[[Q]] 프랑스 총선에서 1당이 된 정당은 어디인가요\n[[A]] NFP입니다.",
-                                 "[[Q]] 마크롱 대통령의 정당은 몇 석을 얻었나요?\n[[A]] 168석입니다."])
+    later = make_pairs(
+        project,
+        [
+            "[[Q]] 프랑스 총선에서 1당이 된 정당은 어디인가요\n[[A]] NFP입니다.",
+            "[[Q]] 마크롱 대통령의 정당은 몇 석을 얻었나요?\n[[A]] 168석입니다.",
+        ],
+    )
     pairs_assess(pair_ids=[p.pk for p in later])
     assert QAPair.objects.get(pk=first[0].pk).flags == []
     assert QAPair.objects.get(pk=later[0].pk).flags == ["duplicate"]
@@ -59,7 +72,9 @@ def pairs_in_own_chunks(project, questions, *, start=0):
     """One pair per question, each from a chunk of its own (so only the project-wide search can find duplicates)."""
     from workbench.generation.parsing import parse_output
 
-    doc, _ = SourceDocument.objects.get_or_create(project=project, content_hash="many", defaults={"text": article(), "title": "총선"})
+    doc, _ = SourceDocument.objects.get_or_create(
+        project=project, content_hash="many", defaults={"text": article(), "title": "총선"}
+    )
     run = GenerationRun.objects.create(project=project)
     pairs = []
     for i, question in enumerate(questions, start=start):
@@ -67,19 +82,25 @@ def pairs_in_own_chunks(project, questions, *, start=0):
         raw = f"[[Q]] {question}\n[[A]] 답입니다."
         g = Generation.objects.create(run=run, chunk=chunk, sample_index=0, raw_text=raw, finish_reason="stop")
         parsed = parse_output(raw)
-        pairs.append(QAPair.objects.create(project=project, chunk=chunk, generation=g, question=parsed.question, answer=parsed.answer))
+        pairs.append(
+            QAPair.objects.create(project=project, chunk=chunk, generation=g, question=parsed.question, answer=parsed.answer)
+        )
     return pairs
 
 
 def test_project_wide_duplicates_in_other_chunks_within_one_call_and_across_calls(project):
     first = pairs_in_own_chunks(project, ["프랑스 총선에서 1당이 된 정당은 어디인가요?", "헌법 제1조는 무엇을 규정하나요?"])
     pairs_assess(pair_ids=[p.pk for p in first])
-    later = pairs_in_own_chunks(project, [
-        "프랑스 총선에서 1당이 된 정당은 어디인가요",  # a stored pair's question: found through the stored bands
-        "국회의원의 임기는 몇 년인가요?",
-        "국회의원의 임기는 몇 년 인가요?!",  # the pair before it in the same call: found in memory
-        "대통령의 임기는 몇 년이며 중임할 수 있나요?",
-    ], start=10)
+    later = pairs_in_own_chunks(
+        project,
+        [
+            "프랑스 총선에서 1당이 된 정당은 어디인가요",  # a stored pair's question: found through the stored bands
+            "국회의원의 임기는 몇 년인가요?",
+            "국회의원의 임기는 몇 년 인가요?!",  # the pair before it in the same call: found in memory
+            "대통령의 임기는 몇 년이며 중임할 수 있나요?",
+        ],
+        start=10,
+    )
     pairs_assess(pair_ids=[p.pk for p in later])
     flags = {p.pk: QAPair.objects.get(pk=p.pk).flags for p in first + later}
     assert [flags[p.pk] for p in first] == [[], []]

@@ -1,14 +1,16 @@
 """The review page marks the facts of an answer that the source lacks (headless Chromium), as text, never markup."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.quality.services import pairs_assess
-
 from tests.browser import chromium_page, log_in
 from tests.quality.test_flags_in_db import make_pairs
+from workbench.quality.services import pairs_assess
 
-SOURCE = "제70조 대통령의 임기는 5년으로 하며, 중임할 수 없다. 제128조 헌법개정은 국회재적의원 과반수 또는 대통령의 발의로 제안된다."
+SOURCE = (
+    "제70조 대통령의 임기는 5년으로 하며, 중임할 수 없다. 제128조 헌법개정은 국회재적의원 과반수 또는 대통령의 발의로 제안된다."
+)
 ANSWER = '대통령의 임기는 4년이며 <b onmouseover="window.pwned=1">WHO</b> 기준을 따릅니다.'
 
 

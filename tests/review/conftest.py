@@ -1,4 +1,5 @@
 """The review queue's two paths: PostgreSQL's single statements and the ORM one the embedded SQLite start uses."""
+
 from __future__ import annotations
 
 import pytest

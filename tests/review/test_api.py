@@ -1,4 +1,5 @@
 """The review API's exact contract."""
+
 from __future__ import annotations
 
 import io
@@ -7,9 +8,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from workbench.review.models import ReviewDecision
-
 from tests.factories import make_pairs
+from workbench.review.models import ReviewDecision
 
 
 def token_client(user):
@@ -28,12 +28,20 @@ def test_claim_review_and_stats(project, reviewer):
     body = claim.json()
     assert {"id", "version", "question", "answer", "flags", "chunk_text", "lease_expires_at"} <= set(body)
     assert body["flags"] == ["echo"] and body["chunk_text"].startswith("대한민국은")
-    review = api.post(f"/api/pairs/{body['id']}/review",
-                      {"decision": "edit", "question": "고친 질문?", "answer": "고친 답.", "reason": "", "version": body["version"]}, format="json")
+    review = api.post(
+        f"/api/pairs/{body['id']}/review",
+        {"decision": "edit", "question": "고친 질문?", "answer": "고친 답.", "reason": "", "version": body["version"]},
+        format="json",
+    )
     assert review.status_code == 200
     assert (review.json()["version"], review.json()["status"], review.json()["question"]) == (2, "edited", "고친 질문?")
     second = api.post(f"/api/projects/{project.slug}/queue/claim").json()
-    assert api.post(f"/api/pairs/{second['id']}/review", {"decision": "approve", "version": second["version"]}, format="json").status_code == 200
+    assert (
+        api.post(
+            f"/api/pairs/{second['id']}/review", {"decision": "approve", "version": second["version"]}, format="json"
+        ).status_code
+        == 200
+    )
     assert api.post(f"/api/projects/{project.slug}/queue/claim").status_code == 204
     stats = api.get(f"/api/projects/{project.slug}/stats").json()
     assert stats["by_status"] == {"pending": 0, "approved": 1, "edited": 1, "rejected": 0}
@@ -52,14 +60,24 @@ def test_hot_path_answers_match_the_serializer(project, reviewer):
     stored = QAPair.objects.select_related("chunk").get(pk=claim["id"])
     assert claim == PairSerializer(stored).data
     assert stored.claimed_by_id == reviewer.pk and claim["lease_expires_at"]
-    review = api.post(f"/api/pairs/{claim['id']}/review", {"decision": "edit", "question": " 새 질문? ", "answer": "새 답.",
-                                                          "version": claim["version"]}, format="json").json()
+    review = api.post(
+        f"/api/pairs/{claim['id']}/review",
+        {"decision": "edit", "question": " 새 질문? ", "answer": "새 답.", "version": claim["version"]},
+        format="json",
+    ).json()
     stored.refresh_from_db()
     assert review == PairSerializer(stored).data
     assert (stored.question, stored.status, stored.version, stored.claimed_by_id) == ("새 질문?", "edited", 2, None)
     decision = ReviewDecision.objects.get(pair=stored)
-    assert (decision.reviewer_id, decision.decision, decision.question_before, decision.question_after, decision.version_before,
-            decision.status_before, decision.status_after) == (reviewer.pk, "edit", claim["question"], "새 질문?", 1, "pending", "edited")
+    assert (
+        decision.reviewer_id,
+        decision.decision,
+        decision.question_before,
+        decision.question_after,
+        decision.version_before,
+        decision.status_before,
+        decision.status_after,
+    ) == (reviewer.pk, "edit", claim["question"], "새 질문?", 1, "pending", "edited")
 
 
 def test_stale_version_and_foreign_lease_are_409(project, reviewer, owner):
@@ -82,12 +100,15 @@ def test_double_submit_through_the_api_records_once(project, reviewer):
     assert ReviewDecision.objects.filter(pair=pair).count() == 1
 
 
-@pytest.mark.parametrize("payload,field", [
-    ({"decision": "maybe", "version": 1}, "decision"),
-    ({"decision": "approve"}, "version"),
-    ({"decision": "reject", "version": 1}, "reason"),
-    ({"decision": "edit", "version": 1, "question": "", "answer": "답"}, "question"),
-])
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"decision": "maybe", "version": 1}, "decision"),
+        ({"decision": "approve"}, "version"),
+        ({"decision": "reject", "version": 1}, "reason"),
+        ({"decision": "edit", "version": 1, "question": "", "answer": "답"}, "question"),
+    ],
+)
 def test_bad_input_is_400_with_field_errors(project, reviewer, payload, field):
     (pair,) = make_pairs(project, 1)
     api = token_client(reviewer)

@@ -1,14 +1,14 @@
 """Approving pairs with a reject-level flag, and empty pairs, on the reviewer's page in headless Chromium."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.quality.models import PairFlag
-
 from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
 from tests.review.browser_steps import shown, wait_for_preload
+from workbench.generation.models import PairStatus, QAPair
+from workbench.quality.models import PairFlag
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,19 +1,19 @@
 """What an approval may take: never an empty question or answer, a reject-level flag only when the reviewer confirms
 (or edited the text)."""
+
 from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
+from tests.review.test_api import token_client
 from workbench.generation.models import PairStatus, QAPair
 from workbench.quality.models import PairFlag
 from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewInput, pair_claim, pair_review
-
-from tests.conftest import PASSWORD
-from tests.factories import make_pairs
-from tests.review.test_api import token_client
 
 pytestmark = pytest.mark.usefixtures("review_path")  # both paths: PostgreSQL's single statements and the ORM's
 
@@ -69,7 +69,9 @@ def test_a_reject_level_flag_needs_a_confirmation(project, reviewer):
 def test_an_edit_that_changes_the_text_needs_no_confirmation(project, reviewer):
     pair = malformed_pair(project)
     pair_claim(project=project, reviewer=reviewer)
-    edited = pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("edit", 1, question="고친 질문?", answer="고친 답."))
+    edited = pair_review(
+        pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("edit", 1, question="고친 질문?", answer="고친 답.")
+    )
     assert (edited.status, edited.question, edited.answer) == (PairStatus.EDITED, "고친 질문?", "고친 답.")
 
 
@@ -91,7 +93,9 @@ def test_api_asks_for_the_confirmation_and_refuses_empty_pairs(project, reviewer
     assert refused.status_code == 400 and "reject-level" in refused.json()["confirm"][0]
     done = api.post(f"/api/pairs/{flagged.pk}/review", {"decision": "approve", "version": 1, "confirm": True}, format="json")
     assert done.status_code == 200 and done.json()["status"] == "approved"
-    empty_refused = api.post(f"/api/pairs/{empty.pk}/review", {"decision": "approve", "version": 1, "confirm": True}, format="json")
+    empty_refused = api.post(
+        f"/api/pairs/{empty.pk}/review", {"decision": "approve", "version": 1, "confirm": True}, format="json"
+    )
     assert empty_refused.status_code == 400 and set(empty_refused.json()) == {"question", "answer"}
     assert QAPair.objects.get(pk=empty.pk).status == PairStatus.PENDING
 

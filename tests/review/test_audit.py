@@ -1,5 +1,6 @@
 """Second-pass audit: sampling approved pairs, leased auditing by someone other than the first reviewer, verdicts
 recorded once, rejection through the audit in the pair's history, and agreement figures with Wilson intervals."""
+
 from __future__ import annotations
 
 import threading
@@ -9,15 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import reverse
 
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs, make_user
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Membership
 from workbench.review.audit import audit_agreement, audit_claim, audit_create, audit_verdict, wilson
-from workbench.review.models import AuditItem, ReviewDecision
 from workbench.review.bulk import bulk_reject_selection, pairs_bulk_reject_confirmed
+from workbench.review.models import AuditItem, ReviewDecision
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
-
-from tests.conftest import PASSWORD
-from tests.factories import make_pairs, make_user
 
 
 def review_all(project, reviewer, decision="approve", n=None):
@@ -27,8 +27,13 @@ def review_all(project, reviewer, decision="approve", n=None):
         if pair is None:
             break
         extra = {"question": pair.question + " (고침)", "answer": pair.answer} if decision == "edit" else {}
-        done.append(pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput(decision=decision, version=pair.version,
-                                                                                   reason="틀림" if decision == "reject" else "", **extra)))
+        done.append(
+            pair_review(
+                pair_id=pair.pk,
+                reviewer=reviewer,
+                data=ReviewInput(decision=decision, version=pair.version, reason="틀림" if decision == "reject" else "", **extra),
+            )
+        )
     return done
 
 
@@ -46,8 +51,9 @@ def test_sample_takes_only_reviewer_approved_pairs_each_once(project, owner, rev
     review_all(project, reviewer, "reject", 2)
     pending = QAPair.objects.filter(project=project)
     selection = bulk_reject_selection(project=project, pairs=pending)
-    pairs_bulk_reject_confirmed(project=project, admin=owner, pairs=pending, reason="bulk", filters={},
-                                confirmed=(selection.count, selection.digest))
+    pairs_bulk_reject_confirmed(
+        project=project, admin=owner, pairs=pending, reason="bulk", filters={}, confirmed=(selection.count, selection.digest)
+    )
     audit = audit_create(project=project, admin=owner, sample_size=100)
     assert audit.sample_size == 7  # approved and edited pairs only; rejected and bulk-rejected ones are not sampled
     items = list(audit.items.all())

@@ -1,5 +1,6 @@
 """Bulk rejection in the pair browser: the exact filtered set, a server-side confirmation of it, and an undo of the
 whole action that is itself recorded."""
+
 from __future__ import annotations
 
 import re
@@ -7,11 +8,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.review.models import BulkAction, Decision, ReviewDecision
-
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import BulkAction, Decision, ReviewDecision
 
 
 def bulk_form_fields(html: str) -> list[tuple[str, str]]:
@@ -89,9 +89,18 @@ def test_undo_reverts_the_unchanged_pairs_as_one_step_and_reports_the_rest(clien
     assert QAPair.objects.filter(status=PairStatus.REJECTED).count() == 4
     # After the bulk action a reviewer changed one of the pairs: it must not be undone over their decision.
     changed = QAPair.objects.get(pk=pairs[2].pk)
-    ReviewDecision.objects.create(pair=changed, reviewer=reviewer, decision=Decision.EDIT, question_before=changed.question,
-                                  answer_before=changed.answer, question_after="고친 질문?", answer_after=changed.answer,
-                                  status_before=changed.status, status_after=PairStatus.EDITED, version_before=changed.version)
+    ReviewDecision.objects.create(
+        pair=changed,
+        reviewer=reviewer,
+        decision=Decision.EDIT,
+        question_before=changed.question,
+        answer_before=changed.answer,
+        question_after="고친 질문?",
+        answer_after=changed.answer,
+        status_before=changed.status,
+        status_after=PairStatus.EDITED,
+        version_before=changed.version,
+    )
     QAPair.objects.filter(pk=changed.pk).update(status=PairStatus.EDITED, question="고친 질문?", version=changed.version + 1)
 
     response = client.post(reverse("review:bulk_undo", args=[project.slug, action.pk]), follow=True)
@@ -103,7 +112,9 @@ def test_undo_reverts_the_unchanged_pairs_as_one_step_and_reports_the_rest(clien
         assert (pair.status, pair.version, pair.claimed_by) == (PairStatus.PENDING, 3, None)
         # History is kept: the bulk rejection and its undo, both linked to the action.
         assert list(pair.decisions.order_by("id").values_list("decision", "status_before", "status_after", "bulk_action")) == [
-            ("reject", "pending", "rejected", action.pk), ("undo", "rejected", "pending", action.pk)]
+            ("reject", "pending", "rejected", action.pk),
+            ("undo", "rejected", "pending", action.pk),
+        ]
     changed.refresh_from_db()
     assert (changed.status, changed.question) == (PairStatus.EDITED, "고친 질문?")
     action.refresh_from_db()
@@ -121,8 +132,10 @@ def test_only_admins_confirm_or_undo_bulk_actions(client, owner, reviewer, outsi
     make_pairs(project, 2)
     client.login(username=owner.username, password=PASSWORD)
     selection = confirm_step(client, project, {"reason": "x"}).context["selection"]
-    client.post(reverse("review:bulk_reject", args=[project.slug]), {"reason": "x", "confirm": "1", "count": selection.count,
-                                                                     "digest": selection.digest})
+    client.post(
+        reverse("review:bulk_reject", args=[project.slug]),
+        {"reason": "x", "confirm": "1", "count": selection.count, "digest": selection.digest},
+    )
     action = BulkAction.objects.get()
     undo = reverse("review:bulk_undo", args=[project.slug, action.pk])
     for user, status in ((reviewer, 403), (outsider, 404)):

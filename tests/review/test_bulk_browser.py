@@ -1,13 +1,13 @@
 """Bulk rejection and its undo in headless Chromium, with a search term the bulk form used to drop."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.review.models import BulkAction
-
 from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import BulkAction
 
 XSS = '<img src=x onerror="window.pwned=1">'
 

@@ -1,5 +1,6 @@
 """Claiming and deciding on PostgreSQL under concurrency, by the single statements and by the ORM path: no pair to two
 reviewers, no lost update, no double record."""
+
 from __future__ import annotations
 
 import threading
@@ -9,11 +10,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from tests.factories import make_pairs, make_project, make_user
 from workbench.generation.models import PairStatus, QAPair
 from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review, review_undo
-
-from tests.factories import make_pairs, make_project, make_user
 
 pytestmark = pytest.mark.usefixtures("review_path")  # both paths: PostgreSQL's single statements and the ORM's
 
@@ -126,7 +126,12 @@ def test_decisions_are_history(project, reviewer):
     pair_claim(project=project, reviewer=reviewer)
     pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("reject", 1, reason="Echoes the source instead of asking"))
     decision = ReviewDecision.objects.get(pair=pair)
-    assert (decision.reviewer, decision.decision, decision.status_before, decision.status_after) == (reviewer, "reject", "pending", "rejected")
+    assert (decision.reviewer, decision.decision, decision.status_before, decision.status_after) == (
+        reviewer,
+        "reject",
+        "pending",
+        "rejected",
+    )
     assert decision.reason == "Echoes the source instead of asking" and decision.question_before == pair.question
 
 

@@ -1,4 +1,5 @@
 """An edit that meets a conflict after its lease expired, in headless Chromium: the draft survives and is re-applied."""
+
 from __future__ import annotations
 
 import json
@@ -7,14 +8,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.review.models import ReviewDecision
-from workbench.review.services import ReviewInput, pair_claim, pair_review
-
 from tests.browser import chromium_page
 from tests.factories import make_pairs
 from tests.review.browser_steps import shown, wait_for_preload
 from tests.review.test_review_browser import log_in
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import ReviewDecision
+from workbench.review.services import ReviewInput, pair_claim, pair_review
 
 
 @pytest.mark.django_db(transaction=True)
@@ -40,7 +40,9 @@ def test_an_edit_survives_an_expired_lease_and_is_reapplied(live_server, project
         QAPair.objects.filter(pk=pairs[0].pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
         taken = pair_claim(project=project, reviewer=owner)
         assert taken.pk == pairs[0].pk
-        pair_review(pair_id=taken.pk, reviewer=owner, data=ReviewInput("edit", 1, question="주인이 고친 질문?", answer="주인의 답."))
+        pair_review(
+            pair_id=taken.pk, reviewer=owner, data=ReviewInput("edit", 1, question="주인이 고친 질문?", answer="주인의 답.")
+        )
 
         page.focus("#id_question")
         page.keyboard.press("Control+Enter")

@@ -1,5 +1,6 @@
 """The dashboard's charts: server-rendered SVG over time, drawn in Chromium, hostile names kept as text, and a grid
 that stays inside the page."""
+
 from __future__ import annotations
 
 import io
@@ -9,14 +10,13 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from tests.browser import chromium_page, log_in
+from tests.factories import make_pairs, make_user
 from workbench.generation.models import QAPair
 from workbench.projects.models import Membership
 from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewInput, pair_claim, pair_review
 from workbench.review.trends import buckets_for, review_trends
-
-from tests.browser import chromium_page, log_in
-from tests.factories import make_pairs, make_user
 
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 
@@ -24,9 +24,13 @@ HOSTILE = '<img src=x onerror="window.pwned=1">'
 def decide(project, reviewer, decision, n):
     for _ in range(n):
         pair = pair_claim(project=project, reviewer=reviewer)
-        pair_review(pair_id=pair.pk, reviewer=reviewer,
-                    data=ReviewInput(decision=decision, version=pair.version, reason="off-topic" if decision == "reject" else "",
-                                      confirm=True))
+        pair_review(
+            pair_id=pair.pk,
+            reviewer=reviewer,
+            data=ReviewInput(
+                decision=decision, version=pair.version, reason="off-topic" if decision == "reject" else "", confirm=True
+            ),
+        )
 
 
 def test_buckets_are_hours_over_two_days_else_days():

@@ -1,4 +1,5 @@
 """Exports never write an empty turn: a pair with an empty question or answer is left out and counted."""
+
 from __future__ import annotations
 
 import csv
@@ -7,10 +8,9 @@ import json
 
 import pytest
 
+from tests.factories import make_pairs
 from workbench.exports.services import ExportOptions, export_write
 from workbench.generation.models import PairStatus, QAPair
-
-from tests.factories import make_pairs
 
 
 @pytest.mark.parametrize("fmt", ["messages", "alpaca", "sharegpt", "csv", "dpo"])

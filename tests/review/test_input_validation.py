@@ -1,20 +1,20 @@
 """Malformed review input gets a 400 naming the problem, never a 500, and changes nothing."""
+
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from workbench.generation.models import QAPair
-from workbench.review.models import ReviewDecision
-
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs
 from tests.review.test_api import token_client
+from workbench.generation.models import QAPair
+from workbench.review.models import ReviewDecision
 
 DEEP = 100_000  # past the interpreter's recursion limit
 
 
-@pytest.mark.parametrize("version", [2 ** 31, 2 ** 63, 10 ** 30])
+@pytest.mark.parametrize("version", [2**31, 2**63, 10**30])
 def test_api_version_out_of_range_is_a_400(project, reviewer, version):
     make_pairs(project, 1)
     api = token_client(reviewer)
@@ -27,7 +27,7 @@ def test_api_version_out_of_range_is_a_400(project, reviewer, version):
 def test_form_version_out_of_range_is_a_400(client, reviewer, project):
     (pair,) = make_pairs(project, 1)
     client.login(username=reviewer.username, password=PASSWORD)
-    response = client.post(reverse("review:decide", args=[project.slug, pair.pk]), {"decision": "approve", "version": 2 ** 31})
+    response = client.post(reverse("review:decide", args=[project.slug, pair.pk]), {"decision": "approve", "version": 2**31})
     assert response.status_code == 400
     assert not ReviewDecision.objects.exists()
 
@@ -46,7 +46,7 @@ def test_pages_ignore_a_nul_flag_and_a_huge_after(client, reviewer, project):
     make_pairs(project, 2)
     client.login(username=reviewer.username, password=PASSWORD)
     assert client.get(reverse("review:queue", args=[project.slug]) + "?flag=%00").status_code == 200
-    assert client.get(reverse("review:next", args=[project.slug]) + f"?after={10 ** 30}").status_code == 200
+    assert client.get(reverse("review:next", args=[project.slug]) + f"?after={10**30}").status_code == 200
 
 
 def test_deeply_nested_review_body_is_a_400(project, reviewer):

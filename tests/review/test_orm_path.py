@@ -3,6 +3,7 @@
 The other review tests run the ORM path on PostgreSQL too (the `review_path` fixture); this one runs it where it is
 the only path, in a process of its own with an SQLite database, through claim, preload, skip, decide, conflict and undo.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,11 +68,12 @@ SQLITE_QUEUE = textwrap.dedent("""
 
 def test_claim_skip_decide_and_undo_on_sqlite(tmp_path):
     env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}", "WORKBENCH_DATA_DIR": str(tmp_path),
-        "MEDIA_ROOT": str(tmp_path / "media"), "DJANGO_SETTINGS_MODULE": "workbench.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings",
     }
-    result = subprocess.run([sys.executable, "-c", SQLITE_QUEUE], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", SQLITE_QUEUE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     a, b, c, d = out["ids"]

@@ -1,13 +1,13 @@
 """The admins' pair browser (filters, Korean text search, bulk reject) and the dashboard."""
+
 from __future__ import annotations
 
 from django.urls import reverse
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.review.models import ReviewDecision
-
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import ReviewDecision
 
 
 def test_pair_browser_filters_and_searches_korean(client, owner, project):
@@ -28,8 +28,10 @@ def test_bulk_reject_a_filtered_set_is_recorded(client, owner, project):
     client.login(username=owner.username, password=PASSWORD)
     url = reverse("review:bulk_reject", args=[project.slug])
     selection = client.post(url, {"flag": "echo", "reason": "malformed 일괄 거절"}).context["selection"]  # the confirm step
-    response = client.post(url, {"flag": "echo", "reason": "malformed 일괄 거절", "confirm": "1", "count": selection.count,
-                                 "digest": selection.digest})
+    response = client.post(
+        url,
+        {"flag": "echo", "reason": "malformed 일괄 거절", "confirm": "1", "count": selection.count, "digest": selection.digest},
+    )
     assert response.status_code == 302
     rejected = set(QAPair.objects.filter(status=PairStatus.REJECTED).values_list("pk", flat=True))
     assert rejected == {pairs[0].pk, pairs[3].pk}
@@ -76,7 +78,12 @@ def test_next_pair_is_preloaded_as_a_fragment(client, reviewer, owner, project):
     # Both are leased to this reviewer: nobody else gets them; a reload still shows the current one.
     assert QAPair.objects.filter(claimed_by=reviewer).count() == 2
     assert client.get(reverse("review:queue", args=[project.slug])).context["pair"].pk == current.pk
-    assert client.get(reverse("review:next", args=[project.slug]), {"after": pairs[1].pk}).content.decode().count(f'data-pair="{current.pk}"') == 1
+    assert (
+        client.get(reverse("review:next", args=[project.slug]), {"after": pairs[1].pk})
+        .content.decode()
+        .count(f'data-pair="{current.pk}"')
+        == 1
+    )
     client.login(username=owner.username, password=PASSWORD)
     assert client.get(reverse("review:queue", args=[project.slug])).context["pair"] is None
     assert client.get(reverse("review:next", args=[project.slug]), {"after": 0}).status_code == 204

@@ -1,16 +1,16 @@
 """One pair's own page for admins: opened from the pair browser, with its versions, flags and provenance, and the
 admin's reject and reopen; the browser filters by document title and reviewer name."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.review.models import ReviewDecision
-from workbench.review.services import ReviewConflict, ReviewInput, pair_admin_decide, pair_claim, pair_review
-
 from tests.browser import chromium_page, log_in
 from tests.conftest import PASSWORD
 from tests.factories import make_pairs
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import ReviewDecision
+from workbench.review.services import ReviewConflict, ReviewInput, pair_admin_decide, pair_claim, pair_review
 
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 
@@ -46,7 +46,9 @@ def test_reject_then_reopen_is_history_and_the_holder_meets_a_conflict(project, 
     pair = QAPair.objects.get(pk=pair.pk)
     assert pair.status == PairStatus.PENDING and pair.version == 3 and pair.claimed_by is None
     assert list(ReviewDecision.objects.filter(pair=pair).order_by("id").values_list("decision", "status_after")) == [
-        ("reject", "rejected"), ("reopen", "pending")]
+        ("reject", "rejected"),
+        ("reopen", "pending"),
+    ]
 
 
 def test_browser_filters_by_document_title_and_reviewer_name(client, project, owner, reviewer):
@@ -67,8 +69,13 @@ def test_browser_filters_by_document_title_and_reviewer_name(client, project, ow
 def test_admin_opens_a_pair_from_the_browser_and_rejects_then_reopens_it(live_server, project, owner, reviewer):
     pairs = make_pairs(project, 3, question="질문 {i} " + HOSTILE, flags_every=3, with_generation=True)
     claimed = pair_claim(project=project, reviewer=reviewer)
-    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(
-        decision="edit", version=claimed.version, question="고친 질문입니까?", answer=claimed.answer, confirm=True))
+    pair_review(
+        pair_id=claimed.pk,
+        reviewer=reviewer,
+        data=ReviewInput(
+            decision="edit", version=claimed.version, question="고친 질문입니까?", answer=claimed.answer, confirm=True
+        ),
+    )
     with chromium_page() as page:
         log_in(page, live_server.url, "owner")
         page.goto(live_server.url + f"/p/{project.slug}/pairs/")

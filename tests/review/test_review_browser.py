@@ -1,14 +1,14 @@
 """The reviewer's page in headless Chromium: keyboard review, edit, reject, a conflict, highlights, drafts, and
 hostile text from documents and model outputs staying text."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.generation.models import PairStatus, QAPair
-from workbench.review.models import ReviewDecision
-
 from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
+from workbench.generation.models import PairStatus, QAPair
+from workbench.review.models import ReviewDecision
 
 XSS_DOC = '대한민국은 민주공화국이다. <script>window.pwned=1</script><img src=x onerror="window.pwned=2"> 모든 권력은 국민으로부터 나온다.'
 XSS_OUT = '<img src=x onerror="window.pwned=3">'
@@ -77,7 +77,6 @@ def test_review_with_the_keyboard(live_server, project, reviewer):
 
 @pytest.mark.django_db(transaction=True)
 def test_audit_with_the_keyboard(live_server, project, owner, reviewer):
-    from workbench.review.audit import audit_create
     from workbench.review.models import AuditItem
     from workbench.review.services import ReviewInput, pair_claim, pair_review
 
@@ -98,7 +97,9 @@ def test_audit_with_the_keyboard(live_server, project, owner, reviewer):
         page.wait_for_load_state("load")  # the keys work once audit.js has run, not as soon as the item is in the DOM
         assert page.inner_text("#audit-question").endswith(XSS_OUT) and page.evaluate("window.pwned") is None
         page.keyboard.press("a")  # agree
-        page.wait_for_function(f"() => document.querySelector('#audit') && document.querySelector('#audit').dataset.item != '{first}'")
+        page.wait_for_function(
+            f"() => document.querySelector('#audit') && document.querySelector('#audit').dataset.item != '{first}'"
+        )
         second = int(page.get_attribute("#audit", "data-item"))
         page.wait_for_load_state("load")
         page.keyboard.press("d")  # disagree: the note first, Ctrl+Enter sends

@@ -1,4 +1,5 @@
 """Sequences of decisions at the service level (and through the pages without a browser): skip, decide, next, undo."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -7,13 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs
 from workbench.generation.models import PairStatus, QAPair
 from workbench.review.models import ReviewDecision
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review, review_undo
-
-from tests.conftest import PASSWORD
-from tests.factories import make_pairs
-
 
 pytestmark = pytest.mark.usefixtures("review_path")  # both paths: PostgreSQL's single statements and the ORM's
 

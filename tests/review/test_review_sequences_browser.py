@@ -1,13 +1,13 @@
 """Skip, decide, next and undo on the reviewer's page in headless Chromium."""
+
 from __future__ import annotations
 
 import pytest
 
-from workbench.generation.models import PairStatus, QAPair
-
 from tests.browser import chromium_page, log_in
 from tests.factories import make_pairs
 from tests.review.browser_steps import shown, wait_for_preload
+from workbench.generation.models import PairStatus, QAPair
 
 
 @pytest.mark.django_db(transaction=True)

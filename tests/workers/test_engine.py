@@ -1,4 +1,5 @@
 """Batched generation on the tiny model: every request answered once, with finish reasons and token counts."""
+
 from __future__ import annotations
 
 import pytest
@@ -67,15 +68,21 @@ def _greedy_reference(loaded, reqs, budgets):
     expected = []
     with torch.inference_mode():
         for req, budget in zip(reqs, budgets):
-            out = loaded.model.generate(input_ids=torch.tensor([list(req.prompt_ids)]), max_new_tokens=budget, do_sample=False,
-                                        eos_token_id=loaded.eos_token_id, pad_token_id=loaded.tokenizer.pad_token_id)
-            tokens = out[0, len(req.prompt_ids):].tolist()
+            out = loaded.model.generate(
+                input_ids=torch.tensor([list(req.prompt_ids)]),
+                max_new_tokens=budget,
+                do_sample=False,
+                eos_token_id=loaded.eos_token_id,
+                pad_token_id=loaded.tokenizer.pad_token_id,
+            )
+            tokens = out[0, len(req.prompt_ids) :].tolist()
             expected.append(tokens[: tokens.index(loaded.eos_token_id) + 1] if loaded.eos_token_id in tokens else tokens)
     return expected
 
 
-@pytest.mark.parametrize("attention, kv_block, fuse_writes", [("sdpa", 32, True), ("sdpa", 32, False), ("flex", 32, True),
-                                                              ("flex", 128, True)])
+@pytest.mark.parametrize(
+    "attention, kv_block, fuse_writes", [("sdpa", 32, True), ("sdpa", 32, False), ("flex", 32, True), ("flex", 128, True)]
+)
 def test_slots_match_generate_token_for_token(loaded, attention, kv_block, fuse_writes):
     """Greedy decoding through 3 slots (so slots are refilled many times, prompts of different lengths and budgets)
     gives exactly the tokens `generate` gives one prompt at a time: the slot cache, positions, masks and refills are
@@ -86,15 +93,27 @@ def test_slots_match_generate_token_for_token(loaded, attention, kv_block, fuse_
     from workers.scheduler import SlotScheduler
 
     repeats = [1, 13, 20, 30, 61, 5, 40, 2, 45]  # prompts of 4 to 124 tokens
-    reqs = [SampleRequest(i, loaded.tokenizer.encode("대한민국 헌법 " * r, add_special_tokens=False)) for i, r in enumerate(repeats)]
+    reqs = [
+        SampleRequest(i, loaded.tokenizer.encode("대한민국 헌법 " * r, add_special_tokens=False)) for i, r in enumerate(repeats)
+    ]
     budgets = [3, 12, 1, 7, 12, 5, 9, 2, 12]
     lengths = [len(r.prompt_ids) for r in reqs]
     for block in (32, 128):  # some answers run across the end of a cache block
         assert any(n // block != (n + b - 1) // block for n, b in zip(lengths, budgets)), lengths
     expected = _greedy_reference(loaded, reqs, budgets)
-    decoder = SlotDecoder(loaded.model, slots=3, max_len=max(lengths) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention,
-                          kv_block=kv_block, fuse_writes=fuse_writes)
+    decoder = SlotDecoder(
+        loaded.model,
+        slots=3,
+        max_len=max(lengths) + 12,
+        max_new_tokens=12,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        attention=attention,
+        kv_block=kv_block,
+        fuse_writes=fuse_writes,
+    )
     checked = []
     if attention == "flex":
         real_step = decoder._decode_step
@@ -121,8 +140,9 @@ def test_slots_share_one_prefill_between_samples_of_a_prompt(loaded, monkeypatch
 
     reqs = requests(loaded, 2)
     prompts = [list(reqs[0].prompt_ids)] * 3 + [list(reqs[1].prompt_ids)] * 3
-    decoder = SlotDecoder(loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=1.0,
-                          top_p=1.0, use_graph=False)
+    decoder = SlotDecoder(
+        loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=1.0, top_p=1.0, use_graph=False
+    )
     widths = []
     original = decoder.inner.embed_tokens.forward
     monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
@@ -132,8 +152,9 @@ def test_slots_share_one_prefill_between_samples_of_a_prompt(loaded, monkeypatch
     done = {d.index: d.tokens for d in SlotScheduler(decoder).run(prompts, [8] * 6)}
     assert sorted(done) == list(range(6))
     assert widths[0] == (2, len(reqs[1].prompt_ids))  # one prefill: two distinct prompts for six slots
-    greedy = SlotDecoder(loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=0,
-                         top_p=1.0, use_graph=False)
+    greedy = SlotDecoder(
+        loaded.model, slots=6, max_len=64, max_new_tokens=8, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False
+    )
     got = {d.index: d.tokens for d in SlotScheduler(greedy).run(prompts, [8] * 6)}
     assert [got[i] for i in range(6)] == _greedy_reference(loaded, [SampleRequest(i, p) for i, p in enumerate(prompts)], [8] * 6)
 
@@ -216,7 +237,10 @@ def test_slots_with_fp8_matmuls_answer_every_request(loaded, fp8):
     assert all(1 <= r.completion_tokens <= 6 and (r.finish_reason == "stop" or r.completion_tokens == 6) for r in results)
     with pytest.raises(ValueError, match="unknown fp8 mode"):
         Engine(loaded, backend="slots", fp8="int4")
-    assert Engine(loaded, backend="slots", fp8=fp8).precision == {"prefill": "float32, fp8 prefill", "all": "float32, fp8 matmuls"}[fp8]
+    assert (
+        Engine(loaded, backend="slots", fp8=fp8).precision
+        == {"prefill": "float32, fp8 prefill", "all": "float32, fp8 matmuls"}[fp8]
+    )
     assert Engine(loaded, backend="slots").precision == "float32"
 
 
@@ -227,8 +251,17 @@ def test_slots_compiled_match_generate_token_for_token(loaded):
 
     reqs = requests(loaded, 5)
     budgets = [4, 9, 2, 9, 6]
-    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 9, max_new_tokens=9,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True)
+    decoder = SlotDecoder(
+        loaded.model,
+        slots=2,
+        max_len=max(len(r.prompt_ids) for r in reqs) + 9,
+        max_new_tokens=9,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        compile=True,
+    )
     scheduler = SlotScheduler(decoder, check_every=2)
     got = {done.index: done.tokens for done in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(5)] == _greedy_reference(loaded, reqs, budgets)
@@ -243,8 +276,17 @@ def test_slots_tail_moves_running_sequences_to_fewer_slots(loaded, monkeypatch):
 
     reqs = requests(loaded, 10)
     budgets = [2, 12, 3, 1, 12, 4, 2, 11, 3, 2]
-    decoder = SlotDecoder(loaded.model, slots=8, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, min_slots=2)
+    decoder = SlotDecoder(
+        loaded.model,
+        slots=8,
+        max_len=max(len(r.prompt_ids) for r in reqs) + 12,
+        max_new_tokens=12,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        min_slots=2,
+    )
     assert decoder.sizes == [8, 4, 2]
     steps, moves = [], []
     real_step, real_move = decoder._decode_step, decoder.move
@@ -269,19 +311,36 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     real_compile = torch.compile
 
     def broken_compile(fn, **options):
-        if fn.__name__ not in {"attention_inputs", "attention_inputs_into_cache", "attention_output_and_mlp", "_prefill_attention_inputs",
-                               "_prefill_attention_output_and_mlp", "flex_attention"}:
+        if fn.__name__ not in {
+            "attention_inputs",
+            "attention_inputs_into_cache",
+            "attention_output_and_mlp",
+            "_prefill_attention_inputs",
+            "_prefill_attention_output_and_mlp",
+            "flex_attention",
+        }:
             return real_compile(fn, **options)  # FlexAttention's uncompiled path traces with dynamo but builds no kernels
 
         def compiled(*args, **kwargs):
             raise torch._dynamo.exc.BackendCompilerFailed(fn, RuntimeError("Failed to find C compiler"), None)
+
         return compiled
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     reqs = requests(loaded, 4)
     budgets = [3, 6, 2, 6]
-    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 6, max_new_tokens=6,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, compile=True, attention="flex")
+    decoder = SlotDecoder(
+        loaded.model,
+        slots=2,
+        max_len=max(len(r.prompt_ids) for r in reqs) + 6,
+        max_new_tokens=6,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        compile=True,
+        attention="flex",
+    )
     with caplog.at_level("WARNING", logger="workers.layers"):
         got = {done.index: done.tokens for done in SlotScheduler(decoder).run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(4)] == _greedy_reference(loaded, reqs, budgets)
@@ -312,14 +371,29 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     from workers.scheduler import SlotScheduler
 
     tok = loaded.tokenizer
-    texts = ["대한민국은 민주공화국이다.", "모든 국민은 법 앞에 평등하다.", "국회는 법률을 제정한다. " * 3, "헌법재판소", "대통령은 국가의 원수이다."]
+    texts = [
+        "대한민국은 민주공화국이다.",
+        "모든 국민은 법 앞에 평등하다.",
+        "국회는 법률을 제정한다. " * 3,
+        "헌법재판소",
+        "대통령은 국가의 원수이다.",
+    ]
     template = "주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요\n---\n{text}"
     reqs = [SampleRequest(i, encode_chat_prompt(tok, template, text=t)) for i, t in enumerate(texts)]
     budgets = [6, 12, 3, 12, 8]
     expected = _greedy_reference(loaded, reqs, budgets)
-    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention=attention,
-                          compile=compile)
+    decoder = SlotDecoder(
+        loaded.model,
+        slots=2,
+        max_len=max(len(r.prompt_ids) for r in reqs) + 12,
+        max_new_tokens=12,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        attention=attention,
+        compile=compile,
+    )
     widths = []
     original = decoder.inner.embed_tokens.forward
     monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
@@ -359,14 +433,24 @@ def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny
     with torch.inference_mode():
         before_logits = model(input_ids=ids).logits
     before_bytes = storage_bytes()
-    unfused = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0,
-                          use_graph=False, fuse=False)
+    unfused = SlotDecoder(
+        model,
+        slots=2,
+        max_len=64,
+        max_new_tokens=6,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        fuse=False,
+    )
     prompts, budgets = [list(r.prompt_ids) for r in reqs], [6] * len(reqs)
     apart = {d.index: d.tokens for d in SlotScheduler(unfused).run(prompts, budgets)}
     assert len(unfused.decode_weights[0].qkv) == 3
 
-    fused = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0,
-                        use_graph=False)
+    fused = SlotDecoder(
+        model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False
+    )
     layer, weights = model.model.layers[0], fused.decode_weights[0]
     assert len(weights.qkv) == 1 and len(weights.gate_up) == 1
     hidden = model.config.hidden_size
@@ -381,7 +465,9 @@ def test_slots_fuse_projections_into_one_matmul_without_copying_the_weights(tiny
     together = {d.index: d.tokens for d in SlotScheduler(fused).run(prompts, budgets)}
     assert together == apart
     # A later decoder on the same model reuses the fused tensors instead of fusing again.
-    again = SlotDecoder(model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False)
+    again = SlotDecoder(
+        model, slots=2, max_len=64, max_new_tokens=6, eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False
+    )
     assert again.decode_weights[0].qkv[0].weight is weights.qkv[0].weight
 
 
@@ -395,16 +481,31 @@ def test_handed_over_prompts_fill_the_slots_a_tail_leaves_free(loaded):
 
     tok = loaded.tokenizer
     template = "주어진 텍스트 컨텐츠를 참고하여 질문과 정확하고 상세한 답변을 만드세요\n---\n{text}"
-    texts = ["대한민국은 민주공화국이다.", "모든 국민은 법 앞에 평등하다.", "국회는 법률을 제정한다. " * 3, "헌법재판소",
-             "대통령은 국가의 원수이다.", "국무총리는 국회의 동의를 얻어 대통령이 임명한다."]
+    texts = [
+        "대한민국은 민주공화국이다.",
+        "모든 국민은 법 앞에 평등하다.",
+        "국회는 법률을 제정한다. " * 3,
+        "헌법재판소",
+        "대통령은 국가의 원수이다.",
+        "국무총리는 국회의 동의를 얻어 대통령이 임명한다.",
+    ]
     first = [encode_chat_prompt(tok, template, text=t) for t in texts[:3]]
     later = [encode_chat_prompt(tok, template, text=t) for t in texts[3:5]]
     later.append(encode_chat_prompt(tok, "다음 글을 읽고 질문을 하나 만드세요\n{text}", text=texts[5]))
     first_budgets, later_budgets = [12, 12, 12], [6, 12, 4]
     reqs = [SampleRequest(i, p) for i, p in enumerate(first + later)]
     expected = _greedy_reference(loaded, reqs, first_budgets + later_budgets)
-    decoder = SlotDecoder(loaded.model, slots=2, max_len=max(len(r.prompt_ids) for r in reqs) + 12, max_new_tokens=12,
-                          eos=loaded.eos_token_id, temperature=0, top_p=1.0, use_graph=False, attention="sdpa")
+    decoder = SlotDecoder(
+        loaded.model,
+        slots=2,
+        max_len=max(len(r.prompt_ids) for r in reqs) + 12,
+        max_new_tokens=12,
+        eos=loaded.eos_token_id,
+        temperature=0,
+        top_p=1.0,
+        use_graph=False,
+        attention="sdpa",
+    )
     asked = []
 
     def more(wait):
@@ -436,8 +537,11 @@ def test_requests_handed_over_during_generation_are_each_answered_once(loaded, b
                 return batch
         return None
 
-    results = dict(Engine(loaded, backend=backend, token_budget=4000, max_batch=4).generate_stream(
-        reqs[:4], SamplingParams(max_new_tokens=6, seed=1), more=more))
+    results = dict(
+        Engine(loaded, backend=backend, token_budget=4000, max_batch=4).generate_stream(
+            reqs[:4], SamplingParams(max_new_tokens=6, seed=1), more=more
+        )
+    )
     keys = [r.key for r in reqs + [longer]]
     assert sorted(results) == list(range(len(keys)))
     assert [results[i].key for i in range(len(keys))] == keys

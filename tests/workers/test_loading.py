@@ -1,4 +1,5 @@
 """Loading real weights with transformers + peft: merge, revisions, offline mode, and adapter/base checks."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,10 @@ def test_missing_adapter_names_what_is_missing(tiny_model, tmp_path):
 def test_offline_hub_id_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match=r"MLP-KTLim/llama-3-Korean-Bllossom-8B@abc123 \(offline mode"):
-        load_model(ModelSpec(base_model="MLP-KTLim/llama-3-Korean-Bllossom-8B", base_revision="abc123", cache_dir=str(tmp_path)), device="cpu")
+        load_model(
+            ModelSpec(base_model="MLP-KTLim/llama-3-Korean-Bllossom-8B", base_revision="abc123", cache_dir=str(tmp_path)),
+            device="cpu",
+        )
 
 
 def _adapter_copy(tiny_model, tmp_path, **changes):
@@ -57,7 +61,9 @@ def test_adapter_for_another_base_is_refused():
     from workers.loading import check_adapter_fits
 
     # Hub ids on both sides, as in production: an adapter declared for another base is refused before merging.
-    with pytest.raises(ModelLoadError, match="trained on 'meta-llama/Llama-3.1-8B', not on 'MLP-KTLim/llama-3-Korean-Bllossom-8B'"):
+    with pytest.raises(
+        ModelLoadError, match="trained on 'meta-llama/Llama-3.1-8B', not on 'MLP-KTLim/llama-3-Korean-Bllossom-8B'"
+    ):
         check_adapter_fits(
             adapter_config=SimpleNamespace(base_model_name_or_path="meta-llama/Llama-3.1-8B", target_modules=["q_proj"], r=16),
             base_config=None,

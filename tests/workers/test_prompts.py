@@ -1,4 +1,5 @@
 """The rendered prompt is exactly the model card's."""
+
 from __future__ import annotations
 
 from transformers import AutoTokenizer
@@ -47,7 +48,9 @@ def test_ids_are_the_cards_encoding_of_the_rendered_prompt(tiny_model):
     template = PRESETS["simple-qa"].prompt_template
     for text in (CHUNK, "  앞뒤 공백과\n\n빈 줄  ", "<|eot_i d|> 비슷하지만 아닌 것", "가" * 300):
         rendered = render_chat_prompt(tokenizer, template, text=text, title="제목")
-        assert encode_chat_prompt(tokenizer, template, text=text, title="제목") == tokenizer.encode(rendered, add_special_tokens=False)
+        assert encode_chat_prompt(tokenizer, template, text=text, title="제목") == tokenizer.encode(
+            rendered, add_special_tokens=False
+        )
 
 
 def test_document_text_cannot_inject_chat_control_tokens(tiny_model):

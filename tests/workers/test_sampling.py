@@ -1,5 +1,6 @@
 """Sampling as the model card's `generate` call samples: temperature, then top-k, then top-p, with top-k and top-p taken
 from the checkpoint's generation config (else transformers' defaults) unless the project sets them."""
+
 from __future__ import annotations
 
 import copy
@@ -70,9 +71,14 @@ def test_a_checkpoint_that_says_top_k_1_samples_greedily_in_every_backend(loaded
     with torch.inference_mode():
         expected = []
         for r in reqs:
-            out = loaded.model.generate(input_ids=torch.tensor([list(r.prompt_ids)]), max_new_tokens=6, do_sample=False,
-                                        eos_token_id=loaded.eos_token_id, pad_token_id=tok.pad_token_id)
-            tokens = out[0, len(r.prompt_ids):].tolist()
+            out = loaded.model.generate(
+                input_ids=torch.tensor([list(r.prompt_ids)]),
+                max_new_tokens=6,
+                do_sample=False,
+                eos_token_id=loaded.eos_token_id,
+                pad_token_id=tok.pad_token_id,
+            )
+            tokens = out[0, len(r.prompt_ids) :].tolist()
             expected.append(tokens[: tokens.index(loaded.eos_token_id) + 1] if loaded.eos_token_id in tokens else tokens)
     results = Engine(loaded, backend=backend).generate(reqs, SamplingParams(temperature=1.0, max_new_tokens=6, seed=3))
     assert [r.token_ids for r in results] == expected

@@ -1,4 +1,5 @@
 """First-start setup for a single machine: an admin account, a demo project and the sample Korean documents."""
+
 from __future__ import annotations
 
 import secrets
@@ -45,9 +46,7 @@ def demo_project_ensure(*, admin_username: str = "admin") -> Project:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
         title = text.splitlines()[0].lstrip("# ").strip()
-        source_document_create(
-            project=project, text=text, title=title, origin_filename=path.name, origin_size=len(raw)
-        )
+        source_document_create(project=project, text=text, title=title, origin_filename=path.name, origin_size=len(raw))
     return project
 
 

@@ -46,14 +46,19 @@ class SourceDocumentAdmin(admin.ModelAdmin):
             )
             if sum(f.size for f in uploads) > settings.DOCUMENTS_INLINE_MAX_BYTES:
                 job = import_job_create(project=project, uploads=uploads, fields=fields, created_by=request.user)
-                self.message_user(request, f"Import {job.pk} of {len(uploads)} file(s) started in the background; its report "
-                                           f"appears on the Documents page of {project.name}.")
+                self.message_user(
+                    request,
+                    f"Import {job.pk} of {len(uploads)} file(s) started in the background; its report "
+                    f"appears on the Documents page of {project.name}.",
+                )
                 return redirect("admin:documents_sourcedocument_changelist")
             report = documents_import(project=project, files=((f.name, f.read()) for f in uploads), fields=fields)
             for f in report.files:
                 if f.status == "failed":
                     where = f" ({f.locator})" if f.locator else ""
-                    self.message_user(request, f"{f.name}{where}: {f.error}. Nothing from this file was imported.", messages.ERROR)
+                    self.message_user(
+                        request, f"{f.name}{where}: {f.error}. Nothing from this file was imported.", messages.ERROR
+                    )
                 else:
                     self.message_user(request, f"{f.name}: {f.documents_created} new documents, {f.chunks_created} chunks.")
             return redirect("admin:documents_sourcedocument_changelist")

@@ -1,4 +1,5 @@
 """JSON API for documents: import files into a project (large uploads in the background), and follow such an import."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -51,8 +52,15 @@ class ImportJobSerializer(serializers.Serializer):
 
 
 def _job_payload(job: ImportJob, slug: str) -> dict:
-    return {"job": job.pk, "status": job.status, "files_done": job.files_done, "files_total": job.files_total,
-            "report": job.report or None, "error": job.error, "status_url": reverse("api-import", args=[slug, job.pk])}
+    return {
+        "job": job.pk,
+        "status": job.status,
+        "files_done": job.files_done,
+        "files_total": job.files_total,
+        "report": job.report or None,
+        "error": job.error,
+        "status_url": reverse("api-import", args=[slug, job.pk]),
+    }
 
 
 class DocumentImportView(APIView):
@@ -62,7 +70,7 @@ class DocumentImportView(APIView):
         request={"multipart/form-data": ImportRequestSerializer},
         responses={200: ImportReportSerializer, 400: ImportReportSerializer, 202: ImportJobSerializer},
         summary="Import documents (project admins). Each file is imported whole or not at all. An upload over "
-                "DOCUMENTS_INLINE_MAX_BYTES is imported in the background: 202 and the job to follow at status_url.",
+        "DOCUMENTS_INLINE_MAX_BYTES is imported in the background: 202 and the job to follow at status_url.",
     )
     def post(self, request, slug: str):
         project = get_project_for_admin(request, slug)

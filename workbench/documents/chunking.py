@@ -3,6 +3,7 @@
 Chunks are spans of the stored document text, so `text[start:end]` is always the chunk, and chunking is a pure
 function of the text and the settings (deterministic).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -106,7 +107,7 @@ def _longest_fit(text: str, start: int, end: int, maximum: int, measure) -> int:
     if measure is len:
         return min(end, start + maximum)
     window = max(1, maximum)
-    while start + window < end and measure(text[start:start + window]) <= maximum:
+    while start + window < end and measure(text[start : start + window]) <= maximum:
         window *= 2
     hi = min(end, start + window)
     if measure(text[start:hi]) <= maximum:
@@ -173,9 +174,7 @@ def _units(text: str, settings: ChunkSettings, measure, splitter) -> list[ChunkS
                 at = run.end()
             sentences(at, end)
         else:
-            units.extend(
-                ChunkSpan(a, b, measure(text[a:b])) for a, b in _hard_split(text, start, end, settings.maximum, measure)
-            )
+            units.extend(ChunkSpan(a, b, measure(text[a:b])) for a, b in _hard_split(text, start, end, settings.maximum, measure))
 
     for match in _PARAGRAPH.finditer(text):
         add(match.start(), match.end(), 0)
@@ -193,7 +192,7 @@ def chunk_text(text: str, settings: ChunkSettings, *, splitter=None, measure=Non
         j = i
         size = units[i].size
         while j + 1 < len(units):
-            candidate = measure(text[units[i].start:units[j + 1].end])
+            candidate = measure(text[units[i].start : units[j + 1].end])
             if candidate > settings.target:
                 break
             j, size = j + 1, candidate
@@ -203,14 +202,14 @@ def chunk_text(text: str, settings: ChunkSettings, *, splitter=None, measure=Non
         # Overlap: the next chunk repeats the trailing units of this one that fit in the overlap budget, if the
         # next new unit still fits beside them (otherwise the chunk would not advance).
         k = j + 1
-        while settings.overlap and k - 1 > i and measure(text[units[k - 1].start:units[j].end]) <= settings.overlap:
+        while settings.overlap and k - 1 > i and measure(text[units[k - 1].start : units[j].end]) <= settings.overlap:
             k -= 1
-        if k <= j and measure(text[units[k].start:units[j + 1].end]) > settings.target:
+        if k <= j and measure(text[units[k].start : units[j + 1].end]) > settings.target:
             k = j + 1
         i = k
     # Merge a sliver tail into the chunk before it where the maximum allows.
     if len(chunks) > 1 and chunks[-1].size < settings.min_size:
-        merged_size = measure(text[chunks[-2].start:chunks[-1].end])
+        merged_size = measure(text[chunks[-2].start : chunks[-1].end])
         if merged_size <= settings.maximum:
             chunks[-2:] = [ChunkSpan(chunks[-2].start, chunks[-1].end, merged_size)]
     return chunks

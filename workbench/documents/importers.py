@@ -6,6 +6,7 @@ counting the bytes they expand to, DOCX and HWPX packages and HWP body streams a
 them, and values PostgreSQL
 cannot store (NUL characters, NaN, lone surrogates) are cleaned or refused here rather than failing the write.
 """
+
 from __future__ import annotations
 
 import csv
@@ -89,8 +90,9 @@ def _extension(name: str) -> str:
     return "." + base.rsplit(".", 1)[1] if "." in base else ""
 
 
-def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: Limits | None = None,
-               in_archive: bool = False) -> list[ParsedDocument]:
+def parse_file(
+    name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: Limits | None = None, in_archive: bool = False
+) -> list[ParsedDocument]:
     limits = limits or Limits()
     if len(name) > MAX_NAME_CHARS:
         raise ImportProblem(f"the file's name is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}")
@@ -125,8 +127,9 @@ def parse_file(name: str, raw: bytes, *, fields: FieldMap = FieldMap(), limits: 
         docs = [_text_document(_pdf_text(raw), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     elif ext in HWP_FORMATS:
         # HWP paragraphs and table rows are whole: there are no hard wraps to repair.
-        docs = [_text_document(_hwp_text(raw, limits), default_title=posixpath.basename(name).rsplit(".", 1)[0],
-                               repair_wraps=False)]
+        docs = [
+            _text_document(_hwp_text(raw, limits), default_title=posixpath.basename(name).rsplit(".", 1)[0], repair_wraps=False)
+        ]
     else:
         docs = [_text_document(_docx_text(raw, limits), default_title=posixpath.basename(name).rsplit(".", 1)[0])]
     if len(docs) > limits.max_documents:
@@ -148,8 +151,9 @@ def _unicode_text(value: str, what: str, locator: str = "") -> str:
     """Text PostgreSQL can store: NUL characters dropped, lone surrogates (which no UTF-8 can encode) refused."""
     match = _SURROGATE.search(value)
     if match:
-        raise ImportProblem(f"{what} holds a lone surrogate (\\u{ord(match.group()):04x}), which is not Unicode text",
-                            locator=locator)
+        raise ImportProblem(
+            f"{what} holds a lone surrogate (\\u{ord(match.group()):04x}), which is not Unicode text", locator=locator
+        )
     return value.replace("\x00", "")
 
 
@@ -334,11 +338,16 @@ def _check_docx_package(raw: bytes, limits: Limits, kind: str = "DOCX") -> list[
     for info in members:
         total += info.file_size
         if total > limits.max_file_bytes:
-            raise ImportProblem(f"the {kind} expands beyond the limit of {limits.max_file_bytes:,} bytes (a zip bomb?)",
-                                locator=_shorten(info.filename))
+            raise ImportProblem(
+                f"the {kind} expands beyond the limit of {limits.max_file_bytes:,} bytes (a zip bomb?)",
+                locator=_shorten(info.filename),
+            )
         if info.file_size > DOCX_BOMB_MIN_BYTES and info.file_size > DOCX_BOMB_RATIO * max(info.compress_size, 1):
-            raise ImportProblem(f"the {kind} expands {info.file_size // max(info.compress_size, 1):,} times, to "
-                                f"{info.file_size:,} bytes (a zip bomb?)", locator=_shorten(info.filename))
+            raise ImportProblem(
+                f"the {kind} expands {info.file_size // max(info.compress_size, 1):,} times, to "
+                f"{info.file_size:,} bytes (a zip bomb?)",
+                locator=_shorten(info.filename),
+            )
     return members
 
 
@@ -357,7 +366,7 @@ def _docx_text(raw: bytes, limits: Limits) -> str:
     return "\n\n".join(b for b in blocks if b.strip())
 
 
-_HWP_LOCKED = ("the {kind} is {what}; open it in Hangul and save it {how} first")
+_HWP_LOCKED = "the {kind} is {what}; open it in Hangul and save it {how} first"
 
 
 def _hwp_text(raw: bytes, limits: Limits) -> str:
@@ -370,8 +379,9 @@ def _hwp_text(raw: bytes, limits: Limits) -> str:
         kind = "HWPX"
         raw = _check_hwpx(raw, limits)
     elif raw.startswith(_HWP_SIGNATURE):
-        raise ImportProblem("the file is an HWP 3.0 (or older) document, which is not read; save it as HWP or HWPX "
-                            "in a current Hangul first")
+        raise ImportProblem(
+            "the file is an HWP 3.0 (or older) document, which is not read; save it as HWP or HWPX in a current Hangul first"
+        )
     else:
         raise ImportProblem("the file is not an HWP 5.0 or HWPX document")
     import syhwp
@@ -415,8 +425,13 @@ def _check_hwp5(raw: bytes, limits: Limits) -> None:
         if flags & _HWP_PASSWORD:
             raise ImportProblem(_HWP_LOCKED.format(kind="HWP", what="password-protected", how="without a password"))
         if flags & _HWP_DISTRIBUTION:
-            raise ImportProblem(_HWP_LOCKED.format(kind="HWP", what="a distribution document (배포용), locked by its "
-                                                   "author against copying", how="as an ordinary document"))
+            raise ImportProblem(
+                _HWP_LOCKED.format(
+                    kind="HWP",
+                    what="a distribution document (배포용), locked by its author against copying",
+                    how="as an ordinary document",
+                )
+            )
         sections = [entry for entry in ole.listdir() if len(entry) == 2 and entry[0] == "BodyText"]
         if not sections:
             raise ImportProblem("the HWP could not be read (no BodyText sections)")
@@ -426,8 +441,10 @@ def _check_hwp5(raw: bytes, limits: Limits) -> None:
             if flags & _HWP_COMPRESSED:
                 size = _inflated_size(data, limit=limits.max_file_bytes - total, locator="/".join(entry))
                 if size > DOCX_BOMB_MIN_BYTES and size > DOCX_BOMB_RATIO * max(len(data), 1):
-                    raise ImportProblem(f"the HWP expands {size // max(len(data), 1):,} times, to {size:,} bytes "
-                                        "(a zip bomb?)", locator="/".join(entry))
+                    raise ImportProblem(
+                        f"the HWP expands {size // max(len(data), 1):,} times, to {size:,} bytes (a zip bomb?)",
+                        locator="/".join(entry),
+                    )
                 total += size
     except ImportProblem:
         raise
@@ -466,8 +483,13 @@ def _check_hwpx(raw: bytes, limits: Limits) -> bytes:
     except _ZIP_ERRORS as exc:
         raise ImportProblem(f"the HWPX is damaged ({type(exc).__name__}: {_short(exc)})") from None
     if any(info.flag_bits & 0x1 for info in members) or b"encryption-data" in manifest:
-        raise ImportProblem(_HWP_LOCKED.format(kind="HWPX", what="password-protected or a distribution document "
-                                               "(배포용)", how="as an ordinary document without a password"))
+        raise ImportProblem(
+            _HWP_LOCKED.format(
+                kind="HWPX",
+                what="password-protected or a distribution document (배포용)",
+                how="as an ordinary document without a password",
+            )
+        )
     sections = [info for info in members if _HWPX_SECTION.match(info.filename)]
     if not sections:
         raise ImportProblem("the HWPX could not be read (no Contents/section*.xml)")
@@ -475,11 +497,11 @@ def _check_hwpx(raw: bytes, limits: Limits) -> bytes:
         try:
             ET.fromstring(archive.read(info))
         except ET.ParseError as exc:
-            raise ImportProblem(f"the HWPX could not be read (the section is not well-formed XML: {exc})",
-                                locator=info.filename) from None
+            raise ImportProblem(
+                f"the HWPX could not be read (the section is not well-formed XML: {exc})", locator=info.filename
+            ) from None
         except _ZIP_ERRORS as exc:
-            raise ImportProblem(f"the HWPX is damaged ({type(exc).__name__}: {_short(exc)})",
-                                locator=info.filename) from None
+            raise ImportProblem(f"the HWPX is damaged ({type(exc).__name__}: {_short(exc)})", locator=info.filename) from None
     if len(sections) < 10:
         return raw
     buf = io.BytesIO()
@@ -504,8 +526,10 @@ def _parse_zip(raw: bytes, *, fields: FieldMap, limits: Limits) -> list[ParsedDo
     for info in members:
         name = member_name(info).replace("\\", "/")
         if len(name) > MAX_NAME_CHARS:
-            raise ImportProblem(f"a path in the archive is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}",
-                                locator=_shorten(name))
+            raise ImportProblem(
+                f"a path in the archive is {len(name):,} characters long, over the limit of {MAX_NAME_CHARS}",
+                locator=_shorten(name),
+            )
         if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in name.split("/"):
             raise ImportProblem("absolute or '..' paths are not allowed in archives", locator=info.filename)
         base = posixpath.basename(name)
@@ -554,8 +578,9 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int,
     if info.flag_bits & 0x1:
         raise ImportProblem("the file is encrypted (password-protected archives are not imported)", locator=locator)
     if info.file_size > file_limit:
-        raise ImportProblem(f"the file expands to {info.file_size:,} bytes, over the limit of {file_limit:,} bytes",
-                            locator=locator)
+        raise ImportProblem(
+            f"the file expands to {info.file_size:,} bytes, over the limit of {file_limit:,} bytes", locator=locator
+        )
     if info.file_size > limit:
         raise ImportProblem("the archive expands beyond the size limit (a zip bomb?)", locator=locator)
     parts: list[bytes] = []
@@ -570,11 +595,13 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, limit: int,
                     raise ImportProblem(f"the file expands beyond the limit of {file_limit:,} bytes", locator=locator)
                 parts.append(chunk)
     except NotImplementedError:
-        raise ImportProblem(f"the file is compressed with an unsupported method ({info.compress_type})",
-                            locator=locator) from None
+        raise ImportProblem(
+            f"the file is compressed with an unsupported method ({info.compress_type})", locator=locator
+        ) from None
     except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required for extraction"
         raise ImportProblem(f"the file could not be extracted ({_short(exc)})", locator=locator) from None
     except _ZIP_ERRORS as exc:
-        raise ImportProblem(f"the file is damaged in the archive ({type(exc).__name__}: {_short(exc)})",
-                            locator=locator) from None
+        raise ImportProblem(
+            f"the file is damaged in the archive ({type(exc).__name__}: {_short(exc)})", locator=locator
+        ) from None
     return b"".join(parts)

@@ -1,4 +1,5 @@
 """Source documents imported into a project, the chunks they are cut into, and imports that run in the background."""
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Reads of documents and chunks."""
+
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet

@@ -1,4 +1,5 @@
 """Writes of source documents and chunks: one import service behind the upload form, the admin, the CLI and the API."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,6 +20,7 @@ from workbench.jobs import job_run
 from workbench.projects.models import Project
 
 logger = logging.getLogger(__name__)
+
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -95,7 +97,9 @@ def documents_import(
         except DatabaseError as exc:
             # _store's transaction is rolled back: nothing of this file is written, and the batch goes on.
             logger.exception("import of %r failed in the database", name)
-            report.files.append(FileReport(name=name, status="failed", error=f"the database refused the file's content ({type(exc).__name__})"))
+            report.files.append(
+                FileReport(name=name, status="failed", error=f"the database refused the file's content ({type(exc).__name__})")
+            )
         else:
             budget -= len(parsed)
             report.files.append(
@@ -167,7 +171,7 @@ def _chunk_document(*, document: SourceDocument, settings: ChunkSettings) -> int
                 document_id=document.pk,
                 chunking_key=settings.key,
                 index=index,
-                text=document.text[span.start:span.end],
+                text=document.text[span.start : span.end],
                 start=span.start,
                 end=span.end,
                 size=span.size,
@@ -182,8 +186,9 @@ def _chunk_document(*, document: SourceDocument, settings: ChunkSettings) -> int
 
 
 @transaction.atomic
-def source_document_create(*, project: Project, text: str, title: str = "", origin_filename: str = "",
-                           origin_size: int | None = None) -> tuple[SourceDocument, bool]:
+def source_document_create(
+    *, project: Project, text: str, title: str = "", origin_filename: str = "", origin_size: int | None = None
+) -> tuple[SourceDocument, bool]:
     """One document from text already in hand (the demo's samples), chunked with the project's settings."""
     text = normalize_text(text)
     if not text:
@@ -204,12 +209,12 @@ def project_rechunk(*, project: Project) -> dict:
     pairs generated from them stay attached to the exact text they came from."""
     settings = chunk_settings_for(project)
     documents = SourceDocument.objects.filter(project=project)
-    retired = Chunk.objects.filter(document__project=project, is_current=True).exclude(chunking_key=settings.key).update(
-        is_current=False
+    retired = (
+        Chunk.objects.filter(document__project=project, is_current=True)
+        .exclude(chunking_key=settings.key)
+        .update(is_current=False)
     )
-    revived = Chunk.objects.filter(document__project=project, chunking_key=settings.key, is_current=False).update(
-        is_current=True
-    )
+    revived = Chunk.objects.filter(document__project=project, chunking_key=settings.key, is_current=False).update(is_current=True)
     have = set(Chunk.objects.filter(document__project=project, chunking_key=settings.key).values_list("document_id", flat=True))
     created = 0
     for document in documents.exclude(pk__in=have).only("id", "text").iterator(chunk_size=200):
@@ -237,7 +242,9 @@ def import_job_create(*, project: Project, uploads, fields: FieldMap, created_by
             with open(path, "wb") as out:
                 for part in upload.chunks():
                     out.write(part)
-            stored.append({"name": upload.name, "path": str(path.relative_to(django_settings.MEDIA_ROOT)), "size": path.stat().st_size})
+            stored.append(
+                {"name": upload.name, "path": str(path.relative_to(django_settings.MEDIA_ROOT)), "size": path.stat().st_size}
+            )
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         job.delete()
@@ -252,8 +259,13 @@ def import_job_run(*, job_id: int) -> ImportJob:
     """Import a stored upload, file by file (each whole or not at all), with the progress and the report on the row.
     A job runs once: a second delivery finds it no longer queued and leaves it. Its stored files are removed when it
     ends, done or failed."""
-    return job_run(model=ImportJob, job_id=job_id, work=_import_stored, queryset=ImportJob.objects.select_related("project"),
-                   cleanup=lambda: shutil.rmtree(_job_dir(job_id), ignore_errors=True))
+    return job_run(
+        model=ImportJob,
+        job_id=job_id,
+        work=_import_stored,
+        queryset=ImportJob.objects.select_related("project"),
+        cleanup=lambda: shutil.rmtree(_job_dir(job_id), ignore_errors=True),
+    )
 
 
 def _import_stored(job: ImportJob) -> dict:

@@ -1,4 +1,5 @@
 """Large imports run on the default (CPU) queue."""
+
 from __future__ import annotations
 
 from celery import shared_task

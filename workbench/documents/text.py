@@ -1,5 +1,6 @@
 """Text hygiene for imported documents: decoding, normalisation, a PDF's pages read without their running headers,
 footers and page numbers, and repair of hard-wrapped (PDF-extracted) lines."""
+
 from __future__ import annotations
 
 import codecs
@@ -28,7 +29,7 @@ def decode_text(raw: bytes) -> tuple[str, str]:
     CP949 decode (the superset of EUC-KR that Korean Windows writes), taken when it succeeds and reads as Korean; only
     then charset-normalizer's statistical guess, which can misjudge short Korean files."""
     if raw.startswith(codecs.BOM_UTF8):
-        return raw[len(codecs.BOM_UTF8):].decode("utf-8"), "utf-8 (BOM)"
+        return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8 (BOM)"
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16"), "utf-16"
     try:
@@ -92,9 +93,7 @@ def normalize_text(text: str, *, repair_wraps: bool = True) -> str:
 # Korean endings like 다/요 are not used: a wrapped line often ends in the middle of a word ("필요" / "한").
 _TERMINAL = re.compile(r"[.!?。:;)\]」』”\"'’>\-─]\s*$")
 # A line that starts a new unit: list markers, article numbers, circled numbers, rules of dashes, headers.
-_STARTS_UNIT = re.compile(
-    r"^\s*(?:[-─━=*•·∙ㆍ▶▷○●◎□■◇◆※]|\d+[.)]|[가-하][.)]|\(\d+\)|[①-⑳]|제\s*\d+\s*[조항호장절]|[IVX]+\.)"
-)
+_STARTS_UNIT = re.compile(r"^\s*(?:[-─━=*•·∙ㆍ▶▷○●◎□■◇◆※]|\d+[.)]|[가-하][.)]|\(\d+\)|[①-⑳]|제\s*\d+\s*[조항호장절]|[IVX]+\.)")
 
 
 _TABLE_CELLS = " | "  # how a table row's cells are joined (DOCX, HWP, PDF): a row is never joined to the next line
@@ -202,8 +201,11 @@ def reading_text(pages: list[list[tuple[float, str]]]) -> str:
     for page in pages:
         down, up = _edges(page)
         seen.update({_furniture_key(page[i][1]) for i in down[:_EDGE_LINES] + up[:_EDGE_LINES]})
-    running = {key for key, count in seen.items() if len(pages) >= 2 and count >= max(2, len(pages) / 2)
-               and not _PAGE_NUMBER.match(key.replace("#", "0"))}  # numbers alone: one page number per edge
+    running = {
+        key
+        for key, count in seen.items()
+        if len(pages) >= 2 and count >= max(2, len(pages) / 2) and not _PAGE_NUMBER.match(key.replace("#", "0"))
+    }  # numbers alone: one page number per edge
     kept: list[str] = []
     for page in pages:
         kept.extend(_without_furniture(page, running))

@@ -1,4 +1,5 @@
 """Document pages: list and upload (admins; large uploads import in the background), chunk preview, re-chunking."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -30,8 +31,14 @@ def document_list(request, slug: str):
     return render(
         request,
         "documents/document_list.html",
-        {"project": project, "membership": membership, "page": page, "form": DocumentUploadForm(), "import_jobs": jobs,
-         "inline_max_bytes": django_settings.DOCUMENTS_INLINE_MAX_BYTES},
+        {
+            "project": project,
+            "membership": membership,
+            "page": page,
+            "form": DocumentUploadForm(),
+            "import_jobs": jobs,
+            "inline_max_bytes": django_settings.DOCUMENTS_INLINE_MAX_BYTES,
+        },
     )
 
 
@@ -47,7 +54,9 @@ def document_upload(request, slug: str):
         messages.error(request, "Choose at least one file to import.")
         return redirect("documents:list", slug=slug)
     uploads = form.cleaned_data["files"]
-    fields = FieldMap(text=form.cleaned_data["text_field"], title=form.cleaned_data["title_field"], id=form.cleaned_data["id_field"])
+    fields = FieldMap(
+        text=form.cleaned_data["text_field"], title=form.cleaned_data["title_field"], id=form.cleaned_data["id_field"]
+    )
     if sum(f.size for f in uploads) > django_settings.DOCUMENTS_INLINE_MAX_BYTES:
         # Large: parsing and chunking megabytes would hold a web worker for as long; a CPU worker imports it.
         job = import_job_create(project=project, uploads=uploads, fields=fields, created_by=request.user)
@@ -60,16 +69,27 @@ def document_upload(request, slug: str):
         return JsonResponse(report.as_dict(), status=200 if report.ok else 400)
     for f in report.files:
         if f.status == "failed":
-            messages.error(request, f"{f.name}{' (' + f.locator + ')' if f.locator else ''}: {f.error}. Nothing from this file was imported.")
+            messages.error(
+                request, f"{f.name}{' (' + f.locator + ')' if f.locator else ''}: {f.error}. Nothing from this file was imported."
+            )
         else:
-            messages.success(request, f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunks.")
+            messages.success(
+                request,
+                f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunks.",
+            )
     return redirect("documents:list", slug=slug)
 
 
 def import_job_payload(job: ImportJob, project) -> dict:
-    return {"job": job.pk, "status": job.status, "files_done": job.files_done, "files_total": job.files_total,
-            "report": job.report or None, "error": job.error,
-            "status_url": reverse("documents:import_status", args=[project.slug, job.pk])}
+    return {
+        "job": job.pk,
+        "status": job.status,
+        "files_done": job.files_done,
+        "files_total": job.files_total,
+        "report": job.report or None,
+        "error": job.error,
+        "status_url": reverse("documents:import_status", args=[project.slug, job.pk]),
+    }
 
 
 @login_required
@@ -93,7 +113,10 @@ def document_preview(request, slug: str, pk: int):
         except ValueError as exc:
             error = str(exc)
     spans = chunk_text(document.text, settings)
-    chunks = [{"index": i, "start": s.start, "end": s.end, "size": s.size, "text": document.text[s.start:s.end]} for i, s in enumerate(spans)]
+    chunks = [
+        {"index": i, "start": s.start, "end": s.end, "size": s.size, "text": document.text[s.start : s.end]}
+        for i, s in enumerate(spans)
+    ]
     return render(
         request,
         "documents/document_preview.html",
@@ -102,7 +125,9 @@ def document_preview(request, slug: str, pk: int):
             "membership": membership,
             "document": document,
             "settings": settings,
-            "form": form if request.GET else ChunkPreviewForm(initial={"target": settings.target, "maximum": settings.maximum, "overlap": settings.overlap}),
+            "form": form
+            if request.GET
+            else ChunkPreviewForm(initial={"target": settings.target, "maximum": settings.maximum, "overlap": settings.overlap}),
             "error": error,
             "chunks": chunks,
             "histogram": size_histogram([c["size"] for c in chunks]),

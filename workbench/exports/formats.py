@@ -1,4 +1,5 @@
 """Dataset formats: one row per approved pair, shaped as fine-tuning tools read it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +47,15 @@ def build(fmt: str, row: dict, *, grounded: bool, metadata: bool) -> dict:
             out["context"] = row["chunk_text"]
     if metadata:
         out |= {
-            "pair_id": row["id"], "document_id": row["document_id"], "document_title": row["document_title"],
-            "chunk_id": row["chunk_id"], "run_id": row["run_id"], "adapter": row["adapter"],
-            "flags": ",".join(row["flags"]), "reviewer": row["reviewer"], "status": row["status"],
+            "pair_id": row["id"],
+            "document_id": row["document_id"],
+            "document_title": row["document_title"],
+            "chunk_id": row["chunk_id"],
+            "run_id": row["run_id"],
+            "adapter": row["adapter"],
+            "flags": ",".join(row["flags"]),
+            "reviewer": row["reviewer"],
+            "status": row["status"],
         }
     return out
 

@@ -1,4 +1,5 @@
 """Exported datasets: what was exported, by whom, with which options, and the manifest of the files."""
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -3,6 +3,7 @@
 Progress is never written inside the snapshot (its transaction is read-only): on PostgreSQL a second connection writes
 it; on SQLite (one machine), which has one writer at a time, the rows are read in pages by id, without a long
 transaction, and progress is written between them."""
+
 from __future__ import annotations
 
 import codecs
@@ -60,14 +61,22 @@ def _pages(qs, size: int):
 
 def _rows(project: Project, options: ExportOptions, fmt: str, *, batch: int):
     statuses = _statuses_for(fmt, options)
-    last_reviewer = ReviewDecision.objects.filter(pair=OuterRef("pk")).exclude(decision__in=[Decision.SKIP]).order_by("-created_at", "-id").values("reviewer__username")[:1]
+    last_reviewer = (
+        ReviewDecision.objects.filter(pair=OuterRef("pk"))
+        .exclude(decision__in=[Decision.SKIP])
+        .order_by("-created_at", "-id")
+        .values("reviewer__username")[:1]
+    )
     qs = (
         QAPair.objects.filter(project=project, status__in=statuses)
         .order_by("id")
         .values("id", "question", "answer", "original_question", "original_answer", "status", "flags", "chunk_id")
         .annotate(
-            chunk_text=F("chunk__text"), document_id=F("chunk__document_id"), document_title=F("chunk__document__title"),
-            document_hash=F("chunk__document__content_hash"), run_id=F("generation__run_id"),
+            chunk_text=F("chunk__text"),
+            document_id=F("chunk__document_id"),
+            document_title=F("chunk__document__title"),
+            document_hash=F("chunk__document__content_hash"),
+            run_id=F("generation__run_id"),
             reviewer=Subquery(last_reviewer),
         )
     )
@@ -142,12 +151,14 @@ class _Sink:
 
 
 def _document_hashes(project: Project, options: ExportOptions):
-    return (QAPair.objects.filter(project=project, status__in=options.statuses)
-            .values_list("chunk__document__content_hash", flat=True).distinct())
+    return (
+        QAPair.objects.filter(project=project, status__in=options.statuses)
+        .values_list("chunk__document__content_hash", flat=True)
+        .distinct()
+    )
 
 
-def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir: Path, created_by=None,
-                 progress=None) -> dict:
+def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir: Path, created_by=None, progress=None) -> dict:
     """Write the export's files and manifest into out_dir from one snapshot of the database; return the manifest.
 
     `progress(rows_written)` is called after every EXPORT_BATCH_ROWS rows, from inside the snapshot on PostgreSQL:
@@ -181,8 +192,12 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
         # Each run's matmul precisions and samplings (top-k and top-p as the workers resolved them), in one scan.
         precisions: dict[int, list[str]] = {}
         samplings: dict[int, list[dict]] = {}
-        for run_id, precision, sampling in (Generation.objects.filter(run__project=project)
-                                            .values_list("run_id", "precision", "sampling").distinct().order_by("run_id", "precision")):
+        for run_id, precision, sampling in (
+            Generation.objects.filter(run__project=project)
+            .values_list("run_id", "precision", "sampling")
+            .distinct()
+            .order_by("run_id", "precision")
+        ):
             if precision and precision not in precisions.setdefault(run_id, []):
                 precisions[run_id].append(precision)
             if sampling and sampling not in samplings.setdefault(run_id, []):
@@ -196,7 +211,8 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
         warnings.append(
             f"No validation file: none of the {documents} document{'s' if documents != 1 else ''} with exported pairs fell into "
             f"the {options.validation_percent}% validation share (the split is by document, so no document is in both). "
-            "Add documents or raise the share to get one.")
+            "Add documents or raise the share to get one."
+        )
     files = [sink.close() for sink in sinks.values()]
     exported_statuses = _statuses_for(fmt, options)
     manifest = {
@@ -212,15 +228,30 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
         "warnings": warnings,
         "files": sorted(files, key=lambda f: f["file"]),
         "project_settings": {
-            "adapter_preset": project.adapter_preset, "base_model": project.base_model,
-            "base_model_revision": project.base_model_revision, "adapter": project.adapter,
-            "adapter_revision": project.adapter_revision, "prompt_template": project.prompt_template,
-            "temperature": project.temperature, "top_k": project.top_k, "top_p": project.top_p,
+            "adapter_preset": project.adapter_preset,
+            "base_model": project.base_model,
+            "base_model_revision": project.base_model_revision,
+            "adapter": project.adapter,
+            "adapter_revision": project.adapter_revision,
+            "prompt_template": project.prompt_template,
+            "temperature": project.temperature,
+            "top_k": project.top_k,
+            "top_p": project.top_p,
             "max_new_tokens": project.max_new_tokens,
             "filter_thresholds": project.filter_thresholds,
         },
-        "runs": [{"id": r["id"], **{k: r["parameters"].get(k) for k in ("base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template_hash", "seed")},
-                  "precision": precisions.get(r["id"], []), "sampling": samplings.get(r["id"], [])} for r in runs],
+        "runs": [
+            {
+                "id": r["id"],
+                **{
+                    k: r["parameters"].get(k)
+                    for k in ("base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template_hash", "seed")
+                },
+                "precision": precisions.get(r["id"], []),
+                "sampling": samplings.get(r["id"], []),
+            }
+            for r in runs
+        ],
         "created_at": timezone.now().isoformat(),
         "created_by": created_by.get_username() if created_by else None,
     }
@@ -229,7 +260,9 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
 
 
 def export_record(*, project: Project, fmt: str, options: ExportOptions, created_by) -> Export:
-    return Export.objects.create(project=project, created_by=created_by, format=fmt, options=asdict(options) | {"statuses": list(options.statuses)})
+    return Export.objects.create(
+        project=project, created_by=created_by, format=fmt, options=asdict(options) | {"statuses": list(options.statuses)}
+    )
 
 
 def export_create(*, project: Project, fmt: str, options: ExportOptions, created_by) -> Export:
@@ -266,8 +299,9 @@ def _progress_writer(export_id: int):
 
 def export_run(*, export_id: int) -> Export:
     """Write a recorded export's files, with its progress on the row (a job: `workbench.jobs.job_run`)."""
-    return job_run(model=Export, job_id=export_id, work=_export_files,
-                   queryset=Export.objects.select_related("project", "created_by"))
+    return job_run(
+        model=Export, job_id=export_id, work=_export_files, queryset=Export.objects.select_related("project", "created_by")
+    )
 
 
 def _export_files(export: Export) -> dict:
@@ -277,6 +311,12 @@ def _export_files(export: Export) -> dict:
     Export.objects.filter(pk=export_id).update(rows_total=total)
     out_dir = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk)
     with _progress_writer(export_id) as progress:
-        manifest = export_write(project=export.project, fmt=export.format, options=options, out_dir=out_dir,
-                                created_by=export.created_by, progress=progress)
+        manifest = export_write(
+            project=export.project,
+            fmt=export.format,
+            options=options,
+            out_dir=out_dir,
+            created_by=export.created_by,
+            progress=progress,
+        )
     return {"manifest": manifest, "rows_done": manifest["counts"]["total"], "file": f"exports/{export.pk}/manifest.json"}

@@ -1,4 +1,5 @@
 """Export pages for project admins (reviewers get 403, outsiders 404): start an export, follow it, download files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,11 @@ class ExportForm(forms.Form):
 @login_required
 def export_list(request, slug: str):
     project = get_project_for_admin(request, slug)
-    return render(request, "exports/exports.html", {"project": project, "form": ExportForm(), "exports": project.exports.select_related("created_by")[:50]})
+    return render(
+        request,
+        "exports/exports.html",
+        {"project": project, "form": ExportForm(), "exports": project.exports.select_related("created_by")[:50]},
+    )
 
 
 @login_required
@@ -38,14 +43,22 @@ def export_start(request, slug: str):
     project = get_project_for_admin(request, slug)
     form = ExportForm(request.POST)
     if not form.is_valid():
-        return render(request, "exports/exports.html", {"project": project, "form": form, "exports": project.exports.all()[:50]}, status=400)
+        return render(
+            request, "exports/exports.html", {"project": project, "form": form, "exports": project.exports.all()[:50]}, status=400
+        )
     statuses = ("approved", "edited") if form.cleaned_data["include_edited"] else ("approved",)
-    options = ExportOptions(statuses=statuses, grounded=form.cleaned_data["grounded"], metadata=form.cleaned_data["metadata"],
-                            validation_percent=form.cleaned_data["validation_percent"] or 0)
+    options = ExportOptions(
+        statuses=statuses,
+        grounded=form.cleaned_data["grounded"],
+        metadata=form.cleaned_data["metadata"],
+        validation_percent=form.cleaned_data["validation_percent"] or 0,
+    )
     rows = QAPair.objects.filter(project=project, status__in=statuses).count()
     if rows <= settings.EXPORT_INLINE_MAX_ROWS:
         # Small: written in this request and sent straight back (still with its manifest, in the history).
-        export = export_run(export_id=export_record(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user).pk)
+        export = export_run(
+            export_id=export_record(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user).pk
+        )
         if export.manifest.get("warnings"):
             # Something the admin asked for is missing (an empty validation split): say so, files listed below.
             for warning in export.manifest["warnings"]:
@@ -64,8 +77,16 @@ def export_start(request, slug: str):
 def export_status(request, slug: str, pk: int):
     project = get_project_for_admin(request, slug)
     export = get_object_or_404(Export, project=project, pk=pk)
-    return JsonResponse({"id": export.pk, "status": export.status, "rows_done": export.rows_done, "rows_total": export.rows_total,
-                         "error": export.error, "manifest": export.manifest})
+    return JsonResponse(
+        {
+            "id": export.pk,
+            "status": export.status,
+            "rows_done": export.rows_done,
+            "rows_total": export.rows_total,
+            "error": export.error,
+            "manifest": export.manifest,
+        }
+    )
 
 
 @login_required

@@ -46,7 +46,12 @@ class GenerationRunAdmin(admin.ModelAdmin):
                     return redirect("generation:detail", slug=run.project.slug, pk=run.pk)
                 self.message_user(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
                 return redirect("admin:generation_generationrun_changelist")
-        context = {**self.admin_site.each_context(request), "form": form, "title": "Start a generation run", "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Start a generation run",
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/generation/start_run.html", context)
 
 

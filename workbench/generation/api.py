@@ -1,4 +1,5 @@
 """JSON API for generation runs."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError

@@ -1,4 +1,5 @@
 """Generation runs, their batches, every raw model output, and the question/answer pairs parsed from them."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -54,9 +55,7 @@ class GenerationRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(
-                fields=["project", "status"], condition=Q(status__in=["queued", "running"]), name="run_active_idx"
-            )
+            models.Index(fields=["project", "status"], condition=Q(status__in=["queued", "running"]), name="run_active_idx")
         ]
 
     def __str__(self) -> str:
@@ -145,9 +144,7 @@ class PairStatus(models.TextChoices):
 class QAPair(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
     chunk = models.ForeignKey(Chunk, on_delete=models.PROTECT, related_name="pairs")
-    generation = models.OneToOneField(
-        Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="pair"
-    )
+    generation = models.OneToOneField(Generation, null=True, blank=True, on_delete=models.CASCADE, related_name="pair")
     question = models.TextField(blank=True)
     answer = models.TextField(blank=True)
     # What the model wrote, kept when a reviewer edits (exports build DPO pairs from the two).
@@ -162,9 +159,7 @@ class QAPair(models.Model):
     # Optimistic locking: every write bumps the version; a write against a stale version is refused.
     version = models.PositiveIntegerField(default=1)
     # Review lease: who holds the pair and until when.
-    claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,4 +1,5 @@
 """Parsing raw ko-genstruct outputs (`[[Q]] question [[A]] answer`) into a question and an answer."""
+
 from __future__ import annotations
 
 import re
@@ -27,12 +28,12 @@ def parse_output(raw: str) -> ParsedOutput:
     if q is None:
         return ParsedOutput(None, None, "no [[Q]] marker")
     preamble = text[: q.start()].strip()
-    rest = text[q.end():]
+    rest = text[q.end() :]
     a = _A.search(rest)
     if a is None:
         return ParsedOutput(rest.strip() or None, None, "no [[A]] marker")
     question = rest[: a.start()].strip()
-    answer = rest[a.end():]
+    answer = rest[a.end() :]
     second = _Q.search(answer)
     if second is not None:  # a second pair: keep the first
         answer = answer[: second.start()]

@@ -1,4 +1,5 @@
 """Reads of runs and their progress."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -19,11 +20,12 @@ def run_progress(*, run: GenerationRun) -> dict:
         rate = run.samples_done / minutes
         remaining = max(0, run.samples_expected - run.samples_done - samples_given_up(run=run))
         eta = None if run.finished_at else round(remaining / rate * 60)
-    failures = list(
-        run.batches.filter(status=BatchStatus.FAILED).order_by("index").values("index", "error", "attempts")[:20]
-    )
+    failures = list(run.batches.filter(status=BatchStatus.FAILED).order_by("index").values("index", "error", "attempts")[:20])
     retrying = list(
-        run.batches.filter(status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]).exclude(error="").order_by("index").values("index", "error", "attempts")[:20]
+        run.batches.filter(status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING])
+        .exclude(error="")
+        .order_by("index")
+        .values("index", "error", "attempts")[:20]
     )
     return {
         "id": run.pk,
@@ -55,28 +57,41 @@ def run_throughput(*, run: GenerationRun) -> list[dict]:
     from django.db.models import Count, Max, Min, Sum
 
     rows = list(
-        Generation.objects.filter(run=run).values("worker", "gpu_name")
+        Generation.objects.filter(run=run)
+        .values("worker", "gpu_name")
         .annotate(samples=Count("id"), tokens=Sum("completion_tokens"), first=Min("created_at"), last=Max("created_at"))
         .order_by("worker", "gpu_name")
     )
     out = []
     for row in rows:
-        first_ms = (Generation.objects.filter(run=run, worker=row["worker"], gpu_name=row["gpu_name"])
-                    .order_by("created_at", "pk").values_list("duration_ms", flat=True).first()) or 0
+        first_ms = (
+            Generation.objects.filter(run=run, worker=row["worker"], gpu_name=row["gpu_name"])
+            .order_by("created_at", "pk")
+            .values_list("duration_ms", flat=True)
+            .first()
+        ) or 0
         seconds = (row["last"] - row["first"]).total_seconds() + first_ms / 1000
-        out.append({
-            "worker": row["worker"], "gpu": row["gpu_name"], "pairs": row["samples"], "output_tokens": row["tokens"] or 0,
-            "seconds": round(seconds, 1),
-            "tokens_per_second": round((row["tokens"] or 0) / seconds) if seconds > 0 else None,
-            "pairs_per_hour": round(row["samples"] / seconds * 3600) if seconds > 0 else None,
-        })
+        out.append(
+            {
+                "worker": row["worker"],
+                "gpu": row["gpu_name"],
+                "pairs": row["samples"],
+                "output_tokens": row["tokens"] or 0,
+                "seconds": round(seconds, 1),
+                "tokens_per_second": round((row["tokens"] or 0) / seconds) if seconds > 0 else None,
+                "pairs_per_hour": round(row["samples"] / seconds * 3600) if seconds > 0 else None,
+            }
+        )
     return out
 
 
 def samples_given_up(*, run: GenerationRun) -> int:
     """Samples that failed or cancelled batches will not produce: the ETA waits only for work that will still run."""
-    chunk_ids = [c for ids in run.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED])
-                 .values_list("chunk_ids", flat=True) for c in ids]
+    chunk_ids = [
+        c
+        for ids in run.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]).values_list("chunk_ids", flat=True)
+        for c in ids
+    ]
     if not chunk_ids:
         return 0
     stored = Generation.objects.filter(run=run, chunk_id__in=chunk_ids).count()

@@ -1,4 +1,5 @@
 """Writes of generation runs, batches, raw outputs and parsed pairs. The row is the truth about every job."""
+
 from __future__ import annotations
 
 import logging
@@ -64,7 +65,9 @@ def batches_dispatch(*, run_id: int, batch_ids: Sequence[int]) -> GenerationRun:
     with transaction.atomic():
         run = GenerationRun.objects.select_for_update().get(pk=run_id)
         if error is not None:
-            GenerationBatch.objects.filter(pk__in=set(batch_ids) - set(sent), status=BatchStatus.QUEUED).update(dispatched_at=None)
+            GenerationBatch.objects.filter(pk__in=set(batch_ids) - set(sent), status=BatchStatus.QUEUED).update(
+                dispatched_at=None
+            )
             if run.status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
                 run.status = RunStatus.DISPATCH_FAILED
                 run.error = (
@@ -73,9 +76,10 @@ def batches_dispatch(*, run_id: int, batch_ids: Sequence[int]) -> GenerationRun:
                     "sent again automatically once the broker answers, or now with Retry."
                 )[:5000]
                 run.save(update_fields=["status", "error"])
-        elif run.status == RunStatus.DISPATCH_FAILED and not run.batches.filter(
-            status=BatchStatus.QUEUED, dispatched_at__isnull=True
-        ).exists():
+        elif (
+            run.status == RunStatus.DISPATCH_FAILED
+            and not run.batches.filter(status=BatchStatus.QUEUED, dispatched_at__isnull=True).exists()
+        ):
             run.status = RunStatus.RUNNING if run.started_at else RunStatus.QUEUED
             run.error = ""
             run.save(update_fields=["status", "error"])
@@ -163,14 +167,13 @@ def batch_claim(*, batch_id: int, worker: str) -> GenerationBatch | None:
             | Q(status=BatchStatus.RUNNING, heartbeat_at__isnull=True)
         )
         .exclude(run__status__in=[RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.SUCCEEDED])
-        .update(status=BatchStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], claimed_at=now,
-                heartbeat_at=now)
+        .update(status=BatchStatus.RUNNING, attempts=F("attempts") + 1, worker=worker[:200], claimed_at=now, heartbeat_at=now)
     )
     if not updated:
         return None
-    GenerationRun.objects.filter(pk=GenerationBatch.objects.filter(pk=batch_id).values("run_id")[:1], status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=now
-    )
+    GenerationRun.objects.filter(
+        pk=GenerationBatch.objects.filter(pk=batch_id).values("run_id")[:1], status=RunStatus.QUEUED
+    ).update(status=RunStatus.RUNNING, started_at=now)
     return GenerationBatch.objects.select_related("run", "run__project").get(pk=batch_id)
 
 
@@ -180,8 +183,12 @@ def batch_claim_next(*, run_id: int, worker: str, tries: int = 5) -> GenerationB
     batch's own message, when it comes, finds it running under a live heartbeat or done, and a worker that dies holding
     it leaves it to that message or the sweep once its heartbeat is stale. None when no queued batch is left."""
     for _ in range(tries):  # another worker may win the race for the first one
-        batch_id = (GenerationBatch.objects.filter(run_id=run_id, status=BatchStatus.QUEUED).order_by("index")
-                    .values_list("pk", flat=True).first())
+        batch_id = (
+            GenerationBatch.objects.filter(run_id=run_id, status=BatchStatus.QUEUED)
+            .order_by("index")
+            .values_list("pk", flat=True)
+            .first()
+        )
         if batch_id is None:
             return None
         batch = batch_claim(batch_id=batch_id, worker=worker)
@@ -214,9 +221,7 @@ def batch_heartbeat(*, batch_id: int, attempt: int) -> bool:
 def batch_missing_samples(*, batch: GenerationBatch) -> list[tuple[Chunk, int]]:
     """What this batch still owes: resumable work generates only the (chunk, sample) pairs not yet stored."""
     samples = batch.run.parameters["samples_per_chunk"]
-    done = set(
-        Generation.objects.filter(run=batch.run, chunk_id__in=batch.chunk_ids).values_list("chunk_id", "sample_index")
-    )
+    done = set(Generation.objects.filter(run=batch.run, chunk_id__in=batch.chunk_ids).values_list("chunk_id", "sample_index"))
     chunks = Chunk.objects.select_related("document").filter(pk__in=batch.chunk_ids).only("id", "text", "document__title")
     by_id = {c.pk: c for c in chunks}
     return [(by_id[cid], s) for cid in batch.chunk_ids if cid in by_id for s in range(samples) if (cid, s) not in done]
@@ -235,8 +240,15 @@ class GeneratedSample:
 
 
 @transaction.atomic
-def generations_save(*, batch: GenerationBatch, samples: Sequence[GeneratedSample], worker: str, gpu_name: str,
-                     precision: str = "", sampling: dict | None = None) -> list[int]:
+def generations_save(
+    *,
+    batch: GenerationBatch,
+    samples: Sequence[GeneratedSample],
+    worker: str,
+    gpu_name: str,
+    precision: str = "",
+    sampling: dict | None = None,
+) -> list[int]:
     """Store raw outputs and their parsed pairs. Inserting a sample that exists does nothing (unique key), so a batch
     redelivered after a crash cannot write a duplicate. Only the worker still holding the batch's attempt stores (the
     batch row is locked and its heartbeat renewed first); any other raises BatchLost. Returns the ids of the pairs
@@ -313,8 +325,11 @@ def batch_release(*, batch_id: int, error: str, transient: bool = True, attempt:
         return False
     if not transient or batch.attempts >= settings.GENERATION_MAX_ATTEMPTS:
         batch.status, batch.finished_at = BatchStatus.FAILED, timezone.now()
-        batch.error = (f"Failed after {batch.attempts} attempts: {error}" if transient
-                       else f"Failed without a retry (the error would recur): {error}")[:5000]
+        batch.error = (
+            f"Failed after {batch.attempts} attempts: {error}"
+            if transient
+            else f"Failed without a retry (the error would recur): {error}"
+        )[:5000]
         batch.save(update_fields=["status", "finished_at", "error"])
         run_refresh(run_id=batch.run_id)
         return False
@@ -362,7 +377,9 @@ def generation_run_cancel(*, run: GenerationRun) -> GenerationRun:
     finishes and is kept."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
-        raise ValidationError(f"Run {run.pk} is {run.get_status_display().lower()}; only queued or running runs can be cancelled.")
+        raise ValidationError(
+            f"Run {run.pk} is {run.get_status_display().lower()}; only queued or running runs can be cancelled."
+        )
     run.batches.filter(status=BatchStatus.QUEUED).update(status=BatchStatus.CANCELLED)
     run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
     run.save(update_fields=["status", "finished_at"])
@@ -376,7 +393,9 @@ def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
     does not answer."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DISPATCH_FAILED):
-        raise ValidationError(f"Run {run.pk} is {run.get_status_display().lower()}; only failed or cancelled runs can be retried.")
+        raise ValidationError(
+            f"Run {run.pk} is {run.get_status_display().lower()}; only failed or cancelled runs can be retried."
+        )
     now = timezone.now()
     batches = list(run.batches.filter(status__in=[BatchStatus.FAILED, BatchStatus.CANCELLED]).values_list("pk", flat=True))
     GenerationBatch.objects.filter(pk__in=batches).update(
@@ -412,8 +431,11 @@ def run_preflight_request(*, run: GenerationRun) -> None:
     there. Sent before the run's batches, so on the FIFO `gpu` queue a worker checks before it loads."""
     now = timezone.now()
     GenerationRun.objects.filter(pk=run.pk).update(
-        preflight_status=PreflightStatus.PENDING, preflight_requested_at=now, preflight_answered_at=None,
-        preflight_worker="", preflight_report="",
+        preflight_status=PreflightStatus.PENDING,
+        preflight_requested_at=now,
+        preflight_answered_at=None,
+        preflight_worker="",
+        preflight_report="",
     )
     run.preflight_status, run.preflight_requested_at = PreflightStatus.PENDING, now
     transaction.on_commit(lambda: _send_preflight(run.pk))
@@ -439,8 +461,6 @@ def run_preflight_record(*, run_id: int, worker: str, status: str, report: str) 
     return run
 
 
-
-
 def generation_dispatch_sweep() -> dict[str, list[int]]:
     """Send again what no worker will otherwise pick up (run every GENERATION_SWEEP_SECONDS by Celery beat):
 
@@ -458,10 +478,12 @@ def generation_dispatch_sweep() -> dict[str, list[int]]:
     requeued: list[int] = []
     for pk, attempt, heartbeat in GenerationBatch.objects.filter(
         Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, claimed_at__lt=stale),
-        status=BatchStatus.RUNNING, run__status__in=live_runs,
+        status=BatchStatus.RUNNING,
+        run__status__in=live_runs,
     ).values_list("pk", "attempts", "heartbeat_at"):
         if GenerationBatch.objects.filter(pk=pk, status=BatchStatus.RUNNING, attempts=attempt, heartbeat_at=heartbeat).update(
-            status=BatchStatus.QUEUED, dispatched_at=now,
+            status=BatchStatus.QUEUED,
+            dispatched_at=now,
             error=f"The worker stopped responding (no heartbeat for {settings.GENERATION_STALE_SECONDS} s); queued again.",
         ):
             requeued.append(pk)
@@ -482,9 +504,14 @@ def generation_dispatch_sweep() -> dict[str, list[int]]:
     for run_id, ids in by_run.items():
         batches_dispatch(run_id=run_id, batch_ids=ids)
     # What the broker took (a batch it did not take is left without a dispatch time, for the next sweep).
-    sent = set(GenerationBatch.objects.filter(pk__in=requeued + unsent + lost, dispatched_at__isnull=False).values_list("pk", flat=True))
-    result = {"stale": [pk for pk in requeued if pk in sent], "unsent": [pk for pk in unsent if pk in sent],
-              "lost": [pk for pk in lost if pk in sent]}
+    sent = set(
+        GenerationBatch.objects.filter(pk__in=requeued + unsent + lost, dispatched_at__isnull=False).values_list("pk", flat=True)
+    )
+    result = {
+        "stale": [pk for pk in requeued if pk in sent],
+        "unsent": [pk for pk in unsent if pk in sent],
+        "lost": [pk for pk in lost if pk in sent],
+    }
     if by_run:
         log.info("dispatch sweep: %s", {kind: len(ids) for kind, ids in result.items()})
     return result

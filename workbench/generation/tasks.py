@@ -1,4 +1,5 @@
 """Tasks of the `default` queue for generation: the periodic dispatch sweep (sent by Celery beat)."""
+
 from __future__ import annotations
 
 from celery import shared_task

@@ -1,4 +1,5 @@
 """Generation pages: start, watch (live progress), cancel and retry runs."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -44,8 +45,14 @@ def run_detail(request, slug: str, pk: int):
     return render(
         request,
         "generation/run_detail.html",
-        {"project": membership.project, "membership": membership, "run": run, "progress": run_progress(run=run),
-         "sampling_used": run_sampling_used(run=run), "notice": run_preflight_notice(run=run)},
+        {
+            "project": membership.project,
+            "membership": membership,
+            "run": run,
+            "progress": run_progress(run=run),
+            "sampling_used": run_sampling_used(run=run),
+            "notice": run_preflight_notice(run=run),
+        },
     )
 
 
@@ -79,5 +86,6 @@ def run_cancel(request, slug: str, pk: int):
 @login_required
 @require_POST
 def run_retry(request, slug: str, pk: int):
-    return _run_action(request, slug, pk, generation_run_retry,
-                       "Run {run.pk}: its batches are queued again; only missing samples are generated.")
+    return _run_action(
+        request, slug, pk, generation_run_retry, "Run {run.pk}: its batches are queued again; only missing samples are generated."
+    )

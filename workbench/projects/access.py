@@ -5,6 +5,7 @@
 - a member whose role lacks the right (a reviewer on an admin-only page or action) gets 403: they know the project,
   and the answer says it is their role that stops them.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
@@ -16,9 +17,7 @@ from workbench.projects.models import Membership, Project, Role
 def get_membership(request, slug: str) -> Membership:
     if not request.user.is_authenticated:
         raise Http404
-    membership = (
-        Membership.objects.select_related("project").filter(project__slug=slug, user=request.user).first()
-    )
+    membership = Membership.objects.select_related("project").filter(project__slug=slug, user=request.user).first()
     if membership is None:
         raise Http404
     return membership

@@ -1,4 +1,5 @@
 """Django admin for project setup: presets, members with roles, thresholds."""
+
 from __future__ import annotations
 
 from django import forms
@@ -10,9 +11,25 @@ from workbench.projects.presets import preset_defaults
 from workbench.projects.services import ProjectAlreadyExists, project_create, slug_for
 
 SETTINGS_FIELDS = (
-    "base_model", "base_model_revision", "adapter", "adapter_revision", "prompt_template", "temperature", "top_p",
-    "top_k", "max_new_tokens", "samples_per_chunk", "chunk_unit", "chunk_target_size", "chunk_max_size", "chunk_overlap",
-    "tokenizer", "filter_thresholds", "embedding_model", "queue_order", "lease_seconds",
+    "base_model",
+    "base_model_revision",
+    "adapter",
+    "adapter_revision",
+    "prompt_template",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_new_tokens",
+    "samples_per_chunk",
+    "chunk_unit",
+    "chunk_target_size",
+    "chunk_max_size",
+    "chunk_overlap",
+    "tokenizer",
+    "filter_thresholds",
+    "embedding_model",
+    "queue_order",
+    "lease_seconds",
 )
 
 
@@ -33,9 +50,7 @@ class ProjectAdminForm(forms.ModelForm):
             self.fields["apply_preset"].initial = True
             # Made on the server from the name when left empty: the admin's own slug script drops Hangul.
             self.fields["slug"].required = False
-            self.fields["slug"].help_text = (
-                "Leave empty to make one from the name (Korean is romanised: 법률 QA → beoblyul-qa)."
-            )
+            self.fields["slug"].help_text = "Leave empty to make one from the name (Korean is romanised: 법률 QA → beoblyul-qa)."
 
     def clean_slug(self):
         slug = self.cleaned_data.get("slug")
@@ -78,9 +93,18 @@ class ProjectAdmin(admin.ModelAdmin):
             "Generation",
             {
                 "fields": [
-                    "adapter_preset", "apply_preset", "base_model", "base_model_revision", "adapter",
-                    "adapter_revision", "prompt_template", "temperature", "top_k", "top_p",
-                    "max_new_tokens", "samples_per_chunk",
+                    "adapter_preset",
+                    "apply_preset",
+                    "base_model",
+                    "base_model_revision",
+                    "adapter",
+                    "adapter_revision",
+                    "prompt_template",
+                    "temperature",
+                    "top_k",
+                    "top_p",
+                    "max_new_tokens",
+                    "samples_per_chunk",
                 ]
             },
         ),

@@ -1,4 +1,5 @@
 """Projects, their generation/chunking/filter settings, and who may work on them."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -10,7 +11,6 @@ from django.utils.text import normalize_newlines
 
 from workbench.projects.presets import BASE_MODEL_ID, DEFAULT_PRESET, PRESET_CHOICES, PRESETS
 from workbench.projects.prompts import validate_prompt_template
-
 
 DEMO_MODEL_MARK = "workbench-demo-model"
 
@@ -57,11 +57,17 @@ class Project(models.Model):
     # Empty top-k / top-p: as the model card's `generate` call samples, from the base checkpoint's generation config,
     # else transformers' defaults (top-k 50, top-p 1.0); the worker records the values it used with every sample.
     top_p = models.FloatField(
-        null=True, blank=True, default=None, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+        null=True,
+        blank=True,
+        default=None,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
         help_text="Empty: as the model card's call (the checkpoint's generation config, else 1.0).",
     )
     top_k = models.PositiveIntegerField(
-        null=True, blank=True, default=None, validators=[MaxValueValidator(100_000)],
+        null=True,
+        blank=True,
+        default=None,
+        validators=[MaxValueValidator(100_000)],
         help_text="Empty: as the model card's call (the checkpoint's generation config, else 50). 0: no top-k.",
     )
     max_new_tokens = models.PositiveIntegerField(default=256, validators=[MinValueValidator(1), MaxValueValidator(4096)])
@@ -87,20 +93,14 @@ class Project(models.Model):
     lease_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(30)])
 
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(chunk_target_size__lte=F("chunk_max_size")), name="project_chunk_target_le_max"
-            ),
-            models.CheckConstraint(
-                condition=Q(chunk_overlap__lt=F("chunk_target_size")), name="project_chunk_overlap_lt_target"
-            ),
+            models.CheckConstraint(condition=Q(chunk_target_size__lte=F("chunk_max_size")), name="project_chunk_target_le_max"),
+            models.CheckConstraint(condition=Q(chunk_overlap__lt=F("chunk_target_size")), name="project_chunk_overlap_lt_target"),
             models.CheckConstraint(condition=Q(samples_per_chunk__gte=1), name="project_samples_per_chunk_positive"),
             models.CheckConstraint(condition=Q(temperature__gte=0), name="project_temperature_non_negative"),
         ]

@@ -1,4 +1,5 @@
 """The ko-genstruct adapter presets: adapter, prompt template and sampling defaults for each sibling model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Prompt templates: validation and safe substitution of `{text}` and `{title}` (never str.format on user input)."""
+
 from __future__ import annotations
 
 import string

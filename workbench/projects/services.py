@@ -1,4 +1,5 @@
 """Writes to projects and memberships."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -45,7 +46,9 @@ def project_create(
 ) -> Project:
     """Create a project from an adapter preset, with its members. Fails without writing anything on a bad value."""
     if adapter_preset not in PRESETS:
-        raise ValidationError({"adapter_preset": f"Unknown adapter preset {adapter_preset!r}; choose one of {', '.join(PRESETS)}."})
+        raise ValidationError(
+            {"adapter_preset": f"Unknown adapter preset {adapter_preset!r}; choose one of {', '.join(PRESETS)}."}
+        )
     if Project.objects.filter(slug=slug).exists():
         raise ProjectAlreadyExists(f"A project with slug {slug!r} already exists.")
     fields = preset_defaults(adapter_preset) | overrides

@@ -1,4 +1,5 @@
 """Project pages for members."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required

@@ -5,14 +5,15 @@ Each flag has a score in [0, 1], a severity and a reason a reviewer can read; ec
 source so the review page can highlight them. Thresholds are project settings (`Project.filter_thresholds`) over
 DEFAULTS; the defaults are justified by the evaluation set (`benchmarks/quality_eval.py`, docs/PERFORMANCE.md).
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 import zlib
 from collections import Counter, OrderedDict
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from workbench.generation.parsing import parse_output
 from workbench.quality.korean import answer_facts, question_terms, term_similarity
@@ -77,7 +78,7 @@ class FilterConfig:
     severities: dict = field(default_factory=lambda: dict(SEVERITIES))
 
     @classmethod
-    def from_overrides(cls, overrides: dict | None) -> "FilterConfig":
+    def from_overrides(cls, overrides: dict | None) -> FilterConfig:
         thresholds, severities = dict(DEFAULTS), dict(SEVERITIES)
         for key, value in (overrides or {}).items():
             if key.startswith("severity."):
@@ -113,7 +114,7 @@ class Assessment:
 
 # --- verbatim copying ------------------------------------------------------------------------------------------------
 _KGRAM = 12
-_source_cache: "OrderedDict[str, dict[str, int]]" = OrderedDict()
+_source_cache: OrderedDict[str, dict[str, int]] = OrderedDict()
 
 
 def _source_index(source: str) -> dict[str, int]:
@@ -155,7 +156,9 @@ def copied_spans(text: str, source: str, *, min_span: int) -> list[tuple[int, in
     return spans
 
 
-_INTERROGATIVE = re.compile(r"(\?|？|까요?|나요|가요|습니까|인가|는가|세요|십시오|주십시오|해 ?주세요|주실 수|알려 ?줘|설명해|시오|하라|무엇|어떤|어떻게|왜|언제|어디|누구|얼마)")
+_INTERROGATIVE = re.compile(
+    r"(\?|？|까요?|나요|가요|습니까|인가|는가|세요|십시오|주십시오|해 ?주세요|주실 수|알려 ?줘|설명해|시오|하라|무엇|어떤|어떻게|왜|언제|어디|누구|얼마)"
+)
 
 
 def _looks_like_question(question: str) -> bool:
@@ -183,7 +186,9 @@ def _echo(source: str, question: str | None, answer: str | None, cfg: FilterConf
         ):
             reasons.append(f"the question copies {copied} characters of the source ({share:.0%} of it) instead of asking")
             score = max(score, min(1.0, max(share, copied / cfg["echo.question_copied_chars"] / 1.5)))
-            spans += [{"field": "question", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in q_spans]
+            spans += [
+                {"field": "question", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in q_spans
+            ]
     if answer:
         a_spans = copied_spans(answer, source, min_span=min_span)
         copied = sum(e - s for s, e, _ in a_spans)
@@ -194,7 +199,9 @@ def _echo(source: str, question: str | None, answer: str | None, cfg: FilterConf
         ):
             reasons.append(f"the answer copies the source verbatim ({copied} characters, {share:.0%}; longest run {longest})")
             score = max(score, min(1.0, max(share, longest / cfg["echo.answer_longest_span"] / 1.5)))
-            spans += [{"field": "answer", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in a_spans]
+            spans += [
+                {"field": "answer", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in a_spans
+            ]
         if question and len(answer) >= 10:
             a_grams = _trigrams(answer)
             overlap = len(a_grams & _trigrams(question)) / len(a_grams) if a_grams else 0.0
@@ -307,13 +314,17 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
         if repeats >= min_repeats and (best is None or len(match.group(0)) > len(best[0])):
             best = (match.group(0), unit, repeats)
     if best:
-        return Flag("repetition", min(1.0, best[2] / (2 * min_repeats)), f"“{best[1].strip()}” is repeated {best[2]} times in a row.")
+        return Flag(
+            "repetition", min(1.0, best[2] / (2 * min_repeats)), f"“{best[1].strip()}” is repeated {best[2]} times in a row."
+        )
     words = text.split()
     if len(words) >= 24:
         grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
         distinct = len(set(grams)) / len(grams)
         if distinct < cfg["repetition.min_distinct_trigram_share"]:
-            return Flag("repetition", round(1 - distinct, 3), f"Only {distinct:.0%} of its word sequences are distinct: it loops.")
+            return Flag(
+                "repetition", round(1 - distinct, 3), f"Only {distinct:.0%} of its word sequences are distinct: it loops."
+            )
     return None
 
 
@@ -329,10 +340,11 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     if not (too_many_facts or too_many_nouns):
         return None
     shown = strict_missing if too_many_facts and not too_many_nouns else facts["missing"]
-    score = max(0.5 + 0.5 * len(strict_missing) / facts["strict"] if strict_missing else 0.0, noun_share if too_many_nouns else 0.0)
+    score = max(
+        0.5 + 0.5 * len(strict_missing) / facts["strict"] if strict_missing else 0.0, noun_share if too_many_nouns else 0.0
+    )
     names = ", ".join(f"“{m['text']}”" for m in shown[:8])
-    return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.",
-                details={"missing": shown})
+    return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.", details={"missing": shown})
 
 
 def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: FilterConfig | None = None) -> Assessment:
@@ -379,8 +391,13 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def question_similarity(a: str, b: str, *, threshold: float = DEFAULTS["duplicate.similarity"],
-                        term_threshold: float = DEFAULTS["duplicate.term_similarity"]) -> float:
+def question_similarity(
+    a: str,
+    b: str,
+    *,
+    threshold: float = DEFAULTS["duplicate.similarity"],
+    term_threshold: float = DEFAULTS["duplicate.term_similarity"],
+) -> float:
     """How alike two questions are, 0 below both thresholds: their content-term similarity (paraphrases) when it
     reaches `term_threshold`, else their character-trigram similarity (near-copies) when it reaches `threshold`."""
     if question_key(a) == question_key(b):
@@ -414,8 +431,12 @@ class DuplicateIndex:
     against `term_threshold` (paraphrases) and `threshold` (character trigrams, near-copies). Exact duplicates (after
     normalising case, spaces and punctuation) are found by key."""
 
-    def __init__(self, threshold: float = DEFAULTS["duplicate.similarity"], num_perm: int = 64,
-                 term_threshold: float = DEFAULTS["duplicate.term_similarity"]):
+    def __init__(
+        self,
+        threshold: float = DEFAULTS["duplicate.similarity"],
+        num_perm: int = 64,
+        term_threshold: float = DEFAULTS["duplicate.term_similarity"],
+    ):
         from datasketch import MinHashLSH
 
         self.threshold = threshold
@@ -431,7 +452,7 @@ class DuplicateIndex:
         self.questions: dict[object, tuple[frozenset, set[str]]] = {}
 
     @classmethod
-    def for_config(cls, cfg: "FilterConfig") -> "DuplicateIndex":
+    def for_config(cls, cfg: FilterConfig) -> DuplicateIndex:
         return cls(cfg["duplicate.similarity"], term_threshold=cfg["duplicate.term_similarity"])
 
     def _minhash(self, features: set[str]):
@@ -469,5 +490,10 @@ class DuplicateIndex:
 def duplicate_flag(similar_to, similarity: float, *, same_chunk: bool, label: str) -> Flag:
     where = "another sample of the same chunk" if same_chunk else "a question elsewhere in the project"
     kind = "the same as" if similarity >= 0.999 else f"{similarity:.0%} similar to"
-    return Flag("duplicate", round(similarity, 3), f"The question is {kind} {where} ({label} {similar_to}).",
-                severity=SEVERITIES[FlagName.DUPLICATE], details={"similar_to": similar_to})
+    return Flag(
+        "duplicate",
+        round(similarity, 3),
+        f"The question is {kind} {where} ({label} {similar_to}).",
+        severity=SEVERITIES[FlagName.DUPLICATE],
+        details={"similar_to": similar_to},
+    )

@@ -4,6 +4,7 @@ an answer (numbers with their units, dates, Latin-script names, nouns) for the `
 Kiwi analyses each whitespace-separated word on its own and the result is cached per word: questions and answers reuse
 a small vocabulary, so after the first thousands of pairs nearly every word is a cache hit (benchmarks/filters.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -60,15 +61,52 @@ FRAME = frozenset(
     # Particles that Kiwi reads as a one-syllable noun after an unknown word ("재산권의은" → … 은/NNG).
     + "은 는 을 를 의 에 와 과 로 도 만".split()
 )
-_INTERROGATIVES = {"누구": "?who", "누가": "?who", "언제": "?when", "어디": "?where", "왜": "?why", "어째서": "?why",
-                   "얼마": "?howmuch", "몇": "?howmuch", "어떻게": "?how", "어떻": "?how", "얼마나": "?howmuch"}
+_INTERROGATIVES = {
+    "누구": "?who",
+    "누가": "?who",
+    "언제": "?when",
+    "어디": "?where",
+    "왜": "?why",
+    "어째서": "?why",
+    "얼마": "?howmuch",
+    "몇": "?howmuch",
+    "어떻게": "?how",
+    "어떻": "?how",
+    "얼마나": "?howmuch",
+}
 # What a question asks, said with a noun instead of an interrogative: "선출 방법은 무엇인가요" asks what "어떻게
 # 선출되나요" asks, "시행 시점은" what "언제 시행되나요", "개정 이유는" what "왜 개정하나요", "발의 주체는" what "누가
 # 발의하나요". Keyed by canonical form (synonyms.py: 방식 and 절차 are 방법, 이유 and 까닭 are 목적).
-_ASKED = {"방법": "?how", "목적": "?why", "시점": "?when", "시기": "?when", "일시": "?when", "주체": "?who",
-          "장소": "?where", "위치": "?where"}
+_ASKED = {
+    "방법": "?how",
+    "목적": "?why",
+    "시점": "?when",
+    "시기": "?when",
+    "일시": "?when",
+    "주체": "?who",
+    "장소": "?where",
+    "위치": "?where",
+}
 _CONTENT_TAGS = {"NNG", "NNP", "NNB", "NR", "VV", "VA", "XR", "SL", "SH", "SN", "NP", "MAG", "MM", "VV-R", "VV-I", "VA-R", "VA-I"}
-_SUFFIXES = ("안", "권", "법", "자", "제", "률", "율", "액", "일", "기간", "기관", "위원회", "절차", "요건", "조건", "방법", "이유")
+_SUFFIXES = (
+    "안",
+    "권",
+    "법",
+    "자",
+    "제",
+    "률",
+    "율",
+    "액",
+    "일",
+    "기간",
+    "기관",
+    "위원회",
+    "절차",
+    "요건",
+    "조건",
+    "방법",
+    "이유",
+)
 
 
 def _split_compound(noun: str) -> list[str]:
@@ -125,25 +163,89 @@ def term_similarity(a: frozenset[str], b: frozenset[str]) -> float:
 
 # --- facts (unsupported) -----------------------------------------------------------------------------------------------
 _UNITS = {
-    "년": "년", "해": "년", "개월": "개월", "달": "개월", "월": "월", "일": "일", "명": "명", "사람": "명", "개": "개",
-    "강": "강", "%": "%", "퍼센트": "%", "프로": "%", "배": "배", "조": "조", "항": "항", "호": "호", "세": "세", "살": "세",
-    "원": "원", "회": "회", "차": "차", "번": "번", "번째": "번째", "시": "시", "분": "분", "초": "초", "석": "석", "위": "위",
-    "km": "km", "킬로미터": "km", "m": "m", "미터": "m", "kg": "kg", "톤": "톤", "층": "층", "권": "권", "건": "건", "곳": "곳",
-    "대": "대", "가지": "가지", "주": "주", "주년": "주년", "시간": "시간", "표": "표", "단계": "단계", "기": "기",
+    "년": "년",
+    "해": "년",
+    "개월": "개월",
+    "달": "개월",
+    "월": "월",
+    "일": "일",
+    "명": "명",
+    "사람": "명",
+    "개": "개",
+    "강": "강",
+    "%": "%",
+    "퍼센트": "%",
+    "프로": "%",
+    "배": "배",
+    "조": "조",
+    "항": "항",
+    "호": "호",
+    "세": "세",
+    "살": "세",
+    "원": "원",
+    "회": "회",
+    "차": "차",
+    "번": "번",
+    "번째": "번째",
+    "시": "시",
+    "분": "분",
+    "초": "초",
+    "석": "석",
+    "위": "위",
+    "km": "km",
+    "킬로미터": "km",
+    "m": "m",
+    "미터": "m",
+    "kg": "kg",
+    "톤": "톤",
+    "층": "층",
+    "권": "권",
+    "건": "건",
+    "곳": "곳",
+    "대": "대",
+    "가지": "가지",
+    "주": "주",
+    "주년": "주년",
+    "시간": "시간",
+    "표": "표",
+    "단계": "단계",
+    "기": "기",
 }
 _UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
 _SCALES = {"천": 1000, "만": 10_000, "억": 100_000_000, "조": 1_000_000_000_000}
-_ARABIC = re.compile(
-    r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(천|만|억)?\s*(" + _UNIT_RE + r")?"
-)
+_ARABIC = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(천|만|억)?\s*(" + _UNIT_RE + r")?")
 _FRACTION = re.compile(r"(?<![\d.,])(\d+)\s*분의\s*(\d+)")
 _DATE = re.compile(r"(?<!\d)(\d{4})\s*[.\-/]\s*(\d{1,2})\s*[.\-/]\s*(\d{1,2})(?!\d)")
-_NATIVE = {"한": 1, "하나": 1, "두": 2, "둘": 2, "세": 3, "셋": 3, "네": 4, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7,
-           "여덟": 8, "아홉": 9, "열": 10, "스무": 20, "스물": 20, "서른": 30, "마흔": 40, "쉰": 50}
-_NATIVE_RE = re.compile(r"(?<![가-힣])(" + "|".join(sorted(_NATIVE, key=len, reverse=True)) +
-                        r")\s?(명|개|가지|해|달|사람|번|살|배|곳|권|건|대)(?![가-힣]{2})")
+_NATIVE = {
+    "한": 1,
+    "하나": 1,
+    "두": 2,
+    "둘": 2,
+    "세": 3,
+    "셋": 3,
+    "네": 4,
+    "넷": 4,
+    "다섯": 5,
+    "여섯": 6,
+    "일곱": 7,
+    "여덟": 8,
+    "아홉": 9,
+    "열": 10,
+    "스무": 20,
+    "스물": 20,
+    "서른": 30,
+    "마흔": 40,
+    "쉰": 50,
+}
+_NATIVE_RE = re.compile(
+    r"(?<![가-힣])("
+    + "|".join(sorted(_NATIVE, key=len, reverse=True))
+    + r")\s?(명|개|가지|해|달|사람|번|살|배|곳|권|건|대)(?![가-힣]{2})"
+)
 _SINO_DIGITS = {"일": 1, "이": 2, "삼": 3, "사": 4, "오": 5, "육": 6, "칠": 7, "팔": 8, "구": 9}
-_SINO_RE = re.compile(r"(?<![가-힣])([일이삼사오육칠팔구십백천]{1,6})\s?(년|개월|명|세|배|조|항|호|퍼센트|차|회)(?=[\s은는이가을를의에와과도만로으,.]|$)")
+_SINO_RE = re.compile(
+    r"(?<![가-힣])([일이삼사오육칠팔구십백천]{1,6})\s?(년|개월|명|세|배|조|항|호|퍼센트|차|회)(?=[\s은는이가을를의에와과도만로으,.]|$)"
+)
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9&.\-]*[A-Za-z0-9]|[A-Z]")
 
 
@@ -236,8 +338,7 @@ class SourceFacts:
                 by_unit.setdefault(u, set()).add(v)
             self.sentences.append((_hangul_pairs(m.group()), by_unit))
         # A number that every sentence stating its unit states (the only 년 of the chunk is 5년) conflicts with none.
-        self.unanimous = {(v, u) for v, u, _, _ in facts
-                          if all(v in by_unit[u] for _, by_unit in self.sentences if u in by_unit)}
+        self.unanimous = {(v, u) for v, u, _, _ in facts if all(v in by_unit[u] for _, by_unit in self.sentences if u in by_unit)}
 
     def conflicting(self, pairs: frozenset[str], value: str, unit: str) -> set[str] | None:
         """The values the source gives for `unit` in the sentences the answer's sentence is aligned with, when none of

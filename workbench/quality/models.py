@@ -1,4 +1,5 @@
 """Quality flags raised on pairs by the automatic filters."""
+
 from __future__ import annotations
 
 from django.conf import settings

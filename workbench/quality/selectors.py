@@ -1,4 +1,5 @@
 """Reads for the quality page: flag rates and the calibration of each filter against reviewers' decisions."""
+
 from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef, Q
@@ -32,7 +33,9 @@ def flag_calibration(*, project: Project) -> list[dict]:
                 "flagged": stats["flagged"],
                 "rate": stats["flagged"] / total if total else 0.0,
                 "flagged_decided": stats["flagged_decided"],
-                "flagged_rejected_rate": stats["flagged_rejected"] / stats["flagged_decided"] if stats["flagged_decided"] else None,
+                "flagged_rejected_rate": stats["flagged_rejected"] / stats["flagged_decided"]
+                if stats["flagged_decided"]
+                else None,
                 "clean_decided": stats["clean_decided"],
                 "clean_rejected_rate": stats["clean_rejected"] / stats["clean_decided"] if stats["clean_decided"] else None,
             }

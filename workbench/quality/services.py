@@ -1,4 +1,5 @@
 """Writes of quality flags: assessing pairs as batches are saved, and re-scoring a project after a threshold change."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,9 +51,7 @@ def _raw_output(pair: QAPair) -> tuple[str, str | None]:
 def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     """Flag these pairs: per-pair filters, duplicates among the same chunk's samples and project-wide (against pairs
     with lower ids, so the first of two duplicates stays clean). Replaces earlier flags of the pairs."""
-    pairs = list(
-        QAPair.objects.filter(pk__in=pair_ids).select_related("generation", "chunk", "project").order_by("id")
-    )
+    pairs = list(QAPair.objects.filter(pk__in=pair_ids).select_related("generation", "chunk", "project").order_by("id"))
     if not pairs:
         return 0
     project = pairs[0].project
@@ -65,7 +64,11 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     new_bands: list[QuestionBand] = []
     per_chunk: dict[int, DuplicateIndex] = {}
     # Earlier questions of the same chunks, for the same-chunk comparison.
-    for earlier in QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk).exclude(question="").values_list("id", "chunk_id", "question"):
+    for earlier in (
+        QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk)
+        .exclude(question="")
+        .values_list("id", "chunk_id", "question")
+    ):
         per_chunk.setdefault(earlier[1], DuplicateIndex.for_config(cfg)).check_and_add(earlier[0], earlier[2])
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
@@ -78,9 +81,13 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
         result = assess(pair.chunk.text, raw, finish_reason=finish, cfg=cfg)
         flags = list(result.flags)
         if pair.question:
-            same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(pair.pk, pair.question)
+            same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(
+                pair.pk, pair.question
+            )
             bands = bands_of[pair.pk]
-            candidates = {i for key in bands for i in stored.get(key, ()) if i < pair.pk} | {i for key in bands for i in in_call.get(key, ())}
+            candidates = {i for key in bands for i in stored.get(key, ()) if i < pair.pk} | {
+                i for key in bands for i in in_call.get(key, ())
+            }
             other, other_sim = _most_similar(pair.question, candidates, questions, threshold, term_threshold)
             if same is not None and same_sim >= other_sim:
                 flags.append(duplicate_flag(same, same_sim, same_chunk=True, label="pair"))
@@ -92,8 +99,11 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
             questions[pair.pk] = pair.question
         for flag in flags:
             flag.severity = cfg.severities.get(flag.name, flag.severity)
-            new_flags.append(PairFlag(pair=pair, name=flag.name, severity=flag.severity, score=flag.score,
-                                      reason=flag.reason, details=flag.details))
+            new_flags.append(
+                PairFlag(
+                    pair=pair, name=flag.name, severity=flag.severity, score=flag.score, reason=flag.reason, details=flag.details
+                )
+            )
         pair.flags = sorted({f.name for f in flags})
         pair.is_flagged = bool(pair.flags)
     QuestionBand.objects.bulk_create(new_bands)
@@ -127,12 +137,19 @@ def pairs_flag_embedding_duplicates(*, similar: dict[int, tuple[int, float]], mo
         existing = PairFlag.objects.filter(pair=pair, name="duplicate").first()
         if existing is not None and existing.score >= cosine:
             continue
-        reason = (f"The question means the same as a question elsewhere in the project (pair {other}): "
-                  f"cosine {cosine:.2f} of their {model} embeddings.")
+        reason = (
+            f"The question means the same as a question elsewhere in the project (pair {other}): "
+            f"cosine {cosine:.2f} of their {model} embeddings."
+        )
         PairFlag.objects.update_or_create(
-            pair=pair, name="duplicate",
-            defaults={"severity": cfg.severities.get(FlagName.DUPLICATE, Severity.WARNING), "score": round(min(1.0, cosine), 3),
-                      "reason": reason, "details": {"similar_to": other, "embedding": model}},
+            pair=pair,
+            name="duplicate",
+            defaults={
+                "severity": cfg.severities.get(FlagName.DUPLICATE, Severity.WARNING),
+                "score": round(min(1.0, cosine), 3),
+                "reason": reason,
+                "details": {"similar_to": other, "embedding": model},
+            },
         )
         pair.flags = sorted(set(pair.flags) | {"duplicate"})
         pair.is_flagged = True
@@ -144,8 +161,9 @@ def pairs_flag_embedding_duplicates(*, similar: dict[int, tuple[int, float]], mo
 CANDIDATES_PER_BAND = 50  # the earliest pairs sharing one band value: enough to find the duplicate, bounded for common ones
 
 
-def _pairs_sharing_bands(project: Project, bands_of: dict[int, list[tuple[int, int]]], *,
-                         before: int) -> dict[tuple[int, int], list[int]]:
+def _pairs_sharing_bands(
+    project: Project, bands_of: dict[int, list[tuple[int, int]]], *, before: int
+) -> dict[tuple[int, int], list[int]]:
     """{(band, hash): ids of stored pairs with that band value}, for every band of these questions, in one query (per
     band, its values looked up in the band index), pairs below `before`, the earliest few per value. Plain ORM, so it
     runs on PostgreSQL and on the embedded SQLite alike."""

@@ -3,6 +3,7 @@ near-synonyms of questions about laws, institutions and events, and general Kore
 / "출생", "나이" / "연령"). Each group's first member is its canonical form.
 
 Forms are Kiwi morphemes: noun forms and verb or adjective stems without endings ("고치", not "고치다")."""
+
 from __future__ import annotations
 
 GROUPS: list[tuple[str, ...]] = [

@@ -1,4 +1,5 @@
 """Tasks of the default (CPU) queue for the quality filters."""
+
 from __future__ import annotations
 
 from celery import shared_task

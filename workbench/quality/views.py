@@ -1,4 +1,5 @@
 """The project's quality page: flag rates, filter calibration against reviewers, thresholds, re-scoring."""
+
 from __future__ import annotations
 
 from django.contrib import messages

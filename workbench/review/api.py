@@ -1,4 +1,5 @@
 """JSON API of the review queue (token authentication): claim, review, stats."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -10,9 +11,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from workbench.documents.models import Chunk
 from workbench.generation.models import QAPair
 from workbench.projects.access import get_membership
-from workbench.documents.models import Chunk
 from workbench.quality.filters import FLAG_NAMES
 from workbench.review.selectors import project_stats
 from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
@@ -35,19 +36,27 @@ def pair_payload(pair: QAPair) -> dict:
     chunk_text = getattr(pair, "chunk_text", None)
     if chunk_text is None:
         chunk_text = Chunk.objects.values_list("text", flat=True).get(pk=pair.chunk_id)
-    return {"id": pair.pk, "version": pair.version, "question": pair.question, "answer": pair.answer, "flags": pair.flags,
-            "status": pair.status, "chunk_text": chunk_text,
-            "lease_expires_at": _when.to_representation(pair.lease_expires_at) if pair.lease_expires_at else None}
+    return {
+        "id": pair.pk,
+        "version": pair.version,
+        "question": pair.question,
+        "answer": pair.answer,
+        "flags": pair.flags,
+        "status": pair.status,
+        "chunk_text": chunk_text,
+        "lease_expires_at": _when.to_representation(pair.lease_expires_at) if pair.lease_expires_at else None,
+    }
 
 
 class ReviewSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["approve", "edit", "reject"])
-    version = serializers.IntegerField(min_value=1, max_value=2 ** 31 - 1)  # QAPair.version's column
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)  # QAPair.version's column
     question = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     answer = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
-    confirm = serializers.BooleanField(required=False, default=False,
-                                       help_text="Approve a pair with a reject-level flag anyway (refused with 400 without it).")
+    confirm = serializers.BooleanField(
+        required=False, default=False, help_text="Approve a pair with a reject-level flag anyway (refused with 400 without it)."
+    )
 
 
 class ConflictSerializer(serializers.Serializer):
@@ -72,8 +81,11 @@ class BoundedJSONParser(JSONParser):
 
 
 class ClaimView(APIView):
-    @extend_schema(request=None, responses={200: PairSerializer, 204: OpenApiResponse(description="Nothing left to claim.")},
-                   summary="Claim the next pair of the project's queue (leased to the caller).")
+    @extend_schema(
+        request=None,
+        responses={200: PairSerializer, 204: OpenApiResponse(description="Nothing left to claim.")},
+        summary="Claim the next pair of the project's queue (leased to the caller).",
+    )
     def post(self, request, slug: str):
         membership = get_membership(request, slug)
         flag = request.query_params.get("flag") or None
@@ -88,8 +100,11 @@ class ClaimView(APIView):
 class ReviewView(APIView):
     parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=ReviewSerializer, responses={200: PairSerializer, 409: ConflictSerializer},
-                   summary="Approve, edit or reject a claimed pair at the version the caller saw.")
+    @extend_schema(
+        request=ReviewSerializer,
+        responses={200: PairSerializer, 409: ConflictSerializer},
+        summary="Approve, edit or reject a claimed pair at the version the caller saw.",
+    )
     def post(self, request, pair_id: int):
         if not QAPair.objects.filter(pk=pair_id, project__memberships__user=request.user).exists():
             raise Http404
@@ -98,9 +113,16 @@ class ReviewView(APIView):
         values = data.validated_data
         try:
             updated = pair_review(
-                pair_id=pair_id, reviewer=request.user,
-                data=ReviewInput(decision=values["decision"], version=values["version"], question=values.get("question"),
-                                 answer=values.get("answer"), reason=values.get("reason", ""), confirm=values["confirm"]),
+                pair_id=pair_id,
+                reviewer=request.user,
+                data=ReviewInput(
+                    decision=values["decision"],
+                    version=values["version"],
+                    question=values.get("question"),
+                    answer=values.get("answer"),
+                    reason=values.get("reason", ""),
+                    confirm=values["confirm"],
+                ),
             )
         except ReviewConflict as exc:
             current = QAPair.objects.select_related("chunk").get(pk=pair_id)

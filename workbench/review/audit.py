@@ -5,6 +5,7 @@ Each pair is audited at most once. An item is claimed with a lease like a pair i
 reviewer whose decision it audits); a disagreeing auditor may also reject the pair, which is recorded in the pair's
 history and is refused if the pair changed since it was sampled.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,14 +34,23 @@ def audit_create(*, project: Project, admin, sample_size: int, reviewer=None) ->
         Exists(AuditItem.objects.filter(pair=OuterRef("pk")))
     )
     if reviewer is not None:
-        approved = approved.filter(Exists(ReviewDecision.objects.filter(
-            pair=OuterRef("pk"), reviewer=reviewer, decision__in=[Decision.APPROVE, Decision.EDIT])))
+        approved = approved.filter(
+            Exists(
+                ReviewDecision.objects.filter(
+                    pair=OuterRef("pk"), reviewer=reviewer, decision__in=[Decision.APPROVE, Decision.EDIT]
+                )
+            )
+        )
     with transaction.atomic():
         audit = Audit.objects.create(project=project, created_by=admin, sample_size=sample_size, reviewer=reviewer)
         # Random order over the approved set, then the approving decision of each sampled pair (its latest one).
         candidates = list(approved.order_by("?").values_list("id", "version", "question", "answer")[: sample_size * 2])
         latest: dict[int, ReviewDecision] = {}
-        for d in ReviewDecision.objects.filter(pair_id__in=[c[0] for c in candidates]).exclude(decision=Decision.SKIP).order_by("created_at", "id"):
+        for d in (
+            ReviewDecision.objects.filter(pair_id__in=[c[0] for c in candidates])
+            .exclude(decision=Decision.SKIP)
+            .order_by("created_at", "id")
+        ):
             latest[d.pair_id] = d
         items = []
         for pair_id, version, question, answer in candidates:
@@ -49,12 +59,23 @@ def audit_create(*, project: Project, admin, sample_size: int, reviewer=None) ->
                 continue
             if reviewer is not None and decision.reviewer_id != reviewer.pk:
                 continue
-            items.append(AuditItem(audit=audit, pair_id=pair_id, decision=decision, reviewer_id=decision.reviewer_id,
-                                   pair_version=version, question=question, answer=answer))
+            items.append(
+                AuditItem(
+                    audit=audit,
+                    pair_id=pair_id,
+                    decision=decision,
+                    reviewer_id=decision.reviewer_id,
+                    pair_version=version,
+                    question=question,
+                    answer=answer,
+                )
+            )
             if len(items) == sample_size:
                 break
         if not items:
-            raise ValidationError({"sample_size": "No approved pairs are left to audit" + (" for that reviewer." if reviewer else ".")})
+            raise ValidationError(
+                {"sample_size": "No approved pairs are left to audit" + (" for that reviewer." if reviewer else ".")}
+            )
         AuditItem.objects.bulk_create(items)
         audit.sample_size = len(items)
         audit.save(update_fields=["sample_size"])
@@ -110,8 +131,13 @@ def audit_verdict(*, item_id: int, auditor, verdict: str, note: str = "", reject
             pair = QAPair.objects.select_for_update().get(pk=item.pair_id)
             if pair.version != item.pair_version or pair.status not in (PairStatus.APPROVED, PairStatus.EDITED):
                 raise ReviewConflict("The pair changed after it was sampled for the audit; it was not rejected.", pair)
-            decision_record(pair=pair, reviewer=auditor, decision=Decision.REJECT, status_after=PairStatus.REJECTED,
-                            reason=f"Audit: {note.strip()}")
+            decision_record(
+                pair=pair,
+                reviewer=auditor,
+                decision=Decision.REJECT,
+                status_after=PairStatus.REJECTED,
+                reason=f"Audit: {note.strip()}",
+            )
             pair.status, pair.version = PairStatus.REJECTED, pair.version + 1
             pair.save(update_fields=["status", "version", "updated_at"])
         item.verdict, item.note, item.rejected_pair, item.decided_at = verdict, note.strip(), reject_pair, now
@@ -132,9 +158,15 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | Non
 
 def _figures(audited: int, agreed: int, **extra) -> dict:
     interval = wilson(agreed, audited)
-    return {**extra, "audited": audited, "agreed": agreed, "disagreed": audited - agreed,
-            "agreement": agreed / audited if audited else None,
-            "low": interval[0] if interval else None, "high": interval[1] if interval else None}
+    return {
+        **extra,
+        "audited": audited,
+        "agreed": agreed,
+        "disagreed": audited - agreed,
+        "agreement": agreed / audited if audited else None,
+        "low": interval[0] if interval else None,
+        "high": interval[1] if interval else None,
+    }
 
 
 def audit_agreement(*, project: Project) -> dict:
@@ -149,7 +181,13 @@ def audit_agreement(*, project: Project) -> dict:
     ]
     per_audit = [
         {**_figures(a["done"], a["agreed"], audit=a["audit_id"]), "items": a["n"]}
-        for a in items.values("audit_id").annotate(n=Count("id"), done=Count("id", filter=~Q(verdict="")), agreed=agree).order_by("-audit_id")
+        for a in items.values("audit_id")
+        .annotate(n=Count("id"), done=Count("id", filter=~Q(verdict="")), agreed=agree)
+        .order_by("-audit_id")
     ]
-    return {"overall": _figures(total["n"], total["agreed"]), "reviewers": per_reviewer, "audits": per_audit,
-            "open": items.filter(verdict="").count()}
+    return {
+        "overall": _figures(total["n"], total["agreed"]),
+        "reviewers": per_reviewer,
+        "audits": per_audit,
+        "open": items.filter(verdict="").count(),
+    }

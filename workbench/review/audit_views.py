@@ -1,4 +1,5 @@
 """Pages of the second-pass audit: agreement figures, starting an audit (admins), and the auditor's queue."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -20,8 +21,11 @@ def overview(request, slug: str):
     membership = get_membership(request, slug)
     project = membership.project
     form = AuditStartForm(project=project) if membership.is_admin else None
-    return render(request, "review/audit.html", {"project": project, "membership": membership, "form": form,
-                                                 "figures": audit_agreement(project=project)})
+    return render(
+        request,
+        "review/audit.html",
+        {"project": project, "membership": membership, "form": form, "figures": audit_agreement(project=project)},
+    )
 
 
 @login_required
@@ -32,14 +36,22 @@ def start(request, slug: str):
     form = AuditStartForm(request.POST, project=project)
     if form.is_valid():
         try:
-            audit = audit_create(project=project, admin=request.user, sample_size=form.cleaned_data["sample_size"],
-                                 reviewer=form.cleaned_data["reviewer"])
+            audit = audit_create(
+                project=project,
+                admin=request.user,
+                sample_size=form.cleaned_data["sample_size"],
+                reviewer=form.cleaned_data["reviewer"],
+            )
             messages.success(request, f"Audit {audit.pk} started with {audit.sample_size} approved pairs.")
             return redirect("review:audit", slug)
         except ValidationError as exc:
             add_errors(form, exc)
-    return render(request, "review/audit.html", {"project": project, "membership": membership, "form": form,
-                                                 "figures": audit_agreement(project=project)}, status=400)
+    return render(
+        request,
+        "review/audit.html",
+        {"project": project, "membership": membership, "form": form, "figures": audit_agreement(project=project)},
+        status=400,
+    )
 
 
 def _item_page(request, membership, item, *, form=None, conflict=None, status=200):
@@ -63,13 +75,20 @@ def audit_queue(request, slug: str):
 @require_POST
 def verdict(request, slug: str, item_id: int):
     membership = get_membership(request, slug)
-    item = get_object_or_404(AuditItem.objects.select_related("reviewer", "decision"), audit__project=membership.project, pk=item_id)
+    item = get_object_or_404(
+        AuditItem.objects.select_related("reviewer", "decision"), audit__project=membership.project, pk=item_id
+    )
     form = AuditVerdictForm(request.POST)
     if not form.is_valid():
         return _item_page(request, membership, item, form=form, status=400)
     try:
-        audit_verdict(item_id=item.pk, auditor=request.user, verdict=form.cleaned_data["verdict"],
-                      note=form.cleaned_data["note"], reject_pair=form.cleaned_data["reject_pair"])
+        audit_verdict(
+            item_id=item.pk,
+            auditor=request.user,
+            verdict=form.cleaned_data["verdict"],
+            note=form.cleaned_data["note"],
+            reject_pair=form.cleaned_data["reject_pair"],
+        )
     except ReviewConflict as exc:
         return _item_page(request, membership, item, form=form, conflict=str(exc), status=409)
     except ValidationError as exc:

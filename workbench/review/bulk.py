@@ -1,5 +1,6 @@
 """Bulk actions of the pair browser: the exact set a filter selects, applied only when it is still the set the admin
 confirmed, recorded as one `BulkAction` linking each pair's decision, and undone as one step."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,9 @@ def bulk_reject_selection(*, project: Project, pairs: QuerySet[QAPair]) -> BulkS
     return BulkSelection(tuple(_pending(project, pairs).values_list("id", flat=True)))
 
 
-def pairs_bulk_reject_confirmed(*, project: Project, admin, pairs: QuerySet[QAPair], reason: str, filters: dict,
-                                confirmed: tuple[int, str]) -> BulkAction:
+def pairs_bulk_reject_confirmed(
+    *, project: Project, admin, pairs: QuerySet[QAPair], reason: str, filters: dict, confirmed: tuple[int, str]
+) -> BulkAction:
     """Reject the pending pairs of a filtered set, all or none, if they are still exactly the set the admin confirmed
     (`confirmed` is its count and digest); each decision is in the pairs' history, linked to one BulkAction."""
     if not reason.strip():
@@ -64,22 +66,46 @@ def pairs_bulk_reject_confirmed(*, project: Project, admin, pairs: QuerySet[QAPa
             raise BulkSelectionChanged(selection)
         if not batch:
             raise ValidationError("No pending pair matches this filter; nothing was rejected.")
-        action = BulkAction.objects.create(project=project, created_by=admin, decision=Decision.REJECT, reason=reason.strip(),
-                                           filters=filters, pair_count=len(batch))
+        action = BulkAction.objects.create(
+            project=project,
+            created_by=admin,
+            decision=Decision.REJECT,
+            reason=reason.strip(),
+            filters=filters,
+            pair_count=len(batch),
+        )
         decisions_record(
-            decision_build(pair=p, reviewer=admin, decision=Decision.REJECT, status_after=PairStatus.REJECTED,
-                           reason=action.reason, bulk_action=action)
+            decision_build(
+                pair=p,
+                reviewer=admin,
+                decision=Decision.REJECT,
+                status_after=PairStatus.REJECTED,
+                reason=action.reason,
+                bulk_action=action,
+            )
             for p in batch
         )
         now = timezone.now()
         for p in batch:
-            p.status, p.version, p.claimed_by, p.lease_expires_at, p.updated_at = PairStatus.REJECTED, p.version + 1, None, None, now
+            p.status, p.version, p.claimed_by, p.lease_expires_at, p.updated_at = (
+                PairStatus.REJECTED,
+                p.version + 1,
+                None,
+                None,
+                now,
+            )
         QAPair.objects.bulk_update(batch, ["status", "version", "claimed_by", "lease_expires_at", "updated_at"], batch_size=1000)
     return action
 
 
 def _why_kept(pair: QAPair, since: ReviewDecision) -> str:
-    later = pair.decisions.exclude(pk=since.pk).filter(created_at__gte=since.created_at).select_related("reviewer").order_by("-created_at", "-id").first()
+    later = (
+        pair.decisions.exclude(pk=since.pk)
+        .filter(created_at__gte=since.created_at)
+        .select_related("reviewer")
+        .order_by("-created_at", "-id")
+        .first()
+    )
     now = f"now {pair.get_status_display().lower()}, version {pair.version}"
     if later is None:
         return f"changed since the bulk action ({now})"
@@ -102,18 +128,26 @@ def bulk_action_undo(*, project: Project, action_id: int, admin) -> BulkAction:
             if (pair.version, pair.status) != (d.version_before + 1, d.status_after):
                 kept.append({"pair": pair.pk, "why": _why_kept(pair, d)})
                 continue
-            undos.append(decision_build(
-                pair=pair, reviewer=admin, decision=Decision.UNDO, question_after=d.question_before,
-                answer_after=d.answer_before, status_after=d.status_before, reason=f"Undo of bulk action {action.pk}",
-                bulk_action=action,
-            ))
+            undos.append(
+                decision_build(
+                    pair=pair,
+                    reviewer=admin,
+                    decision=Decision.UNDO,
+                    question_after=d.question_before,
+                    answer_after=d.answer_before,
+                    status_after=d.status_before,
+                    reason=f"Undo of bulk action {action.pk}",
+                    bulk_action=action,
+                )
+            )
             pair.question, pair.answer, pair.status = d.question_before, d.answer_before, d.status_before
             pair.version += 1
             pair.claimed_by, pair.lease_expires_at, pair.updated_at = None, None, now
             reverted.append(pair)
         decisions_record(undos)
-        QAPair.objects.bulk_update(reverted, ["question", "answer", "status", "version", "claimed_by", "lease_expires_at", "updated_at"],
-                                   batch_size=1000)
+        QAPair.objects.bulk_update(
+            reverted, ["question", "answer", "status", "version", "claimed_by", "lease_expires_at", "updated_at"], batch_size=1000
+        )
         action.undone_by, action.undone_at = admin, now
         action.undo_report = {"reverted": len(reverted), "not_reverted": kept}
         action.save(update_fields=["undone_by", "undone_at", "undo_report"])

@@ -15,7 +15,7 @@ def add_errors(form: forms.Form, exc) -> None:
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[(d, d) for d in ("approve", "edit", "reject", "skip")])
-    version = forms.IntegerField(min_value=1, max_value=2 ** 31 - 1)  # QAPair.version's column
+    version = forms.IntegerField(min_value=1, max_value=2**31 - 1)  # QAPair.version's column
     question = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     answer = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 8}))
     reason_preset = forms.ChoiceField(required=False, choices=[("", "— reason —")] + [(r, r) for r in PRESET_REASONS])

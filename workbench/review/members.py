@@ -1,5 +1,6 @@
 """The project's Members page: every member sees who is in the project and their review counts; project admins add
 members by username or e-mail (inviting new ones by e-mail), change roles and remove members."""
+
 from __future__ import annotations
 
 from django import forms
@@ -34,8 +35,10 @@ def _invite(request):
                 use_https=request.is_secure(),
                 subject_template_name="registration/invite_subject.txt",
                 email_template_name="registration/invite_email.txt",
-                extra_email_context={"inviter": request.user.get_username(),
-                                     "timeout_days": settings.PASSWORD_RESET_TIMEOUT // 86400},
+                extra_email_context={
+                    "inviter": request.user.get_username(),
+                    "timeout_days": settings.PASSWORD_RESET_TIMEOUT // 86400,
+                },
                 from_email=settings.DEFAULT_FROM_EMAIL,
             )
 
@@ -79,7 +82,9 @@ def members(request, slug: str):
                 form = AddMemberForm(request.POST)
                 if form.is_valid():
                     added, invited = membership_add(
-                        project=project, identifier=form.cleaned_data["identifier"], role=form.cleaned_data["role"],
+                        project=project,
+                        identifier=form.cleaned_data["identifier"],
+                        role=form.cleaned_data["role"],
                         invite=_invite(request),
                     )
                     note = " An invitation to set a password was e-mailed to them." if invited else ""

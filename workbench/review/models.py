@@ -1,4 +1,5 @@
 """Reviewers' decisions on pairs: the full history of every change."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -78,7 +79,11 @@ class Audit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sample_size = models.PositiveIntegerField()
     reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Only pairs approved by this reviewer (blank: every reviewer).",
     )
 
@@ -100,7 +105,9 @@ class AuditItem(models.Model):
     pair_version = models.PositiveIntegerField()
     question = models.TextField()
     answer = models.TextField()
-    auditor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_items")
+    auditor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_items"
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
     note = models.TextField(blank=True)

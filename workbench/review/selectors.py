@@ -1,4 +1,5 @@
 """Reads for the review pages, the pair browser and the dashboard."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -63,8 +64,12 @@ def pairs_filtered(*, project: Project, params: dict) -> QuerySet[QAPair]:
 
 
 def project_stats(*, project: Project) -> dict:
-    by_status = dict(QAPair.objects.filter(project=project).values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    by_flag = dict(PairFlag.objects.filter(pair__project=project).values_list("name").annotate(n=Count("id")).values_list("name", "n"))
+    by_status = dict(
+        QAPair.objects.filter(project=project).values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    by_flag = dict(
+        PairFlag.objects.filter(pair__project=project).values_list("name").annotate(n=Count("id")).values_list("name", "n")
+    )
     return {
         "total": sum(by_status.values()),
         "by_status": {s: by_status.get(s, 0) for s in PairStatus.values},

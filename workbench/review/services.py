@@ -3,10 +3,11 @@
 Claims are short transactions (`SELECT ... FOR UPDATE SKIP LOCKED` and an UPDATE): no lock is held while a person
 thinks; the lease in the row says who holds the pair until when.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -73,7 +74,7 @@ def _order_sql(ordering: tuple[str, ...], alias: str) -> str:
 
 def _skips_since(reviewer):
     """Skips count for the reviewer's current session: those made since they last logged in."""
-    return reviewer.last_login or datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+    return reviewer.last_login or datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclude: tuple[int, ...], now) -> QAPair | None:
@@ -83,8 +84,15 @@ def _claim_in_one_statement(project: Project, reviewer, flag: str | None, exclud
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
     decision_table = ReviewDecision._meta.db_table
     flag_filter = ""
-    params: dict = {"project": project.pk, "user": reviewer.pk, "now": now, "exclude": list(exclude),
-                    "until": now + timedelta(seconds=project.lease_seconds), "flag": flag, "since": _skips_since(reviewer)}
+    params: dict = {
+        "project": project.pk,
+        "user": reviewer.pk,
+        "now": now,
+        "exclude": list(exclude),
+        "until": now + timedelta(seconds=project.lease_seconds),
+        "flag": flag,
+        "since": _skips_since(reviewer),
+    }
     if flag:
         flag_filter = f"AND EXISTS (SELECT 1 FROM {PairFlag._meta.db_table} f WHERE f.pair_id = q.id AND f.name = %(flag)s)"
     ordering = _order_sql(QUEUE_ORDERING.get(project.queue_order, ("id",)), "q")
@@ -148,9 +156,17 @@ def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: 
     if flag:
         candidates = candidates.filter(Exists(PairFlag.objects.filter(pair=OuterRef("pk"), name=flag)))
     skipped = dict(
-        ReviewDecision.objects.filter(reviewer=reviewer, decision=Decision.SKIP, created_at__gte=_skips_since(reviewer),
-                                      pair__project=project, pair__status=PairStatus.PENDING, version_before=F("pair__version"))
-        .values("pair_id").annotate(skipped_at=Max("created_at")).values_list("pair_id", "skipped_at")
+        ReviewDecision.objects.filter(
+            reviewer=reviewer,
+            decision=Decision.SKIP,
+            created_at__gte=_skips_since(reviewer),
+            pair__project=project,
+            pair__status=PairStatus.PENDING,
+            version_before=F("pair__version"),
+        )
+        .values("pair_id")
+        .annotate(skipped_at=Max("created_at"))
+        .values_list("pair_id", "skipped_at")
     )
     ordering = QUEUE_ORDERING.get(project.queue_order, ("id",))
     with transaction.atomic():
@@ -168,8 +184,9 @@ def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: 
 
 def pair_held(*, project: Project, reviewer, pair_id: int) -> QAPair | None:
     """The pair if it is pending and leased to the reviewer now (the page shows the pair an undo gave back)."""
-    return QAPair.objects.filter(project=project, pk=pair_id, status=PairStatus.PENDING, claimed_by=reviewer,
-                                 lease_expires_at__gte=timezone.now()).first()
+    return QAPair.objects.filter(
+        project=project, pk=pair_id, status=PairStatus.PENDING, claimed_by=reviewer, lease_expires_at__gte=timezone.now()
+    ).first()
 
 
 def pair_lease(*, project: Project, reviewer, pair_id: int) -> bool:
@@ -236,12 +253,16 @@ def _check_approvable(pair: QAPair, data: ReviewInput) -> None:
             errors["answer"] = "The answer is empty: an empty answer cannot be approved. Edit the pair or reject it."
     if errors:
         raise ValidationError(errors)
-    edited = data.decision == Decision.EDIT and ((data.question or "").strip(), (data.answer or "").strip()) != (pair.question, pair.answer)
+    edited = data.decision == Decision.EDIT and ((data.question or "").strip(), (data.answer or "").strip()) != (
+        pair.question,
+        pair.answer,
+    )
     if not (data.confirm or edited):
         flags = reject_level_flags(pair)
         if flags:
-            raise ValidationError({"confirm": f"This pair has reject-level flags ({', '.join(flags)}). Confirm to approve it "
-                                              "anyway, or edit it."})
+            raise ValidationError(
+                {"confirm": f"This pair has reject-level flags ({', '.join(flags)}). Confirm to approve it anyway, or edit it."}
+            )
 
 
 _STATUS_AFTER = {Decision.APPROVE: PairStatus.APPROVED, Decision.EDIT: PairStatus.EDITED, Decision.REJECT: PairStatus.REJECTED}
@@ -256,18 +277,41 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
     chunk_table = QAPair._meta.get_field("chunk").related_model._meta.db_table
     flag_table = PairFlag._meta.db_table
     edit = data.decision == Decision.EDIT
-    params = {"id": pair_id, "user": reviewer.pk, "version": data.version, "decision": data.decision,
-              "status": _STATUS_AFTER[data.decision], "edit": edit, "question": (data.question or "").strip() if edit else "",
-              "answer": (data.answer or "").strip() if edit else "", "reason": data.reason.strip(), "now": timezone.now(),
-              "approving": data.decision in (Decision.APPROVE, Decision.EDIT), "confirm": data.confirm,
-              "not_blank": _NOT_BLANK_REGEX}
+    params = {
+        "id": pair_id,
+        "user": reviewer.pk,
+        "version": data.version,
+        "decision": data.decision,
+        "status": _STATUS_AFTER[data.decision],
+        "edit": edit,
+        "question": (data.question or "").strip() if edit else "",
+        "answer": (data.answer or "").strip() if edit else "",
+        "reason": data.reason.strip(),
+        "now": timezone.now(),
+        "approving": data.decision in (Decision.APPROVE, Decision.EDIT),
+        "confirm": data.confirm,
+        "not_blank": _NOT_BLANK_REGEX,
+    }
     returned = _pair_columns("q")
-    history = decision_insert_sql(source="changed", values={
-        "pair_id": "id", "reviewer_id": "%(user)s", "decision": "%(decision)s", "question_before": "question_before",
-        "answer_before": "answer_before", "question_after": "question", "answer_after": "answer",
-        "status_before": "status_before", "status_after": "status", "reason": "%(reason)s", "version_before": "%(version)s",
-        "is_bulk": "false", "bulk_action_id": "NULL", "created_at": "%(now)s",
-    })
+    history = decision_insert_sql(
+        source="changed",
+        values={
+            "pair_id": "id",
+            "reviewer_id": "%(user)s",
+            "decision": "%(decision)s",
+            "question_before": "question_before",
+            "answer_before": "answer_before",
+            "question_after": "question",
+            "answer_after": "answer",
+            "status_before": "status_before",
+            "status_after": "status",
+            "reason": "%(reason)s",
+            "version_before": "%(version)s",
+            "is_bulk": "false",
+            "bulk_action_id": "NULL",
+            "created_at": "%(now)s",
+        },
+    )
     # An approval that _check_approvable would refuse (empty text, an unconfirmed reject-level flag) matches no row
     # here, and the general path then says why.
     sql = f"""
@@ -310,8 +354,12 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
     conflict, never a silent overwrite; the same decision submitted twice is recorded once. A pending pair is decided
     by the reviewer who holds it; a decided pair may be decided again by a reviewer who saw its current version (after a
     conflict, to re-apply their text)."""
-    data = replace(data, question=normalize_newlines(data.question), answer=normalize_newlines(data.answer),
-                   reason=normalize_newlines(data.reason) or "")
+    data = replace(
+        data,
+        question=normalize_newlines(data.question),
+        answer=normalize_newlines(data.answer),
+        reason=normalize_newlines(data.reason) or "",
+    )
     _validate(data)
     if _postgres() and data.decision in _STATUS_AFTER:
         pair = _review_in_one_statement(pair_id, reviewer, data)
@@ -324,9 +372,7 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                 replay = _replayed(pair, reviewer, data)
                 if replay:
                     return pair
-                raise ReviewConflict(
-                    f"This pair changed since you opened it (version {data.version}, now {pair.version}).", pair
-                )
+                raise ReviewConflict(f"This pair changed since you opened it (version {data.version}, now {pair.version}).", pair)
             now = timezone.now()
             if pair.claimed_by_id != reviewer.pk:
                 holder = pair.claimed_by.get_username() if pair.claimed_by_id else None
@@ -338,7 +384,9 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                     raise ReviewConflict("This pair was already decided.", pair)
             _check_approvable(pair, data)
             if data.decision == Decision.SKIP:
-                decision_record(pair=pair, reviewer=reviewer, decision=Decision.SKIP, status_after=pair.status, reason=data.reason)
+                decision_record(
+                    pair=pair, reviewer=reviewer, decision=Decision.SKIP, status_after=pair.status, reason=data.reason
+                )
                 # Skipped pairs go to the back of this reviewer's queue: the lease is released.
                 pair.claimed_by, pair.lease_expires_at = None, None
                 pair.save(update_fields=["claimed_by", "lease_expires_at", "updated_at"])
@@ -348,8 +396,15 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
             else:
                 question, answer = pair.question, pair.answer
             status = _STATUS_AFTER[data.decision]
-            decision_record(pair=pair, reviewer=reviewer, decision=data.decision, question_after=question, answer_after=answer,
-                            status_after=status, reason=data.reason.strip())
+            decision_record(
+                pair=pair,
+                reviewer=reviewer,
+                decision=data.decision,
+                question_after=question,
+                answer_after=answer,
+                status_after=status,
+                reason=data.reason.strip(),
+            )
             pair.question, pair.answer, pair.status = question, answer, status
             pair.version += 1
             pair.claimed_by, pair.lease_expires_at = None, None
@@ -370,7 +425,10 @@ def _replayed(pair: QAPair, reviewer, data: ReviewInput) -> bool:
         and last.reviewer_id == reviewer.pk
         and last.decision == data.decision
         and pair.version == data.version + 1
-        and (data.decision != Decision.EDIT or (last.question_after, last.answer_after) == ((data.question or "").strip(), (data.answer or "").strip()))
+        and (
+            data.decision != Decision.EDIT
+            or (last.question_after, last.answer_after) == ((data.question or "").strip(), (data.answer or "").strip())
+        )
     )
 
 
@@ -398,9 +456,15 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
             raise ReviewConflict("The pair changed after your decision; it cannot be undone.", pair)
         # An undo is a write like any other: it takes the pair to a new version (a skip's undo too, so the skip no
         # longer sends the pair to the back of the reviewer's queue).
-        decision_record(pair=pair, reviewer=reviewer, decision=Decision.UNDO, question_after=last.question_before,
-                        answer_after=last.answer_before, status_after=last.status_before,
-                        reason=f"Undo of {last.get_decision_display().lower()}")
+        decision_record(
+            pair=pair,
+            reviewer=reviewer,
+            decision=Decision.UNDO,
+            question_after=last.question_before,
+            answer_after=last.answer_before,
+            status_after=last.status_before,
+            reason=f"Undo of {last.get_decision_display().lower()}",
+        )
         pair.question, pair.answer, pair.status = last.question_before, last.answer_before, last.status_before
         pair.version += 1
         pair.claimed_by, pair.lease_expires_at = reviewer, now + timedelta(seconds=project.lease_seconds)

@@ -1,5 +1,6 @@
 """The dashboard's figures over time: reviews per reviewer, approval and rejection rates, pairs generated, and flag
 rates per generation run. Buckets are hours over the last two days of activity, else days over the last 60."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -56,8 +57,12 @@ def review_trends(*, project: Project) -> dict:
     by_reviewer: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(starts))
     approved, rejected, decided = [0.0] * len(starts), [0.0] * len(starts), [0.0] * len(starts)
     if starts:
-        rows = (decisions.filter(created_at__gte=starts[0]).annotate(t=_trunc(unit))
-                .values("t", "reviewer__username", "decision").annotate(n=Count("id")))
+        rows = (
+            decisions.filter(created_at__gte=starts[0])
+            .annotate(t=_trunc(unit))
+            .values("t", "reviewer__username", "decision")
+            .annotate(n=Count("id"))
+        )
         for row in rows:
             i = index.get(timezone.localtime(row["t"]))
             if i is None:
@@ -97,11 +102,16 @@ def flag_rates_by_run(*, project: Project, runs: int = 12) -> dict:
     """For the latest runs: the share of each run's pairs that each flag marked."""
     totals = dict(
         QAPair.objects.filter(project=project, generation__isnull=False)
-        .values_list("generation__run_id").annotate(n=Count("id")).values_list("generation__run_id", "n")
+        .values_list("generation__run_id")
+        .annotate(n=Count("id"))
+        .values_list("generation__run_id", "n")
     )
     run_ids = sorted(totals)[-runs:]
-    counts = (PairFlag.objects.filter(pair__project=project, pair__generation__run_id__in=run_ids)
-              .values("pair__generation__run_id", "name").annotate(n=Count("pair_id", distinct=True)))
+    counts = (
+        PairFlag.objects.filter(pair__project=project, pair__generation__run_id__in=run_ids)
+        .values("pair__generation__run_id", "name")
+        .annotate(n=Count("pair_id", distinct=True))
+    )
     names = sorted({c["name"] for c in counts})
     rates = {name: [0.0] * len(run_ids) for name in names}
     position = {run_id: i for i, run_id in enumerate(run_ids)}

@@ -1,4 +1,5 @@
 """The reviewer's page (queue, decisions, undo), the admins' pair browser with bulk actions, and the dashboard."""
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -20,8 +21,16 @@ from workbench.review.forms import BulkConfirmForm, BulkRejectForm, DecisionForm
 from workbench.review.models import BulkAction
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
 from workbench.review.services import (
-    PRESET_REASONS, ReviewConflict, ReviewInput, normalize_newlines, pair_admin_decide, pair_claim, pair_held, pair_lease,
-    pair_review, review_undo,
+    PRESET_REASONS,
+    ReviewConflict,
+    ReviewInput,
+    normalize_newlines,
+    pair_admin_decide,
+    pair_claim,
+    pair_held,
+    pair_lease,
+    pair_review,
+    review_undo,
 )
 
 CONTEXT_CHARS = 1500
@@ -50,8 +59,10 @@ def _pair_context(pair: QAPair) -> dict:
         "answer_segments": highlighted_segments(pair.answer, spans, field="answer"),
         # Facts of the answer that the source lacks (unsupported), marked in the answer shown under its flag.
         "unsupported_segments": highlighted_segments(
-            pair.answer, [dict(m, field="answer") for f in flags if f.name == "unsupported" for m in f.details.get("missing", [])],
-            field="answer"),
+            pair.answer,
+            [dict(m, field="answer") for f in flags if f.name == "unsupported" for m in f.details.get("missing", [])],
+            field="answer",
+        ),
         "context_before": before,
         "context_after": after,
         "generation": pair.generation,
@@ -63,8 +74,10 @@ def _pair_context(pair: QAPair) -> dict:
 def _submitted_text(form) -> dict:
     """The question and answer the reviewer sent, as the service would store them."""
     data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
-    return {"question": normalize_newlines(data.get("question") or form.data.get("question", "")),
-            "answer": normalize_newlines(data.get("answer") or form.data.get("answer", ""))}
+    return {
+        "question": normalize_newlines(data.get("question") or form.data.get("question", "")),
+        "answer": normalize_newlines(data.get("answer") or form.data.get("answer", "")),
+    }
 
 
 def _render(request, membership, pair, *, flag, form=None, conflict=None, status=200):
@@ -116,8 +129,14 @@ def next_pair(request, slug: str):
     pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag, exclude=(after,))
     if pair is None:
         return HttpResponse(status=204)
-    context = {"project": membership.project, "membership": membership, "flag": flag, "reasons": PRESET_REASONS, "form": None,
-               **_pair_context(pair_for_review(pair_id=pair.pk))}
+    context = {
+        "project": membership.project,
+        "membership": membership,
+        "flag": flag,
+        "reasons": PRESET_REASONS,
+        "form": None,
+        **_pair_context(pair_for_review(pair_id=pair.pk)),
+    }
     return render(request, "review/_pair.html", context)
 
 
@@ -131,8 +150,11 @@ def decide(request, slug: str, pk: int):
     if not form.is_valid():
         return _render(request, membership, pair_for_review(pair_id=pair.pk), flag=flag, form=form, status=400)
     data = ReviewInput(
-        decision=form.cleaned_data["decision"], version=form.cleaned_data["version"],
-        question=form.cleaned_data["question"], answer=form.cleaned_data["answer"], reason=form.full_reason(),
+        decision=form.cleaned_data["decision"],
+        version=form.cleaned_data["version"],
+        question=form.cleaned_data["question"],
+        answer=form.cleaned_data["answer"],
+        reason=form.full_reason(),
         confirm=form.cleaned_data["confirm"],
     )
     try:
@@ -181,20 +203,40 @@ def pair_browser(request, slug: str):
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
     # A bulk action acts on the set shown; with a filter that does not validate, none is offered.
     bulk_allowed = not form.is_bound or form.is_valid()
-    return render(request, "review/pairs.html", {
-        "project": project, "form": form, "page": page, "query": urlencode(query), "count": page.paginator.count,
-        "bulk_form": BulkRejectForm(), "bulk_allowed": bulk_allowed, "filter_items": _filter_items(form) if form.is_bound else [],
-        "pending_count": pairs.filter(status=PairStatus.PENDING).count() if bulk_allowed else 0,
-        "bulk_actions": BulkAction.objects.filter(project=project).select_related("created_by", "undone_by")[:10],
-    })
+    return render(
+        request,
+        "review/pairs.html",
+        {
+            "project": project,
+            "form": form,
+            "page": page,
+            "query": urlencode(query),
+            "count": page.paginator.count,
+            "bulk_form": BulkRejectForm(),
+            "bulk_allowed": bulk_allowed,
+            "filter_items": _filter_items(form) if form.is_bound else [],
+            "pending_count": pairs.filter(status=PairStatus.PENDING).count() if bulk_allowed else 0,
+            "bulk_actions": BulkAction.objects.filter(project=project).select_related("created_by", "undone_by")[:10],
+        },
+    )
 
 
 def _confirm_page(request, project, *, filter_items, reason, selection, changed=None, status=200):
     sample = QAPair.objects.filter(pk__in=selection.ids[:50]).select_related("chunk__document").order_by("id")
-    return render(request, "review/bulk_confirm.html", {
-        "project": project, "filter_items": filter_items, "reason": reason, "selection": selection, "sample": sample,
-        "changed": changed, "back": _pairs_url(project.slug, filter_items),
-    }, status=status)
+    return render(
+        request,
+        "review/bulk_confirm.html",
+        {
+            "project": project,
+            "filter_items": filter_items,
+            "reason": reason,
+            "selection": selection,
+            "sample": sample,
+            "changed": changed,
+            "back": _pairs_url(project.slug, filter_items),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -215,25 +257,51 @@ def bulk_reject(request, slug: str):
     pairs = pairs_filtered(project=project, params=filters.cleaned_data)
     reason = bulk.cleaned_data["reason"]
     if "confirm" not in request.POST:
-        return _confirm_page(request, project, filter_items=filter_items, reason=reason,
-                             selection=bulk_reject_selection(project=project, pairs=pairs))
+        return _confirm_page(
+            request,
+            project,
+            filter_items=filter_items,
+            reason=reason,
+            selection=bulk_reject_selection(project=project, pairs=pairs),
+        )
     confirm = BulkConfirmForm(request.POST)
     if not confirm.is_valid():
-        return _confirm_page(request, project, filter_items=filter_items, reason=reason, status=400,
-                             selection=bulk_reject_selection(project=project, pairs=pairs),
-                             changed="The confirmation did not say which set it confirms; check the set again.")
+        return _confirm_page(
+            request,
+            project,
+            filter_items=filter_items,
+            reason=reason,
+            status=400,
+            selection=bulk_reject_selection(project=project, pairs=pairs),
+            changed="The confirmation did not say which set it confirms; check the set again.",
+        )
     try:
-        action = pairs_bulk_reject_confirmed(project=project, admin=request.user, pairs=pairs, reason=reason,
-                                             filters=dict(filter_items),
-                                             confirmed=(confirm.cleaned_data["count"], confirm.cleaned_data["digest"]))
+        action = pairs_bulk_reject_confirmed(
+            project=project,
+            admin=request.user,
+            pairs=pairs,
+            reason=reason,
+            filters=dict(filter_items),
+            confirmed=(confirm.cleaned_data["count"], confirm.cleaned_data["digest"]),
+        )
     except BulkSelectionChanged as exc:
-        return _confirm_page(request, project, filter_items=filter_items, reason=reason, selection=exc.selection,
-                             changed=str(exc) + " Nothing was rejected; check the set again.", status=409)
+        return _confirm_page(
+            request,
+            project,
+            filter_items=filter_items,
+            reason=reason,
+            selection=exc.selection,
+            changed=str(exc) + " Nothing was rejected; check the set again.",
+            status=409,
+        )
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
         return redirect(_pairs_url(slug, filter_items))
-    messages.success(request, f"Rejected {action.pair_count} pending pair{'s' if action.pair_count != 1 else ''} "
-                              f"(bulk action {action.pk}); each decision is in the pairs' history, and the action can be undone below.")
+    messages.success(
+        request,
+        f"Rejected {action.pair_count} pending pair{'s' if action.pair_count != 1 else ''} "
+        f"(bulk action {action.pk}); each decision is in the pairs' history, and the action can be undone below.",
+    )
     return redirect(_pairs_url(slug, filter_items))
 
 
@@ -248,13 +316,20 @@ def bulk_undo(request, slug: str, pk: int):
         messages.error(request, exc.messages[0])
         return redirect("review:pairs", slug=slug)
     report = action.undo_report
-    messages.success(request, f"Undid bulk action {action.pk}: {report['reverted']} pair{'s' if report['reverted'] != 1 else ''} "
-                              "back to their state before it.")
+    messages.success(
+        request,
+        f"Undid bulk action {action.pk}: {report['reverted']} pair{'s' if report['reverted'] != 1 else ''} "
+        "back to their state before it.",
+    )
     kept = report["not_reverted"]
     if kept:
         more = f"; and {len(kept) - 20} more, listed under Bulk actions" if len(kept) > 20 else ""
-        messages.warning(request, f"{len(kept)} pair{'s' if len(kept) != 1 else ''} changed since and were left as they are: "
-                                  + "; ".join(f"pair {k['pair']}: {k['why']}" for k in kept[:20]) + more)
+        messages.warning(
+            request,
+            f"{len(kept)} pair{'s' if len(kept) != 1 else ''} changed since and were left as they are: "
+            + "; ".join(f"pair {k['pair']}: {k['why']}" for k in kept[:20])
+            + more,
+        )
     return redirect("review:pairs", slug=slug)
 
 
@@ -268,20 +343,45 @@ def dashboard_charts(*, project, calibration) -> dict:
     decided = [row for row in calibration if row["flagged_decided"] or row["clean_decided"]]
     return {
         "reviews_unit": reviews["unit"],
-        "reviews": bar_chart(reviews["labels"], [Series(name, values) for name, values in reviews["by_reviewer"]],
-                             chart_id="svg-reviews", title="Reviews by reviewer", stacked=True, unit=" decisions", width=1200),
-        "rates": bar_chart(reviews["labels"], [Series("approved", reviews["approval_rate"]),
-                                               Series("rejected", reviews["rejection_rate"])],
-                           chart_id="svg-rates", title="Approval and rejection rates", percent=True),
-        "generation": bar_chart(generation["labels"], [Series("pairs per hour", generation["pairs_per_hour"])],
-                                chart_id="svg-generation", title="Pairs generated per hour"),
-        "flags_by_run": bar_chart(runs["labels"], [Series(name, values) for name, values in runs["rates"].items()],
-                                  chart_id="svg-flags-by-run", title="Flag rates per run", percent=True),
+        "reviews": bar_chart(
+            reviews["labels"],
+            [Series(name, values) for name, values in reviews["by_reviewer"]],
+            chart_id="svg-reviews",
+            title="Reviews by reviewer",
+            stacked=True,
+            unit=" decisions",
+            width=1200,
+        ),
+        "rates": bar_chart(
+            reviews["labels"],
+            [Series("approved", reviews["approval_rate"]), Series("rejected", reviews["rejection_rate"])],
+            chart_id="svg-rates",
+            title="Approval and rejection rates",
+            percent=True,
+        ),
+        "generation": bar_chart(
+            generation["labels"],
+            [Series("pairs per hour", generation["pairs_per_hour"])],
+            chart_id="svg-generation",
+            title="Pairs generated per hour",
+        ),
+        "flags_by_run": bar_chart(
+            runs["labels"],
+            [Series(name, values) for name, values in runs["rates"].items()],
+            chart_id="svg-flags-by-run",
+            title="Flag rates per run",
+            percent=True,
+        ),
         "calibration": bar_chart(
             [row["name"] for row in decided],
-            [Series("rejected when flagged", [row["flagged_rejected_rate"] or 0.0 for row in decided]),
-             Series("rejected when not flagged", [row["clean_rejected_rate"] or 0.0 for row in decided])],
-            chart_id="svg-calibration", title="Filter calibration", percent=True),
+            [
+                Series("rejected when flagged", [row["flagged_rejected_rate"] or 0.0 for row in decided]),
+                Series("rejected when not flagged", [row["clean_rejected_rate"] or 0.0 for row in decided]),
+            ],
+            chart_id="svg-calibration",
+            title="Filter calibration",
+            percent=True,
+        ),
     }
 
 
@@ -298,15 +398,22 @@ def dashboard(request, slug: str):
     stats = project_stats(project=project)
     run = GenerationRun.objects.filter(project=project).first()
     calibration = flag_calibration(project=project)
-    return render(request, "review/dashboard.html", {
-        "project": project, "membership": membership, "stats": stats,
-        "statuses": [(label, stats["by_status"].get(value, 0)) for value, label in QAPair._meta.get_field("status").choices],
-        "calibration": calibration,
-        "charts": dashboard_charts(project=project, calibration=calibration),
-        "throughput": reviewer_throughput(project=project),
-        "run": run, "progress": run_progress(run=run) if run else None,
-        "audit": audit_agreement(project=project)["overall"],
-    })
+    return render(
+        request,
+        "review/dashboard.html",
+        {
+            "project": project,
+            "membership": membership,
+            "stats": stats,
+            "statuses": [(label, stats["by_status"].get(value, 0)) for value, label in QAPair._meta.get_field("status").choices],
+            "calibration": calibration,
+            "charts": dashboard_charts(project=project, calibration=calibration),
+            "throughput": reviewer_throughput(project=project),
+            "run": run,
+            "progress": run_progress(run=run) if run else None,
+            "audit": audit_agreement(project=project)["overall"],
+        },
+    )
 
 
 @login_required
@@ -326,8 +433,9 @@ def pair_page(request, slug: str, pk: int):
         else:
             action = request.POST.get("action", "")
             try:
-                pair_admin_decide(pair_id=pair.pk, admin=request.user, action=action, version=version,
-                                  reason=request.POST.get("reason", ""))
+                pair_admin_decide(
+                    pair_id=pair.pk, admin=request.user, action=action, version=version, reason=request.POST.get("reason", "")
+                )
             except ReviewConflict as exc:
                 conflict, status = str(exc), 409
             except ValidationError as exc:
@@ -337,7 +445,15 @@ def pair_page(request, slug: str, pk: int):
                 return redirect("review:pair", slug, pair.pk)
     context = _pair_context(pair_for_review(pair_id=pair.pk))
     context["history"] = list(history_for_pair(pair=pair))
-    return render(request, "review/pair.html", {
-        "project": project, "error": error, "conflict": conflict, **context,
-        "parameters": context["run"].parameters if context["run"] else {},
-    }, status=status)
+    return render(
+        request,
+        "review/pair.html",
+        {
+            "project": project,
+            "error": error,
+            "conflict": conflict,
+            **context,
+            "parameters": context["run"].parameters if context["run"] else {},
+        },
+        status=status,
+    )

@@ -1,4 +1,5 @@
 """`manage.py serve`: migrate, set up the demo, then run the web server and a Celery worker until Ctrl-C."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,23 @@ class Command(BaseCommand):
             subprocess.Popen(
                 # -B: the worker also runs Celery beat, which sends the dispatch sweep (a batch whose worker died is
                 # queued again).
-                [python, "-m", "celery", "-A", "workbench", "worker", "-B", "-Q", "default,gpu", "--concurrency", "2",
-                 "--loglevel", "INFO", "-n", "workbench@%h"],
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workbench",
+                    "worker",
+                    "-B",
+                    "-Q",
+                    "default,gpu",
+                    "--concurrency",
+                    "2",
+                    "--loglevel",
+                    "INFO",
+                    "-n",
+                    "workbench@%h",
+                ],
                 env=env,
             ),
             subprocess.Popen(

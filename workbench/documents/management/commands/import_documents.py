@@ -1,4 +1,5 @@
 """`manage.py import_documents --project SLUG PATH [PATH ...]`: the same import service as the upload form."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """`manage.py export_dataset --project SLUG --format FORMAT --out PATH`: export approved pairs for fine-tuning."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,12 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"No project with slug {project!r}.")
         try:
-            opts = ExportOptions(statuses=tuple(s.strip() for s in statuses.split(",") if s.strip()), grounded=grounded,
-                                 metadata=metadata, validation_percent=validation_percent)
+            opts = ExportOptions(
+                statuses=tuple(s.strip() for s in statuses.split(",") if s.strip()),
+                grounded=grounded,
+                metadata=metadata,
+                validation_percent=validation_percent,
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         manifest = export_write(project=target, fmt=format, options=opts, out_dir=Path(out))

@@ -1,4 +1,5 @@
 """`manage.py generate --project SLUG [--wait]`: start a generation run on the project's current chunks."""
+
 from __future__ import annotations
 
 import time
@@ -30,7 +31,9 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from None
         if run.status == RunStatus.DISPATCH_FAILED:
             raise CommandError(f"Run {run.pk} was created but not started. {run.error}")
-        self.stdout.write(f"Run {run.pk}: {run.samples_expected} samples from {run.chunk_count} chunks in {run.batches_total} batches.")
+        self.stdout.write(
+            f"Run {run.pk}: {run.samples_expected} samples from {run.chunk_count} chunks in {run.batches_total} batches."
+        )
         if not wait:
             return
         last = None

@@ -1,4 +1,5 @@
 """`manage.py create_api_token USERNAME`: print the user's API token (created on first use)."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

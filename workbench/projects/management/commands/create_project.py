@@ -1,4 +1,5 @@
 """`manage.py create_project`: scripted project setup through the same service as the admin."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -43,7 +44,9 @@ class Command(BaseCommand):
         found = {u.get_username(): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": usernames})}
         missing = sorted(set(usernames) - set(found))
         if missing:
-            raise CommandError(f"No such user: {', '.join(missing)}. Create the users first (manage.py createsuperuser or the admin).")
+            raise CommandError(
+                f"No such user: {', '.join(missing)}. Create the users first (manage.py createsuperuser or the admin)."
+            )
         return found
 
 

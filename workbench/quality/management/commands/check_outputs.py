@@ -5,6 +5,7 @@ Input lines: {"id": any, "source": str, "output": str, "finish_reason": "stop" |
 {"id": ..., "question": str | null, "answer": str | null, "flags": [sorted names], "scores": {name: number}}.
 `duplicate` compares each question with the earlier lines of the same source and of the whole file.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,13 @@ class Command(BaseCommand):
                         flags.add("duplicate")
                         scores["duplicate"] = round(similarity, 3)
                 line = json.dumps(
-                    {"id": record["id"], "question": result.question, "answer": result.answer, "flags": sorted(flags), "scores": scores},
+                    {
+                        "id": record["id"],
+                        "question": result.question,
+                        "answer": result.answer,
+                        "flags": sorted(flags),
+                        "scores": scores,
+                    },
                     ensure_ascii=False,
                 )
                 sink.write(line + "\n")
@@ -78,7 +85,7 @@ def _record(line: str, number: int) -> dict:
         if not isinstance(record[name], str):
             raise CommandError(f"line {number}: {name!r} must be a string")
     if record.get("finish_reason") not in FINISH_REASONS:
-        raise CommandError(f"line {number}: finish_reason must be \"stop\", \"length\" or null, not {record['finish_reason']!r}")
+        raise CommandError(f'line {number}: finish_reason must be "stop", "length" or null, not {record["finish_reason"]!r}')
     if "title" in record and record["title"] is not None and not isinstance(record["title"], str):
         raise CommandError(f"line {number}: 'title' must be a string")
     return record
