@@ -266,13 +266,22 @@ def worker_run(args, warmup, project, handover: str) -> dict:
     from workbench.generation.services import generation_run_create
 
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
-    log = open(Path(args.data_dir) / f"worker-handover-{handover}.log", "w")
-    worker = subprocess.Popen(
-        [sys.executable, str(HERE / "pipeline_worker.py"), "gpu0"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    logs, workers = [], []
+    for gpu in range(args.workers):  # one worker process per GPU, each pinned to its own, as the README starts them
+        logs.append(open(Path(args.data_dir) / f"worker-handover-{handover}-gpu{gpu}.log", "w"))
+        pinned = env | ({"CUDA_VISIBLE_DEVICES": str(gpu)} if args.workers > 1 else {})
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, str(HERE / "pipeline_worker.py"), f"gpu{gpu}"],
+                env=pinned,
+                stdout=logs[-1],
+                stderr=subprocess.STDOUT,
+            )
+        )
     try:
         started = time.perf_counter()
-        cold = generation_run_create(project=warmup)
+        # Small warm-up batches, so that every worker loads the model and compiles before the measured run.
+        cold = generation_run_create(project=warmup, batch_chunks=max(1, args.warmup_chunks // (2 * args.workers)))
         wait_for(cold.pk, args.timeout)
         cold_seconds = time.perf_counter() - started
         # The measured run, as a user starts it.
@@ -292,14 +301,20 @@ def worker_run(args, warmup, project, handover: str) -> dict:
         run = GenerationRun.objects.filter(project=project).latest("pk")
         figures = run_figures(run.pk, seconds)
         figures["cold_start_and_warmup_s"] = round(cold_seconds, 1)
+        from workbench.generation.selectors import run_throughput
+
+        figures["per_worker"] = run_throughput(run=run)  # what the run page shows
         return figures
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        for log in logs:
+            log.close()
 
 
 def versions() -> dict:
@@ -369,6 +384,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=3000)
     parser.add_argument("--warmup-chunks", type=int, default=64)
     parser.add_argument("--handover", default="on", help="GENERATION_HANDOVER in the worker: on, off, or on,off for both")
+    parser.add_argument("--workers", type=int, default=1, help="GPU worker processes, one per GPU (CUDA_VISIBLE_DEVICES)")
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--json", default="")
