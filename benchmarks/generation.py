@@ -40,18 +40,17 @@ class _Tokenizer:
         return ""
 
 
-def build(args, device, dtype):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+def llama3_config(*, small: bool):
+    """Llama-3-8B's shape and special-token ids (vocabulary 128,256); `small`: two thin layers for a CPU smoke test."""
+    from transformers import LlamaConfig
 
-    if args.small:
+    if small:
         shape = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2)
     else:  # Llama-3-8B
         shape = dict(
             hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8
         )
-    config = LlamaConfig(
+    return LlamaConfig(
         vocab_size=128256,
         max_position_embeddings=8192,
         rope_theta=500000.0,
@@ -61,6 +60,14 @@ def build(args, device, dtype):
         tie_word_embeddings=False,
         **shape,
     )
+
+
+def build(args, device, dtype):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaForCausalLM
+
+    config = llama3_config(small=args.small)
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)

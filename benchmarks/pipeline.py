@@ -50,31 +50,17 @@ def corpus_sentences() -> list[str]:
 # -- build: tokenizer, base model, adapter -------------------------------------------------------------------------------
 def build(args) -> None:
     import torch
+    from generation import llama3_config
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    from workers.tiny import LLAMA3_BASE_VOCAB, LLAMA3_SPECIAL, LORA_TARGETS, build_tokenizer
+    from workers.tiny import LORA_TARGETS, build_tokenizer
 
     out = Path(args.model_dir)
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     build_tokenizer(corpus_sentences(), out / "base", vocab_size=8000)
-    if args.small:
-        shape = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
-    else:  # Llama-3-8B
-        shape = dict(
-            hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8
-        )
-    config = LlamaConfig(
-        vocab_size=LLAMA3_BASE_VOCAB + LLAMA3_SPECIAL,
-        max_position_embeddings=8192,
-        rope_theta=500000.0,
-        bos_token_id=128000,
-        eos_token_id=128009,
-        pad_token_id=128001,
-        tie_word_embeddings=False,
-        **shape,
-    )
+    config = llama3_config(small=args.small)  # the shape benchmarks/generation.py measures
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     torch.manual_seed(0)
