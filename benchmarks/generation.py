@@ -289,7 +289,9 @@ def check_slots(device):
     )  # the tail runs on 4, then 2 slots
     scheduler = SlotScheduler(decoder, check_every=4)
     results = []
-    for shared in (0, 40):  # distinct prompts, then prompts of one template (a 40-token prefix prefilled once)
+    # Distinct prompts, then prompts of one template (a 40-token prefix prefilled once), then the same with the second half
+    # handed over while the first half decodes (the hand-over between a worker's batches).
+    for shared, handover in ((0, False), (40, False), (40, True)):
         prompts = [header[:shared] + [rng.randrange(10, 2000) for _ in range(rng.randint(3, 160))] for _ in range(24)]
         budgets = [rng.randint(1, 40) for _ in prompts]
         expected = []
@@ -300,11 +302,18 @@ def check_slots(device):
                 )
                 tokens = out[0, len(p) :].tolist()
                 expected.append(tokens[: tokens.index(7) + 1] if 7 in tokens else tokens)
-        got = {f.index: f.tokens for f in scheduler.run(prompts, budgets)}
-        same = sum(got[i] == expected[i] for i in range(len(prompts)))
+        if handover:
+            later = [(prompts[12:], budgets[12:])]
+            got = {
+                f.index: f.tokens
+                for f in scheduler.run(prompts[:12], budgets[:12], more=lambda wait, later=later: later.pop() if later else None)
+            }
+        else:
+            got = {f.index: f.tokens for f in scheduler.run(prompts, budgets)}
+        same = sum(got.get(i) == expected[i] for i in range(len(prompts)))
         print(
             f"slots backend (CUDA graph: {device.startswith('cuda')}) vs generate, greedy, 24 prompts through 8 slots, "
-            f"shared prefix {len(decoder.prefix)} tokens: {same}/24 identical",
+            f"shared prefix {len(decoder.prefix)} tokens{', the second 12 handed over' if handover else ''}: {same}/24 identical",
             flush=True,
         )
         results.append(same)
