@@ -330,8 +330,16 @@ def run(args) -> None:
     sentences = corpus_sentences()
     started = time.perf_counter()
     warmup = make_project("warmup", model_dir, args.warmup_chunks, rng, sentences)
-    project = make_project("pipeline", model_dir, args.chunks, rng, sentences)
-    outputs = stand_in_outputs(warmup, rng) | stand_in_outputs(project, rng)
+    outputs = stand_in_outputs(warmup, rng)
+    # One measured project per worker mode, each made of the same documents and given the same outputs: every run does
+    # the same work, its duplicate search included (a second run in the same project would find every question a
+    # duplicate of the first run's and flag all of them).
+    modes = args.handover.split(",")
+    projects = {}
+    for mode in modes:
+        projects[mode] = make_project(f"pipeline-{mode}", model_dir, args.chunks, random.Random(8), sentences)
+        outputs |= stand_in_outputs(projects[mode], random.Random(9))
+    project = projects[modes[0]]
     path = Path(args.data_dir) / "outputs.json"
     path.write_text(json.dumps(outputs, ensure_ascii=False), encoding="utf-8")
     os.environ["PIPELINE_OUTPUTS"] = str(path)
@@ -347,9 +355,9 @@ def run(args) -> None:
     if not args.skip_engine:
         report["engine"] = engine_alone(args, warmup, project)
         print("engine alone:", json.dumps(report["engine"]), flush=True)
-    for handover in args.handover.split(","):
+    for handover in modes:
         key = f"worker, handover {handover}"
-        report[key] = worker_run(args, warmup, project, handover)
+        report[key] = worker_run(args, warmup, projects[handover], handover)
         print(f"{key}:", json.dumps(report[key]), flush=True)
         if "engine" in report:
             report[key]["kept"] = round(report[key]["tokens_per_s"] / report["engine"]["tokens_per_s"], 3)

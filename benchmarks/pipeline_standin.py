@@ -1,7 +1,7 @@
 """What the random-weight model cannot do, made up the same way in every process of `benchmarks/pipeline.py`.
 
 Random weights almost never sample end-of-turn and write no Korean. So each (chunk, sample) gets
-- an answer length drawn uniformly from 60-256 new tokens, seeded by the sample's key: the request's token budget, so
+- an answer length drawn uniformly from 60-256 new tokens, seeded by the prompt and the sample index: the request's token budget, so
   the sequence stops there as the real model stops at its own end of turn;
 - the text of a realistic model output for that chunk (`PIPELINE_OUTPUTS`, written by the benchmark: mostly good pairs
   quoting the chunk, some echoed, cut or broken ones, as the model card's failure case), so the quality filters on the
@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import zlib
 from dataclasses import dataclass
 
 LENGTHS = (60, 256)
 
 
-def budget_for(key) -> int:
-    return random.Random(f"{key[0]}:{key[1]}").randint(*LENGTHS)
+def budget_for(key, prompt_ids) -> int:
+    """Seeded by the prompt and the sample index: the same chunk text gets the same lengths in every project."""
+    return random.Random(f"{zlib.crc32(repr(list(prompt_ids)).encode())}:{key[1]}").randint(*LENGTHS)
 
 
 def install() -> None:
@@ -34,7 +36,7 @@ def install() -> None:
     class StandInRequest(base):
         def __post_init__(self):
             if self.max_new_tokens is None:
-                object.__setattr__(self, "max_new_tokens", budget_for(self.key))
+                object.__setattr__(self, "max_new_tokens", budget_for(self.key, self.prompt_ids))
 
     engine.SampleRequest = StandInRequest
     result = engine.Engine._result
