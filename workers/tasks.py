@@ -147,6 +147,8 @@ def generate_batch(self, batch_id: int) -> None:
         from django.db import connection
 
         connection.close_if_unusable_or_obsolete()  # a lost database connection is opened afresh for the release
+        if handover:
+            handover.close()  # a batch it is claiming right now is released with the others, not left beating
         for taken in handover.taken if handover else ():
             # Back to the queue: its own message (still in the broker) or the sweep claims it again, and the next
             # attempt generates only what was not stored.
@@ -229,6 +231,12 @@ class Handover:
         if prepared is None:
             self.done = True
         return prepared
+
+    def close(self) -> None:
+        """Stop taking batches and wait for a claim in progress, so that what it claimed is in `taken`."""
+        self.done = True
+        if self.thread is not None:
+            self.thread.join(timeout=120)
 
     def _prepare(self) -> None:
         from django.db import connection
