@@ -252,6 +252,10 @@ def worker_run(args, warmup, project, handover: str) -> dict:
     from workbench.generation.services import generation_run_create
 
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
+    if args.kill_after:
+        # A killed worker's batches come back through the dispatch sweep once their heartbeat is stale: short limits,
+        # and a CPU worker with the beat (`-Q default -B`, as `manage.py serve` runs it) to send the sweep.
+        env |= {"GENERATION_HEARTBEAT_SECONDS": "5", "GENERATION_STALE_SECONDS": "20", "GENERATION_SWEEP_SECONDS": "10"}
     logs, workers = [], []
     for gpu in range(args.workers):  # one worker process per GPU, each pinned to its own, as the README starts them
         logs.append(open(Path(args.data_dir) / f"worker-handover-{handover}-gpu{gpu}.log", "w"))
@@ -264,6 +268,11 @@ def worker_run(args, warmup, project, handover: str) -> dict:
                 stderr=subprocess.STDOUT,
             )
         )
+    if args.kill_after:
+        logs.append(open(Path(args.data_dir) / f"cpu-worker-handover-{handover}.log", "w"))
+        beat = "-m celery -A workbench worker -Q default --concurrency 1 --pool solo -B -n cpu@%h --schedule".split()
+        cpu_worker = [sys.executable, *beat, str(Path(args.data_dir) / f"beat-{handover}")]
+        workers.append(subprocess.Popen(cpu_worker, env=env, cwd=ROOT, stdout=logs[-1], stderr=subprocess.STDOUT))
     try:
         started = time.perf_counter()
         # Small warm-up batches, so that every worker loads the model and compiles before the measured run.
@@ -272,20 +281,24 @@ def worker_run(args, warmup, project, handover: str) -> dict:
         cold_seconds = time.perf_counter() - started
         # The measured run, as a user starts it.
         started = time.perf_counter()
-        out = subprocess.run(
+        command = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "generate", "--project", project.slug, "--wait"],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=args.timeout,
         )
+        killed = kill_one(args, workers[0], project) if args.kill_after else None
+        output, _ = command.communicate(timeout=args.timeout)
         seconds = time.perf_counter() - started
-        if out.returncode:
-            raise SystemExit(f"manage.py generate failed:\n{out.stdout}\n{out.stderr}")
+        if command.returncode:
+            raise SystemExit(f"manage.py generate failed:\n{output}")
         from workbench.generation.models import GenerationRun
 
         run = GenerationRun.objects.filter(project=project).latest("pk")
         figures = run_figures(run.pk, seconds)
+        if killed:
+            figures["killed"] = killed
         figures["cold_start_and_warmup_s"] = round(cold_seconds, 1)
         from workbench.generation.selectors import run_throughput
 
@@ -301,6 +314,28 @@ def worker_run(args, warmup, project, handover: str) -> dict:
                 worker.kill()
         for log in logs:
             log.close()
+
+
+def kill_one(args, worker, project) -> dict:
+    """SIGKILL the first GPU worker `--kill-after` seconds into the run; then time until each batch it held is claimed
+    by another worker (the sweep queues it again once its heartbeat is stale, and a live worker takes it)."""
+    from workbench.generation.models import BatchStatus, GenerationBatch
+
+    time.sleep(args.kill_after)
+    batches = GenerationBatch.objects.filter(run__project=project)
+    held = {b.pk: b.attempts for b in batches.filter(status=BatchStatus.RUNNING, worker__startswith="gpu0@")}
+    worker.kill()
+    killed_at = time.perf_counter()
+    waiting, taken_over = dict(held), {}
+    while waiting and time.perf_counter() - killed_at < args.timeout:
+        for pk, attempts in list(waiting.items()):
+            b = batches.get(pk=pk)
+            if b.attempts > attempts and not b.worker.startswith("gpu0@") or b.status == BatchStatus.DONE:
+                taken_over[pk] = round(time.perf_counter() - killed_at, 1)
+                del waiting[pk]
+        time.sleep(0.5)
+    return {"after_s": args.kill_after, "batches_held": len(held), "taken_over_after_s": sorted(taken_over.values()),
+            "not_taken_over": len(waiting)}  # fmt: skip
 
 
 def versions() -> dict:
@@ -379,6 +414,7 @@ def main() -> None:
     parser.add_argument("--warmup-chunks", type=int, default=64)
     parser.add_argument("--handover", default="on", help="GENERATION_HANDOVER in the worker: on, off, or on,off for both")
     parser.add_argument("--workers", type=int, default=1, help="GPU worker processes, one per GPU (CUDA_VISIBLE_DEVICES)")
+    parser.add_argument("--kill-after", type=float, default=0, help="SIGKILL the first GPU worker this many s into the run")
     parser.add_argument("--skip-engine", action="store_true")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--json", default="")
