@@ -73,6 +73,11 @@ def wait_for(predicate, timeout=180, what="condition"):
     pytest.fail(f"timed out waiting for {what}")
 
 
+def run_ended(run, timeout=180, what="run to finish"):
+    """The run, once it has succeeded or failed."""
+    return wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=timeout, what=what)
+
+
 def run_state(run_id):
     return GenerationRun.objects.get(pk=run_id)
 
@@ -88,7 +93,7 @@ def test_run_completes_with_provenance(start_worker, owner, tiny_model, client):
     project, chunks = project_with_chunks(owner, tiny_model, 5)
     start_worker(**WORKER_ENV)
     run = generation_run_create(project=project, created_by=owner, batch_chunks=2)
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, what="run to finish")
+    run = run_ended(run, what="run to finish")
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert (run.samples_done, run.samples_expected, run.batches_done) == (10, 10, 3)
     assert_exactly_once(run, chunks, 2)
@@ -132,11 +137,7 @@ def test_sigkilled_worker_loses_nothing_and_duplicates_nothing(start_worker, own
     interrupted = list(batches.filter(status=BatchStatus.RUNNING).values_list("pk", flat=True))
     assert run_state(run.pk).status == RunStatus.RUNNING  # killed in the middle of the run
     start_worker(**KILL_ENV)
-    run = wait_for(
-        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
-        timeout=300,
-        what="run to finish after the crash",
-    )
+    run = run_ended(run, timeout=300, what="run to finish after the crash")
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     # The batch the worker died on was redelivered and claimed again.
@@ -158,11 +159,7 @@ def test_worker_killed_mid_batch_keeps_what_it_stored(start_worker, owner, tiny_
     batch = GenerationBatch.objects.get(run=run)
     assert batch.status == BatchStatus.RUNNING and 0 < len(kept) < 12  # killed with part of the batch stored
     start_worker(**env)
-    run = wait_for(
-        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
-        timeout=300,
-        what="run to finish after the crash",
-    )
+    run = run_ended(run, timeout=300, what="run to finish after the crash")
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     assert dict(Generation.objects.filter(pk__in=kept).values_list("pk", "created_at")) == kept  # kept, not redone
@@ -176,7 +173,7 @@ def test_a_worker_takes_the_next_batch_over_while_its_batch_finishes(start_worke
     project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=40)
     start_worker(**WORKER_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4"})
     run = generation_run_create(project=project, created_by=owner, batch_chunks=2)  # 3 batches of 4 samples
-    run = wait_for(lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r, timeout=300, what="run to finish")
+    run = run_ended(run, timeout=300, what="run to finish")
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     batches = list(GenerationBatch.objects.filter(run=run).order_by("index"))
@@ -198,11 +195,7 @@ def test_worker_killed_while_holding_two_batches_loses_and_duplicates_nothing(st
     held = list(batches.filter(status=BatchStatus.RUNNING).values_list("pk", flat=True))
     assert len(held) >= 2
     start_worker(**env)
-    run = wait_for(
-        lambda: (r := run_state(run.pk)).status in {"succeeded", "failed"} and r,
-        timeout=300,
-        what="run to finish after the crash",
-    )
+    run = run_ended(run, timeout=300, what="run to finish after the crash")
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert_exactly_once(run, chunks, 2)
     for batch in GenerationBatch.objects.filter(pk__in=held):
