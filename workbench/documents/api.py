@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.parsers import MultiPartParser
@@ -14,6 +13,7 @@ from rest_framework.views import APIView
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import ImportJob
 from workbench.documents.services import documents_import, import_job_create
+from workbench.documents.views import import_job_payload
 from workbench.jobs import JobStatus
 from workbench.projects.access import get_project_for_admin
 
@@ -51,16 +51,8 @@ class ImportJobSerializer(serializers.Serializer):
     status_url = serializers.CharField()
 
 
-def _job_payload(job: ImportJob, slug: str) -> dict:
-    return {
-        "job": job.pk,
-        "status": job.status,
-        "files_done": job.files_done,
-        "files_total": job.files_total,
-        "report": job.report or None,
-        "error": job.error,
-        "status_url": reverse("api-import", args=[slug, job.pk]),
-    }
+def _job_payload(job: ImportJob, project) -> dict:
+    return import_job_payload(job, project, status_view="api-import")
 
 
 class DocumentImportView(APIView):
@@ -80,7 +72,7 @@ class DocumentImportView(APIView):
         fields = FieldMap(text=values["text_field"], title=values["title_field"], id=values["id_field"])
         if sum(f.size for f in values["files"]) > settings.DOCUMENTS_INLINE_MAX_BYTES:
             job = import_job_create(project=project, uploads=values["files"], fields=fields, created_by=request.user)
-            return Response(_job_payload(job, slug), status=202)
+            return Response(_job_payload(job, project), status=202)
         report = documents_import(project=project, files=((f.name, f.read()) for f in values["files"]), fields=fields)
         return Response(report.as_dict(), status=200 if report.ok else 400)
 
@@ -89,4 +81,4 @@ class ImportJobView(APIView):
     @extend_schema(responses={200: ImportJobSerializer}, summary="Progress and report of a background import.")
     def get(self, request, slug: str, job_id: int):
         project = get_project_for_admin(request, slug)
-        return Response(_job_payload(get_object_or_404(ImportJob, project=project, pk=job_id), slug))
+        return Response(_job_payload(get_object_or_404(ImportJob, project=project, pk=job_id), project))

@@ -80,7 +80,8 @@ def document_upload(request, slug: str):
     return redirect("documents:list", slug=slug)
 
 
-def import_job_payload(job: ImportJob, project) -> dict:
+def import_job_payload(job: ImportJob, project, *, status_view: str = "documents:import_status") -> dict:
+    """An import job as the page's progress and the API both report it; `status_url` is where to poll it."""
     return {
         "job": job.pk,
         "status": job.status,
@@ -88,7 +89,7 @@ def import_job_payload(job: ImportJob, project) -> dict:
         "files_total": job.files_total,
         "report": job.report or None,
         "error": job.error,
-        "status_url": reverse("documents:import_status", args=[project.slug, job.pk]),
+        "status_url": reverse(status_view, args=[project.slug, job.pk]),
     }
 
 
