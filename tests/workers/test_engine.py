@@ -62,6 +62,15 @@ def test_auto_picks_slots_for_llama(loaded):
     assert Engine(loaded).backend == "slots"
 
 
+def greedy_decoder(loaded, reqs, *, slots: int, max_new: int, **options):
+    """A slot decoder on the tiny model that decodes greedily, its cache long enough for `reqs`, no CUDA graph."""
+    from workers.decoder import SlotDecoder
+
+    max_len = max(len(r.prompt_ids) for r in reqs) + max_new
+    return SlotDecoder(loaded.model, slots=slots, max_len=max_len, max_new_tokens=max_new, eos=loaded.eos_token_id,
+                       temperature=0, top_p=1.0, use_graph=False, **options)  # fmt: skip
+
+
 def _greedy_reference(loaded, reqs, budgets):
     import torch
 
@@ -246,22 +255,11 @@ def test_slots_with_fp8_matmuls_answer_every_request(loaded, fp8):
 
 def test_slots_compiled_match_generate_token_for_token(loaded):
     """The torch.compile path (the default on GPUs) computes the same layer: greedy tokens equal `generate`'s."""
-    from workers.decoder import SlotDecoder
     from workers.scheduler import SlotScheduler
 
     reqs = requests(loaded, 5)
     budgets = [4, 9, 2, 9, 6]
-    decoder = SlotDecoder(
-        loaded.model,
-        slots=2,
-        max_len=max(len(r.prompt_ids) for r in reqs) + 9,
-        max_new_tokens=9,
-        eos=loaded.eos_token_id,
-        temperature=0,
-        top_p=1.0,
-        use_graph=False,
-        compile=True,
-    )
+    decoder = greedy_decoder(loaded, reqs, slots=2, max_new=9, compile=True)
     scheduler = SlotScheduler(decoder, check_every=2)
     got = {done.index: done.tokens for done in scheduler.run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(5)] == _greedy_reference(loaded, reqs, budgets)
@@ -271,22 +269,11 @@ def test_slots_compiled_match_generate_token_for_token(loaded):
 def test_slots_tail_moves_running_sequences_to_fewer_slots(loaded, monkeypatch):
     """Once no prompt waits, running sequences are moved into the lower half of the slots and the step runs on fewer
     slots; the tokens are still exactly `generate`'s."""
-    from workers.decoder import SlotDecoder
     from workers.scheduler import SlotScheduler
 
     reqs = requests(loaded, 10)
     budgets = [2, 12, 3, 1, 12, 4, 2, 11, 3, 2]
-    decoder = SlotDecoder(
-        loaded.model,
-        slots=8,
-        max_len=max(len(r.prompt_ids) for r in reqs) + 12,
-        max_new_tokens=12,
-        eos=loaded.eos_token_id,
-        temperature=0,
-        top_p=1.0,
-        use_graph=False,
-        min_slots=2,
-    )
+    decoder = greedy_decoder(loaded, reqs, slots=8, max_new=12, min_slots=2)
     assert decoder.sizes == [8, 4, 2]
     steps, moves = [], []
     real_step, real_move = decoder._decode_step, decoder.move
@@ -305,7 +292,6 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     import torch
     import torch._dynamo.exc
 
-    from workers.decoder import SlotDecoder
     from workers.scheduler import SlotScheduler
 
     real_compile = torch.compile
@@ -329,18 +315,7 @@ def test_slots_fall_back_to_uncompiled_layers_when_compiling_fails(loaded, monke
     monkeypatch.setattr(torch, "compile", broken_compile)
     reqs = requests(loaded, 4)
     budgets = [3, 6, 2, 6]
-    decoder = SlotDecoder(
-        loaded.model,
-        slots=2,
-        max_len=max(len(r.prompt_ids) for r in reqs) + 6,
-        max_new_tokens=6,
-        eos=loaded.eos_token_id,
-        temperature=0,
-        top_p=1.0,
-        use_graph=False,
-        compile=True,
-        attention="flex",
-    )
+    decoder = greedy_decoder(loaded, reqs, slots=2, max_new=6, compile=True, attention="flex")
     with caplog.at_level("WARNING", logger="workers.layers"):
         got = {done.index: done.tokens for done in SlotScheduler(decoder).run([list(r.prompt_ids) for r in reqs], budgets)}
     assert [got[i] for i in range(4)] == _greedy_reference(loaded, reqs, budgets)
@@ -366,7 +341,6 @@ def test_fp8_on_a_gpu_without_fp8_matmuls_is_refused_by_name(monkeypatch):
 def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, attention, compile, monkeypatch):
     """Prompts made from one template share the chat header and the instruction before the chunk: that prefix runs
     once, every later prefill runs only the rest, and greedy decoding still gives `generate`'s tokens one for one."""
-    from workers.decoder import SlotDecoder
     from workers.prompts import encode_chat_prompt
     from workers.scheduler import SlotScheduler
 
@@ -382,18 +356,7 @@ def test_a_shared_prefix_is_prefilled_once_and_decoding_is_unchanged(loaded, att
     reqs = [SampleRequest(i, encode_chat_prompt(tok, template, text=t)) for i, t in enumerate(texts)]
     budgets = [6, 12, 3, 12, 8]
     expected = _greedy_reference(loaded, reqs, budgets)
-    decoder = SlotDecoder(
-        loaded.model,
-        slots=2,
-        max_len=max(len(r.prompt_ids) for r in reqs) + 12,
-        max_new_tokens=12,
-        eos=loaded.eos_token_id,
-        temperature=0,
-        top_p=1.0,
-        use_graph=False,
-        attention=attention,
-        compile=compile,
-    )
+    decoder = greedy_decoder(loaded, reqs, slots=2, max_new=12, attention=attention, compile=compile)
     widths = []
     original = decoder.inner.embed_tokens.forward
     monkeypatch.setattr(decoder.inner.embed_tokens, "forward", lambda ids: widths.append(tuple(ids.shape)) or original(ids))
@@ -475,7 +438,6 @@ def test_handed_over_prompts_fill_the_slots_a_tail_leaves_free(loaded):
     """The next job's prompts, handed over while the last sequences of this one still decode, go into the slots those
     leave free; prompts made from another template shrink the shared prefix, and greedy decoding still gives
     `generate`'s tokens one for one for every prompt."""
-    from workers.decoder import SlotDecoder
     from workers.prompts import encode_chat_prompt
     from workers.scheduler import SlotScheduler
 
@@ -495,17 +457,7 @@ def test_handed_over_prompts_fill_the_slots_a_tail_leaves_free(loaded):
     first_budgets, later_budgets = [12, 12, 12], [6, 12, 4]
     reqs = [SampleRequest(i, p) for i, p in enumerate(first + later)]
     expected = _greedy_reference(loaded, reqs, first_budgets + later_budgets)
-    decoder = SlotDecoder(
-        loaded.model,
-        slots=2,
-        max_len=max(len(r.prompt_ids) for r in reqs) + 12,
-        max_new_tokens=12,
-        eos=loaded.eos_token_id,
-        temperature=0,
-        top_p=1.0,
-        use_graph=False,
-        attention="sdpa",
-    )
+    decoder = greedy_decoder(loaded, reqs, slots=2, max_new=12, attention="sdpa")
     asked = []
 
     def more(wait):
