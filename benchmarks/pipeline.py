@@ -248,10 +248,14 @@ def run_figures(run_id: int, seconds: float) -> dict:
     }
 
 
-def worker_run(args, warmup, project, handover: str) -> dict:
+def worker_run(args, warmup, project, mode: str) -> dict:
     from workbench.generation.services import generation_run_create
 
+    handover, _, switch_ms = mode.partition(":")  # "on:0.5": the hand-over on, the worker's GIL switch interval 0.5 ms
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
+    if switch_ms:
+        env["PIPELINE_SWITCH_INTERVAL_MS"] = switch_ms
+    handover = mode.replace(":", "-")
     if args.kill_after:
         # A killed worker's batches come back through the dispatch sweep once their heartbeat is stale: short limits,
         # and a CPU worker with the beat (`-Q default -B`, as `manage.py serve` runs it) to send the sweep.
@@ -372,7 +376,9 @@ def run(args) -> None:
     modes = args.handover.split(",")
     projects = {}
     for mode in modes:
-        projects[mode] = make_project(f"pipeline-{mode}", model_dir, args.chunks, random.Random(8), sentences)
+        projects[mode] = make_project(
+            f"pipeline-{mode.replace(':', '-').replace('.', '')}", model_dir, args.chunks, random.Random(8), sentences
+        )
         outputs |= stand_in_outputs(projects[mode], random.Random(9))
     project = projects[modes[0]]
     path = Path(args.data_dir) / "outputs.json"
@@ -392,6 +398,8 @@ def run(args) -> None:
         print("engine alone:", json.dumps(report["engine"]), flush=True)
     for handover in modes:
         key = f"worker, handover {handover}"
+        if ":" in handover:
+            key += " ms switch interval"
         report[key] = worker_run(args, warmup, projects[handover], handover)
         print(f"{key}:", json.dumps(report[key]), flush=True)
         if "engine" in report:
@@ -412,7 +420,11 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="a tiny model (CPU smoke test)")
     parser.add_argument("--chunks", type=int, default=3000)
     parser.add_argument("--warmup-chunks", type=int, default=64)
-    parser.add_argument("--handover", default="on", help="GENERATION_HANDOVER in the worker: on, off, or on,off for both")
+    parser.add_argument(
+        "--handover",
+        default="on",
+        help="GENERATION_HANDOVER in the worker: on, off, or on,off for both; on:0.5 also sets the worker's GIL switch interval (ms)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="GPU worker processes, one per GPU (CUDA_VISIBLE_DEVICES)")
     parser.add_argument("--kill-after", type=float, default=0, help="SIGKILL the first GPU worker this many s into the run")
     parser.add_argument("--skip-engine", action="store_true")

@@ -3,7 +3,8 @@
 Every few steps the host looks at which slots finished, collects their tokens and refills those slots with the next
 prompts (length-sorted prefills of several prompts at once), so a short answer frees its slot for new work; once no
 prompt waits, the running sequences move into the lower half of the slots whenever they fit there and the step runs on
-that half, so a job's tail stops paying for empty slots.
+that half, so a job's tail stops paying for empty slots. The finished sequences reach the caller only once the next
+round of steps is queued: whatever the caller does with them (decoding, storing) runs while the GPU works.
 """
 
 from __future__ import annotations
@@ -71,12 +72,16 @@ class SlotScheduler:
         free = list(range(slots))
         n = slots
         prefix_wanted = None  # a shorter shared prefix, once handed-over prompts do not all start with the current one
+        pending: list[Finished] = []  # finished in the last round, handed to the caller while the next one runs
         decoder.clear()
         with torch.inference_mode():
             decoder.set_prefix(decoder.shared_prefix(prompts))
             while True:
                 if more is not None and not queue:
                     waiting = len(free) == slots
+                    if waiting:
+                        yield from pending  # before blocking: the caller may be waiting for these to finish a job
+                        pending = []
                     got = more(waiting)
                     if got is None or (waiting and not got[0]):
                         more = None
@@ -92,6 +97,7 @@ class SlotScheduler:
                         n = slots  # the refills go into any free slot, so the step runs on all of them again
                         free = sorted(s for s in range(slots) if occupant[s] is None)
                 if not queue and len(free) == slots:
+                    yield from pending
                     return
                 # Refill free slots once enough are free to make a prefill worth it (or nothing else is running).
                 if queue and free and (len(free) >= self.refill_at or len(free) == slots or len(queue) <= len(free)):
@@ -117,6 +123,9 @@ class SlotScheduler:
                     continue  # nothing to decode: ask for more again, waiting this time
                 for _ in range(self.check_every):
                     decoder.step(n)
+                # The steps are queued on the GPU: the caller takes the last round's sequences meanwhile.
+                yield from pending
+                pending = []
                 done = decoder.finished.tolist()
                 newly = [s for s in range(slots) if occupant[s] is not None and done[s]]
                 if not newly:
@@ -125,7 +134,7 @@ class SlotScheduler:
                 out = decoder.out[newly].tolist()
                 now = time.perf_counter()
                 for row, slot in zip(out, newly):
-                    yield Finished(occupant[slot], row[: counts[slot]], int((now - started[slot]) * 1000))
+                    pending.append(Finished(occupant[slot], row[: counts[slot]], int((now - started[slot]) * 1000)))
                     occupant[slot] = None
                     free.append(slot)
                 if not queue:

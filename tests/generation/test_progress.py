@@ -36,8 +36,8 @@ def test_eta_leaves_out_failed_and_cancelled_batches(project):
 
 
 def test_throughput_per_worker_and_gpu(project):
-    """Tokens/s and pairs/hour per worker, over the time from its first sample's start (creation less duration) to
-    its last stored sample."""
+    """Tokens/s and pairs/hour per worker, over the time from its earliest sample's start (creation less duration) to
+    its last stored sample; the earliest-started sample is not the first stored one here."""
     from workbench.documents.models import Chunk, SourceDocument
     from workbench.generation.models import Generation
     from workbench.generation.selectors import run_throughput
@@ -53,6 +53,7 @@ def test_throughput_per_worker_and_gpu(project):
         ("gpu0@a", "NVIDIA H200", 1, 8, 3000, 150),
         ("gpu0@a", "NVIDIA H200", 2, 18, 3000, 150),
         ("gpu1@a", "NVIDIA H200", 0, 10, 5000, 200),
+        ("gpu0@a", "NVIDIA H200", 1, 1, 6000, 100),  # stored 1 s after the first, started 4 s before it
     ]
     for n, (worker, gpu, chunk, at, ms, tokens) in enumerate(rows):
         g = Generation.objects.create(
@@ -67,9 +68,9 @@ def test_throughput_per_worker_and_gpu(project):
         )
         Generation.objects.filter(pk=g.pk).update(created_at=t0 + timedelta(seconds=at))
     first, second = run_throughput(run=run)
-    # gpu0: 400 tokens, 3 pairs from 2 s before its first store (0 s) to 18 s: 20 s.
-    assert (first["worker"], first["pairs"], first["output_tokens"], first["seconds"]) == ("gpu0@a", 3, 400, 20.0)
-    assert (first["tokens_per_second"], first["pairs_per_hour"]) == (20, 540)
+    # gpu0: 500 tokens, 4 pairs from its earliest start (-5 s) to its last store (18 s): 23 s.
+    assert (first["worker"], first["pairs"], first["output_tokens"], first["seconds"]) == ("gpu0@a", 4, 500, 23.0)
+    assert (first["tokens_per_second"], first["pairs_per_hour"]) == (22, 626)
     # gpu1: one pair of 200 tokens in its 5 s.
     assert (second["worker"], second["tokens_per_second"], second["pairs_per_hour"]) == ("gpu1@a", 40, 720)
     assert run_progress(run=run)["workers"] == [first, second]

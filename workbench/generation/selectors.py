@@ -52,25 +52,36 @@ def run_progress(*, run: GenerationRun) -> dict:
 
 def run_throughput(*, run: GenerationRun) -> list[dict]:
     """Per worker and GPU: pairs stored, output tokens, and tokens/s and pairs/hour over the time it generated for this
-    run (from the start of its first stored sample, i.e. that sample's creation less its duration, to its last stored
+    run (from the start of its earliest sample, a stored sample's creation less its duration, to its last stored
     sample; storing and filtering included, model loading not)."""
+    from datetime import timedelta
+
     from django.db.models import Count, Max, Min, Sum
 
     rows = list(
         Generation.objects.filter(run=run)
         .values("worker", "gpu_name")
-        .annotate(samples=Count("id"), tokens=Sum("completion_tokens"), first=Min("created_at"), last=Max("created_at"))
+        .annotate(
+            samples=Count("id"),
+            tokens=Sum("completion_tokens"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            longest_ms=Max("duration_ms"),
+        )
         .order_by("worker", "gpu_name")
     )
     out = []
     for row in rows:
-        first_ms = (
-            Generation.objects.filter(run=run, worker=row["worker"], gpu_name=row["gpu_name"])
-            .order_by("created_at", "pk")
-            .values_list("duration_ms", flat=True)
-            .first()
-        ) or 0
-        seconds = (row["last"] - row["first"]).total_seconds() + first_ms / 1000
+        # The earliest-started sample need not be the first stored (samples are stored in groups as they finish), but
+        # it started no later than the first stored one did, so it was stored within the longest duration after it.
+        early = Generation.objects.filter(
+            run=run,
+            worker=row["worker"],
+            gpu_name=row["gpu_name"],
+            created_at__lte=row["first"] + timedelta(milliseconds=row["longest_ms"] or 0),
+        ).values_list("created_at", "duration_ms")
+        start = min(created - timedelta(milliseconds=ms or 0) for created, ms in early)
+        seconds = (row["last"] - start).total_seconds()
         out.append(
             {
                 "worker": row["worker"],

@@ -46,6 +46,6 @@ class Command(BaseCommand):
                 last = line
             if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
                 break
-            time.sleep(1)
+            time.sleep(0.5)
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"Run {run.pk} {run.status}: {run.error}")
