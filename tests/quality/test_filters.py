@@ -213,9 +213,9 @@ FRAMES = ["{a}의 {b}에 대해 설명해 주세요.", "{a} 및 {b}의 관계는
 
 
 def test_questions_in_one_frame_about_other_subjects_are_rarely_compared():
-    # 198 questions of two or three terms, each sharing its frame and one subject with 30 others, or both subjects in
-    # another frame with 2 (a third of their terms, or two terms of three: similarity 0.5 or 0.67): none is a
-    # candidate of another, where bands of 4 MinHash rows made about one pair in five a candidate.
+    # 198 questions of two or three terms, each sharing its frame and one subject with 20 others, or both subjects in
+    # another frame with 2 (similarity 1/3, 0.5 or 0.67): none is a candidate of another, where 16 bands of 4 MinHash
+    # rows made a pair at 1/3 a candidate with probability 0.18, at 0.5 with 0.64.
     questions = [f.format(a=a, b=b) for f in FRAMES for a, b in combinations(SUBJECTS, 2)]
     assert {len(question_terms(q)) for q in questions} == {2, 3}
     index = CountingIndex()
