@@ -185,6 +185,12 @@ def build_cases(seed: int = 11) -> list[dict]:
 
 
 def held_out_cases() -> list[dict]:
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+    import django
+
+    django.setup()  # the filters import the quality models; the dev set's path sets Django up in chunks()
     rows = [json.loads(line) for line in HELD_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if "output" in r]
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from itertools import combinations
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workbench.generation.parsing import parse_output
-from workbench.quality.filters import FLAG_NAMES, DuplicateIndex, FilterConfig, assess
+from workbench.quality.filters import (
+    FLAG_NAMES,
+    NEAR_BAND,
+    TERM_BAND,
+    DuplicateIndex,
+    FilterConfig,
+    assess,
+    question_bands,
+    question_similarity,
+    term_keys,
+)
 from workbench.quality.korean import _SENTENCE, MAX_TERMS, question_terms, term_similarity
 
 SOURCE = (
@@ -157,6 +169,82 @@ def test_same_frame_or_subject_with_another_question_is_not_a_duplicate():
         index = DuplicateIndex()
         index.check_and_add(1, first)
         assert index.check_and_add(2, second) == (None, 0.0), (first, second)
+
+
+# --- duplicate candidates ------------------------------------------------------------------------------------------
+VOCABULARY = [f"어휘{i}" for i in range(24)] + ["개정", "법률", "규정", "오", "1", "?who", "?how", "?when"]
+
+
+@st.composite
+def similar_term_sets(draw):
+    """A term set and another made from it by dropping and adding a few terms (most pairs near the threshold)."""
+    a = draw(st.frozensets(st.sampled_from(VOCABULARY), min_size=2, max_size=MAX_TERMS))
+    dropped = draw(st.frozensets(st.sampled_from(sorted(a)), max_size=3))
+    added = draw(st.frozensets(st.sampled_from(VOCABULARY), max_size=3))
+    return a, (a - dropped) | added
+
+
+@settings(max_examples=500, deadline=None)
+@given(pair=similar_term_sets(), threshold=st.sampled_from([0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0]))
+def test_every_pair_over_the_term_threshold_shares_a_term_key(pair, threshold):
+    a, b = pair
+    if term_similarity(a, b) >= threshold:
+        assert set(term_keys(a, threshold)) & set(term_keys(b, threshold)), (sorted(a), sorted(b))
+
+
+def test_questions_sharing_one_term_of_three_share_no_key():
+    # The cost of the earlier MinHash bands of 4 rows: over sets of 2-5 terms, two questions sharing one term of three
+    # were candidates about one time in five. The term keys of such questions differ.
+    a, b = frozenset({"헌법", "개정", "?who"}), frozenset({"헌법", "예산", "?who"})
+    assert not set(term_keys(a, 0.7)) & set(term_keys(b, 0.7))
+    assert {TERM_BAND, NEAR_BAND} <= {band for band, _ in question_bands("헌법 개정안은 누가 발의할 수 있나요?")}
+
+
+class CountingIndex(DuplicateIndex):
+    compared = 0
+
+    def similarity(self, mine, other, **kwargs):
+        self.compared += 1
+        return super().similarity(mine, other, **kwargs)
+
+
+SUBJECTS = ["헌법", "국회", "대통령", "법원", "예산", "조약", "계엄", "선거", "국민", "교육", "감사원", "외교"]
+FRAMES = ["{a}의 {b}에 대해 설명해 주세요.", "{a} 및 {b}의 관계는 무엇인가요?", "{a} 및 {b}의 차이는 무엇인가요?"]
+
+
+def test_questions_in_one_frame_about_other_subjects_are_rarely_compared():
+    # 198 questions of two or three terms, each sharing its frame and one subject with 20 others, or both subjects in
+    # another frame with 2 (similarity 1/3, 0.5 or 0.67): none is a candidate of another, where 16 bands of 4 MinHash
+    # rows made a pair at 1/3 a candidate with probability 0.18, at 0.5 with 0.64.
+    questions = [f.format(a=a, b=b) for f in FRAMES for a, b in combinations(SUBJECTS, 2)]
+    assert {len(question_terms(q)) for q in questions} == {2, 3}
+    index = CountingIndex()
+    assert all(index.check_and_add(i, q) == (None, 0.0) for i, q in enumerate(questions))
+    assert index.compared == 0
+
+
+def test_the_index_finds_the_most_similar_earlier_question_as_comparing_all_pairs_does():
+    questions = [q for pair in PARAPHRASES + DIFFERENT for q in pair]
+    questions += [q.replace("?", "요?") for q in questions[:6]] + [f.format(a="헌법", b="개정") for f in FRAMES]
+    index = DuplicateIndex()
+    for i, question in enumerate(questions):
+        scores = [question_similarity(question, earlier) for earlier in questions[:i]]
+        best = max(scores, default=0.0)
+        hit, similarity = index.check_and_add(i, question)
+        assert similarity == best, question
+        assert hit == (scores.index(best) if best else None) or question_similarity(question, questions[hit]) == best
+
+
+def test_a_near_copy_asking_with_another_interrogative_is_found_by_its_characters():
+    # Term similarity 0 (one asks who), trigram similarity 0.79: a duplicate at a trigram threshold of 0.75, found
+    # through the term set left one term short.
+    first = "서울 지하철 1호선이 개통된 구간과 그 길이, 개통 연도를 알려 주세요."
+    second = "서울 지하철 1호선이 개통된 구간과 그 길이, 개통 연도를 누가 알려 주세요."
+    index = DuplicateIndex(0.75)
+    index.check_and_add(1, first)
+    hit, similarity = index.check_and_add(2, second)
+    assert hit == 1 and 0.75 <= similarity < 0.8
+    assert {b for b, _ in set(question_bands(first)) & set(question_bands(second))} == {NEAR_BAND}
 
 
 # --- answers not supported by the source -------------------------------------------------------------------------------

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
 from tests.quality.card import article, outputs
+from tests.quality.test_filters import PARAPHRASES
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.jobs import JobStatus
-from workbench.quality.models import PairFlag, ScoringJob
+from workbench.quality.filters import TERM_BAND, question_bands
+from workbench.quality.models import PairFlag, QuestionBand, ScoringJob
 from workbench.quality.selectors import flag_calibration
 from workbench.quality.services import pairs_assess, scoring_job_create
 
@@ -114,6 +118,50 @@ def test_project_wide_duplicates_in_other_chunks_within_one_call_and_across_call
     # Re-assessing a later pair alone finds the same duplicate through the stored bands.
     pairs_assess(pair_ids=[later[2].pk])
     assert PairFlag.objects.get(pair=later[2], name="duplicate").details["similar_to"] == later[1].pk
+
+
+def stored_keys(pair) -> set[tuple[int, int]]:
+    return set(QuestionBand.objects.filter(pair=pair).values_list("band", "hash"))
+
+
+def test_a_later_batch_finds_paraphrases_through_the_stored_keys(project):
+    # First batch: one question of each paraphrase pair; its keys are stored, the same keys the in-memory index uses
+    # (several term keys and near-copy keys per question).
+    first = pairs_in_own_chunks(project, [a for a, _ in PARAPHRASES] + ["대통령의 임기는 몇 년인가요?"])
+    pairs_assess(pair_ids=[p.pk for p in first])
+    for pair in first:
+        assert stored_keys(pair) == set(question_bands(pair.question)), pair.question
+    assert any(sum(band == TERM_BAND for band, _ in stored_keys(p)) > 1 for p in first)
+    # Later batches, in other chunks: each paraphrase is found through the stored keys alone, the same subject asked
+    # another thing is not.
+    later = pairs_in_own_chunks(project, [b for _, b in PARAPHRASES] + ["국회의원의 임기는 몇 년인가요?"], start=50)
+    for pair in later:
+        pairs_assess(pair_ids=[pair.pk])
+    for earlier, pair in zip(first, later[:-1]):
+        flag = PairFlag.objects.get(pair=pair, name="duplicate")
+        assert flag.details["similar_to"] == earlier.pk and "elsewhere in the project" in flag.reason, pair.question
+    assert QAPair.objects.get(pk=later[-1].pk).flags == []
+
+
+def test_migration_rebuilds_the_bands_of_the_earlier_scheme(project):
+    # Rows of the earlier scheme (one MinHash band of the terms per band number) are replaced by the keys of now, per
+    # project with its term threshold; a later batch then finds its duplicates through them.
+    from django.apps import apps
+    from django.db import connection
+
+    rebuild = import_module("workbench.quality.migrations.0004_question_band_keys").rebuild_question_bands
+    project.filter_thresholds = {"duplicate.term_similarity": 0.6}
+    project.save(update_fields=["filter_thresholds"])
+    first = pairs_in_own_chunks(project, [a for a, _ in PARAPHRASES])
+    QuestionBand.objects.bulk_create(
+        QuestionBand(project=project, pair=p, band=b, hash=p.pk * 100 + b) for p in first for b in range(-1, 16)
+    )
+    rebuild(apps, SimpleNamespace(connection=connection))
+    for pair in first:
+        assert stored_keys(pair) == set(question_bands(pair.question, 0.6)), pair.question
+    later = pairs_in_own_chunks(project, [b for _, b in PARAPHRASES], start=50)
+    pairs_assess(pair_ids=[p.pk for p in later])
+    assert [PairFlag.objects.get(pair=p, name="duplicate").details["similar_to"] for p in later] == [p.pk for p in first]
 
 
 def test_reassessing_replaces_flags(project):

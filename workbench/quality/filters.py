@@ -8,16 +8,20 @@ DEFAULTS; the defaults are justified by the evaluation set (`benchmarks/quality_
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import unicodedata
 import zlib
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import combinations
 
 from workbench.generation.parsing import parse_output
-from workbench.quality.korean import answer_facts, question_terms, term_similarity
+from workbench.quality.korean import MAX_TERMS, MIN_TERMS, answer_facts, question_terms, term_similarity
 from workbench.quality.models import FlagName, Severity
+from workbench.quality.synonyms import CANONICAL
 
 FLAG_NAMES = tuple(FlagName.values)
 
@@ -381,7 +385,10 @@ def question_key(question: str) -> str:
 
 
 def shingles(question: str) -> set[str]:
-    key = question_key(question)
+    return _key_shingles(question_key(question))
+
+
+def _key_shingles(key: str) -> set[str]:
     if len(key) < 3:
         return {key} if key else set()
     return {key[i : i + 3] for i in range(len(key) - 2)}
@@ -409,82 +416,164 @@ def question_similarity(
     return grams if grams >= threshold else 0.0
 
 
-def question_features(question: str) -> set[str]:
-    """What the MinHash LSH indexes: the canonical content terms, or the character trigrams of a question that has
-    none (then only near-copies of it are found)."""
+# --- duplicate candidates ------------------------------------------------------------------------------------------
+# Candidates are found by keys, (band, hash) pairs that two similar questions share; the in-memory index and the
+# project-wide one stored in the database (`QuestionBand`) use the same keys, from `question_bands`. Every candidate is
+# verified exactly (`DuplicateIndex.similarity`, `question_similarity`).
+EXACT_BAND = -1  # the question without case, spaces and punctuation
+TRIGRAM_BANDS, TRIGRAM_ROWS = 16, 4  # MinHash LSH over the character trigrams of a question without usable terms
+TERM_BAND = 16  # combinations of a question's rarest terms: every pair over `term_threshold` shares one
+NEAR_BAND = 17  # the term set, and for three terms or more each set with one of them left out: near-copies
+_CANONICAL_FORMS = frozenset(CANONICAL.values())
+NEAR_MIN_TERMS = 4
+
+
+def _key_hash(*parts: str) -> int:
+    return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@lru_cache(maxsize=100_000)
+def _term_rank(term: str) -> tuple[int, int]:
+    """A fixed order of terms, rarest kinds first: subject words, then the canonical forms of the question vocabulary
+    (synonyms.py), then single syllables and numbers, then what is asked ("?how"). Any fixed order
+    finds the same candidates; this one keeps the keys' buckets small, since a question's keys are drawn from its
+    first terms. Within a kind the order is a stable hash (not Python's, which changes per process)."""
+    if term.startswith("?"):
+        kind = 3
+    elif len(term) == 1 or term.isdigit():
+        kind = 2
+    elif term in _CANONICAL_FORMS:
+        kind = 1
+    else:
+        kind = 0
+    return kind, zlib.crc32(term.encode())
+
+
+def _shared_terms(term_threshold: float) -> int:
+    """How many terms any two questions over `term_threshold` share at least, both having `MIN_TERMS` or more: a
+    Jaccard similarity over 2/3 needs three shared terms unless both are the same two terms; over 1/3, two."""
+    return 3 if term_threshold > 2 / 3 else 2 if term_threshold > 1 / 3 else 1
+
+
+def term_keys(terms: frozenset[str], term_threshold: float) -> list[tuple[str, ...]]:
+    """Prefix filtering (the all-pairs set similarity join): two sets with Jaccard similarity ≥ t share at least
+    ceil(t·n) of the n terms of either; in a fixed order of terms, their first m shared terms lie within the first
+    n − ceil(t·n) + m terms of each, so every m-combination of those is a key and the two share one. m is the number of
+    terms such questions share at least (`_shared_terms`), or all of a shorter set's. The keys carry what the question
+    asks, which two similar questions have in common (`term_similarity`). Exact: every pair with term similarity ≥ t
+    shares a key, whatever the order; rare terms first only makes the keys rarer."""
+    n = len(terms)
+    if not MIN_TERMS <= n <= MAX_TERMS:
+        return []
+    order = sorted(terms, key=_term_rank)
+    m = min(n, _shared_terms(term_threshold))
+    prefix = min(n, n - math.ceil(term_threshold * n - 1e-9) + m)
+    asked = ",".join(sorted(t for t in terms if t.startswith("?")))
+    return [(asked, *combination) for combination in combinations(order[:prefix], m)]
+
+
+def near_keys(terms: frozenset[str]) -> list[tuple[str, ...]]:
+    """Keys for near-copies, questions whose characters are almost all the same (trigram similarity ≥ `threshold`)
+    while their terms are not similar enough: the content terms without what is asked (the same question with another
+    interrogative, which term similarity keeps apart) and, from four content terms on, each set of all of them but one
+    (a word swapped)."""
+    content = sorted(t for t in terms if not t.startswith("?"))
+    if not content or len(terms) > MAX_TERMS:
+        return []
+    keys = [tuple(content)]
+    if len(content) >= NEAR_MIN_TERMS:
+        keys += [tuple(content[:i] + content[i + 1 :]) for i in range(len(content))]
+    return keys
+
+
+def question_bands(question: str, term_threshold: float = DEFAULTS["duplicate.term_similarity"]) -> list[tuple[int, int]]:
+    """The keys of a question, (band, 64-bit hash): its normalised text (band -1); for a question of `MIN_TERMS` to
+    `MAX_TERMS` content terms, its term keys (`term_keys`, paraphrases) and near-copy keys (`near_keys`); for one of a
+    single term, its near-copy key; for one without terms or a passage, MinHash LSH bands of its character trigrams
+    (16 bands of 4 rows: a trigram similarity of 0.9 shares a band with probability > 0.999)."""
+    key = question_key(question)
+    if not key:
+        return []
+    bands = [(EXACT_BAND, _key_hash(key))]
     terms = question_terms(question)
-    return set(terms) if terms else {"#" + g for g in shingles(question)}
+    if terms and len(terms) <= MAX_TERMS:
+        bands += [(TERM_BAND, _key_hash("t", *k)) for k in term_keys(terms, term_threshold)]
+        bands += [(NEAR_BAND, _key_hash("n", *k)) for k in near_keys(terms)]
+        return bands
+    from datasketch import MinHash
 
-
-@lru_cache(maxsize=64)
-def _lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
-    """datasketch's bands and rows for a threshold, found by numerical integration: computed once, not per index (a
-    generation batch builds an index per chunk, and the integration cost 11 ms each; benchmarks/store.py)."""
-    from datasketch import MinHashLSH
-
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    return lsh.b, lsh.r
+    grams = shingles(question)
+    values = MinHash.bulk([[("#" + g).encode() for g in grams]], num_perm=TRIGRAM_BANDS * TRIGRAM_ROWS)[0].hashvalues
+    return bands + [
+        (b, _key_hash("g", values[b * TRIGRAM_ROWS : (b + 1) * TRIGRAM_ROWS].tobytes().hex())) for b in range(TRIGRAM_BANDS)
+    ]
 
 
 class DuplicateIndex:
-    """Duplicate questions with MinHash LSH (datasketch) over their content terms, verified by `question_similarity`
-    against `term_threshold` (paraphrases) and `threshold` (character trigrams, near-copies). Exact duplicates (after
-    normalising case, spaces and punctuation) are found by key."""
+    """Duplicate questions among those added so far: candidates share a key of `question_bands` (paraphrases through
+    their terms, near-copies through their term sets or character trigrams), verified by `similarity` against
+    `term_threshold` (paraphrases) and `threshold` (character trigrams, near-copies). Exact duplicates (after
+    normalising case, spaces and punctuation) are found by key. The project-wide search stores the same keys
+    (`QuestionBand`)."""
 
     def __init__(
         self,
         threshold: float = DEFAULTS["duplicate.similarity"],
-        num_perm: int = 64,
         term_threshold: float = DEFAULTS["duplicate.term_similarity"],
     ):
-        from datasketch import MinHashLSH
-
         self.threshold = threshold
         self.term_threshold = term_threshold
-        self.num_perm = num_perm
-        # Questions have few content terms, so MinHash estimates vary widely: bands of 4 rows (16 of them with 64
-        # permutations, as the project-wide index stores) make a similarity of 0.7 a candidate with probability 0.99,
-        # and the candidates are verified exactly.
-        lsh_threshold = min(threshold, term_threshold)
-        params = (num_perm // 4, 4) if num_perm % 4 == 0 else _lsh_params(lsh_threshold, num_perm)
-        self.lsh = MinHashLSH(threshold=lsh_threshold, num_perm=num_perm, params=params)
-        self.keys: dict[str, object] = {}
-        self.questions: dict[object, tuple[frozenset, set[str]]] = {}
+        self.keys: dict[str, int] = {}
+        self.buckets: dict[tuple[int, int], list[int]] = {}
+        # Per question, in the order added: its id, and what `similarity` compares: its terms, normalised text and
+        # number of distinct character trigrams (the trigrams themselves are computed again for the few candidates
+        # compared by characters, rather than held for every question).
+        self.items: list[tuple[object, tuple[frozenset, str, int]]] = []
 
     @classmethod
     def for_config(cls, cfg: FilterConfig) -> DuplicateIndex:
         return cls(cfg["duplicate.similarity"], term_threshold=cfg["duplicate.term_similarity"])
 
-    def _minhash(self, features: set[str]):
-        from datasketch import MinHash
-
-        return MinHash.bulk([[g.encode() for g in features]], num_perm=self.num_perm)[0]
-
-    def similarity(self, mine: tuple[frozenset, set[str]], other: tuple[frozenset, set[str]]) -> float:
+    def similarity(self, mine: tuple[frozenset, str, int], other: tuple[frozenset, str, int], *, my_grams=None) -> float:
+        """Term similarity of (terms, normalised text, trigram count) when it reaches `term_threshold`, else trigram
+        similarity of the texts when it reaches `threshold`, else 0. `my_grams`: the trigrams of `mine`, when at
+        hand. Two trigram sets whose sizes differ more than the threshold allows are not compared."""
         terms = term_similarity(mine[0], other[0])
         if terms >= self.term_threshold:
             return terms
-        grams = jaccard(mine[1], other[1])
+        if min(mine[2], other[2]) < self.threshold * max(mine[2], other[2]):
+            return 0.0
+        grams = jaccard(my_grams if my_grams is not None else _key_shingles(mine[1]), _key_shingles(other[1]))
         return grams if grams >= self.threshold else 0.0
 
-    def check_and_add(self, item_id, question: str, *, minhash=None) -> tuple[object | None, float]:
-        """The most similar earlier question (id, similarity) at or over the threshold, then index this one."""
+    def check_and_add(self, item_id, question: str, *, bands=None) -> tuple[object | None, float]:
+        """The most similar earlier question (id, similarity) at or over the threshold, the earliest added of equally
+        similar ones, then index this one. `bands`: the question's `question_bands`, when already computed."""
         key = question_key(question)
         if not key:
             return None, 0.0
         if key in self.keys:
-            return self.keys[key], 1.0
-        mine = (question_terms(question), shingles(question))
-        mh = minhash if minhash is not None else self._minhash(question_features(question))
+            return self.items[self.keys[key]][0], 1.0
+        if bands is None:
+            bands = question_bands(question, self.term_threshold)
+        candidates = set()
+        for band in bands:
+            if band[0] != EXACT_BAND and (bucket := self.buckets.get(band)):
+                candidates.update(bucket)
+        my_grams = _key_shingles(key)
+        mine = (question_terms(question), key, len(my_grams))
         best, best_sim = None, 0.0
-        for candidate in self.lsh.query(mh):
-            sim = self.similarity(mine, self.questions[candidate])
+        for candidate in sorted(candidates):
+            sim = self.similarity(mine, self.items[candidate][1], my_grams=my_grams)
             if sim > best_sim:
                 best, best_sim = candidate, sim
-        self.keys[key] = item_id
-        self.questions[item_id] = mine
-        self.lsh.insert(item_id, mh, check_duplication=False)
-        return best, best_sim
+        position = len(self.items)
+        self.items.append((item_id, mine))
+        self.keys[key] = position
+        for band in bands:
+            if band[0] != EXACT_BAND:
+                self.buckets.setdefault(band, []).append(position)
+        return (self.items[best][0] if best is not None else None), best_sim
 
 
 def duplicate_flag(similar_to, similarity: float, *, same_chunk: bool, label: str) -> Flag:

@@ -125,8 +125,18 @@ def canonical(term: str) -> str:
 def question_terms(question: str) -> frozenset[str]:
     """The question's content morphemes without its frame, synonyms mapped to one canonical form."""
     text = unicodedata.normalize("NFC", question).lower()
+    words = _WORD.findall(text)
+    if len(words) == 1:
+        return _word_terms(words[0])
+    return frozenset().union(*map(_word_terms, words))
+
+
+@lru_cache(maxsize=500_000)
+def _word_terms(word: str) -> frozenset[str]:
+    """The terms of one (lower-case) word: Kiwi analyses each word on its own (`morphemes`), so a question's terms are
+    the union of its words', and a word's are worked out once."""
     terms = set()
-    for form, tag, _, _ in morphemes(text):
+    for form, tag, _, _ in analyse_word(word):
         if form in _INTERROGATIVES:
             terms.add(_INTERROGATIVES[form])
             continue

@@ -40,8 +40,11 @@ class PairFlag(models.Model):
 
 
 class QuestionBand(models.Model):
-    """MinHash LSH bands of a pair's question, so near-duplicates are found project-wide with an index lookup.
-    Band -1 holds the exact key (the question without case, spaces and punctuation)."""
+    """The duplicate-search keys of a pair's question (`workbench.quality.filters.question_bands`), so duplicates are
+    found project-wide with an index lookup: band -1 holds the exact key (the question without case, spaces and
+    punctuation), band 16 its term keys and band 17 its near-copy keys (several rows each), bands 0-15 the MinHash LSH
+    bands of a question without usable terms. Migration 0004 rebuilt the rows of the earlier MinHash-only scheme; a
+    re-score (`ScoringJob`) rebuilds a project's rows too."""
 
     project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
     pair = models.ForeignKey(QAPair, on_delete=models.CASCADE, related_name="question_bands")
@@ -50,7 +53,7 @@ class QuestionBand(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "band", "hash"], name="question_band_lookup")]
-        constraints = [models.UniqueConstraint(fields=["pair", "band"], name="question_band_once")]
+        constraints = [models.UniqueConstraint(fields=["pair", "band", "hash"], name="question_band_once")]
 
 
 class ScoringJob(models.Model):

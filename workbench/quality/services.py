@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from django.db import transaction
@@ -15,29 +14,10 @@ from workbench.quality.filters import (
     FilterConfig,
     assess,
     duplicate_flag,
-    question_features,
-    question_key,
+    question_bands,
     question_similarity,
 )
 from workbench.quality.models import FlagName, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob, Severity
-
-BANDS, ROWS = 16, 4  # 64 permutations; a similarity of 0.7 shares a band with probability > 0.99
-
-
-def _int64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
-
-
-def question_bands(question: str) -> list[tuple[int, int]]:
-    from datasketch import MinHash
-
-    key = question_key(question)
-    if not key:
-        return []
-    features = question_features(question)
-    values = MinHash.bulk([[g.encode() for g in features]], num_perm=BANDS * ROWS)[0].hashvalues
-    bands = [(b, _int64(values[b * ROWS : (b + 1) * ROWS].tobytes())) for b in range(BANDS)]
-    return [(-1, _int64(key.encode()))] + bands
 
 
 def _raw_output(pair: QAPair) -> tuple[str, str | None]:
@@ -72,7 +52,7 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
         per_chunk.setdefault(earlier[1], DuplicateIndex.for_config(cfg)).check_and_add(earlier[0], earlier[2])
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
-    bands_of = {p.pk: question_bands(p.question) for p in pairs if p.question}
+    bands_of = {p.pk: question_bands(p.question, term_threshold) for p in pairs if p.question}
     stored = _pairs_sharing_bands(project, bands_of, before=pairs[-1].pk)  # their own bands were deleted above
     questions = dict(QAPair.objects.filter(pk__in={i for ids in stored.values() for i in ids}).values_list("id", "question"))
     in_call: dict[tuple[int, int], list[int]] = {}
