@@ -137,27 +137,49 @@ def _source_index(source: str) -> dict[str, int]:
 
 
 def copied_spans(text: str, source: str, *, min_span: int) -> list[tuple[int, int, int]]:
-    """Maximal runs of `text` that occur verbatim in `source`: (start in text, end in text, start in source)."""
-    if len(text) < _KGRAM or len(source) < _KGRAM:
+    """Maximal runs of `text` that occur verbatim in `source`: (start in text, end in text, start in source).
+
+    The text is scanned from the left: a run starts where 12 characters of it occur in the source and extends from
+    their first occurrence there as far as both agree; a run shorter than `min_span` is dropped and the scan goes on
+    from the next position. A run of `min_span` characters holds the 12 characters at some multiple of `step` =
+    `min_span` - 11, so those positions are looked up first, and the scan visits only the `step` positions up to each
+    one found in the source: no other position starts a run that is kept (the tests compare this with a scan of every
+    position)."""
+    n = len(text)
+    if n < _KGRAM or len(source) < _KGRAM:
         return []
     index = _source_index(source)
+    step = max(1, min_span - _KGRAM + 1)
     spans = []
     i = 0
-    n = len(text)
-    while i <= n - _KGRAM:
-        pos = index.get(text[i : i + _KGRAM])
-        if pos is None:
-            i += 1
+    for probe in range(0, n - _KGRAM + 1, step):
+        if probe < i or text[probe : probe + _KGRAM] not in index:
             continue
-        # Extend the match as far as text and source agree.
-        end, src_end = i + _KGRAM, pos + _KGRAM
-        while end < n and src_end < len(source) and text[end] == source[src_end]:
-            end += 1
-            src_end += 1
-        if end - i >= min_span:
-            spans.append((i, end, pos))
-        i = end if end - i >= min_span else i + 1
+        i = max(i, probe - step + 1)
+        while i <= probe:
+            pos = index.get(text[i : i + _KGRAM])
+            if pos is None:
+                i += 1
+                continue
+            end = i + _KGRAM + _common_prefix(text, i + _KGRAM, source, pos + _KGRAM)
+            if end - i >= min_span:
+                spans.append((i, end, pos))
+                i = end
+            else:
+                i += 1
     return spans
+
+
+def _common_prefix(a: str, i: int, b: str, j: int) -> int:
+    """The length of the common prefix of a[i:] and b[j:], by halving on slice comparisons."""
+    low, high = 0, min(len(a) - i, len(b) - j)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[i + low : i + mid] == b[j + low : j + mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 _INTERROGATIVE = re.compile(
