@@ -15,6 +15,7 @@ from workbench.quality.filters import (
     TERM_BAND,
     DuplicateIndex,
     FilterConfig,
+    _repeated_share,
     _source_index,
     assess,
     copied_spans,
@@ -395,3 +396,17 @@ def text_and_source(draw):
 def test_copied_spans_are_those_of_a_scan_of_every_position(pair, min_span):
     text, source = pair
     assert copied_spans(text, source, min_span=min_span) == plain_copied_spans(text, source, min_span=min_span)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    answer=st.text("가나다라 ab.\n", max_size=80),
+    question=st.text("가나다라 ab.\n", max_size=80),
+    threshold=st.sampled_from([0.0, 0.3, 0.5, 0.8, 0.95, 1.0]),
+)
+def test_the_repeated_share_is_exact_wherever_it_can_reach_the_threshold(answer, question, threshold):
+    a, q = " ".join(answer.split()), " ".join(question.split())
+    a_grams = {a[i : i + 3] for i in range(len(a) - 2)}
+    share = len(a_grams & {q[i : i + 3] for i in range(len(q) - 2)}) / len(a_grams) if a_grams else 0.0
+    found = _repeated_share(answer, question, threshold)
+    assert found == share or (found == 0.0 and share < threshold)

@@ -191,12 +191,21 @@ def _looks_like_question(question: str) -> bool:
     return bool(_INTERROGATIVE.search(question[-40:]))
 
 
-_SPACES = re.compile(r"\s+")
-
-
 def _trigrams(text: str) -> set[str]:
-    text = _SPACES.sub(" ", text.strip())
     return {text[i : i + 3] for i in range(len(text) - 2)}
+
+
+def _repeated_share(answer: str, question: str, threshold: float) -> float:
+    """The share of the answer's character trigrams (runs of spaces as one space) that the question has too, or 0 when a
+    cheap bound puts it below `threshold`: each character of the answer that the question lacks, from the answer's
+    third on, ends at least one trigram that the question lacks, among at most len(answer) - 2 trigrams."""
+    answer, question = " ".join(answer.split()), " ".join(question.split())
+    if len(answer) >= 3:
+        lacking = len(set(answer[2:]).difference(question))
+        if (len(answer) - 2 - lacking) / (len(answer) - 2) < threshold:
+            return 0.0
+    a_grams = _trigrams(answer)
+    return len(a_grams & _trigrams(question)) / len(a_grams) if a_grams else 0.0
 
 
 # --- individual filters ------------------------------------------------------------------------------------------------
@@ -229,8 +238,7 @@ def _echo(source: str, question: str | None, answer: str | None, cfg: FilterConf
                 {"field": "answer", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in a_spans
             ]
         if question and len(answer) >= 10:
-            a_grams = _trigrams(answer)
-            overlap = len(a_grams & _trigrams(question)) / len(a_grams) if a_grams else 0.0
+            overlap = _repeated_share(answer, question, cfg["echo.answer_repeats_question"])
             if overlap >= cfg["echo.answer_repeats_question"]:
                 reasons.append(f"the answer repeats the question ({overlap:.0%} of it)")
                 score = max(score, overlap)
@@ -274,13 +282,16 @@ def _truncated(question: str | None, answer: str | None, finish_reason: str | No
 
 
 _NON_LETTER = re.compile(r"[\W\d_]+")
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
+
+
+def _hangul_count(text: str) -> int:
+    return len(text) - len(_HANGUL.sub("", text))
 
 
 def _hangul_share(text: str) -> tuple[float, int]:
     letters = len(_NON_LETTER.sub("", text))
-    hangul = len(_HANGUL.findall(text))
-    return (hangul / letters if letters else 1.0), letters
+    return (_hangul_count(text) / letters if letters else 1.0), letters
 
 
 @lru_cache(maxsize=512)
@@ -295,6 +306,10 @@ def _language(source: str, question: str | None, answer: str | None, cfg: Filter
     worst, which = 1.0, []
     for name, text in (("question", question), ("answer", answer)):
         if not text:
+            continue
+        # There are no more letters than characters: a text with this much Hangul among its characters has as much among
+        # its letters, and its letters need no counting.
+        if _hangul_count(text) / len(text) >= cfg["language.min_hangul_share"]:
             continue
         share, letters = _hangul_share(text)
         if letters >= 8 and share < cfg["language.min_hangul_share"]:
