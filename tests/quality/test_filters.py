@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from workbench.generation.parsing import parse_output
 from workbench.quality.filters import (
     _KGRAM,
+    _LOOP,
     FLAG_NAMES,
     NEAR_BAND,
     TERM_BAND,
     DuplicateIndex,
     FilterConfig,
+    _loops,
     _repeated_share,
     _source_index,
     assess,
@@ -396,6 +398,18 @@ def text_and_source(draw):
 def test_copied_spans_are_those_of_a_scan_of_every_position(pair, min_span):
     text, source = pair
     assert copied_spans(text, source, min_span=min_span) == plain_copied_spans(text, source, min_span=min_span)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    unit=st.text("ab가 \n", min_size=1, max_size=45),
+    repeats=st.integers(0, 6),
+    around=st.tuples(st.text("ab가나 \n\u3000", max_size=60), st.text("ab가나 \n\u3000", max_size=60)),
+    spaces=st.text(" \n\u3000", max_size=45),
+)
+def test_the_loop_search_finds_the_matches_of_the_full_regex_search(unit, repeats, around, spaces):
+    text = around[0] + (unit + spaces) * repeats + around[1]
+    assert [m.span() for m in _loops(text)] == [m.span() for m in _LOOP.finditer(text)]
 
 
 @settings(max_examples=500, deadline=None)

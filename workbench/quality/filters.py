@@ -326,18 +326,23 @@ _LOOP = re.compile(r"(.{2,40}?)(?:\s*\1){3,}", re.DOTALL)
 def _loops(text: str):
     """The matches of `_LOOP.finditer(text)`, found faster: a loop's unit (two characters or more) occurs at least four
     times, so a match can start only where a character pair that occurs four times does, and the regex is tried only
-    there (the same leftmost, non-overlapping matches; the full search costs ~1 ms on a long echoed question)."""
+    there (the same leftmost, non-overlapping matches; the full search costs ~1 ms on a long echoed question). The
+    unit is at most 40 characters long and its next copy follows it after nothing but spaces, so the pair occurs again
+    within 40 characters, or further on with nothing but spaces between the 40th character and it."""
     counts = Counter(map(str.__add__, text, text[1:]))
     frequent = {pair for pair, n in counts.items() if n >= 4}
     if not frequent:
         return
-    match, i, end = _LOOP.match, 0, len(text) - 1
+    match, find, i, end = _LOOP.match, text.find, 0, len(text) - 1
     while i < end:
-        if text[i : i + 2] in frequent and (found := match(text, i)):
-            yield found
-            i = found.end()
-        else:
-            i += 1
+        pair = text[i : i + 2]
+        if pair in frequent:
+            again = find(pair, i + 2)
+            if again != -1 and (again - i <= 40 or text[i + 40 : again].isspace()) and (found := match(text, i)):
+                yield found
+                i = found.end()
+                continue
+        i += 1
 
 
 def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterConfig) -> Flag | None:
@@ -360,8 +365,7 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
         )
     words = text.split()
     if len(words) >= 24:
-        grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
-        distinct = len(set(grams)) / len(grams)
+        distinct = len(set(zip(words, words[1:], words[2:]))) / (len(words) - 2)
         if distinct < cfg["repetition.min_distinct_trigram_share"]:
             return Flag(
                 "repetition", round(1 - distinct, 3), f"Only {distinct:.0%} of its word sequences are distinct: it loops."
