@@ -392,9 +392,12 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.", details={"missing": shown})
 
 
+_DEFAULT_CONFIG = FilterConfig()
+
+
 def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: FilterConfig | None = None) -> Assessment:
     """Every per-pair filter (all but `duplicate`, which needs the other questions)."""
-    cfg = cfg or FilterConfig()
+    cfg = cfg or _DEFAULT_CONFIG
     source = unicodedata.normalize("NFC", source)
     parsed = parse_output(unicodedata.normalize("NFC", raw))
     flags: list[Flag] = []
