@@ -387,7 +387,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     src = source_facts(source)
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
-    sentences = None  # the answer's clauses, split when a number needs its own
+    clauses = None  # the answer's clauses, split when a number needs its own
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
             continue
@@ -396,9 +396,9 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         if (value, unit) in src.numbers or (value, "") in src.numbers or not unit and any(v == value for v, _ in src.numbers):
             if not unit or (value, unit) in src.unanimous:
                 continue
-            if sentences is None:
-                sentences = [(m.start(), m.end(), _hangul_pairs(m.group())) for m in _CLAUSE.finditer(answer)]
-            pairs = next((p for s, e, p in sentences if s <= start < e), None)
+            if clauses is None:
+                clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
+            pairs = next((_hangul_pairs(clause) for s, e, clause in clauses if s <= start < e), None)
             if pairs is None or not src.conflicting(pairs, value, unit):
                 continue
         missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
@@ -408,7 +408,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         strict += 1
         if m.group().lower() not in src.compact_lower:
             missing.append({"text": m.group(), "kind": "name", "start": m.start(), "end": m.end()})
-    question_compact = _SPACES.sub("", question)
+    question_compact = None  # the question without spaces, when a noun is missing from the source
     words = answer.split()  # the matches of `_WORD`
     # The Hangul letters of each word, from one pass over the words joined by spaces (which no word holds).
     letters = _NOT_HANGUL_OR_SPACE.sub("", " ".join(words)).split(" ")
@@ -436,6 +436,8 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
                 missing.append({"text": form, "kind": "name", "start": begin, "end": begin + length})
             else:
                 nouns += 1
+                if question_compact is None:
+                    question_compact = _SPACES.sub("", question)
                 if form in question_compact:
                     continue
                 nouns_missing += 1
