@@ -9,12 +9,18 @@ from hypothesis import strategies as st
 
 from workbench.generation.parsing import parse_output
 from workbench.quality.filters import (
+    _KGRAM,
+    _LOOP,
     FLAG_NAMES,
     NEAR_BAND,
     TERM_BAND,
     DuplicateIndex,
     FilterConfig,
+    _loops,
+    _repeated_share,
+    _source_index,
     assess,
+    copied_spans,
     question_bands,
     question_similarity,
     term_keys,
@@ -348,3 +354,73 @@ def test_general_verb_and_noun_paraphrases_are_one_term():
         ("대통령이 국군을 통수하는 근거는 무엇인가요?", "대통령이 국군을 지휘하는 근거는 무엇인가요?"),
     ]:
         assert term_similarity(question_terms(first), question_terms(second)) >= 0.7, (first, second)
+
+
+# --- the fast paths against plain versions ------------------------------------------------------------------------------
+def plain_copied_spans(text, source, *, min_span):
+    """`copied_spans` as a scan of every position of the text, extended character by character."""
+    if len(text) < _KGRAM or len(source) < _KGRAM:
+        return []
+    index = _source_index(source)
+    spans, i = [], 0
+    while i <= len(text) - _KGRAM:
+        pos = index.get(text[i : i + _KGRAM])
+        if pos is None:
+            i += 1
+            continue
+        end, src_end = i + _KGRAM, pos + _KGRAM
+        while end < len(text) and src_end < len(source) and text[end] == source[src_end]:
+            end += 1
+            src_end += 1
+        if end - i >= min_span:
+            spans.append((i, end, pos))
+            i = end
+        else:
+            i += 1
+    return spans
+
+
+@st.composite
+def text_and_source(draw):
+    """A source over a small alphabet (so that runs recur) and a text of pieces copied from it and other characters."""
+    alphabet = draw(st.sampled_from(["ab", "abc ", "가나다 .", "abcdefgh", "가나다라마바사아 \n"]))
+    source = draw(st.text(alphabet, max_size=300))
+    pieces = []
+    for start, length, noise in draw(
+        st.lists(st.tuples(st.integers(0, 300), st.integers(0, 90), st.text(alphabet, max_size=20)), max_size=6)
+    ):
+        pieces += [source[start : start + length], noise]
+    return "".join(pieces), source
+
+
+@settings(max_examples=500, deadline=None)
+@given(pair=text_and_source(), min_span=st.sampled_from([1, 8, 12, 13, 20, 21, 40, 180]))
+def test_copied_spans_are_those_of_a_scan_of_every_position(pair, min_span):
+    text, source = pair
+    assert copied_spans(text, source, min_span=min_span) == plain_copied_spans(text, source, min_span=min_span)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    unit=st.text("ab가 \n", min_size=1, max_size=45),
+    repeats=st.integers(0, 6),
+    around=st.tuples(st.text("ab가나 \n\u3000", max_size=60), st.text("ab가나 \n\u3000", max_size=60)),
+    spaces=st.text(" \n\u3000", max_size=45),
+)
+def test_the_loop_search_finds_the_matches_of_the_full_regex_search(unit, repeats, around, spaces):
+    text = around[0] + (unit + spaces) * repeats + around[1]
+    assert [m.span() for m in _loops(text)] == [m.span() for m in _LOOP.finditer(text)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    answer=st.text("가나다라 ab.\n", max_size=80),
+    question=st.text("가나다라 ab.\n", max_size=80),
+    threshold=st.sampled_from([0.0, 0.3, 0.5, 0.8, 0.95, 1.0]),
+)
+def test_the_repeated_share_is_exact_wherever_it_can_reach_the_threshold(answer, question, threshold):
+    a, q = " ".join(answer.split()), " ".join(question.split())
+    a_grams = {a[i : i + 3] for i in range(len(a) - 2)}
+    share = len(a_grams & {q[i : i + 3] for i in range(len(q) - 2)}) / len(a_grams) if a_grams else 0.0
+    found = _repeated_share(answer, question, threshold)
+    assert found == share or (found == 0.0 and share < threshold)

@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 import zlib
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -137,27 +137,49 @@ def _source_index(source: str) -> dict[str, int]:
 
 
 def copied_spans(text: str, source: str, *, min_span: int) -> list[tuple[int, int, int]]:
-    """Maximal runs of `text` that occur verbatim in `source`: (start in text, end in text, start in source)."""
-    if len(text) < _KGRAM or len(source) < _KGRAM:
+    """Maximal runs of `text` that occur verbatim in `source`: (start in text, end in text, start in source).
+
+    The text is scanned from the left: a run starts where 12 characters of it occur in the source and extends from
+    their first occurrence there as far as both agree; a run shorter than `min_span` is dropped and the scan goes on
+    from the next position. A run of `min_span` characters holds the 12 characters at some multiple of `step` =
+    `min_span` - 11, so those positions are looked up first, and the scan visits only the `step` positions up to each
+    one found in the source: no other position starts a run that is kept (the tests compare this with a scan of every
+    position)."""
+    n = len(text)
+    if n < _KGRAM or len(source) < _KGRAM:
         return []
     index = _source_index(source)
+    step = max(1, min_span - _KGRAM + 1)
     spans = []
     i = 0
-    n = len(text)
-    while i <= n - _KGRAM:
-        pos = index.get(text[i : i + _KGRAM])
-        if pos is None:
-            i += 1
+    for probe in range(0, n - _KGRAM + 1, step):
+        if probe < i or text[probe : probe + _KGRAM] not in index:
             continue
-        # Extend the match as far as text and source agree.
-        end, src_end = i + _KGRAM, pos + _KGRAM
-        while end < n and src_end < len(source) and text[end] == source[src_end]:
-            end += 1
-            src_end += 1
-        if end - i >= min_span:
-            spans.append((i, end, pos))
-        i = end if end - i >= min_span else i + 1
+        i = max(i, probe - step + 1)
+        while i <= probe:
+            pos = index.get(text[i : i + _KGRAM])
+            if pos is None:
+                i += 1
+                continue
+            end = i + _KGRAM + _common_prefix(text, i + _KGRAM, source, pos + _KGRAM)
+            if end - i >= min_span:
+                spans.append((i, end, pos))
+                i = end
+            else:
+                i += 1
     return spans
+
+
+def _common_prefix(a: str, i: int, b: str, j: int) -> int:
+    """The length of the common prefix of a[i:] and b[j:], by halving on slice comparisons."""
+    low, high = 0, min(len(a) - i, len(b) - j)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[i + low : i + mid] == b[j + low : j + mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 _INTERROGATIVE = re.compile(
@@ -169,12 +191,21 @@ def _looks_like_question(question: str) -> bool:
     return bool(_INTERROGATIVE.search(question[-40:]))
 
 
-_SPACES = re.compile(r"\s+")
-
-
 def _trigrams(text: str) -> set[str]:
-    text = _SPACES.sub(" ", text.strip())
     return {text[i : i + 3] for i in range(len(text) - 2)}
+
+
+def _repeated_share(answer: str, question: str, threshold: float) -> float:
+    """The share of the answer's character trigrams (runs of spaces as one space) that the question has too, or 0 when a
+    cheap bound puts it below `threshold`: each character of the answer that the question lacks, from the answer's
+    third on, ends at least one trigram that the question lacks, among at most len(answer) - 2 trigrams."""
+    answer, question = " ".join(answer.split()), " ".join(question.split())
+    if len(answer) >= 3:
+        lacking = len(set(answer[2:]).difference(question))
+        if (len(answer) - 2 - lacking) / (len(answer) - 2) < threshold:
+            return 0.0
+    a_grams = _trigrams(answer)
+    return len(a_grams & _trigrams(question)) / len(a_grams) if a_grams else 0.0
 
 
 # --- individual filters ------------------------------------------------------------------------------------------------
@@ -207,8 +238,7 @@ def _echo(source: str, question: str | None, answer: str | None, cfg: FilterConf
                 {"field": "answer", "start": s, "end": e, "source_start": p, "source_end": p + (e - s)} for s, e, p in a_spans
             ]
         if question and len(answer) >= 10:
-            a_grams = _trigrams(answer)
-            overlap = len(a_grams & _trigrams(question)) / len(a_grams) if a_grams else 0.0
+            overlap = _repeated_share(answer, question, cfg["echo.answer_repeats_question"])
             if overlap >= cfg["echo.answer_repeats_question"]:
                 reasons.append(f"the answer repeats the question ({overlap:.0%} of it)")
                 score = max(score, overlap)
@@ -252,13 +282,16 @@ def _truncated(question: str | None, answer: str | None, finish_reason: str | No
 
 
 _NON_LETTER = re.compile(r"[\W\d_]+")
-_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+")
+
+
+def _hangul_count(text: str) -> int:
+    return len(text) - len(_HANGUL.sub("", text))
 
 
 def _hangul_share(text: str) -> tuple[float, int]:
     letters = len(_NON_LETTER.sub("", text))
-    hangul = len(_HANGUL.findall(text))
-    return (hangul / letters if letters else 1.0), letters
+    return (_hangul_count(text) / letters if letters else 1.0), letters
 
 
 @lru_cache(maxsize=512)
@@ -274,6 +307,10 @@ def _language(source: str, question: str | None, answer: str | None, cfg: Filter
     for name, text in (("question", question), ("answer", answer)):
         if not text:
             continue
+        # There are no more letters than characters: a text with this much Hangul among its characters has as much among
+        # its letters, and its letters need no counting.
+        if _hangul_count(text) / len(text) >= cfg["language.min_hangul_share"]:
+            continue
         share, letters = _hangul_share(text)
         if letters >= 8 and share < cfg["language.min_hangul_share"]:
             which.append(f"the {name} is {share:.0%} Korean")
@@ -287,16 +324,21 @@ _LOOP = re.compile(r"(.{2,40}?)(?:\s*\1){3,}", re.DOTALL)
 
 
 def _loops(text: str):
-    """The matches of `_LOOP.finditer(text)`, found faster: a loop's unit (two characters or more) occurs at least four
-    times, so a match can start only where a character pair that occurs four times does, and the regex is tried only
-    there (the same leftmost, non-overlapping matches; the full search costs ~1 ms on a long echoed question)."""
-    counts = Counter(map(str.__add__, text, text[1:]))
-    frequent = {pair for pair, n in counts.items() if n >= 4}
-    if not frequent:
-        return
-    match, i, end = _LOOP.match, 0, len(text) - 1
+    """The matches of `_LOOP.finditer(text)`, found faster by trying the regex only where a match can start (the same
+    leftmost, non-overlapping matches; the full search costs ~1 ms on a long echoed question). A match's unit, of two to
+    40 characters, is followed by three copies, each after nothing but spaces; so the character pair that starts it
+    occurs again within 40 characters, or further on with nothing but spaces from the 40th character to it, and three
+    times without overlap from there."""
+    match, find, count, i, end = _LOOP.match, text.find, text.count, 0, len(text) - 1
     while i < end:
-        if text[i : i + 2] in frequent and (found := match(text, i)):
+        pair = text[i : i + 2]
+        again = find(pair, i + 2)
+        if (
+            again != -1
+            and (again - i <= 40 or text[i + 40 : again].isspace())
+            and count(pair, again) >= 3
+            and (found := match(text, i))
+        ):
             yield found
             i = found.end()
         else:
@@ -323,8 +365,7 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
         )
     words = text.split()
     if len(words) >= 24:
-        grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
-        distinct = len(set(grams)) / len(grams)
+        distinct = len(set(zip(words, words[1:], words[2:]))) / (len(words) - 2)
         if distinct < cfg["repetition.min_distinct_trigram_share"]:
             return Flag(
                 "repetition", round(1 - distinct, 3), f"Only {distinct:.0%} of its word sequences are distinct: it loops."
@@ -351,9 +392,12 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.", details={"missing": shown})
 
 
+_DEFAULT_CONFIG = FilterConfig()
+
+
 def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: FilterConfig | None = None) -> Assessment:
     """Every per-pair filter (all but `duplicate`, which needs the other questions)."""
-    cfg = cfg or FilterConfig()
+    cfg = cfg or _DEFAULT_CONFIG
     source = unicodedata.normalize("NFC", source)
     parsed = parse_output(unicodedata.normalize("NFC", raw))
     flags: list[Flag] = []

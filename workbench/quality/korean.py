@@ -314,6 +314,7 @@ def numeric_facts(text: str) -> tuple[tuple[str, str, int, int], ...]:
 
 _SPACES = re.compile(r"\s+")
 _NOT_HANGUL = re.compile(r"[^가-힣]")
+_NOT_HANGUL_OR_SPACE = re.compile(r"[^가-힣 ]+")
 _HANGUL_OR_HANJA = re.compile(r"[가-힣]+|[\u4e00-\u9fff]+")
 
 
@@ -329,7 +330,7 @@ ALIGNED_SHARE = 0.6
 
 def _hangul_pairs(text: str) -> frozenset[str]:
     letters = _NOT_HANGUL.sub("", text)
-    return frozenset(letters[i : i + 2] for i in range(len(letters) - 1))
+    return frozenset(map(str.__add__, letters, letters[1:]))
 
 
 class SourceFacts:
@@ -386,7 +387,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     src = source_facts(source)
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
-    sentences = None  # the answer's clauses, split when a number needs its own
+    clauses = None  # the answer's clauses, split when a number needs its own
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
             continue
@@ -395,9 +396,9 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         if (value, unit) in src.numbers or (value, "") in src.numbers or not unit and any(v == value for v, _ in src.numbers):
             if not unit or (value, unit) in src.unanimous:
                 continue
-            if sentences is None:
-                sentences = [(m.start(), m.end(), _hangul_pairs(m.group())) for m in _CLAUSE.finditer(answer)]
-            pairs = next((p for s, e, p in sentences if s <= start < e), None)
+            if clauses is None:
+                clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
+            pairs = next((_hangul_pairs(clause) for s, e, clause in clauses if s <= start < e), None)
             if pairs is None or not src.conflicting(pairs, value, unit):
                 continue
         missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
@@ -407,18 +408,23 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         strict += 1
         if m.group().lower() not in src.compact_lower:
             missing.append({"text": m.group(), "kind": "name", "start": m.start(), "end": m.end()})
-    question_compact = _SPACES.sub("", question)
-    for word in _WORD.finditer(answer):
-        hangul = _NOT_HANGUL.sub("", word.group())
+    question_compact = None  # the question without spaces, when a noun is missing from the source
+    words = answer.split()  # the matches of `_WORD`
+    # The Hangul letters of each word, from one pass over the words joined by spaces (which no word holds).
+    letters = _NOT_HANGUL_OR_SPACE.sub("", " ".join(words)).split(" ")
+    end = 0
+    for word, hangul in zip(words, letters):
+        word_start = answer.find(word, end)
+        end = word_start + len(word)
         if len(hangul) < 2 or hangul in src.compact:
             # A word found as it is in the source supports every noun in it; no analysis needed.
             if len(hangul) >= 2:
                 nouns += 1
             continue
-        for form, tag, start, length in analyse_word(word.group()):
+        for form, tag, start, length in analyse_word(word):
             if tag not in _NOUN_TAGS or len(form) < 2 or not _HANGUL_OR_HANJA.fullmatch(form):
                 continue
-            begin = word.start() + start
+            begin = word_start + start
             if any(s <= begin < e for s, e in covered):
                 continue
             if form in src.compact or canonical(form) != form and canonical(form) in src.compact:
@@ -430,6 +436,8 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
                 missing.append({"text": form, "kind": "name", "start": begin, "end": begin + length})
             else:
                 nouns += 1
+                if question_compact is None:
+                    question_compact = _SPACES.sub("", question)
                 if form in question_compact:
                     continue
                 nouns_missing += 1
