@@ -255,14 +255,14 @@ def worker_run(args, warmup, project, mode: str) -> dict:
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
     if switch_ms:
         env["PIPELINE_SWITCH_INTERVAL_MS"] = switch_ms
-    handover = mode.replace(":", "-")
+    label = mode.replace(":", "-")  # in the log files' names
     if args.kill_after:
         # A killed worker's batches come back through the dispatch sweep once their heartbeat is stale: short limits,
         # and a CPU worker with the beat (`-Q default -B`, as `manage.py serve` runs it) to send the sweep.
         env |= {"GENERATION_HEARTBEAT_SECONDS": "5", "GENERATION_STALE_SECONDS": "20", "GENERATION_SWEEP_SECONDS": "10"}
     logs, workers = [], []
     for gpu in range(args.workers):  # one worker process per GPU, each pinned to its own, as the README starts them
-        logs.append(open(Path(args.data_dir) / f"worker-handover-{handover}-gpu{gpu}.log", "w"))
+        logs.append(open(Path(args.data_dir) / f"worker-handover-{label}-gpu{gpu}.log", "w"))
         pinned = env | ({"CUDA_VISIBLE_DEVICES": str(gpu)} if args.workers > 1 else {})
         workers.append(
             subprocess.Popen(
@@ -273,9 +273,9 @@ def worker_run(args, warmup, project, mode: str) -> dict:
             )
         )
     if args.kill_after:
-        logs.append(open(Path(args.data_dir) / f"cpu-worker-handover-{handover}.log", "w"))
+        logs.append(open(Path(args.data_dir) / f"cpu-worker-handover-{label}.log", "w"))
         beat = "-m celery -A workbench worker -Q default --concurrency 1 --pool solo -B -n cpu@%h --schedule".split()
-        cpu_worker = [sys.executable, *beat, str(Path(args.data_dir) / f"beat-{handover}")]
+        cpu_worker = [sys.executable, *beat, str(Path(args.data_dir) / f"beat-{label}")]
         workers.append(subprocess.Popen(cpu_worker, env=env, cwd=ROOT, stdout=logs[-1], stderr=subprocess.STDOUT))
     try:
         started = time.perf_counter()

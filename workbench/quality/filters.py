@@ -451,12 +451,29 @@ def question_similarity(
 ) -> float:
     """How alike two questions are, 0 below both thresholds: their content-term similarity (paraphrases) when it
     reaches `term_threshold`, else their character-trigram similarity (near-copies) when it reaches `threshold`."""
-    if question_key(a) == question_key(b):
+    key_a, key_b = question_key(a), question_key(b)
+    if key_a == key_b:
         return 1.0
-    terms = term_similarity(question_terms(a), question_terms(b))
+    return _compared(_compared_form(a, key_a), _compared_form(b, key_b), threshold=threshold, term_threshold=term_threshold)
+
+
+def _compared_form(question: str, key: str) -> tuple[frozenset, str, int]:
+    """What the duplicate comparison reads of a question: its terms, normalised text and number of distinct trigrams."""
+    return question_terms(question), key, len(_key_shingles(key))
+
+
+def _compared(
+    mine: tuple[frozenset, str, int], other: tuple[frozenset, str, int], *, threshold: float, term_threshold: float, my_grams=None
+) -> float:
+    """Term similarity when it reaches `term_threshold`, else trigram similarity of the texts when it reaches
+    `threshold`, else 0. `my_grams`: the trigrams of `mine`, when at hand. Two trigram sets whose sizes differ more than
+    the threshold allows are not compared (their Jaccard similarity is at most the smaller size over the larger)."""
+    terms = term_similarity(mine[0], other[0])
     if terms >= term_threshold:
         return terms
-    grams = jaccard(shingles(a), shingles(b))
+    if min(mine[2], other[2]) < threshold * max(mine[2], other[2]):
+        return 0.0
+    grams = jaccard(my_grams if my_grams is not None else _key_shingles(mine[1]), _key_shingles(other[1]))
     return grams if grams >= threshold else 0.0
 
 
@@ -467,7 +484,7 @@ def question_similarity(
 EXACT_BAND = -1  # the question without case, spaces and punctuation
 TRIGRAM_BANDS, TRIGRAM_ROWS = 16, 4  # MinHash LSH over the character trigrams of a question without usable terms
 TERM_BAND = 16  # combinations of a question's rarest terms: every pair over `term_threshold` shares one
-NEAR_BAND = 17  # the term set, and for three terms or more each set with one of them left out: near-copies
+NEAR_BAND = 17  # the content terms, and from NEAR_MIN_TERMS of them on each set with one left out: near-copies
 _CANONICAL_FORMS = frozenset(CANONICAL.values())
 NEAR_MIN_TERMS = 4
 
@@ -579,16 +596,8 @@ class DuplicateIndex:
         return cls(cfg["duplicate.similarity"], term_threshold=cfg["duplicate.term_similarity"])
 
     def similarity(self, mine: tuple[frozenset, str, int], other: tuple[frozenset, str, int], *, my_grams=None) -> float:
-        """Term similarity of (terms, normalised text, trigram count) when it reaches `term_threshold`, else trigram
-        similarity of the texts when it reaches `threshold`, else 0. `my_grams`: the trigrams of `mine`, when at
-        hand. Two trigram sets whose sizes differ more than the threshold allows are not compared."""
-        terms = term_similarity(mine[0], other[0])
-        if terms >= self.term_threshold:
-            return terms
-        if min(mine[2], other[2]) < self.threshold * max(mine[2], other[2]):
-            return 0.0
-        grams = jaccard(my_grams if my_grams is not None else _key_shingles(mine[1]), _key_shingles(other[1]))
-        return grams if grams >= self.threshold else 0.0
+        """`question_similarity` of two indexed questions (`_compared_form`s) whose keys differ."""
+        return _compared(mine, other, threshold=self.threshold, term_threshold=self.term_threshold, my_grams=my_grams)
 
     def check_and_add(self, item_id, question: str, *, bands=None) -> tuple[object | None, float]:
         """The most similar earlier question (id, similarity) at or over the threshold, the earliest added of equally
@@ -605,7 +614,7 @@ class DuplicateIndex:
             if band[0] != EXACT_BAND and (bucket := self.buckets.get(band)):
                 candidates.update(bucket)
         my_grams = _key_shingles(key)
-        mine = (question_terms(question), key, len(my_grams))
+        mine = (question_terms(question), key, len(my_grams))  # _compared_form, its trigrams kept for the comparisons
         best, best_sim = None, 0.0
         for candidate in sorted(candidates):
             sim = self.similarity(mine, self.items[candidate][1], my_grams=my_grams)
