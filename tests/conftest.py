@@ -129,8 +129,22 @@ class WorkerProcess:
         self.log.close()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that ran real workers shows their logs: a worker's side of a failure is otherwise lost."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when == "call":
+        for worker in getattr(item, "worker_processes", ()):
+            try:
+                text = worker.log_text()
+            except OSError as exc:
+                text = f"(its log could not be read: {exc})"
+            report.sections.append((f"worker {worker.hostname} (exit status {worker.proc.poll()}), its log", text))
+
+
 @pytest.fixture
-def start_worker(transactional_db, tmp_path):
+def start_worker(transactional_db, tmp_path, request):
     """Start real worker processes (extra environment per call); all are stopped after the test."""
     from django.db import connection
 
@@ -142,6 +156,7 @@ def start_worker(transactional_db, tmp_path):
     base_env["PYTHONUNBUFFERED"] = "1"
     app.control.purge()
     workers: list[WorkerProcess] = []
+    request.node.worker_processes = workers
 
     def start(**env: str) -> WorkerProcess:
         worker = WorkerProcess(base_env | env, tmp_path / "worker.log")
