@@ -81,7 +81,10 @@ def gpu_name(device: str) -> str:
     return "cpu"
 
 
-@shared_task(bind=True, name="workers.tasks.generate_batch", acks_late=True, reject_on_worker_lost=True)
+# max_retries=None on the task: Celery reads `self.retry(max_retries=None)` as "the task's default", 3, and would drop
+# the message at its fourth retry (a batch alive through four looks, or looks and transient failures together). Retries
+# are bounded by the batch instead: GENERATION_MAX_ATTEMPTS claims, and a live batch ends.
+@shared_task(bind=True, name="workers.tasks.generate_batch", acks_late=True, reject_on_worker_lost=True, max_retries=None)
 def generate_batch(self, batch_id: int) -> None:
     from workers.engine import SamplingParams
 
@@ -89,7 +92,7 @@ def generate_batch(self, batch_id: int) -> None:
     batch = generation.batch_claim(batch_id=batch_id, worker=worker)
     if batch is None:
         if generation.batch_held_by_live_worker(batch_id=batch_id):  # look again once its heartbeat could be stale
-            raise self.retry(countdown=settings.GENERATION_STALE_SECONDS, max_retries=None)
+            raise self.retry(countdown=settings.GENERATION_STALE_SECONDS)
         return  # finished already, or its run was cancelled (or a worker took it over from its batch before)
     if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
         generation.batch_fail_exhausted(batch_id=batch_id)
@@ -169,7 +172,7 @@ def generate_batch(self, batch_id: int) -> None:
             log.exception("batch %s could not be released", batch_id)
             again = True
         if again:
-            raise self.retry(exc=exc, countdown=min(60, 2**batch.attempts), max_retries=None) from None
+            raise self.retry(exc=exc, countdown=min(60, 2**batch.attempts)) from None
 
 
 def batch_requests(engine, params: dict, batch, missing) -> list:
