@@ -145,8 +145,12 @@ def generate_batch(self, batch_id: int) -> None:
         for taken in handover.taken if handover else ():
             generation.batch_finish(batch_id=taken.pk, attempt=taken.attempts)  # stored in full; done by the writer already
     except Exception as exc:  # a transient failure is retried up to GENERATION_MAX_ATTEMPTS; any other fails the batch
-        transient = is_transient(exc)
-        log.exception("batch %s failed (%s)", batch_id, "transient" if transient else "not retried")
+        lost = _batch_lost(exc)
+        transient = lost is None and is_transient(exc)
+        if lost is not None:  # cancelled, or taken back by the sweep: not an error of this worker's
+            log.info("batch %s stopped: %s", batch_id, lost)
+        else:
+            log.exception("batch %s failed (%s)", batch_id, "transient" if transient else "not retried")
         from django.db import connection
 
         connection.close_if_unusable_or_obsolete()  # a lost database connection is opened afresh for the release
@@ -279,6 +283,18 @@ class Handover:
             connection.close()  # this thread's own connection
 
 
+def _batch_lost(exc: BaseException | None) -> BaseException | None:
+    """The BatchLost behind an error (the writer raises a storing failure from its cause): the batch is no longer this
+    attempt's, because its run was cancelled or the sweep queued it again."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, generation.BatchLost):
+            return exc
+        exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors worth another attempt: the database connection (OperationalError, InterfaceError), CUDA out of memory,
     lost connections and timeouts, also when wrapped (the writer raises a storing failure from its cause). Everything
@@ -393,7 +409,10 @@ class Writer:
                         if entry[1] <= 0:  # stored in full: done now, also while the task goes on with others
                             generation.batch_finish(batch_id=batch_id, attempt=entry[0].attempts)
         except BaseException as exc:  # handed to the task: it stops generating and the batch is retried
-            log.exception("storing results failed")
+            if isinstance(exc, generation.BatchLost):  # cancelled or taken back: the task says so
+                log.info("storing results stopped: %s", exc)
+            else:
+                log.exception("storing results failed")
             self.error = exc
         finally:
             connection.close()  # this thread's own connection

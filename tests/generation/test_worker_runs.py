@@ -217,6 +217,34 @@ def test_cancelled_run_stops_dispatching(start_worker, owner, tiny_model):
     assert run_state(run.pk).status == RunStatus.CANCELLED
 
 
+def test_cancelling_a_running_batch_stops_its_worker_and_resuming_generates_only_the_rest(start_worker, owner, tiny_model):
+    """Cancel stops the batch being generated, not only the queued ones: its worker stops at its next store and is free
+    for other work; what it stored stays, and resuming the run generates only the rest, each (chunk, sample) once."""
+    from workbench.generation.services import generation_run_retry
+
+    project, chunks = project_with_chunks(owner, tiny_model, 6, samples=2, max_new_tokens=120)
+    worker = start_worker(
+        **WORKER_ENV | {"GENERATION_BACKEND": "slots", "GENERATION_MAX_BATCH": "4", "GENERATION_SAVE_EVERY": "1"}
+    )
+    run = generation_run_create(project=project, created_by=owner, batch_chunks=6)  # one batch of 12 samples
+    stored = Generation.objects.filter(run=run)
+    wait_for(lambda: stored.exists(), what="the first stored samples")
+    generation_run_cancel(run=run)
+    wait_for(lambda: "stopped: batch" in worker.log_text(), what="the worker to stop the cancelled batch")
+    kept = dict(stored.values_list("pk", "created_at"))
+    assert 0 < len(kept) < 12  # stopped with part of the batch stored
+    time.sleep(2)
+    assert stored.count() == len(kept)  # nothing more after the stop
+    batch = GenerationBatch.objects.get(run=run)
+    assert batch.status == BatchStatus.CANCELLED and run_state(run.pk).status == RunStatus.CANCELLED
+    assert worker.proc.poll() is None and "Traceback" not in worker.log_text()
+    generation_run_retry(run=run_state(run.pk))
+    run = run_ended(run, timeout=300, what="the resumed run to finish")
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert_exactly_once(run, chunks, 2)
+    assert dict(Generation.objects.filter(pk__in=kept).values_list("pk", "created_at")) == kept  # kept, not redone
+
+
 def _queue_length(app) -> int:
     with app.connection_for_write() as conn:
         return conn.default_channel.client.llen("gpu")

@@ -373,14 +373,17 @@ def run_refresh(*, run_id: int) -> GenerationRun:
 
 @transaction.atomic
 def generation_run_cancel(*, run: GenerationRun) -> GenerationRun:
-    """Stop dispatching: queued batches are cancelled and their messages become no-ops; a batch being generated
-    finishes and is kept."""
+    """Stop the run: queued batches are cancelled and their messages become no-ops; a batch being generated is
+    cancelled too, so its worker stops at its next store (its attempt no longer holds the row) and its GPU goes to the
+    next run. What was stored before stays, for review, and "Retry" generates only the rest."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
         raise ValidationError(
             f"Run {run.pk} is {run.get_status_display().lower()}; only queued or running runs can be cancelled."
         )
-    run.batches.filter(status=BatchStatus.QUEUED).update(status=BatchStatus.CANCELLED)
+    run.batches.filter(status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]).update(
+        status=BatchStatus.CANCELLED, finished_at=timezone.now()
+    )
     run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
     run.save(update_fields=["status", "finished_at"])
     return run

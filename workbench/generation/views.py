@@ -80,7 +80,13 @@ def _run_action(request, slug: str, pk: int, service, done: str):
 @login_required
 @require_POST
 def run_cancel(request, slug: str, pk: int):
-    return _run_action(request, slug, pk, generation_run_cancel, "Run {run.pk} cancelled; no further batches will start.")
+    return _run_action(
+        request,
+        slug,
+        pk,
+        generation_run_cancel,
+        "Run {run.pk} cancelled; its workers stop at their next store, and what they stored stays for review.",
+    )
 
 
 @login_required
