@@ -76,6 +76,16 @@ def env_database(name: str, default: str) -> dict:
         raise ImproperlyConfigured(f"{name}={_redact(url)!r} could not be parsed: {exc}") from None
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name}={_redact(url)!r} names no database.")
+    if scheme == "sqlite":
+        # The single-machine start: a GPU worker stores results while reviewers decide. A transaction that read and
+        # then writes while another holds the write lock fails at once with "database is locked" (SQLite does not
+        # wait where waiting could deadlock), so every transaction takes the write lock when it begins and waits
+        # for it up to `timeout` seconds; WAL lets reads go on beside a write.
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        } | config.get("OPTIONS", {})
     return config
 
 

@@ -87,3 +87,69 @@ def test_claim_skip_decide_and_undo_on_sqlite(tmp_path):
     assert out["skipped_back"] == a  # ... and comes back when nothing else is left
     assert out["undone"] == [d, "pending", 3, True]  # the undo gives the rejected pair back, leased
     assert out["history"] == [[a, "skip", 1], [b, "edit", 1], [d, "reject", 1], [d, "undo", 2]]
+
+
+SQLITE_BESIDE_A_WRITER = textwrap.dedent("""
+    import json
+    import threading
+    import time
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from tests.factories import make_pairs, make_project, make_user
+    from workbench.generation.models import QAPair
+    from workbench.review.services import ReviewInput, pair_claim, pair_review, review_undo
+
+    call_command("migrate", verbosity=0)
+    owner, reviewer = make_user("owner"), make_user("reviewer")
+    project = make_project(admins=[owner], reviewers=[reviewer])
+    pairs = make_pairs(project, 6)
+    writing, done = threading.Event(), []
+
+    def worker_store():  # as the GPU worker's writer thread: a transaction that writes and holds the lock a while
+        with transaction.atomic():
+            QAPair.objects.filter(pk=pairs[-1].pk).update(question="저장 중인 질문?")
+            writing.set()
+            time.sleep(1.5)
+        done.append(time.monotonic())
+        connection.close()
+
+    out = {"vendor": connection.vendor, "decided": []}
+    for i, decision in enumerate(("approve", "reject", "undo")):
+        pair = pair_claim(project=project, reviewer=reviewer)
+        writer = threading.Thread(target=worker_store)
+        writer.start()
+        writing.wait()
+        if decision == "undo":
+            out["decided"].append(review_undo(project=project, reviewer=reviewer).status)
+        else:
+            reason = "틀린 답." if decision == "reject" else ""
+            out["decided"].append(pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput(decision, pair.version, reason=reason)).status)
+        out.setdefault("after_writer", []).append(len(done) == i + 1)  # the writer had committed
+        writer.join()
+        writing.clear()
+    print(json.dumps(out))
+""")
+
+
+def test_decisions_wait_for_a_worker_holding_the_write_lock_instead_of_failing(tmp_path):
+    """On SQLite a decision made while the GPU worker stores results waits for the worker's transaction and is recorded
+    ("database is locked" at once was a 500 in the review page)."""
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_BESIDE_A_WRITER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["vendor"] == "sqlite"
+    assert out["decided"] == ["approved", "rejected", "pending"]
+    assert out["after_writer"] == [True, True, True]  # each waited for the writer's commit
