@@ -102,6 +102,23 @@
     init();
   }
 
+  // A server error (a 500, a proxy's 502) is no refusal page of ours: say so in a line of text, keep the draft, and
+  // leave the pair on screen to try again, never the error page's markup.
+  function showServerError(status) {
+    var here = document.querySelector("main");
+    if (!here) return;
+    var box = el("review-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "review-error";
+      box.className = "error";
+      box.setAttribute("role", "alert");
+      here.prepend(box);
+    }
+    box.textContent = "The server could not record this (HTTP " + status + "). Nothing was changed and your text is kept; try again.";
+    window.scrollTo(0, 0);
+  }
+
   function rejectReasonMissing(form) {
     return !form.elements.reason_preset.value && !form.elements.reason.value.trim();
   }
@@ -129,6 +146,8 @@
         if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
           removeDrafts(key); // taken: the draft has done its work
           if (nextHtml) showNext(); else window.location.reload();
+        } else if (r.status >= 500) {
+          showServerError(r.status); // nothing changed: the draft stays
         } else {
           return r.text().then(showRefusal); // nothing changed: the draft stays
         }

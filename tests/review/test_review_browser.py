@@ -113,3 +113,38 @@ def test_audit_with_the_keyboard(live_server, project, owner, reviewer):
     item = AuditItem.objects.get(pk=second)
     assert (item.verdict, item.note, item.rejected_pair) == ("disagree", "답이 원문에 없습니다", True)
     assert QAPair.objects.get(pk=item.pair_id).status == PairStatus.REJECTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_server_error_keeps_the_pair_and_the_draft_and_says_so_in_one_line(live_server, project, reviewer):
+    """A 500 (or a proxy's 502) is not a refusal page: the reviewer sees one line of text, the pair and the typed edit
+    stay, the error page's markup is never put into the review page, and sending again records the edit."""
+    pairs = make_pairs(project, 2)
+    base = live_server.url
+    error_page = (
+        "<html><body><main><h1>OperationalError at /decide</h1><pre>Traceback (most recent call last)</pre>"
+        '<img src=x onerror="window.pwned=1"></main></body></html>'
+    )
+    with chromium_page() as page:
+        log_in(page, base, reviewer)
+        page.goto(f"{base}/p/{project.slug}/review/")
+        page.wait_for_function("() => performance.getEntriesByType('resource').some(e => e.name.includes('/review/next'))")
+        first = page.get_attribute("#review", "data-pair")
+        page.route("**/decide", lambda route: route.fulfill(status=500, content_type="text/html", body=error_page))
+        page.fill("#id_question", "고친 질문입니까?")
+        page.focus("#id_question")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_selector("#review-error")
+        assert "HTTP 500" in page.inner_text("#review-error") and "try again" in page.inner_text("#review-error")
+        assert "Traceback" not in page.inner_text("main") and page.evaluate("window.pwned") is None
+        assert page.get_attribute("#review", "data-pair") == first and page.input_value("#id_question") == "고친 질문입니까?"
+        page.unroute("**/decide")
+        page.focus("#id_question")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_function(
+            f"() => document.querySelector('#review') && document.querySelector('#review').dataset.pair !== '{first}'"
+        )
+        assert page.csp_violations == []
+    edited = QAPair.objects.get(pk=int(first))
+    assert (edited.status, edited.question) == (PairStatus.EDITED, "고친 질문입니까?")
+    assert {p.pk for p in pairs} >= {edited.pk}
