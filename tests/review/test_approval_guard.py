@@ -38,7 +38,16 @@ def test_an_empty_pair_is_never_approved_even_confirmed(project, reviewer):
     assert not ReviewDecision.objects.filter(pair=pair).exists()
 
 
-@pytest.mark.parametrize("question,answer", [(" \n\t", "답입니다."), ("질문입니까?", "\u3000\u00a0")])
+@pytest.mark.parametrize(
+    "question,answer",
+    [
+        (" \n\t", "답입니다."),
+        ("질문입니까?", "\u3000\u00a0"),
+        ("질문입니까?", "\u200b"),  # a zero-width space: shows nothing
+        ("\u3164 \u115f", "답입니다."),  # Hangul fillers
+        ("질문입니까?", "\ufeff\u200d\u2060\u00ad \u200e"),  # BOM, joiners, soft hyphen, a bidi mark
+    ],
+)
 def test_a_whitespace_only_side_is_never_approved(project, reviewer, question, answer):
     (pair,) = make_pairs(project, 1, question=question, answer=answer)
     pair_claim(project=project, reviewer=reviewer)

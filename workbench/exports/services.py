@@ -26,6 +26,7 @@ from workbench.exports.models import Export
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.jobs import job_run
 from workbench.projects.models import Project
+from workbench.review.blank import is_blank
 from workbench.review.models import Decision, ReviewDecision
 
 
@@ -89,9 +90,10 @@ def _rows(project: Project, options: ExportOptions, fmt: str, *, batch: int):
 
 
 def _has_empty_turn(fmt: str, row: dict) -> bool:
-    """A pair with an empty (or whitespace-only) question or answer would train on an empty turn; it is left out."""
+    """A pair with an empty question or answer (or one that shows nothing: spaces, zero-width characters) would train on
+    an empty turn; it is left out."""
     texts = [row["question"], row["answer"]] + ([row["original_answer"]] if fmt == "dpo" else [])
-    return any(not (text or "").strip() for text in texts)
+    return any(is_blank(text) for text in texts)
 
 
 class _Sink:

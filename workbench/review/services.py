@@ -17,6 +17,7 @@ from django.utils import timezone
 from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project, QueueOrder
 from workbench.quality.models import PairFlag, Severity
+from workbench.review.blank import VISIBLE_REGEX, is_blank
 from workbench.review.decisions import decision_insert_sql, decision_record
 from workbench.review.models import Decision, ReviewDecision
 
@@ -216,20 +217,17 @@ def normalize_newlines(text: str | None) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n") if text else text
 
 
-# Every character Python's str.strip() removes; the SQL path's "not blank" test must agree with the Python one.
-_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
-_NOT_BLANK_REGEX = f"[^{_WHITESPACE}]"
-
-
 def _validate(data: ReviewInput) -> None:
     errors = {}
     if data.decision not in {Decision.APPROVE, Decision.EDIT, Decision.REJECT, Decision.SKIP}:
         errors["decision"] = "Choose approve, edit, reject or skip."
     if data.decision == Decision.EDIT:
-        if not (data.question or "").strip():
-            errors["question"] = "An edited pair needs a question."
-        if not (data.answer or "").strip():
-            errors["answer"] = "An edited pair needs an answer."
+        if is_blank(data.question):
+            errors["question"] = (
+                "An edited pair needs a question (text that shows: spaces and invisible characters do not count)."
+            )
+        if is_blank(data.answer):
+            errors["answer"] = "An edited pair needs an answer (text that shows: spaces and invisible characters do not count)."
     if data.decision == Decision.REJECT and not data.reason.strip():
         errors["reason"] = "Say why the pair is rejected."
     if errors:
@@ -247,9 +245,9 @@ def _check_approvable(pair: QAPair, data: ReviewInput) -> None:
         return
     errors = {}
     if data.decision == Decision.APPROVE:
-        if not pair.question.strip():
+        if is_blank(pair.question):
             errors["question"] = "The question is empty: an empty question cannot be approved. Edit the pair or reject it."
-        if not pair.answer.strip():
+        if is_blank(pair.answer):
             errors["answer"] = "The answer is empty: an empty answer cannot be approved. Edit the pair or reject it."
     if errors:
         raise ValidationError(errors)
@@ -290,7 +288,7 @@ def _review_in_one_statement(pair_id: int, reviewer, data: ReviewInput) -> QAPai
         "now": timezone.now(),
         "approving": data.decision in (Decision.APPROVE, Decision.EDIT),
         "confirm": data.confirm,
-        "not_blank": _NOT_BLANK_REGEX,
+        "not_blank": VISIBLE_REGEX,
     }
     returned = _pair_columns("q")
     history = decision_insert_sql(
