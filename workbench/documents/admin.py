@@ -66,8 +66,22 @@ class SourceDocumentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/documents/import.html", context)
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Records the product writes through its services (a pair's text, status and version change only through a
+    review decision, which keeps its history and catches conflicts): the admin shows them, and changes none."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Chunk)
-class ChunkAdmin(admin.ModelAdmin):
+class ChunkAdmin(ViewOnlyAdmin):
     list_display = ["document", "index", "start", "end", "size", "is_current"]
     list_filter = ["is_current", "document__project"]
     readonly_fields = [f.name for f in Chunk._meta.fields]

@@ -5,6 +5,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from workbench.documents.admin import ViewOnlyAdmin
 from workbench.generation.models import Generation, GenerationRun, QAPair, RunStatus
 from workbench.generation.services import generation_run_create
 from workbench.projects.access import require_some_project_admin
@@ -56,14 +57,14 @@ class GenerationRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
+class GenerationAdmin(ViewOnlyAdmin):
     list_display = ["id", "run", "chunk", "sample_index", "finish_reason", "completion_tokens"]
     list_filter = ["finish_reason"]
     readonly_fields = [f.name for f in Generation._meta.fields]
 
 
 @admin.register(QAPair)
-class QAPairAdmin(admin.ModelAdmin):
+class QAPairAdmin(ViewOnlyAdmin):
     list_display = ["id", "project", "status", "flags", "version"]
     list_filter = ["status", "project"]
     readonly_fields = ["version", "original_question", "original_answer", "generation", "chunk", "flags"]
