@@ -19,13 +19,37 @@
     return { bar: bar, status: status, li: li };
   }
 
+  // The form's own errors (a 400: "The submitted file is empty."), as text.
+  function formErrors(report) {
+    var errors = report && report.errors, out = [];
+    if (!errors) return "";
+    Object.keys(errors).forEach(function (field) {
+      (errors[field] || []).forEach(function (e) { out.push(e && e.message ? e.message : String(e)); });
+    });
+    return out.join(" ");
+  }
+
+  // The document table as the server has it now (text nodes and elements parsed from our own page, never scripts).
+  function refreshDocuments() {
+    var here = document.getElementById("document-list");
+    if (!here || !window.fetch) return;
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("document-list");
+        if (fresh) here.replaceWith(document.adoptNode(fresh));
+      })
+      .catch(function () { /* the link below still reloads the page */ });
+  }
+
   function show(report, httpStatus, ui) {
     var f = report && report.files && report.files[0];
     if (f && f.status !== "failed") {
       ui.status.textContent = " " + f.documents_created + " new, " + f.documents_existing + " already present, " + f.chunks_created + " chunks" + (f.encoding ? ", read as " + f.encoding : "");
       ui.li.className = "ok";
     } else {
-      ui.status.textContent = " failed: " + (f ? (f.locator ? f.locator + ": " : "") + f.error : (report && report.error) || "HTTP " + httpStatus) + " (nothing imported)";
+      ui.status.textContent = " failed: " + (f ? (f.locator ? f.locator + ": " : "") + f.error : (report && report.error) || formErrors(report) || "HTTP " + httpStatus) + " (nothing imported)";
       ui.li.className = "error";
     }
   }
@@ -93,6 +117,7 @@
       chain = chain.then(function () { return send(file, ui); });
     });
     chain.then(function () {
+      refreshDocuments();
       var done = document.createElement("li");
       var link = document.createElement("a");
       link.href = window.location.pathname;
