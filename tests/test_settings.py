@@ -94,3 +94,15 @@ def test_generation_precision_and_compile_settings_are_checked_by_name():
     compile_ = manage("check", env={"GENERATION_COMPILE": "sometimes"})
     assert compile_.returncode != 0 and "GENERATION_COMPILE='sometimes' is not a boolean" in compile_.stderr
     assert manage("check", env={"GENERATION_FP8": "prefill", "GENERATION_COMPILE": "off"}).returncode == 0
+
+
+def test_every_page_names_an_icon_that_exists(client):
+    """Pages name the workbench's icon, so browsers do not ask for a /favicon.ico that is not there (a 404 and a console
+    error on every page)."""
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    page = client.get("/accounts/login/").content.decode()
+    href = re.search(r'<link rel="icon" href="/static/([^"]+)"', page)
+    assert href and finders.find(href.group(1))

@@ -23,6 +23,7 @@ def test_failed_logins_lock_the_username_from_that_address(client, reviewer):
     response = attempt(client, "reviewer", PASSWORD)
     assert response.status_code == 429
     assert "Too many failed logins" in response.content.decode() and "_auth_user_id" not in client.session
+    assert "Try again in 15 minutes" in response.content.decode()  # LOGIN_LOCKOUT_MINUTES, in words
     # The admin's login is the same door.
     assert (
         client.post("/admin/login/", {"username": "reviewer", "password": PASSWORD}, REMOTE_ADDR="203.0.113.7").status_code == 429
