@@ -38,6 +38,14 @@ def test_a_filter_that_does_not_validate_offers_no_bulk_action(client, owner, pr
     assert 'id="bulk-reject"' not in response.content.decode()
 
 
+def test_a_filtered_set_with_nothing_pending_offers_no_bulk_action(client, owner, project):
+    (pair,) = make_pairs(project, 1)
+    QAPair.objects.filter(pk=pair.pk).update(status=PairStatus.APPROVED)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.get(reverse("review:pairs", args=[project.slug]))
+    assert response.context["count"] == 1 and 'id="bulk-reject"' not in response.content.decode()
+
+
 def confirm_step(client, project, data):
     response = client.post(reverse("review:bulk_reject", args=[project.slug]), data)
     assert response.status_code == 200
