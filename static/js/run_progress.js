@@ -18,6 +18,23 @@
     });
     el.hidden = !value;
   }
+  // The parts the server renders from more than the progress numbers (throughput per worker, the sampling the
+  // workers used, the model check) follow from the page itself, parsed as our own escaped HTML, when the run moved.
+  var FOLLOWED = ["run-workers-box", "run-sampling-used", "run-preflight"];
+  var seen = null, seenDone = null, refreshed = 0;
+  function refreshDetails() {
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var page = new DOMParser().parseFromString(html, "text/html");
+        FOLLOWED.forEach(function (id) {
+          var fresh = page.getElementById(id), here = document.getElementById(id);
+          if (fresh && here) here.replaceWith(document.adoptNode(fresh));
+        });
+      })
+      .catch(function () { /* the next change tries again */ });
+  }
   function tick() {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.json(); })
@@ -38,6 +55,14 @@
           li.textContent = "Batch " + b.index + " (attempt " + b.attempts + "): " + b.error;
           list.append(li);
         });
+        // At once when the run or its model check changes state; every 10 s at most while pairs come in.
+        var state = [p.status, p.preflight_status].join("/"), now = Date.now();
+        if (seen !== null && (state !== seen || (p.samples_done !== seenDone && now - refreshed >= 10000))) {
+          refreshDetails();
+          refreshed = now;
+        }
+        seen = state;
+        seenDone = p.samples_done;
         if (p.status === "queued" || p.status === "running") setTimeout(tick, 2000);
         else if (!box.hasAttribute("data-final")) {
           box.setAttribute("data-final", p.status);
