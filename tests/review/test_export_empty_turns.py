@@ -23,6 +23,7 @@ def test_exports_never_write_an_empty_turn(project, tmp_path, fmt):
     QAPair.objects.filter(pk=invisible_a.pk).update(status=PairStatus.EDITED, question="질문?", answer="\u200b\u3164")
     manifest = export_write(project=project, fmt=fmt, options=ExportOptions(metadata=True), out_dir=tmp_path)
     assert manifest["counts"]["total"] == 1 and manifest["counts"]["skipped_empty"] == 3
+    assert any(w.startswith("3 pairs left out:") for w in manifest["warnings"])  # shown in the export list
     text = (tmp_path / manifest["files"][0]["file"]).read_text(encoding="utf-8")
     if fmt == "csv":
         assert [int(r["pair_id"]) for r in csv.DictReader(io.StringIO(text))] == [good.pk]

@@ -215,6 +215,16 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             f"the {options.validation_percent}% validation share (the split is by document, so no document is in both). "
             "Add documents or raise the share to get one."
         )
+    if skipped_empty:
+        turns = (
+            "a question, an answer or the model's original answer (the rejected side)"
+            if fmt == "dpo"
+            else "a question or an answer"
+        )
+        warnings.append(
+            f"{skipped_empty} pair{'s' if skipped_empty != 1 else ''} left out: {turns} that shows nothing "
+            "(empty, spaces or invisible characters only); a training set never gets an empty turn."
+        )
     files = [sink.close() for sink in sinks.values()]
     exported_statuses = _statuses_for(fmt, options)
     manifest = {
