@@ -46,7 +46,7 @@
   function show(report, httpStatus, ui) {
     var f = report && report.files && report.files[0];
     if (f && f.status !== "failed") {
-      ui.status.textContent = " " + f.documents_created + " new, " + f.documents_existing + " already present, " + f.chunks_created + " chunks" + (f.encoding ? ", read as " + f.encoding : "");
+      ui.status.textContent = " " + f.documents_created + " new, " + f.documents_existing + " already present, " + f.chunks_created + (f.chunks_created === 1 ? " chunk" : " chunks") + (f.encoding ? ", read as " + f.encoding : "");
       ui.li.className = "ok";
     } else {
       ui.status.textContent = " failed: " + (f ? (f.locator ? f.locator + ": " : "") + f.error : (report && report.error) || formErrors(report) || "HTTP " + httpStatus) + " (nothing imported)";

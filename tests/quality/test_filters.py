@@ -48,6 +48,10 @@ def test_malformed_variants():
     assert names("질문 없이 답만 있습니다.") == ["malformed"]
     assert names("[[Q]] 질문입니까?\n[[A]]   ") == ["malformed"]
     assert names("[[Q]]\n[[A]] 답입니다.") == ["malformed"]
+    # Bytes that decode to no character: the pair parses, its text is broken.
+    broken = assess(SOURCE, "[[Q]] 서울 지하철 1호선은 언제 개통되었\ufffd요?\n[[A]] 1974년 8월 15일에 개통되\ufffd\ufffd습니다.")
+    assert broken.flag_names == ["malformed"] and "U+FFFD, 3" in broken.flags[0].reason
+    assert "question and the answer" in broken.flags[0].reason
 
 
 def test_tolerated_formats():

@@ -60,7 +60,10 @@ class SourceDocumentAdmin(admin.ModelAdmin):
                         request, f"{f.name}{where}: {f.error}. Nothing from this file was imported.", messages.ERROR
                     )
                 else:
-                    self.message_user(request, f"{f.name}: {f.documents_created} new documents, {f.chunks_created} chunks.")
+                    self.message_user(
+                        request,
+                        f"{f.name}: {f.documents_created} new documents, {f.chunks_created} chunk{'s' if f.chunks_created != 1 else ''}.",
+                    )
             return redirect("admin:documents_sourcedocument_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "title": "Import documents", "opts": self.model._meta}
         return TemplateResponse(request, "admin/documents/import.html", context)

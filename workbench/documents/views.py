@@ -75,7 +75,7 @@ def document_upload(request, slug: str):
         else:
             messages.success(
                 request,
-                f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunks.",
+                f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunk{'s' if f.chunks_created != 1 else ''}.",
             )
     return redirect("documents:list", slug=slug)
 

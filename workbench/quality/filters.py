@@ -403,6 +403,18 @@ def assess(source: str, raw: str, *, finish_reason: str | None = None, cfg: Filt
     flags: list[Flag] = []
     if not parsed.ok:
         flags.append(Flag("malformed", 1.0, f"Not a [[Q]] … [[A]] … pair: {parsed.problem}."))
+    elif "\ufffd" in parsed.question or "\ufffd" in parsed.answer:
+        # Bytes that decode to no character (a token boundary inside a Hangul syllable's UTF-8): text no reviewer
+        # wants to train on as it is.
+        where = [name for name, text in (("question", parsed.question), ("answer", parsed.answer)) if "\ufffd" in text]
+        count = parsed.question.count("\ufffd") + parsed.answer.count("\ufffd")
+        flags.append(
+            Flag(
+                "malformed",
+                1.0,
+                f"Broken characters (U+FFFD, {count}) in the {' and the '.join(where)}: edit them out or reject.",
+            )
+        )
     for flag in (
         _truncated(parsed.question, parsed.answer, finish_reason, cfg),
         _echo(source, parsed.question, parsed.answer, cfg),
