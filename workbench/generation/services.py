@@ -393,7 +393,9 @@ def generation_run_cancel(*, run: GenerationRun) -> GenerationRun:
 def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
     """Queue the failed and cancelled batches of a finished run again (they generate only what is missing), and send
     the batches of a run that failed to dispatch. The returned run is failed to dispatch again when the broker still
-    does not answer."""
+    does not answer. A batch resumed moments after its run was cancelled may still have its old worker on it until
+    that worker's next store; both then store into the same (chunk, sample) keys, so nothing is written twice and
+    progress is recounted from the rows."""
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DISPATCH_FAILED):
         raise ValidationError(
