@@ -303,3 +303,51 @@ def test_manifest_lists_the_sampling_each_run_used(project, reviewer, tmp_path):
     manifest = export_write(project=project, fmt="messages", options=ExportOptions(), out_dir=tmp_path)
     assert {r["id"]: r["sampling"] for r in manifest["runs"]} == {first.pk: [used], second.pk: []}
     assert manifest["project_settings"]["top_k"] is None and manifest["project_settings"]["top_p"] is None
+
+
+@pytest.mark.parametrize("grounded,metadata", [(False, False), (True, False), (False, True), (True, True)])
+def test_flat_columns_are_what_the_rows_hold(project, reviewer, grounded, metadata):
+    from workbench.exports.formats import build, flat_columns
+    from workbench.exports.services import _rows
+
+    reviewed(project, reviewer)
+    row = next(_rows(project, ExportOptions(grounded=grounded, metadata=metadata), "csv", batch=10))
+    built = build("csv", row, grounded=grounded, metadata=metadata)
+    assert list(built) == [name for name, _ in flat_columns(grounded=grounded, metadata=metadata)]
+
+
+def test_parquet_keeps_one_schema_when_a_column_is_empty_in_the_first_batch(project, reviewer, tmp_path, monkeypatch):
+    """Parquet is written in batches; a column that is all null in the first (pending pairs: no reviewer yet) and
+    filled in a later one still makes one file, typed from the options rather than guessed from the first batch."""
+    import pyarrow.parquet as pq
+
+    from workbench.exports import services
+
+    monkeypatch.setattr(services._Sink, "PARQUET_BATCH", 2)  # 20,000 in use: the same path at a test's size
+    pending = make_pairs(project, 3, question="보류 질문 {i}?", answer="보류 답 {i}.", with_generation=True)
+    approved = reviewed(project, reviewer)  # 2 approved, 1 edited, 2 more pending, 1 rejected
+    options = ExportOptions(metadata=True, statuses=("pending", "approved", "edited"))
+    manifest = export_write(project=project, fmt="parquet", options=options, out_dir=tmp_path)
+    table = pq.read_table(tmp_path / "train.parquet")
+    assert table.num_rows == manifest["counts"]["total"] == 8
+    rows = table.to_pylist()
+    assert {r["reviewer"] for r in rows if r["status"] == "pending"} == {None}
+    assert {r["reviewer"] for r in rows if r["status"] != "pending"} == {reviewer.get_username()}
+    assert {r["pair_id"] for r in rows} >= {p.pk for p in pending} | {approved[0].pk}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_an_export_with_no_rows_is_a_readable_file_with_its_columns(project, tmp_path, fmt):
+    import pyarrow.parquet as pq
+
+    manifest = export_write(project=project, fmt=fmt, options=ExportOptions(metadata=True), out_dir=tmp_path)
+    (train,) = manifest["files"]
+    assert manifest["counts"]["total"] == 0 and train["rows"] == 0
+    path = tmp_path / train["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == train["sha256"]
+    if fmt == "csv":
+        header = next(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+        assert header[:2] == ["question", "answer"] and "reviewer" in header
+    else:
+        table = pq.read_table(path)
+        assert table.num_rows == 0 and table.schema.names[:2] == ["question", "answer"]

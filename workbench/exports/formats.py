@@ -60,6 +60,28 @@ def build(fmt: str, row: dict, *, grounded: bool, metadata: bool) -> dict:
     return out
 
 
+def flat_columns(*, grounded: bool, metadata: bool) -> list[tuple[str, str]]:
+    """The columns of the flat formats (CSV, Parquet) in order, with their Parquet types: fixed by the options, never
+    guessed from the rows, so an export whose first rows have no reviewer (pending pairs) still types that column, and
+    an export with no rows is still a readable file with its header or schema."""
+    columns = [("question", "string"), ("answer", "string")]
+    if grounded:
+        columns.append(("context", "string"))
+    if metadata:
+        columns += [
+            ("pair_id", "int64"),
+            ("document_id", "int64"),
+            ("document_title", "string"),
+            ("chunk_id", "int64"),
+            ("run_id", "int64"),
+            ("adapter", "string"),
+            ("flags", "string"),
+            ("reviewer", "string"),
+            ("status", "string"),
+        ]
+    return columns
+
+
 def split_of(document_hash: str, *, validation_percent: int, seed: str) -> str:
     """Deterministic by document: every pair of a document lands in the same split, run after run."""
     if validation_percent <= 0:

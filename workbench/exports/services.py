@@ -21,7 +21,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from workbench.exports.formats import EXTENSIONS, FORMATS, build, neutralize_cell, split_of
+from workbench.exports.formats import EXTENSIONS, FORMATS, build, flat_columns, neutralize_cell, split_of
 from workbench.exports.models import Export
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
 from workbench.jobs import job_run
@@ -99,29 +99,38 @@ def _has_empty_turn(fmt: str, row: dict) -> bool:
 class _Sink:
     """One output file per split, hashed as it is written."""
 
-    def __init__(self, path: Path, fmt: str):
+    PARQUET_BATCH = 20_000  # rows per Parquet row group written
+
+    def __init__(self, path: Path, fmt: str, columns: list[tuple[str, str]]):
         self.path, self.fmt, self.rows = path, fmt, 0
         self.digest = hashlib.sha256()
         self.file = open(path, "wb")
-        self._csv = self._parquet = None
+        self._csv = [name for name, _ in columns]
+        self._parquet = None
         self._batch: list[dict] = []
         if fmt == "csv":
             # Excel reads a CSV without a byte-order mark in the system code page (CP949 on Korean Windows).
-            self.file.write(codecs.BOM_UTF8)
-            self.digest.update(codecs.BOM_UTF8)
+            buf = io.StringIO()
+            csv.writer(buf).writerow(self._csv)  # the header, also when no row follows
+            header = codecs.BOM_UTF8 + buf.getvalue().encode("utf-8")
+            self.file.write(header)
+            self.digest.update(header)
+        elif fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            self._schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in columns])
+            self._parquet = pq.ParquetWriter(self.file, self._schema, compression="zstd")
 
     def write(self, record: dict) -> None:
         self.rows += 1
         if self.fmt == "parquet":
             self._batch.append(record)
-            if len(self._batch) >= 20_000:
+            if len(self._batch) >= self.PARQUET_BATCH:
                 self._flush_parquet()
             return
         if self.fmt == "csv":
             buf = io.StringIO()
-            if self._csv is None:
-                self._csv = list(record)
-                csv.writer(buf).writerow(self._csv)
             csv.writer(buf).writerow([neutralize_cell(record[k]) for k in self._csv])
             data = buf.getvalue().encode("utf-8")
         else:
@@ -131,24 +140,19 @@ class _Sink:
 
     def _flush_parquet(self) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if not self._batch:
             return
-        table = pa.Table.from_pylist(self._batch)
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.file, table.schema, compression="zstd")
-        self._parquet.write_table(table)
+        self._parquet.write_table(pa.Table.from_pylist(self._batch, schema=self._schema))
         self._batch = []
 
     def close(self) -> dict:
         if self.fmt == "parquet":
             self._flush_parquet()
-            if self._parquet is not None:
-                self._parquet.close()
+            self._parquet.close()
         self.file.close()
         if self.fmt == "parquet":
-            self.digest = hashlib.sha256(self.path.read_bytes()) if self.rows else hashlib.sha256(b"")
+            self.digest = hashlib.sha256(self.path.read_bytes())
         return {"file": self.path.name, "rows": self.rows, "sha256": self.digest.hexdigest(), "bytes": self.path.stat().st_size}
 
 
@@ -171,6 +175,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     sinks: dict[str, _Sink] = {}
     counts: Counter = Counter()
     skipped_empty = 0
+    columns = flat_columns(grounded=options.grounded, metadata=options.metadata)
     outermost = not connection.in_atomic_block
     batch = settings.EXPORT_BATCH_ROWS
     snapshot = connection.vendor == "postgresql"
@@ -185,7 +190,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
                 continue
             split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
             if split not in sinks:
-                sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt)
+                sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt, columns)
             sinks[split].write(build(fmt, row, grounded=options.grounded, metadata=options.metadata))
             counts[(row["status"], split)] += 1
             if progress and n % batch == 0:
@@ -205,7 +210,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             if sampling and sampling not in samplings.setdefault(run_id, []):
                 samplings[run_id].append(sampling)
     if "train" not in sinks:
-        sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt)
+        sinks["train"] = _Sink(out_dir / f"train.{EXTENSIONS[fmt]}", fmt, columns)
     warnings = []
     if options.validation_percent > 0 and "validation" not in sinks:
         # The split is by document: with few documents, none may fall into the validation share. Said, not hidden.
