@@ -112,7 +112,9 @@ def test_run_completes_with_provenance(start_worker, owner, tiny_model, client):
     client.login(username=owner.username, password=PASSWORD)
     page = client.get(reverse("generation:detail", args=[project.slug, run.pk])).content.decode()
     assert "top-k as the checkpoint, top-p as the checkpoint" in page  # asked for
-    assert "<dt>Sampling used</dt><dd>temperature 1.0, top-k 50, top-p 1.0</dd>" in page  # what the workers resolved
+    assert (
+        '<dt>Sampling used</dt><dd id="run-sampling-used">temperature 1.0, top-k 50, top-p 1.0</dd>' in page
+    )  # what the workers resolved
     assert run.parameters["adapter"] == tiny_model["adapter"] and len(run.parameters["prompt_template_hash"]) == 16
     assert run.started_at and run.finished_at
     # Tokens/s and pairs/hour per worker and GPU, on the page and in the progress JSON.
