@@ -13,11 +13,15 @@ from tests.quality.card import article, outputs
 SOURCE_B = "김치는 배추나 무 같은 채소를 소금에 절인 뒤 양념으로 버무려 발효시킨 한국의 전통 음식이다."
 
 
-def run(tmp_path, lines, *args, raw=None):
+def run(tmp_path, lines, *args, raw=None, raw_bytes=None):
     path = tmp_path / "in.jsonl"
-    path.write_text(
-        raw if raw is not None else "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8"
-    )
+    if raw_bytes is not None:
+        path.write_bytes(raw_bytes)
+    else:
+        path.write_text(
+            raw if raw is not None else "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n",
+            encoding="utf-8",
+        )
     env = {k: v for k, v in os.environ.items() if k not in {"CELERY_BROKER_URL"}}
     env["DATABASE_URL"] = "postgres://nobody@127.0.0.1:1/none"  # no database: the command must not touch one
     env["WORKBENCH_DATA_DIR"] = str(tmp_path / "data")
@@ -115,3 +119,31 @@ def test_malformed_input_line_stops_with_its_number(tmp_path):
         assert result.returncode != 0
         assert message in result.stderr
         assert result.stdout == ""  # nothing written before the whole file was read
+
+
+def test_hostile_lines_stop_with_their_number_and_nothing_written(tmp_path):
+    """Bytes that are not UTF-8, JSON that Python reads but cannot write back (a lone surrogate, NaN), nesting and
+    numbers past Python's limits, a list where a string belongs: each stops the command with its line, before anything
+    is written, never with a traceback."""
+    good = json.dumps({"id": 1, "source": SOURCE_B, "output": "[[Q]] 무엇?\n[[A]] 김치."}, ensure_ascii=False).encode()
+    out = tmp_path / "out.jsonl"
+    for bad, message in [
+        (b'{"id": 2, "source": "\xff\xfe", "output": "x"}', "line 2: not UTF-8 (byte 0xff at column 22)"),
+        (b'{"id": 2, "source": "x", "output": "y", "finish_reason": []}', "line 2: finish_reason must be"),
+        (b'{"id": 2, "source": "x", "output": "y", "finish_reason": {}}', "line 2: finish_reason must be"),
+        (b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "source": "x", "output": "y"}', "line 2: invalid JSON"),
+        (b'{"id": ' + b"7" * 5000 + b', "source": "x", "output": "y"}', "line 2: invalid JSON"),
+        (b'{"id": NaN, "source": "x", "output": "y"}', "line 2: invalid JSON (NaN is not JSON)"),
+        (b'{"id": 2, "source": "x", "output": "[[Q]] \\ud800?\\n[[A]] y."}', "line 2: holds text that is not Unicode"),
+    ]:
+        result = run(tmp_path, None, "--out", str(out), raw_bytes=good + b"\n" + bad + b"\n")
+        assert result.returncode != 0 and message in result.stderr, (bad[:60], result.stderr[-500:])
+        assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_a_byte_order_mark_is_read_and_an_unwritable_out_is_said(tmp_path):
+    line = json.dumps({"id": 1, "source": SOURCE_B, "output": "[[Q]] 무엇?\n[[A]] 김치."}, ensure_ascii=False).encode()
+    result = run(tmp_path, None, raw_bytes=b"\xef\xbb\xbf" + line + b"\n")
+    assert result.returncode == 0 and json.loads(result.stdout)["id"] == 1
+    result = run(tmp_path, None, "--out", str(tmp_path), raw_bytes=line + b"\n")
+    assert result.returncode != 0 and f"Cannot write {tmp_path}" in result.stderr and "Traceback" not in result.stderr

@@ -8,6 +8,7 @@ Input lines: {"id": any, "source": str, "output": str, "finish_reason": "stop" |
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 
@@ -29,19 +30,30 @@ class Command(BaseCommand):
 
     def handle(self, *args, input, out, **options):
         try:
-            source_file = sys.stdin if input == "-" else open(input, encoding="utf-8")
+            source_file = sys.stdin.buffer if input == "-" else open(input, "rb")
         except OSError as exc:
             raise CommandError(f"Cannot read {input}: {exc.strerror}") from None
         # Validate the whole file before writing anything: a bad line stops the command with its number.
         records = []
         with source_file:
-            for number, line in enumerate(source_file, start=1):
+            for number, raw in enumerate(source_file, start=1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8) :]  # a byte-order mark, as Windows editors save UTF-8
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise CommandError(
+                        f"line {number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                    ) from None
                 if not line.strip():
                     continue
                 records.append((number, _record(line, number)))
         duplicates = DuplicateIndex()
         per_source: dict[str, DuplicateIndex] = {}
-        sink = open(out, "w", encoding="utf-8") if out else self.stdout
+        try:
+            sink = open(out, "w", encoding="utf-8") if out else self.stdout
+        except OSError as exc:
+            raise CommandError(f"Cannot write {out}: {exc.strerror}") from None
         try:
             for number, record in records:
                 result = assess(record["source"], record["output"], finish_reason=record.get("finish_reason"))
@@ -71,11 +83,19 @@ class Command(BaseCommand):
                 sink.close()
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def _record(line: str, number: int) -> dict:
     try:
-        record = json.loads(line)
+        record = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise CommandError(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise CommandError(f"line {number}: invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # NaN or Infinity; an integer of more digits than Python converts
+        raise CommandError(f"line {number}: invalid JSON ({exc})") from None
     if not isinstance(record, dict):
         raise CommandError(f"line {number}: expected a JSON object")
     for name in ("id", "source", "output"):
@@ -84,8 +104,15 @@ def _record(line: str, number: int) -> dict:
     for name in ("source", "output"):
         if not isinstance(record[name], str):
             raise CommandError(f"line {number}: {name!r} must be a string")
-    if record.get("finish_reason") not in FINISH_REASONS:
-        raise CommandError(f'line {number}: finish_reason must be "stop", "length" or null, not {record["finish_reason"]!r}')
+    reason = record.get("finish_reason")
+    if not (reason is None or isinstance(reason, str)) or reason not in FINISH_REASONS:
+        raise CommandError(f'line {number}: finish_reason must be "stop", "length" or null, not {reason!r}')
     if "title" in record and record["title"] is not None and not isinstance(record["title"], str):
         raise CommandError(f"line {number}: 'title' must be a string")
+    try:  # a lone surrogate (\ud800) decodes from JSON but is no character: neither filtered nor written back
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        raise CommandError(
+            f"line {number}: holds text that is not Unicode characters (a lone surrogate such as \\ud800)"
+        ) from None
     return record
