@@ -130,6 +130,8 @@ def generation_run_create(
         )
     if not chunks:
         raise ValidationError("The project has no chunks to generate from; import documents first.")
+    if batch_chunks is not None and batch_chunks < 1:
+        raise ValidationError(f"Chunks per batch must be at least 1, not {batch_chunks}.")
     size = batch_chunks or settings.GENERATION_BATCH_CHUNKS
     params = run_parameters(project)
     run = GenerationRun.objects.create(
