@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
@@ -90,6 +91,27 @@ def test_thresholds_must_be_numbers(client, owner):
     assert "Filter thresholds must be a JSON object of names to numbers" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "thresholds,message",
+    [
+        ('{"echo.question_overlap": 0.7}', "&#x27;echo.question_overlap&#x27;: no such threshold"),
+        ('{"echo.answer_longest_span": NaN}', "must be a finite number of at least 0, not nan"),
+        ('{"echo.answer_longest_span": Infinity}', "must be a finite number of at least 0, not inf"),
+        ('{"duplicate.similarity": -0.5}', "must be a finite number of at least 0, not -0.5"),
+        ('{"severity.duplicate": 7}', "must be 1 (reject) or 0 (warning), not 7"),
+        ('{"severity.bogus": 1}', "&#x27;severity.bogus&#x27;: no such flag"),
+    ],
+)
+def test_thresholds_name_what_the_filters_know(client, owner, thresholds, message):
+    """A typo, NaN, a negative number or an unknown severity is refused on the form with what is allowed; nothing is
+    saved (NaN was a 500 from the database, an unknown name was silently ignored by the filters)."""
+    client.login(username="owner", password=PASSWORD)
+    response = client.post(reverse("admin:projects_project_add"), form_data(filter_thresholds=thresholds))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Project.objects.exists()
+
+
 def test_editing_thresholds_keeps_the_prompt(client, owner, project):
     client.login(username="owner", password=PASSWORD)
     data = form_data(
@@ -97,13 +119,13 @@ def test_editing_thresholds_keeps_the_prompt(client, owner, project):
         slug=project.slug,
         apply_preset="",
         prompt_template="{title}\n\n{text}",
-        filter_thresholds='{"echo.question_overlap": 0.7}',
+        filter_thresholds='{"echo.answer_copied_share": 0.7, "severity.duplicate": 1}',
     )
     data["memberships-INITIAL_FORMS"] = "0"
     response = client.post(reverse("admin:projects_project_change", args=[project.pk]), data)
     assert response.status_code == 302
     project.refresh_from_db()
-    assert project.filter_thresholds == {"echo.question_overlap": 0.7}
+    assert project.filter_thresholds == {"echo.answer_copied_share": 0.7, "severity.duplicate": 1}
     assert project.prompt_template == "{title}\n\n{text}"
 
 

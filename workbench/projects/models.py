@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -16,12 +18,28 @@ DEMO_MODEL_MARK = "workbench-demo-model"
 
 
 def validate_filter_thresholds(value) -> None:
+    """Names the filters know, each with a finite number (severity.NAME: 1 for reject, 0 for warning): a typo or a NaN
+    is refused here with what is allowed, instead of being ignored when the filters run (or failing the save)."""
+    from workbench.quality.filters import DEFAULTS, SEVERITIES  # above this app: read when a form validates
+
+    example = 'for example {"duplicate.term_similarity": 0.75, "severity.unsupported": 1}'
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in value.items()
     ):
-        raise ValidationError(
-            'Filter thresholds must be a JSON object of names to numbers, for example {"echo.question_overlap": 0.6}.'
-        )
+        raise ValidationError(f"Filter thresholds must be a JSON object of names to numbers, {example}.")
+    errors = []
+    for key, number in value.items():
+        if key.startswith("severity."):
+            if key.split(".", 1)[1] not in SEVERITIES:
+                errors.append(f"{key!r}: no such flag (flags: {', '.join(sorted(SEVERITIES))})")
+            elif number not in (0, 1):
+                errors.append(f"{key!r} must be 1 (reject) or 0 (warning), not {number}")
+        elif key not in DEFAULTS:
+            errors.append(f"{key!r}: no such threshold (thresholds: {', '.join(sorted(DEFAULTS))})")
+        elif not math.isfinite(number) or number < 0:
+            errors.append(f"{key!r} must be a finite number of at least 0, not {number}")
+    if errors:
+        raise ValidationError([f"{e}." for e in errors])
 
 
 class ChunkUnit(models.TextChoices):
