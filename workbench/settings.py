@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with the lockout page (429)
+    "workbench.projects.api_errors.ApiLimitsAsJson",  # Django's request limits, on /api/, in JSON
 ]
 
 ROOT_URLCONF = "workbench.urls"

@@ -35,3 +35,6 @@ urlpatterns = [
     path("", include("workbench.review.urls")),
     path("", include("workbench.exports.urls")),
 ]
+
+handler400 = "workbench.projects.api_errors.bad_request"
+handler404 = "workbench.projects.api_errors.not_found"
