@@ -70,3 +70,16 @@ def test_outsider_gets_404_on_every_project_url(client, project, outsider):
     client.login(username=project.memberships.get(role="admin").user.username, password=PASSWORD)
     reachable = [u for u in urls if client.get(u).status_code in (200, 302, 405)]
     assert len(reachable) >= len(urls) * 0.6
+
+
+def test_an_outsider_cannot_tell_a_run_that_exists_from_one_that_does_not(project, owner, outsider):
+    from tests.review.test_api import token_client
+    from workbench.generation.models import GenerationRun
+
+    run = GenerationRun.objects.create(project=project, parameters={"samples_per_chunk": 1})
+    api = token_client(outsider)
+    for path in (f"/api/runs/{run.pk}", f"/api/runs/{run.pk + 1000}"):
+        response = api.get(path)
+        assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), path
+        response = api.post(path + "/cancel")
+        assert (response.status_code, response.json()) == (404, {"detail": "Not found."}), path

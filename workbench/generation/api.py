@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,7 +30,11 @@ RunSerializer = inline_serializer(
 
 
 def _run_for_member(request, run_id: int, *, admin: bool = False) -> GenerationRun:
-    run = get_object_or_404(GenerationRun.objects.select_related("project"), pk=run_id)
+    """The run, for a member of its project. A run that does not exist and one of a project the caller is not in get
+    the same 404, so run ids tell an outsider nothing."""
+    run = GenerationRun.objects.select_related("project").filter(pk=run_id).first()
+    if run is None:
+        raise NotFound()
     (get_project_for_admin if admin else get_membership)(request, run.project.slug)
     return run
 
