@@ -11,7 +11,7 @@ import time
 
 import pytest
 from datasets import load_dataset
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
@@ -198,6 +198,18 @@ def test_export_command(project, reviewer, tmp_path, capsys):
     call_command("export_dataset", "--project", project.slug, "--format", "alpaca", "--out", str(tmp_path), "--grounded")
     assert "train.jsonl: 3 rows" in capsys.readouterr().out
     assert json.loads((tmp_path / "manifest.json").read_text())["options"]["grounded"] is True
+
+
+def test_export_command_never_mixes_in_earlier_files(project, reviewer, tmp_path):
+    reviewed(project, reviewer)
+    args = ["export_dataset", "--project", project.slug, "--format", "alpaca", "--out"]
+    call_command(*args, str(tmp_path / "first"))
+    with pytest.raises(CommandError, match="is not empty; give a new or empty folder"):
+        call_command(*args, str(tmp_path / "first"))  # a second export there would sit beside the first one's files
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(CommandError, match="is a file; give a folder"):
+        call_command(*args, str(tmp_path / "a-file"))
+    assert sorted(p.name for p in (tmp_path / "first").iterdir()) == ["manifest.json", "train.jsonl"]
 
 
 def test_small_export_comes_straight_back(client, project, owner, reviewer):

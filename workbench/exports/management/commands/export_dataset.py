@@ -36,7 +36,17 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        manifest = export_write(project=target, fmt=format, options=opts, out_dir=Path(out))
+        folder = Path(out)
+        if folder.exists() and not folder.is_dir():
+            raise CommandError(f"--out {out} is a file; give a folder (new or empty) for the export's files.")
+        if folder.is_dir() and any(folder.iterdir()):
+            # Files of an earlier export beside this one's manifest would be read as part of it.
+            raise CommandError(f"--out {out} is not empty; give a new or empty folder, so no earlier file is mixed in.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"Cannot create {out}: {exc.strerror}") from None
+        manifest = export_write(project=target, fmt=format, options=opts, out_dir=folder)
         for f in manifest["files"]:
             self.stdout.write(f"{f['file']}: {f['rows']} rows, sha256 {f['sha256']}")
         self.stdout.write(f"manifest.json written to {out}")
