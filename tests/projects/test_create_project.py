@@ -19,7 +19,7 @@ def test_creates_project_with_preset_and_roles(owner, reviewer):
 
 
 def test_several_reviewers(owner, reviewer, outsider):
-    call_command("create_project", "laws", "--name", "Laws", "--reviewer", "reviewer", "outsider")
+    call_command("create_project", "laws", "--name", "Laws", "--admin", "owner", "--reviewer", "reviewer", "outsider")
     assert Membership.objects.filter(project__slug="laws", role=Role.REVIEWER).count() == 2
 
 
@@ -32,13 +32,21 @@ def test_missing_user_is_a_clear_error_and_writes_nothing(owner):
 def test_second_run_with_same_slug_fails_and_changes_nothing(owner, reviewer):
     call_command("create_project", "laws", "--name", "Laws", "--admin", "owner")
     with pytest.raises(CommandError, match="already exists. Nothing was changed"):
-        call_command("create_project", "laws", "--name", "Other", "--adapter", "writing", "--reviewer", "reviewer")
+        call_command(
+            "create_project", "laws", "--name", "Other", "--adapter", "writing", "--admin", "owner", "--reviewer", "reviewer"
+        )
     project = Project.objects.get(slug="laws")
     assert project.name == "Laws" and project.adapter_preset == "simple-qa"
     assert list(project.memberships.values_list("user__username", flat=True)) == ["owner"]
 
 
-def test_bad_slug_is_rejected(db):
+def test_a_project_without_an_admin_is_refused(owner, reviewer):
+    with pytest.raises(CommandError, match="at least one admin"):
+        call_command("create_project", "laws", "--name", "Laws", "--reviewer", "reviewer")
+    assert not Project.objects.exists()
+
+
+def test_bad_slug_is_rejected(owner):
     with pytest.raises(CommandError, match="slug"):
-        call_command("create_project", "not a slug!", "--name", "x")
+        call_command("create_project", "not a slug!", "--name", "x", "--admin", "owner")
     assert Project.objects.count() == 0

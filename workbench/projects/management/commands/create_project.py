@@ -18,10 +18,15 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True)
         parser.add_argument("--description", default="")
         parser.add_argument("--adapter", choices=sorted(PRESETS), default="simple-qa")
-        parser.add_argument("--admin", action="append", default=[], metavar="USERNAME")
+        parser.add_argument("--admin", action="append", default=[], metavar="USERNAME", help="at least one")
         parser.add_argument("--reviewer", action="append", default=[], nargs="+", metavar="USERNAME")
 
     def handle(self, *args, slug, name, description, adapter, admin, reviewer, **options):
+        if not admin:
+            raise CommandError(
+                "A project needs at least one admin (--admin USERNAME): without one no page or API reaches it, only the "
+                "Django admin. Nothing was created."
+            )
         reviewer_names = [username for group in reviewer for username in group]
         users = self._users(admin + reviewer_names)
         try:
