@@ -94,6 +94,18 @@ def test_double_submitted_decision_records_once(project, reviewer):
     assert ReviewDecision.objects.filter(pair=pair).count() == 1
 
 
+def test_the_same_rejection_with_another_reason_is_a_conflict_not_dropped(project, reviewer):
+    """A second rejection at the same version with another reason is not a replay of the first: the reviewer is told
+    the pair changed (and sees it rejected with the first reason) instead of getting a 200 that kept nothing."""
+    (pair,) = make_pairs(project, 1)
+    pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("reject", 1, reason="bad"))
+    assert pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("reject", 1, reason="bad")).version == 2
+    with pytest.raises(ReviewConflict, match="changed since you opened it"):
+        pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("reject", 1, reason="other"))
+    assert list(ReviewDecision.objects.filter(pair=pair).values_list("reason", flat=True)) == ["bad"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_double_submit_records_once():
     owner = make_user("owner")

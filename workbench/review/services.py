@@ -427,6 +427,9 @@ def _replayed(pair: QAPair, reviewer, data: ReviewInput) -> bool:
             data.decision != Decision.EDIT
             or (last.question_after, last.answer_after) == ((data.question or "").strip(), (data.answer or "").strip())
         )
+        # The same rejection with another reason is not a replay: it is a conflict, so the second reason is not
+        # silently dropped. (An edit or approval sent again without its optional note is the same decision.)
+        and (data.decision != Decision.REJECT or last.reason == data.reason.strip())
     )
 
 
