@@ -373,16 +373,29 @@ def run_refresh(*, run_id: int) -> GenerationRun:
     return run
 
 
+def _lock_batches(run_id: int, statuses: list[str]) -> None:
+    """Lock a run's batches in these states (in id order) before its row: see generation_run_cancel."""
+    list(GenerationBatch.objects.select_for_update().filter(run_id=run_id, status__in=statuses).order_by("pk").values_list("pk"))
+
+
+def _check_cancellable(run: GenerationRun) -> None:
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
+        raise ValidationError(
+            f"Run {run.pk} is {run.get_status_display().lower()}; only queued or running runs can be cancelled."
+        )
+
+
 @transaction.atomic
 def generation_run_cancel(*, run: GenerationRun) -> GenerationRun:
     """Stop the run: queued batches are cancelled and their messages become no-ops; a batch being generated is
     cancelled too, so its worker stops at its next store (its attempt no longer holds the row) and its GPU goes to the
     next run. What was stored before stays, for review, and "Retry" generates only the rest."""
+    _check_cancellable(GenerationRun.objects.get(pk=run.pk))
+    # Batches first, then the run: the order in which a worker's store takes them (its batch's fence, then the run's
+    # progress). The other order deadlocks with a store in flight.
+    _lock_batches(run.pk, [BatchStatus.QUEUED, BatchStatus.RUNNING])
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
-    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
-        raise ValidationError(
-            f"Run {run.pk} is {run.get_status_display().lower()}; only queued or running runs can be cancelled."
-        )
+    _check_cancellable(run)
     run.batches.filter(status__in=[BatchStatus.QUEUED, BatchStatus.RUNNING]).update(
         status=BatchStatus.CANCELLED, finished_at=timezone.now()
     )
@@ -453,6 +466,8 @@ def run_preflight_record(*, run_id: int, worker: str, status: str, report: str) 
     """Store a worker's answer. A failed check fails the run at once, with the report (what is missing and how to fix
     it) as its error; its queued batches are cancelled (their messages become no-ops; "Retry" queues them again and
     checks again). None when the run is gone."""
+    if status == PreflightStatus.FAILED:
+        _lock_batches(run_id, [BatchStatus.QUEUED])  # batches before the run, as a worker's store takes them
     run = GenerationRun.objects.select_for_update().filter(pk=run_id).first()
     if run is None:
         return None
