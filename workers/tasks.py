@@ -283,16 +283,19 @@ class Handover:
             connection.close()  # this thread's own connection
 
 
-def _batch_lost(exc: BaseException | None) -> BaseException | None:
-    """The BatchLost behind an error (the writer raises a storing failure from its cause): the batch is no longer this
-    attempt's, because its run was cancelled or the sweep queued it again."""
+def _chain(exc: BaseException | None):
+    """The error and what it was raised from, in turn (the writer raises a storing failure from its cause)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, generation.BatchLost):
-            return exc
+        yield exc
         exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
-    return None
+
+
+def _batch_lost(exc: BaseException) -> BaseException | None:
+    """The BatchLost behind an error: the batch is no longer this attempt's, because its run was cancelled or the sweep
+    queued it again."""
+    return next((e for e in _chain(exc) if isinstance(e, generation.BatchLost)), None)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -302,15 +305,12 @@ def is_transient(exc: BaseException) -> bool:
     from celery.exceptions import SoftTimeLimitExceeded
     from django.db import InterfaceError, OperationalError
 
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, SoftTimeLimitExceeded)):
-            return True
-        if type(exc).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(exc):  # torch.cuda.OutOfMemoryError
-            return True
-        exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
-    return False
+    return any(
+        isinstance(e, (OperationalError, InterfaceError, ConnectionError, TimeoutError, SoftTimeLimitExceeded))
+        or type(e).__name__ == "OutOfMemoryError"  # torch.cuda.OutOfMemoryError
+        or "CUDA out of memory" in str(e)
+        for e in _chain(exc)
+    )
 
 
 @shared_task(
