@@ -121,3 +121,11 @@ def test_the_form_asks_for_the_confirmation(client, project, reviewer):
     assert QAPair.objects.get(pk=pair.pk).status == PairStatus.PENDING
     assert client.post(url, {"decision": "approve", "version": 1, "confirm": "1"}).status_code == 302
     assert QAPair.objects.get(pk=pair.pk).status == PairStatus.APPROVED
+
+
+def test_the_invisible_characters_scanned_at_import_are_those_of_every_code_point():
+    import sys
+
+    from workbench.review import blank
+
+    assert blank.INVISIBLE == blank._invisible(range(1, sys.maxunicode + 1))
