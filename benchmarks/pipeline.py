@@ -251,10 +251,10 @@ def run_figures(run_id: int, seconds: float) -> dict:
 def worker_run(args, warmup, project, mode: str) -> dict:
     from workbench.generation.services import generation_run_create
 
-    handover, _, switch_ms = mode.partition(":")  # "on:0.5": the hand-over on, the worker's GIL switch interval 0.5 ms
+    handover, _, switch_ms = mode.partition(":")  # "on:5": the hand-over on, the writer's GIL switch interval 5 ms
     env = dict(os.environ) | {"GENERATION_HANDOVER": "1" if handover == "on" else "0"}
     if switch_ms:
-        env["PIPELINE_SWITCH_INTERVAL_MS"] = switch_ms
+        env["GENERATION_SWITCH_INTERVAL_US"] = str(round(float(switch_ms) * 1000))
     label = mode.replace(":", "-")  # in the log files' names
     if args.kill_after:
         # A killed worker's batches come back through the dispatch sweep once their heartbeat is stale: short limits,
@@ -393,6 +393,10 @@ def run(args) -> None:
         "broker": settings.CELERY_BROKER_URL.split(":", 1)[0],
         "batch_chunks": settings.GENERATION_BATCH_CHUNKS,
     }
+    if args.wait_for:  # a model still being built by `pipeline.py build` (its tokenizer is written first)
+        while not Path(args.wait_for).exists():
+            time.sleep(1)
+        print(f"waited for {args.wait_for}: {Path(args.wait_for).read_text().strip()!r}", flush=True)
     if not args.skip_engine:
         report["engine"] = engine_alone(args, warmup, project)
         print("engine alone:", json.dumps(report["engine"]), flush=True)
@@ -423,11 +427,12 @@ def main() -> None:
     parser.add_argument(
         "--handover",
         default="on",
-        help="GENERATION_HANDOVER in the worker: on, off, or on,off for both; on:0.5 also sets the worker's GIL switch interval (ms)",
+        help="GENERATION_HANDOVER in the worker: on, off, or on,off for both; on:5 also sets the GIL switch interval (ms) while the writer runs (the default 0.5; Python's 5)",
     )
     parser.add_argument("--workers", type=int, default=1, help="GPU worker processes, one per GPU (CUDA_VISIBLE_DEVICES)")
     parser.add_argument("--kill-after", type=float, default=0, help="SIGKILL the first GPU worker this many s into the run")
     parser.add_argument("--skip-engine", action="store_true")
+    parser.add_argument("--wait-for", default="", help="make the projects, then wait for this file before loading the model")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--json", default="")
     args = parser.parse_args()

@@ -22,10 +22,6 @@ pipeline_standin.install()
 
 from workbench.celery import app  # noqa: E402
 
-if os.environ.get("PIPELINE_SWITCH_INTERVAL_MS"):
-    # How long the writer thread may hold the GIL before the generating thread gets it back (Python's default: 5 ms).
-    sys.setswitchinterval(float(os.environ["PIPELINE_SWITCH_INTERVAL_MS"]) / 1000)
-
 if __name__ == "__main__":
     name = sys.argv[1] if len(sys.argv) > 1 else "gpu0"
     app.worker_main(

@@ -264,6 +264,9 @@ if GENERATION_FP8 not in ("off", "prefill", "all"):
     raise ImproperlyConfigured(f"GENERATION_FP8={GENERATION_FP8!r}: use off, prefill or all.")
 GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 256, minimum=1)  # sequences decoded together (slots) per GPU
 GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # samples stored together while a batch runs
+# How long the writer thread may hold the GIL before the generating thread gets it back, while both run (Python's
+# default is 5,000 µs; the figures with each: docs/PERFORMANCE.md, generation end to end). 0: Python's own.
+GENERATION_SWITCH_INTERVAL_US = env_int("GENERATION_SWITCH_INTERVAL_US", 500, minimum=0)
 GENERATION_BATCH_CHUNKS = env_int("GENERATION_BATCH_CHUNKS", 256, minimum=1)  # chunks per gpu-queue task (docs/PERFORMANCE.md)
 GENERATION_HANDOVER = env_bool(
     "GENERATION_HANDOVER", True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 import time
 
@@ -370,6 +371,11 @@ class Writer:
         self.batches[batch.pk] = [batch, samples]
 
     def __enter__(self):
+        # The writer's work (parsing, the filters, the database) would hold the GIL for up to Python's 5 ms at a time
+        # while the generating thread waits to queue the GPU's next step; a shorter interval hands it back sooner.
+        self.switch_interval = sys.getswitchinterval()
+        if settings.GENERATION_SWITCH_INTERVAL_US:
+            sys.setswitchinterval(settings.GENERATION_SWITCH_INTERVAL_US / 1e6)
         self.thread.start()
         return self
 
@@ -380,6 +386,7 @@ class Writer:
     def __exit__(self, exc_type, exc, tb):
         self.queue.put(_DONE)
         self.thread.join()
+        sys.setswitchinterval(self.switch_interval)
         if exc_type is None:
             self._raise_if_failed()
         return False

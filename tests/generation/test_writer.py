@@ -3,6 +3,7 @@ generation fails half-way), and a failure to store stops the batch instead of be
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -94,3 +95,30 @@ def test_a_failure_to_store_stops_the_batch(batch, monkeypatch):
                     w.thread.join(timeout=10)  # the first save has run (and failed) before the next result comes
     assert calls == [1] and added == 4
     assert Generation.objects.filter(run=batch.run).count() == 0
+
+
+@pytest.mark.parametrize("interval_us", [500, 2000])
+def test_the_writer_hands_the_gil_back_sooner_while_it_runs_and_restores_the_interval_after(batch, settings, interval_us):
+    settings.GENERATION_SWITCH_INTERVAL_US = interval_us
+    before = sys.getswitchinterval()
+    seen = []
+    original = tasks._store
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks, "_store", lambda *a, **k: seen.append(sys.getswitchinterval()) or original(*a, **k))
+        with pytest.raises(ValueError, match="engine broke"):
+            with writer(batch) as w:
+                for r in results(batch)[:5]:
+                    w.add(r)
+                raise ValueError("engine broke")  # restored on the way out of a failure too
+    assert seen and all(value == pytest.approx(interval_us / 1e6) for value in seen)
+    assert sys.getswitchinterval() == before
+
+
+def test_interval_zero_leaves_pythons_own(batch, settings):
+    settings.GENERATION_SWITCH_INTERVAL_US = 0
+    before = sys.getswitchinterval()
+    with writer(batch) as w:
+        assert sys.getswitchinterval() == before
+        for r in results(batch):
+            w.add(r)
+    assert Generation.objects.filter(run=batch.run).count() == 10
