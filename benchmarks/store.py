@@ -5,6 +5,8 @@ project-wide duplicate search, the run's progress). This times that work against
 3 samples in a project that grows as batches are stored, and then runs one batch task's loop two ways, side by side, with
 the engine replaced by a stand-in that yields results at a given GPU rate (a sleep, which releases the GIL as a GPU wait
 does): storing inline, as the loop did before, and storing on the task's writer thread while generation goes on.
+A third part gives the stand-in a step that needs the GIL, as the real engine's does between GPU steps, and times it
+alone and beside the writer thread: how much of the GPU's time the storing takes back through the GIL.
 
     python benchmarks/store.py [--batches 6] [--gpu-ms-per-sample 20]
 """
@@ -92,6 +94,18 @@ def main():
         default=20.0,
         help="the stand-in engine's rate (20 ms: 256-token answers at about 12,800 tokens/s)",
     )
+    parser.add_argument(
+        "--step-ms",
+        type=float,
+        default=25.8,
+        help="third part: a decode step's GPU time (256 slots at about 9,900 tokens/s, the H100 end-to-end run's engine)",
+    )
+    parser.add_argument(
+        "--step-python-ms",
+        type=float,
+        default=1.0,
+        help="third part: the Python a step needs, holding the GIL, before the GPU's next step is queued",
+    )
     args = parser.parse_args()
     setup(DB)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -102,7 +116,7 @@ def main():
     from workers import tasks
 
     size = 256
-    project, chunks = seed(size * (args.batches + 2))
+    project, chunks = seed(size * (args.batches + 4))
     run = generation.generation_run_create(project=project, batch_chunks=size)
     batches = list(GenerationBatch.objects.filter(run=run).order_by("index"))
     rng = random.Random(5)
@@ -162,6 +176,54 @@ def main():
         print(
             f"batch task loop, {mode}: {len(results)} samples in {seconds:.2f} s against {busy:.2f} s of stand-in GPU time: "
             f"the GPU busy {busy / seconds:.0%} of the task",
+            flush=True,
+        )
+
+    # The engine needs the GIL too: between two GPU steps it runs Python (sampling bookkeeping, queuing the next step)
+    # while the writer thread stores, and each step waits for the GIL first. A stand-in whose step is a GIL-free wait
+    # (the GPU) and then `--step-python-ms` of Python, yielding results at the run's rate (a sample every 157 tokens
+    # on average over 256 slots), with and without the writer storing beside it, on the same number of steps.
+    step, python = args.step_ms / 1000, args.step_python_ms / 1000
+    per_step = 256 / 157
+
+    def python_work(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    class SteppedStandIn:
+        def __init__(self, results):
+            self.results = results
+
+        def generate_stream(self, requests, sampling):
+            owed, i = 0.0, 0
+            while i < len(self.results):
+                time.sleep(step)
+                python_work(python)
+                owed += per_step
+                while owed >= 1 and i < len(self.results):
+                    owed -= 1
+                    yield i, self.results[i]
+                    i += 1
+
+    for mode, batch in zip(("engine alone", "engine + writer thread"), batches[args.batches + 2 : args.batches + 4]):
+        batch = generation.batch_claim(batch_id=batch.pk, worker="bench")
+        results = results_for(batch, rng)
+        engine = SteppedStandIn(results)
+        steps = -(-len(results) // per_step)
+        began = time.perf_counter()
+        if mode == "engine alone":
+            for _index, _result in engine.generate_stream(None, None):
+                pass
+        else:
+            with tasks.Writer(seed=1, worker="bench", device_name="stand-in", precision="bfloat16", sampling={}) as writer:
+                writer.expect(batch, len(results))
+                for _index, result in engine.generate_stream(None, None):
+                    writer.add(result)
+        seconds = time.perf_counter() - began
+        print(
+            f"stepped stand-in, {mode}: {len(results)} samples in {seconds:.2f} s, {steps:.0f} steps of {args.step_ms} ms GPU "
+            f"+ {args.step_python_ms} ms Python: the GPU busy {steps * step / seconds:.1%} of the task",
             flush=True,
         )
 

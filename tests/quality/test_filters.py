@@ -257,6 +257,23 @@ def test_a_near_copy_asking_with_another_interrogative_is_found_by_its_character
     assert {b for b, _ in set(question_bands(first)) & set(question_bands(second))} == {NEAR_BAND}
 
 
+def test_trigram_bands_are_datasketchs_own_minhash_of_the_seed():
+    # Stored bands of existing projects must keep matching: the permutations made once are the ones MinHash draws
+    # from its seed for each question.
+    from datasketch import MinHash
+
+    from workbench.quality.filters import TRIGRAM_BANDS, TRIGRAM_ROWS, _key_hash, shingles
+
+    for question in (SOURCE, "무엇인가요?", "그것에 대해 설명해 주세요."):  # a passage, questions without terms
+        grams = [("#" + g).encode() for g in shingles(question)]
+        expected = MinHash.bulk([grams], num_perm=TRIGRAM_BANDS * TRIGRAM_ROWS)[0].hashvalues
+        bands = {b: h for b, h in question_bands(question) if 0 <= b < TRIGRAM_BANDS}
+        assert len(bands) == TRIGRAM_BANDS
+        assert bands == {
+            b: _key_hash("g", expected[b * TRIGRAM_ROWS : (b + 1) * TRIGRAM_ROWS].tobytes().hex()) for b in range(TRIGRAM_BANDS)
+        }
+
+
 # --- answers not supported by the source -------------------------------------------------------------------------------
 LAW = (
     "제70조 대통령의 임기는 5년으로 하며, 중임할 수 없다. 제128조 ① 헌법개정은 국회재적의원 과반수 또는 대통령의 발의로 "

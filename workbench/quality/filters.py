@@ -559,6 +559,22 @@ def near_keys(terms: frozenset[str]) -> list[tuple[str, ...]]:
     return keys
 
 
+@lru_cache(maxsize=1)
+def _trigram_permutations():
+    from datasketch import MinHash
+
+    template = MinHash(num_perm=TRIGRAM_BANDS * TRIGRAM_ROWS)
+    return {"permutations": template.permutations, "scheme": template.scheme}
+
+
+def _trigram_minhash(grams: list[bytes]):
+    """The MinHash values of a question's trigrams. Its permutations are made once: MinHash drew them from the seed
+    for every question, a third of the time of a passage's bands (the values are the same)."""
+    from datasketch import MinHash
+
+    return MinHash.bulk([grams], num_perm=TRIGRAM_BANDS * TRIGRAM_ROWS, **_trigram_permutations())[0].hashvalues
+
+
 def question_bands(question: str, term_threshold: float = DEFAULTS["duplicate.term_similarity"]) -> list[tuple[int, int]]:
     """The keys of a question, (band, 64-bit hash): its normalised text (band -1); for a question of `MIN_TERMS` to
     `MAX_TERMS` content terms, its term keys (`term_keys`, paraphrases) and near-copy keys (`near_keys`); for one of a
@@ -573,10 +589,8 @@ def question_bands(question: str, term_threshold: float = DEFAULTS["duplicate.te
         bands += [(TERM_BAND, _key_hash("t", *k)) for k in term_keys(terms, term_threshold)]
         bands += [(NEAR_BAND, _key_hash("n", *k)) for k in near_keys(terms)]
         return bands
-    from datasketch import MinHash
-
     grams = shingles(question)
-    values = MinHash.bulk([[("#" + g).encode() for g in grams]], num_perm=TRIGRAM_BANDS * TRIGRAM_ROWS)[0].hashvalues
+    values = _trigram_minhash([("#" + g).encode() for g in grams])
     return bands + [
         (b, _key_hash("g", values[b * TRIGRAM_ROWS : (b + 1) * TRIGRAM_ROWS].tobytes().hex())) for b in range(TRIGRAM_BANDS)
     ]
