@@ -1,3 +1,5 @@
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -7,13 +9,15 @@ from django.urls import path
 
 from workbench.documents.admin import ViewOnlyAdmin
 from workbench.generation.models import Generation, GenerationRun, QAPair, RunStatus
-from workbench.generation.services import generation_run_create
+from workbench.generation.services import generation_run_start
 from workbench.projects.access import require_some_project_admin
 from workbench.projects.models import Project
 
 
 class StartRunForm(forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.none())
+    # The form's own key: the same form sent twice (a double click, a resent page) starts one run.
+    request_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=200)
 
     def __init__(self, *args, projects, **kwargs):
         super().__init__(*args, **kwargs)
@@ -35,13 +39,20 @@ class GenerationRunAdmin(admin.ModelAdmin):
 
     def start_view(self, request):
         projects = require_some_project_admin(request)  # staff alone may not start runs in any project
-        form = StartRunForm(request.POST or None, projects=projects)
+        form = StartRunForm(request.POST or None, projects=projects, initial={"request_key": uuid.uuid4().hex})
         if request.method == "POST" and form.is_valid():
             try:
-                run = generation_run_create(project=form.cleaned_data["project"], created_by=request.user)
+                run, created = generation_run_start(
+                    project=form.cleaned_data["project"],
+                    created_by=request.user,
+                    request_key=form.cleaned_data["request_key"],
+                )
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
+                if not created:
+                    self.message_user(request, f"Run {run.pk} was already started from this form; no other run was started.")
+                    return redirect("admin:generation_generationrun_changelist")
                 if run.status == RunStatus.DISPATCH_FAILED:
                     self.message_user(request, f"Run {run.pk} was created but not started. {run.error}", messages.ERROR)
                     return redirect("generation:detail", slug=run.project.slug, pk=run.pk)

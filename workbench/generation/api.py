@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from workbench.generation.models import GenerationRun, RunStatus
 from workbench.generation.selectors import run_progress
-from workbench.generation.services import generation_run_cancel, generation_run_create
+from workbench.generation.services import generation_run_cancel, generation_run_start
 from workbench.projects.access import get_membership, get_project_for_admin
 
 RunSerializer = inline_serializer(
@@ -42,17 +42,30 @@ def _run_for_member(request, run_id: int, *, admin: bool = False) -> GenerationR
 class RunCreateView(APIView):
     @extend_schema(
         request=None,
-        responses={201: RunSerializer, 503: RunSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Optional, up to 200 printable ASCII characters: the same key again (a retried request) "
+                "gets the run the first request started, with status 200, instead of a second run.",
+            )
+        ],
+        responses={200: RunSerializer, 201: RunSerializer, 503: RunSerializer},
         summary="Start a generation run (project admins). 503 when the task broker did not take its batches: the run "
         "exists, failed to dispatch, and is sent again by the dispatch sweep once the broker answers.",
     )
     def post(self, request, slug: str):
         project = get_project_for_admin(request, slug)
         try:
-            run = generation_run_create(project=project, created_by=request.user)
+            run, created = generation_run_start(
+                project=project, created_by=request.user, request_key=request.headers.get("Idempotency-Key", "")
+            )
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"detail": exc.messages}) from None
-        return Response(run_progress(run=run), status=503 if run.status == RunStatus.DISPATCH_FAILED else 201)
+        if run.status == RunStatus.DISPATCH_FAILED:
+            return Response(run_progress(run=run), status=503)
+        return Response(run_progress(run=run), status=201 if created else 200)
 
 
 class RunDetailView(APIView):

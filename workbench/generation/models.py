@@ -51,11 +51,17 @@ class GenerationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The client's key for the request that started the run (the API's Idempotency-Key header, the start form's own
+    # key): the same request sent again gets this run back instead of a second run on the same chunks.
+    request_key = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["project", "status"], condition=Q(status__in=["queued", "running"]), name="run_active_idx")
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "request_key"], condition=~Q(request_key=""), name="run_request_key_once")
         ]
 
     def __str__(self) -> str:

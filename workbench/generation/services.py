@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
@@ -118,9 +119,37 @@ def run_parameters(project: Project) -> dict:
     }
 
 
+REQUEST_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII without spaces, as an Idempotency-Key header is
+
+
+def generation_run_start(*, project: Project, created_by=None, request_key: str = "") -> tuple[GenerationRun, bool]:
+    """Start a run for a request that carries the client's key: (run, True) the first time; the same key again (a
+    retried API call, a start form sent twice) gets the run it started, (run, False), and starts nothing, also when
+    both requests arrive at once. Without a key, every call starts a run."""
+    if request_key and not REQUEST_KEY.fullmatch(request_key):
+        raise ValidationError("The request key must be 1 to 200 printable ASCII characters without spaces.")
+    if request_key:
+        earlier = GenerationRun.objects.filter(project=project, request_key=request_key).first()
+        if earlier is not None:
+            return earlier, False
+    try:
+        with transaction.atomic():
+            return generation_run_create(project=project, created_by=created_by, request_key=request_key), True
+    except IntegrityError:
+        earlier = GenerationRun.objects.filter(project=project, request_key=request_key).first() if request_key else None
+        if earlier is None:
+            raise
+        return earlier, False  # the same request, committed first by another process
+
+
 @transaction.atomic
 def generation_run_create(
-    *, project: Project, created_by=None, chunks: Sequence[Chunk] | None = None, batch_chunks: int | None = None
+    *,
+    project: Project,
+    created_by=None,
+    chunks: Sequence[Chunk] | None = None,
+    batch_chunks: int | None = None,
+    request_key: str = "",
 ) -> GenerationRun:
     """Freeze the parameters, split the chunks into batches, and enqueue them once the transaction commits."""
     validate_prompt_template(project.prompt_template)
@@ -141,6 +170,7 @@ def generation_run_create(
         chunk_count=len(chunks),
         samples_expected=len(chunks) * params["samples_per_chunk"],
         batches_total=(len(chunks) + size - 1) // size,
+        request_key=request_key,
     )
     now = timezone.now()
     batches = GenerationBatch.objects.bulk_create(

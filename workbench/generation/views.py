@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from workbench.generation.models import GenerationRun, RunStatus
 from workbench.generation.selectors import run_preflight_notice, run_progress, run_sampling_used, runs_for_project
-from workbench.generation.services import generation_run_cancel, generation_run_create, generation_run_retry
+from workbench.generation.services import generation_run_cancel, generation_run_retry, generation_run_start
 from workbench.projects.access import get_membership, get_project_for_admin
 
 
@@ -19,7 +21,8 @@ from workbench.projects.access import get_membership, get_project_for_admin
 def run_list(request, slug: str):
     membership = get_membership(request, slug)
     runs = runs_for_project(project=membership.project)[:50]
-    return render(request, "generation/run_list.html", {"project": membership.project, "membership": membership, "runs": runs})
+    context = {"project": membership.project, "membership": membership, "runs": runs, "request_key": uuid.uuid4().hex}
+    return render(request, "generation/run_list.html", context)
 
 
 @login_required
@@ -27,11 +30,16 @@ def run_list(request, slug: str):
 def run_start(request, slug: str):
     project = get_project_for_admin(request, slug)
     try:
-        run = generation_run_create(project=project, created_by=request.user)
+        # The form's own key: the same form sent twice (a double click, a resent page) starts one run.
+        run, created = generation_run_start(
+            project=project, created_by=request.user, request_key=request.POST.get("request_key", "")
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("generation:list", slug=slug)
-    if run.status == RunStatus.DISPATCH_FAILED:
+    if not created:
+        messages.info(request, f"Run {run.pk} was already started from this form; no other run was started.")
+    elif run.status == RunStatus.DISPATCH_FAILED:
         messages.error(request, f"Run {run.pk} was created but not started. {run.error}")
     else:
         messages.success(request, f"Run {run.pk} started: {run.samples_expected} samples from {run.chunk_count} chunks.")
