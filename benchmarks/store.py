@@ -85,6 +85,14 @@ def results_for(batch, rng: random.Random):
     return out
 
 
+def through_writer(tasks, batch, results, engine) -> None:
+    """One batch task's loop as the worker runs it: the engine's results handed to the writer thread as they come."""
+    with tasks.Writer(seed=1, worker="bench", device_name="stand-in", precision="bfloat16", sampling={}) as writer:
+        writer.expect(batch, len(results))
+        for _index, result in engine.generate_stream(None, None):
+            writer.add(result)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=6, help="batches of 256 chunks x 3 samples, stored one after another")
@@ -166,10 +174,7 @@ def main():
             if pending:
                 tasks._store(batch, pending, 1, "bench", "stand-in", "bfloat16", {})
         else:
-            with tasks.Writer(seed=1, worker="bench", device_name="stand-in", precision="bfloat16", sampling={}) as writer:
-                writer.expect(batch, len(results))
-                for _index, result in engine.generate_stream(None, None):
-                    writer.add(result)
+            through_writer(tasks, batch, results, engine)
         seconds = time.perf_counter() - began
         generation.batch_finish(batch_id=batch.pk)
         busy = len(results) * gpu
@@ -216,10 +221,7 @@ def main():
             for _index, _result in engine.generate_stream(None, None):
                 pass
         else:
-            with tasks.Writer(seed=1, worker="bench", device_name="stand-in", precision="bfloat16", sampling={}) as writer:
-                writer.expect(batch, len(results))
-                for _index, result in engine.generate_stream(None, None):
-                    writer.add(result)
+            through_writer(tasks, batch, results, engine)
         seconds = time.perf_counter() - began
         print(
             f"stepped stand-in, {mode}: {len(results)} samples in {seconds:.2f} s, {steps:.0f} steps of {args.step_ms} ms GPU "
