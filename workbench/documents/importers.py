@@ -35,6 +35,7 @@ SUPPORTED = sorted(TEXT_FORMATS | RECORD_FORMATS | BINARY_FORMATS | ARCHIVE_FORM
 
 MAX_NAME_CHARS = 500  # SourceDocument.origin_filename
 MAX_NESTING = 64  # levels of nested objects and lists kept as a record's metadata
+MAX_EXTERNAL_ID = 300  # characters of a record's id (SourceDocument.external_id)
 # A DOCX or HWPX member (or an HWP body stream) that expands more than this many times, to more than this many bytes,
 # is a zip bomb: XML and HWP records parse into several times their size, so it is refused before the reader sees it
 # (ordinary Word XML, OWPML and HWP records expand 5-20 times).
@@ -192,12 +193,23 @@ def _record(obj, fields: FieldMap, locator: str) -> ParsedDocument:
     title = _unicode_text(str(obj.get(fields.title) or ""), f"the {fields.title!r} field", locator)
     external_id = obj.get(fields.id)
     if external_id is not None:
+        # The id names the document (replacing it on a later import, finding it in exports): never Python's text of
+        # an object, never silently cut to what the column holds, where two long ids would become one.
+        if isinstance(external_id, bool) or not isinstance(external_id, str | int):
+            raise ImportProblem(
+                f"the {fields.id!r} field must be a string or an integer, got {type(external_id).__name__}", locator=locator
+            )
         external_id = normalize_text(_unicode_text(str(external_id), f"the {fields.id!r} field", locator), repair_wraps=False)
+        if len(external_id) > MAX_EXTERNAL_ID:
+            raise ImportProblem(
+                f"the {fields.id!r} field is {len(external_id):,} characters long, over the limit of {MAX_EXTERNAL_ID}",
+                locator=locator,
+            )
     metadata = _metadata({k: v for k, v in obj.items() if k not in {fields.text, fields.title, fields.id}}, locator)
     return ParsedDocument(
         text=text,
         title=normalize_text(str(title), repair_wraps=False)[:500],
-        external_id="" if external_id is None else str(external_id)[:300],
+        external_id="" if external_id is None else external_id,
         metadata=metadata,
         locator=locator,
     )
