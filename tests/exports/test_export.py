@@ -323,7 +323,9 @@ def test_flat_columns_are_what_the_rows_hold(project, reviewer, grounded, metada
     from workbench.exports.services import _rows
 
     reviewed(project, reviewer)
-    row = next(_rows(project, ExportOptions(grounded=grounded, metadata=metadata), "csv", batch=10))
+    # Read to the end: the rows come from a server-side cursor that closes when its generator finishes (one left open
+    # would be closed by the garbage collector later, inside another test's transaction).
+    row = list(_rows(project, ExportOptions(grounded=grounded, metadata=metadata), "csv", batch=10))[0]
     built = build("csv", row, grounded=grounded, metadata=metadata)
     assert list(built) == [name for name, _ in flat_columns(grounded=grounded, metadata=metadata)]
 
@@ -363,3 +365,29 @@ def test_an_export_with_no_rows_is_a_readable_file_with_its_columns(project, tmp
     else:
         table = pq.read_table(path)
         assert table.num_rows == 0 and table.schema.names[:2] == ["question", "answer"]
+
+
+def test_an_export_that_fails_mid_write_leaves_no_cursor_behind(project, reviewer, tmp_path, monkeypatch, settings):
+    """The rows come from a server-side cursor inside the export's transaction. A write that fails part-way (a full
+    disk) must close it there: left to the garbage collector, its CLOSE would run later, inside whatever transaction the
+    process is in by then, which no longer has that cursor, and abort it."""
+    import gc
+
+    from workbench.exports import services
+
+    settings.EXPORT_BATCH_ROWS = 2  # several fetches, so the cursor is still open when the write fails
+    reviewed(project, reviewer)
+    written = []
+
+    def write(self, record):
+        written.append(record)
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(services._Sink, "write", write)
+    with pytest.raises(OSError, match="No space left"):
+        export_write(project=project, fmt="messages", options=ExportOptions(), out_dir=tmp_path)
+    gc.collect()
+    # The same connection goes on: a query after the failure runs (it failed with "current transaction is aborted").
+    assert QAPair.objects.filter(project=project).count() > 0
+    assert Export.objects.filter(project=project).count() == 0

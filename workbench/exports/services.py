@@ -84,9 +84,14 @@ def _rows(project: Project, options: ExportOptions, fmt: str, *, batch: int):
     adapters = dict(GenerationRun.objects.filter(project=project).values_list("id", "parameters__adapter"))
     # PostgreSQL: a server-side cursor inside the snapshot; elsewhere, pages by id. Memory stays flat either way.
     rows = qs.iterator(chunk_size=batch) if connection.vendor == "postgresql" else _pages(qs, batch)
-    for row in rows:
-        row["adapter"] = adapters.get(row["run_id"], "")
-        yield row
+    try:
+        for row in rows:
+            row["adapter"] = adapters.get(row["run_id"], "")
+            yield row
+    finally:
+        # Closed here, inside the export's transaction: left to the garbage collector, the server-side cursor's CLOSE
+        # could run inside a later transaction that no longer has it, and abort that one.
+        rows.close()
 
 
 def _has_empty_turn(fmt: str, row: dict) -> bool:
@@ -184,17 +189,18 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             # One snapshot for the whole export: reviews that continue meanwhile never produce a half-updated file.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        for n, row in enumerate(_rows(project, options, fmt, batch=batch), start=1):
-            if _has_empty_turn(fmt, row):
-                skipped_empty += 1
-                continue
-            split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
-            if split not in sinks:
-                sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt, columns)
-            sinks[split].write(build(fmt, row, grounded=options.grounded, metadata=options.metadata))
-            counts[(row["status"], split)] += 1
-            if progress and n % batch == 0:
-                progress(n)
+        with contextlib.closing(_rows(project, options, fmt, batch=batch)) as rows:  # closed here if a write fails
+            for n, row in enumerate(rows, start=1):
+                if _has_empty_turn(fmt, row):
+                    skipped_empty += 1
+                    continue
+                split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
+                if split not in sinks:
+                    sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt, columns)
+                sinks[split].write(build(fmt, row, grounded=options.grounded, metadata=options.metadata))
+                counts[(row["status"], split)] += 1
+                if progress and n % batch == 0:
+                    progress(n)
         runs = list(GenerationRun.objects.filter(project=project).values("id", "parameters"))
         # Each run's matmul precisions and samplings (top-k and top-p as the workers resolved them), in one scan.
         precisions: dict[int, list[str]] = {}
