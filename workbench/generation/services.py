@@ -128,18 +128,19 @@ def generation_run_start(*, project: Project, created_by=None, request_key: str 
     both requests arrive at once. Without a key, every call starts a run."""
     if request_key and not REQUEST_KEY.fullmatch(request_key):
         raise ValidationError("The request key must be 1 to 200 printable ASCII characters without spaces.")
-    if request_key:
-        earlier = GenerationRun.objects.filter(project=project, request_key=request_key).first()
-        if earlier is not None:
-            return earlier, False
+
+    def earlier() -> GenerationRun | None:
+        return GenerationRun.objects.filter(project=project, request_key=request_key).first() if request_key else None
+
+    if (run := earlier()) is not None:
+        return run, False
     try:
         with transaction.atomic():
             return generation_run_create(project=project, created_by=created_by, request_key=request_key), True
     except IntegrityError:
-        earlier = GenerationRun.objects.filter(project=project, request_key=request_key).first() if request_key else None
-        if earlier is None:
+        if (run := earlier()) is None:
             raise
-        return earlier, False  # the same request, committed first by another process
+        return run, False  # the same request, committed first by another process
 
 
 @transaction.atomic
