@@ -117,6 +117,33 @@ def test_values_postgresql_cannot_store_are_cleaned(client, owner, project):
     assert (doc.text, doc.title, doc.external_id, doc.metadata) == ("가나다", "제목", "ab", {"tags": ["xy"], "k": 1})
 
 
+def test_a_title_longer_than_its_column_is_shown_cut_and_kept_whole(client, owner, project):
+    """A record's title over 500 characters shows its start with an ellipsis; the whole title stays with the record's
+    metadata (a title of exactly 500 is kept as it is). A Markdown heading that long is cut the same way (the text
+    keeps it whole)."""
+    login(client, owner)
+    long_title, exact = "긴 제목 " * 120, "가" * 500
+    records = [
+        {"text": "첫째 문서의 본문입니다.", "title": long_title, "id": "long"},
+        {"text": "둘째 문서의 본문입니다.", "title": exact, "id": "exact"},
+    ]
+    heading = "# " + "머리말 " * 200 + "\n\n본문입니다."
+    response = upload(
+        client,
+        project,
+        ("titles.jsonl", files.jsonl(*(json.dumps(r, ensure_ascii=False) for r in records))),
+        ("heading.md", heading.encode()),
+    )
+    assert response.status_code == 200, response.json()
+    cut = SourceDocument.objects.get(external_id="long")
+    assert len(cut.title) == 500 and cut.title.endswith("…") and long_title.strip().startswith(cut.title[:-1])
+    assert cut.metadata == {"title": long_title.strip()}
+    whole = SourceDocument.objects.get(external_id="exact")
+    assert (whole.title, whole.metadata) == (exact, {})
+    md = SourceDocument.objects.get(origin_filename="heading.md")
+    assert len(md.title) == 500 and md.title.endswith("…") and md.text.startswith("# " + md.title[:-1])
+
+
 def test_csv_cell_longer_than_the_csv_modules_default_limit(client, owner, project):
     """A document's text may fill a CSV cell past csv.field_size_limit()'s default of 131,072 characters."""
     login(client, owner)

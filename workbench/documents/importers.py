@@ -36,6 +36,7 @@ SUPPORTED = sorted(TEXT_FORMATS | RECORD_FORMATS | BINARY_FORMATS | ARCHIVE_FORM
 MAX_NAME_CHARS = 500  # SourceDocument.origin_filename
 MAX_NESTING = 64  # levels of nested objects and lists kept as a record's metadata
 MAX_EXTERNAL_ID = 300  # characters of a record's id (SourceDocument.external_id)
+MAX_TITLE = 500  # characters of a title (SourceDocument.title); a longer one is shown cut, and kept whole in metadata
 # A DOCX or HWPX member (or an HWP body stream) that expands more than this many times, to more than this many bytes,
 # is a zip bomb: XML and HWP records parse into several times their size, so it is refused before the reader sees it
 # (ordinary Word XML, OWPML and HWP records expand 5-20 times).
@@ -170,13 +171,18 @@ def _metadata(value, locator: str, depth: int = 0):
     return value
 
 
+def _shown_title(title: str) -> str:
+    """What the title column holds: a title longer than it ends in an ellipsis, so the cut shows."""
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
+
+
 def _text_document(text: str, *, default_title: str, repair_wraps: bool = True) -> ParsedDocument:
     text = normalize_text(_unicode_text(text, "the text"), repair_wraps=repair_wraps)
     if not text:
         raise ImportProblem("the file has no text")
     first = text.split("\n", 1)[0].strip()
     title = first.lstrip("#").strip() if first.startswith("#") else default_title
-    return ParsedDocument(text=text, title=normalize_text(title, repair_wraps=False)[:500])
+    return ParsedDocument(text=text, title=_shown_title(normalize_text(title, repair_wraps=False)))
 
 
 def _record(obj, fields: FieldMap, locator: str) -> ParsedDocument:
@@ -206,9 +212,12 @@ def _record(obj, fields: FieldMap, locator: str) -> ParsedDocument:
                 locator=locator,
             )
     metadata = _metadata({k: v for k, v in obj.items() if k not in {fields.text, fields.title, fields.id}}, locator)
+    title = normalize_text(title, repair_wraps=False)
+    if len(title) > MAX_TITLE:
+        metadata[fields.title] = title  # the title column shows the start; the whole title is kept with the record
     return ParsedDocument(
         text=text,
-        title=normalize_text(str(title), repair_wraps=False)[:500],
+        title=_shown_title(title),
         external_id="" if external_id is None else external_id,
         metadata=metadata,
         locator=locator,
