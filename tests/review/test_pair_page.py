@@ -95,3 +95,54 @@ def test_admin_opens_a_pair_from_the_browser_and_rejects_then_reopens_it(live_se
         page.wait_for_selector("#history tr[data-decision=reopen]")
         assert "Pending review" in page.inner_text("#pair-title")
     assert QAPair.objects.get(pk=pairs[0].pk).status == PairStatus.PENDING
+
+
+def test_an_admins_decision_stands_against_a_reviewer_who_saw_it(project, owner, reviewer, django_user_model):
+    """After the conflict the reviewer sees the admin's rejection; sending their text again at that version is another
+    conflict, not an overwrite. Another reviewer's decision they may still decide again (re-applying their text), and
+    an admin may change anyone's."""
+    from workbench.projects.models import Membership, Role
+
+    _, second = make_pairs(project, 2)
+    held = pair_claim(project=project, reviewer=reviewer)
+    pair_admin_decide(pair_id=held.pk, admin=owner, action="reject", version=1, reason="사실과 다름")
+    with pytest.raises(ReviewConflict, match="changed since you opened it"):
+        pair_review(pair_id=held.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=1))
+    edit = ReviewInput(decision="edit", version=2, question="고친 질문입니까?", answer="고친 답입니다.", confirm=True)
+    with pytest.raises(ReviewConflict, match="only an admin can change"):
+        pair_review(pair_id=held.pk, reviewer=reviewer, data=edit)
+    pair = QAPair.objects.get(pk=held.pk)
+    assert (pair.status, pair.version, pair.question) == (PairStatus.REJECTED, 2, held.question)
+    # Another reviewer's decision: decided again by the one who saw it.
+    other = django_user_model.objects.create_user("other", password=PASSWORD)
+    Membership.objects.create(project=project, user=other, role=Role.REVIEWER)
+    taken = pair_claim(project=project, reviewer=other)
+    assert taken.pk == second.pk
+    pair_review(pair_id=taken.pk, reviewer=other, data=ReviewInput(decision="approve", version=1))
+    redone = pair_review(pair_id=taken.pk, reviewer=reviewer, data=ReviewInput(decision="reject", version=2, reason="x"))
+    assert (redone.status, redone.version) == (PairStatus.REJECTED, 3)
+    # An admin changes the admin's own decision and the reviewer's alike.
+    assert pair_review(pair_id=held.pk, reviewer=owner, data=edit).status == PairStatus.EDITED
+    again = ReviewInput(decision="approve", version=3)
+    assert pair_review(pair_id=taken.pk, reviewer=owner, data=again).status == PairStatus.APPROVED
+
+
+def test_the_conflict_page_offers_no_re_apply_over_an_admins_decision(client, project, owner, reviewer):
+    from django.urls import reverse
+
+    pair_one, _ = make_pairs(project, 2)
+    client.login(username="reviewer", password=PASSWORD)
+    url = reverse("review:decide", args=[project.slug, pair_one.pk])
+    held = pair_claim(project=project, reviewer=reviewer)
+    assert held.pk == pair_one.pk
+    pair_admin_decide(pair_id=pair_one.pk, admin=owner, action="reject", version=1, reason="사실과 다름")
+    sent = {"decision": "edit", "version": "1", "question": "내 질문 <b>굵게</b>?", "answer": "내 답입니다."}
+    response = client.post(url, sent)
+    page = response.content.decode()
+    assert response.status_code == 409 and 'id="conflict-yours"' in page
+    assert 'id="btn-reapply"' not in page and 'id="admin-decided"' in page
+    assert "내 질문 &lt;b&gt;굵게&lt;/b&gt;?" in page
+    # Sent again at the version the page showed: still refused, the admin's rejection stands.
+    response = client.post(url, {**sent, "version": "2"})
+    assert response.status_code == 409 and "only an admin can change" in response.content.decode()
+    assert QAPair.objects.get(pk=pair_one.pk).status == PairStatus.REJECTED

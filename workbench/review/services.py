@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from workbench.generation.models import PairStatus, QAPair
-from workbench.projects.models import Project, QueueOrder
+from workbench.projects.models import Project, QueueOrder, Role
 from workbench.quality.models import PairFlag, Severity
 from workbench.review.blank import VISIBLE_REGEX, is_blank
 from workbench.review.decisions import decision_insert_sql, decision_record
@@ -380,6 +381,8 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                     raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
                 if data.decision == Decision.SKIP:
                     raise ReviewConflict("This pair was already decided.", pair)
+            if pair.status != PairStatus.PENDING and admin_decision_stands(pair, reviewer):
+                raise ReviewConflict("A project admin decided this pair; only an admin can change their decision.", pair)
             _check_approvable(pair, data)
             if data.decision == Decision.SKIP:
                 decision_record(
@@ -414,6 +417,29 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
         if _replayed(pair, reviewer, data):
             return pair
         raise ReviewConflict("This pair changed since you opened it.", pair) from None
+
+
+def admin_decision_stands(pair: QAPair, user) -> bool:
+    """Whether a project admin's decision is the pair's last and `user` may not change it. A decided pair may be
+    decided again by anyone who saw its current version (a reviewer re-applying their text after a conflict with
+    another reviewer), except over an admin's decision: an admin's rejection or approval stands until an admin
+    changes it."""
+    last = (
+        ReviewDecision.objects.filter(pair=pair)
+        .exclude(decision=Decision.SKIP)
+        .order_by("-id")
+        .values_list("reviewer_id", flat=True)
+        .first()
+    )
+    if last is None or last == user.pk:
+        return False
+    admins = set(
+        get_user_model()
+        .objects.filter(pk__in=[last, user.pk])
+        .filter(Q(is_superuser=True) | Q(memberships__project_id=pair.project_id, memberships__role=Role.ADMIN))
+        .values_list("pk", flat=True)
+    )
+    return last in admins and user.pk not in admins
 
 
 def _replayed(pair: QAPair, reviewer, data: ReviewInput) -> bool:

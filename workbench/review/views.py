@@ -24,6 +24,7 @@ from workbench.review.services import (
     PRESET_REASONS,
     ReviewConflict,
     ReviewInput,
+    admin_decision_stands,
     normalize_newlines,
     pair_admin_decide,
     pair_claim,
@@ -97,6 +98,7 @@ def _render(request, membership, pair, *, flag, form=None, conflict=None, status
     if pair and submitted:
         if conflict:
             context["yours"] = submitted
+            context["may_reapply"] = pair.status == "pending" or not admin_decision_stands(pair, request.user)
         else:
             context["question_text"], context["answer_text"] = submitted["question"], submitted["answer"]
         context["ask_confirm"] = bool(form.errors.get("confirm"))
