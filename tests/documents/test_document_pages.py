@@ -173,7 +173,10 @@ def test_api_import_with_token(client, owner, reviewer, outsider, project):
     assert client.post(url, payload(), HTTP_AUTHORIZATION=f"Token {token(outsider)}").status_code == 404
     assert client.post(url, payload()).status_code in (401, 403)
     bad = client.post(url, {}, HTTP_AUTHORIZATION=f"Token {token(owner)}")
-    assert bad.status_code == 400 and "files" in bad.json()
+    assert bad.status_code == 400 and "No file was sent" in bad.json()["files"][0]
+    # No body at all (no Content-Type either): the same answer, not a server error.
+    bare = client.generic("POST", url, b"", HTTP_AUTHORIZATION=f"Token {token(owner)}")
+    assert bare.status_code == 400 and "No file was sent" in bare.json()["files"][0]
 
 
 def test_openapi_schema_lists_the_import(client, owner):

@@ -19,7 +19,11 @@ from workbench.projects.access import get_project_for_admin
 
 
 class ImportRequestSerializer(serializers.Serializer):
-    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        allow_empty=False,
+        error_messages={"empty": "No file was sent: upload one or more files as multipart form data in the 'files' field."},
+    )
     text_field = serializers.CharField(default="text", max_length=100)
     title_field = serializers.CharField(default="title", max_length=100)
     id_field = serializers.CharField(default="id", max_length=100)
@@ -66,7 +70,9 @@ class DocumentImportView(APIView):
     )
     def post(self, request, slug: str):
         project = get_project_for_admin(request, slug)
-        data = ImportRequestSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
+        # A request with no body has a plain dict for its data, a form a QueryDict: the last value of each field either way.
+        fields = {key: request.data[key] for key in request.data if key != "files"}
+        data = ImportRequestSerializer(data={**fields, "files": request.FILES.getlist("files")})
         data.is_valid(raise_exception=True)
         values = data.validated_data
         fields = FieldMap(text=values["text_field"], title=values["title_field"], id=values["id_field"])
