@@ -38,6 +38,27 @@ def test_a_filter_that_does_not_validate_offers_no_bulk_action(client, owner, pr
     assert 'id="bulk-reject"' not in response.content.decode()
 
 
+def test_a_score_range_without_a_flag_filters_on_any_flags_score(client, owner, project):
+    """A score range with no flag chosen is applied to every flag's score (it was ignored: the whole project was
+    listed and offered for bulk rejection); a range whose low end is above its high end is refused, listing nothing."""
+    make_pairs(project, 6, flags_every=3)  # pairs 0 and 3 flagged echo at 0.9
+    client.login(username=owner.username, password=PASSWORD)
+    url = reverse("review:pairs", args=[project.slug])
+    listed = client.get(url, {"min_score": "0.85", "max_score": "1"})
+    assert listed.context["count"] == 2 and 'id="bulk-count">2<' in listed.content.decode()
+    assert client.get(url, {"min_score": "0.95"}).context["count"] == 0
+    assert client.get(url, {"max_score": "0.5"}).context["count"] == 0
+    reversed_range = client.get(url, {"min_score": "0.9", "max_score": "0.1"})
+    page = reversed_range.content.decode()
+    assert reversed_range.context["count"] == 0 and 'id="bulk-reject"' not in page
+    assert "The lowest score (0.9) is above the highest (0.1)." in page
+    # Bulk rejection from the same filter takes the same set.
+    selection = client.post(
+        reverse("review:bulk_reject", args=[project.slug]), {"min_score": "0.85", "reason": "점수로 거절"}
+    ).context["selection"]
+    assert selection.count == 2
+
+
 def test_a_filtered_set_with_nothing_pending_offers_no_bulk_action(client, owner, project):
     (pair,) = make_pairs(project, 1)
     QAPair.objects.filter(pk=pair.pk).update(status=PairStatus.APPROVED)

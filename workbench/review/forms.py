@@ -37,6 +37,13 @@ class PairFilterForm(forms.Form):
     run = forms.IntegerField(required=False, min_value=1)
     q = forms.CharField(required=False, max_length=200, label="Search")
 
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("min_score"), data.get("max_score")
+        if low is not None and high is not None and low > high:
+            raise forms.ValidationError(f"The lowest score ({low:g}) is above the highest ({high:g}).")
+        return data
+
 
 class BulkRejectForm(forms.Form):
     reason = forms.CharField(max_length=2000)

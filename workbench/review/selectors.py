@@ -44,12 +44,17 @@ def pairs_filtered(*, project: Project, params: dict) -> QuerySet[QAPair]:
     qs = QAPair.objects.filter(project=project)
     if params.get("status"):
         qs = qs.filter(status=params["status"])
-    if params.get("flag"):
-        flag_q = PairFlag.objects.filter(pair=OuterRef("pk"), name=params["flag"])
-        if params.get("min_score") is not None:
-            flag_q = flag_q.filter(score__gte=params["min_score"])
-        if params.get("max_score") is not None:
-            flag_q = flag_q.filter(score__lte=params["max_score"])
+    # A score range applies to the chosen flag's score, or with no flag chosen to any flag's: a pair is listed if it has
+    # such a flag (never ignored: a bulk action acts on the set listed).
+    scores = {
+        lookup: params[key]
+        for lookup, key in (("score__gte", "min_score"), ("score__lte", "max_score"))
+        if params.get(key) is not None
+    }
+    if params.get("flag") or scores:
+        flag_q = PairFlag.objects.filter(pair=OuterRef("pk"), **scores)
+        if params.get("flag"):
+            flag_q = flag_q.filter(name=params["flag"])
         qs = qs.filter(Exists(flag_q))
     if params.get("document"):  # part of the title, as people remember documents
         qs = qs.filter(chunk__document__title__icontains=params["document"])

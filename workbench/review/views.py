@@ -199,12 +199,14 @@ def _pairs_url(slug: str, filter_items: list[tuple[str, str]]) -> str:
 def pair_browser(request, slug: str):
     project = get_project_for_admin(request, slug)
     form = PairFilterForm(request.GET or None)
-    params = form.cleaned_data if form.is_valid() else {}
-    pairs = pairs_filtered(project=project, params=params)
+    # A filter that does not validate lists nothing (with its errors), never the whole project as if unfiltered.
+    valid = not form.is_bound or form.is_valid()
+    params = form.cleaned_data if form.is_bound and valid else {}
+    pairs = pairs_filtered(project=project, params=params) if valid else QAPair.objects.none()
     page = Paginator(pairs, 50).get_page(request.GET.get("page"))
     query = {k: v for k, v in request.GET.items() if k != "page" and v}
     # A bulk action acts on the set shown; with a filter that does not validate, none is offered.
-    bulk_allowed = not form.is_bound or form.is_valid()
+    bulk_allowed = valid
     return render(
         request,
         "review/pairs.html",
