@@ -104,6 +104,22 @@ def test_repetition():
     assert "repetition" not in names(GOOD)
 
 
+def test_a_short_loop_in_a_long_answer_is_found_at_the_threshold():
+    """Four times in a row (the default `repetition.min_repeats`) in an answer long enough that the whole does not
+    compress like a loop; three times is not a loop."""
+    prose = "이 문서는 서울의 교통 체계를 설명합니다. 지하철과 버스가 함께 운영되며 환승 할인이 적용됩니다."
+    after = "출퇴근 시간에는 배차 간격이 줄어들고, 심야에는 올빼미 버스가 주요 거점을 오갑니다."
+    four = f"[[Q]] 서울의 교통은 어떤가요?\n[[A]] {prose} 도시를 도시를 도시를 도시를 연결하는 노선이 많습니다. {after}"
+    assert "repetition" in names(four)
+    three = four.replace("도시를 도시를 도시를 도시를", "도시를 도시를 도시를")
+    assert "repetition" not in names(three)
+    phrase = four.replace("도시를 도시를 도시를 도시를", "서울의 도시를 서울의 도시를 서울의 도시를 서울의 도시를")
+    assert "repetition" in names(phrase)
+    strict = FilterConfig.from_overrides({"repetition.min_repeats": 5})
+    result = assess(SOURCE, four, finish_reason="stop", cfg=strict)
+    assert "repetition" not in [f.name for f in result.flags]
+
+
 def test_thresholds_and_severity_are_project_settings():
     copy_a = "[[Q]] 서울 지하철의 역사를 설명해 주세요.\n[[A]] " + SOURCE[:170]
     assert "echo" not in names(copy_a)

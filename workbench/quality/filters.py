@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -345,14 +345,34 @@ def _loops(text: str):
             i += 1
 
 
+def _may_loop(text: str, words: list[str], min_repeats: int) -> bool:
+    """Whether the search for loops is worth running (it costs about as much as all the other filters together): a
+    long loop compresses far better than prose, and a short one in a long answer repeats a word at a steady step
+    (every word, or every second one, ...) `min_repeats` times."""
+    encoded = text.encode("utf-8")
+    if len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded):
+        return True
+    if len(words) < min_repeats:
+        return False
+    frequent = [word for word, n in Counter(words).items() if n >= min_repeats]
+    for word in frequent:
+        at = [i for i, w in enumerate(words) if w == word]
+        run, last_step = 1, 0  # occurrences in a row at one step
+        for before, here in zip(at, at[1:]):
+            step = here - before
+            run = 1 if step > 8 else run + 1 if step == last_step else 2
+            last_step = step
+            if run >= min_repeats:
+                return True
+    return False
+
+
 def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterConfig) -> Flag | None:
     text = " ".join(t for t in (question, answer) if t) or raw
     min_repeats = int(cfg["repetition.min_repeats"])
     best = None
-    # A loop compresses far better than prose; the backtracking search runs only on text that does.
-    encoded = text.encode("utf-8")
-    looping = len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded)
-    for match in _loops(text) if looping else ():
+    words = text.split()
+    for match in _loops(text) if _may_loop(text, words, min_repeats) else ():
         unit = match.group(1)
         if not any(ch.isalpha() for ch in unit):
             continue  # rules of dashes, dotted leaders and numbers in tables are layout, not a loop
@@ -363,7 +383,6 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
         return Flag(
             "repetition", min(1.0, best[2] / (2 * min_repeats)), f"“{best[1].strip()}” is repeated {best[2]} times in a row."
         )
-    words = text.split()
     if len(words) >= 24:
         distinct = len(set(zip(words, words[1:], words[2:]))) / (len(words) - 2)
         if distinct < cfg["repetition.min_distinct_trigram_share"]:
