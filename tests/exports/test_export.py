@@ -200,6 +200,21 @@ def test_export_command(project, reviewer, tmp_path, capsys):
     assert json.loads((tmp_path / "manifest.json").read_text())["options"]["grounded"] is True
 
 
+def test_export_command_says_what_it_includes_and_its_warnings(project, reviewer, tmp_path, capsys):
+    """Rejected pairs only when --statuses names them, said on stderr; the manifest's warnings are printed too."""
+    for pair, name in zip(reviewed(project, reviewer)[::4], ("fixed-doc-a", "fixed-doc-b")):
+        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
+    args = ["export_dataset", "--project", project.slug, "--format", "alpaca", "--validation-percent", "1"]
+    call_command(*args, "--out", str(tmp_path / "default"))
+    out = capsys.readouterr()
+    assert "Note:" not in out.err and "Warning: No validation file" in out.err
+    call_command(*args, "--statuses", "approved,rejected", "--out", str(tmp_path / "with-rejected"))
+    out = capsys.readouterr()
+    assert "Note: the export includes rejected pairs, as --statuses asks." in out.err
+    manifest = json.loads((tmp_path / "with-rejected" / "manifest.json").read_text())
+    assert manifest["counts"]["by_status"]["rejected"] == 1
+
+
 def test_export_command_never_mixes_in_earlier_files(project, reviewer, tmp_path):
     reviewed(project, reviewer)
     args = ["export_dataset", "--project", project.slug, "--format", "alpaca", "--out"]

@@ -18,7 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, metavar="SLUG")
         parser.add_argument("--format", required=True, choices=FORMATS)
         parser.add_argument("--out", required=True, metavar="PATH", help="folder for train/validation files and manifest.json")
-        parser.add_argument("--statuses", default="approved,edited", help="comma-separated: approved, edited, rejected, pending")
+        parser.add_argument(
+            "--statuses",
+            default="approved,edited",
+            help="comma-separated: approved, edited, rejected, pending (the last two are not reviewed training data: "
+            "for an audit or a reward model)",
+        )
         parser.add_argument("--grounded", action="store_true", help="put the source chunk in the prompt")
         parser.add_argument("--metadata", action="store_true", help="add document, chunk, run, adapter, flags, reviewer columns")
         parser.add_argument("--validation-percent", type=int, default=0, help="share of documents in the validation split")
@@ -46,7 +51,12 @@ class Command(BaseCommand):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CommandError(f"Cannot create {out}: {exc.strerror}") from None
+        unreviewed = sorted(set(opts.statuses) & {"rejected", "pending"})
+        if unreviewed and format != "dpo":
+            self.stderr.write(f"Note: the export includes {' and '.join(unreviewed)} pairs, as --statuses asks.")
         manifest = export_write(project=target, fmt=format, options=opts, out_dir=folder)
         for f in manifest["files"]:
             self.stdout.write(f"{f['file']}: {f['rows']} rows, sha256 {f['sha256']}")
+        for warning in manifest.get("warnings", []):
+            self.stderr.write(f"Warning: {warning}")
         self.stdout.write(f"manifest.json written to {out}")
