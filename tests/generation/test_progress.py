@@ -74,3 +74,49 @@ def test_throughput_per_worker_and_gpu(project):
     # gpu1: one pair of 200 tokens in its 5 s.
     assert (second["worker"], second["tokens_per_second"], second["pairs_per_hour"]) == ("gpu1@a", 40, 720)
     assert run_progress(run=run)["workers"] == [first, second]
+
+
+def test_a_stop_before_a_resume_is_left_out_of_the_rates(project):
+    """Cancelled after 2 minutes, resumed 8 minutes later: pairs per minute, the ETA and each worker's tokens/s count
+    the time the run was going, not the time it stood cancelled; a second stop and resume adds its own pause."""
+    from workbench.documents.models import Chunk, SourceDocument
+    from workbench.generation.models import Generation
+    from workbench.generation.selectors import run_throughput
+    from workbench.generation.services import generation_run_retry
+
+    now = timezone.now()
+    run = GenerationRun.objects.create(
+        project=project,
+        status=RunStatus.CANCELLED,
+        parameters={"samples_per_chunk": 1},
+        samples_expected=120,
+        samples_done=60,
+        started_at=now - timedelta(minutes=10),
+        finished_at=now - timedelta(minutes=8),
+    )
+    GenerationBatch.objects.create(run=run, index=0, chunk_ids=list(range(60)), status=BatchStatus.DONE)
+    GenerationBatch.objects.create(run=run, index=1, chunk_ids=list(range(60, 120)), status=BatchStatus.CANCELLED)
+    run = generation_run_retry(run=run)
+    assert run.status == RunStatus.RUNNING and len(run.pauses) == 1
+    GenerationRun.objects.filter(pk=run.pk).update(samples_done=60)  # recounted from rows by the resume; none here
+    progress = run_progress(run=GenerationRun.objects.get(pk=run.pk))
+    # 60 pairs in the 2 minutes it was going: 30 a minute, 60 left: 2 minutes (it was 6 a minute and 10 minutes).
+    assert progress["pairs_per_minute"] == pytest.approx(30, rel=0.02)
+    assert progress["eta_seconds"] == pytest.approx(120, rel=0.02)
+
+    doc = SourceDocument.objects.create(project=project, content_hash="p", text="대한민국은 민주공화국이다.")
+    chunk = Chunk.objects.create(document=doc, chunking_key="k", index=0, text="대한민국", start=0, end=4, size=4)
+    # Stored 9 min ago (started 10 min ago), 8 min ago, and 30 s after the resume: 10.5 minutes, 8 of them stopped.
+    for sample, (at, ms) in enumerate([(-540, 60_000), (-480, 1_000), (30, 1_000)]):
+        g = Generation.objects.create(
+            run=run, chunk=chunk, sample_index=sample, raw_text="", worker="gpu0@a", duration_ms=ms, completion_tokens=150
+        )
+        Generation.objects.filter(pk=g.pk).update(created_at=now + timedelta(seconds=at))
+    (row,) = run_throughput(run=run)
+    assert row["seconds"] == pytest.approx(150, abs=1) and row["tokens_per_second"] == 3
+
+    # Stopped again and resumed: both pauses are kept.
+    GenerationRun.objects.filter(pk=run.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+    GenerationBatch.objects.filter(run=run, index=1).update(status=BatchStatus.CANCELLED)
+    run = generation_run_retry(run=GenerationRun.objects.get(pk=run.pk))
+    assert len(GenerationRun.objects.get(pk=run.pk).pauses) == 2

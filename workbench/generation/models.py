@@ -51,6 +51,9 @@ class GenerationRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # [stopped, resumed] (ISO times) for each time the run ended (cancelled, failed) and was resumed: the time between
+    # is left out of its rates and ETA.
+    pauses = models.JSONField(default=list, blank=True)
     # The client's key for the request that started the run (the API's Idempotency-Key header, the start form's own
     # key): the same request sent again gets this run back instead of a second run on the same chunks.
     request_key = models.CharField(max_length=200, blank=True, default="")

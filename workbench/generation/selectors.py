@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -10,13 +10,24 @@ from django.utils import timezone
 from workbench.generation.models import BatchStatus, Generation, GenerationRun, PreflightStatus, RunStatus
 
 
+def paused_seconds(run: GenerationRun, start, end) -> float:
+    """Seconds between `start` and `end` that the run stood stopped (cancelled or failed, then resumed)."""
+    paused = 0.0
+    for stopped, resumed in run.pauses:
+        low, high = max(start, datetime.fromisoformat(stopped)), min(end, datetime.fromisoformat(resumed))
+        paused += max(0.0, (high - low).total_seconds())
+    return paused
+
+
 def run_progress(*, run: GenerationRun) -> dict:
-    """What the progress bar shows: pairs done, pairs per minute, ETA and the reasons of failed batches."""
+    """What the progress bar shows: pairs done, pairs per minute (over the time the run was going: a stop before a
+    resume left out), ETA and the reasons of failed batches."""
     rate = None
     eta = None
     if run.started_at and run.samples_done:
         end = run.finished_at or timezone.now()
-        minutes = max((end - run.started_at).total_seconds() / 60, 1e-6)
+        seconds = (end - run.started_at).total_seconds() - paused_seconds(run, run.started_at, end)
+        minutes = max(seconds / 60, 1e-6)
         rate = run.samples_done / minutes
         remaining = max(0, run.samples_expected - run.samples_done - samples_given_up(run=run))
         eta = None if run.finished_at else round(remaining / rate * 60)
@@ -53,7 +64,8 @@ def run_progress(*, run: GenerationRun) -> dict:
 def run_throughput(*, run: GenerationRun) -> list[dict]:
     """Per worker and GPU: pairs stored, output tokens, and tokens/s and pairs/hour over the time it generated for this
     run (from the start of its earliest sample, a stored sample's creation less its duration, to its last stored
-    sample; storing and filtering included, model loading not)."""
+    sample, less any time the run stood stopped before a resume; storing and filtering included, model loading
+    not)."""
     from datetime import timedelta
 
     from django.db.models import Count, Max, Min, Sum
@@ -81,7 +93,7 @@ def run_throughput(*, run: GenerationRun) -> list[dict]:
             created_at__lte=row["first"] + timedelta(milliseconds=row["longest_ms"] or 0),
         ).values_list("created_at", "duration_ms")
         start = min(created - timedelta(milliseconds=ms or 0) for created, ms in early)
-        seconds = (row["last"] - start).total_seconds()
+        seconds = (row["last"] - start).total_seconds() - paused_seconds(run, start, row["last"])
         out.append(
             {
                 "worker": row["worker"],

@@ -455,8 +455,10 @@ def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
     unsent = list(run.batches.filter(status=BatchStatus.QUEUED, dispatched_at__isnull=True).values_list("pk", flat=True))
     GenerationBatch.objects.filter(pk__in=unsent).update(dispatched_at=now)
     started = run.started_at or run.status != RunStatus.DISPATCH_FAILED
+    if run.started_at and run.finished_at:  # the time it stood stopped is not time it generated
+        run.pauses = [*run.pauses, [run.finished_at.isoformat(), now.isoformat()]]
     run.status, run.finished_at, run.error = (RunStatus.RUNNING if started else RunStatus.QUEUED), None, ""
-    run.save(update_fields=["status", "finished_at", "error"])
+    run.save(update_fields=["status", "finished_at", "error", "pauses"])
     run_refresh(run_id=run.pk)
     run_preflight_request(run=run)
     _dispatch_on_commit(run, batches + unsent)
