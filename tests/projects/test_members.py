@@ -144,3 +144,40 @@ def test_forgot_password_mails_a_link_that_works_once(client, reviewer):
     reviewer.refresh_from_db()
     assert reviewer.check_password("reset-Passw0rd-99")
     assert "This link was used already" in client.get(link, follow=True).content.decode()
+
+
+def test_decisions_undone_are_not_counted_and_bulk_ones_are_said(client, project, owner, reviewer):
+    """The Members page and the dashboard count the decisions that stand: one undone by its reviewer, or by undoing its
+    bulk action, is left out; a bulk rejection that stands is counted and said to be one."""
+    from workbench.review.bulk import bulk_action_undo, bulk_reject_selection, pairs_bulk_reject_confirmed
+    from workbench.review.selectors import reviewer_throughput
+    from workbench.review.services import review_undo
+
+    pairs = make_pairs(project, 6)
+    for _ in range(2):
+        claimed = pair_claim(project=project, reviewer=reviewer)
+        pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(decision="approve", version=claimed.version))
+    review_undo(project=project, reviewer=reviewer)  # the second approval, undone
+    QAPair.objects.filter(claimed_by=reviewer).update(claimed_by=None, lease_expires_at=None)
+
+    def bulk(ids):
+        chosen = QAPair.objects.filter(pk__in=ids)
+        selection = bulk_reject_selection(project=project, pairs=chosen)
+        return pairs_bulk_reject_confirmed(
+            project=project,
+            admin=owner,
+            pairs=chosen,
+            reason="일괄 거절",
+            filters={},
+            confirmed=(selection.count, selection.digest),
+        )
+
+    undone = bulk([p.pk for p in pairs[2:5]])
+    bulk_action_undo(project=project, action_id=undone.pk, admin=owner)
+    bulk([pairs[5].pk])
+    client.login(username="owner", password=PASSWORD)
+    page = client.get(members_url(project)).content.decode()
+    assert re.search(r'data-member="reviewer">.*?class="count-total">1<', page, re.S)
+    assert re.search(r'data-member="owner">.*?class="count-total">1<.*?class="count-rejected">1 <span', page, re.S)
+    assert "(1 in bulk)" in page
+    assert reviewer_throughput(project=project) == [{"reviewer": "reviewer", "decisions": 1}]

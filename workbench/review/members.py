@@ -17,6 +17,7 @@ from workbench.projects.access import get_membership, require_admin
 from workbench.projects.models import Role
 from workbench.projects.services import membership_add, membership_remove, membership_set_role
 from workbench.review.models import Decision, ReviewDecision
+from workbench.review.selectors import decisions_standing
 
 
 class AddMemberForm(forms.Form):
@@ -46,15 +47,16 @@ def _invite(request):
 
 
 def _member_rows(project):
+    # Decisions that stand (undone ones left out); bulk rejections are counted and shown apart.
     decisions = (
-        ReviewDecision.objects.filter(pair__project=project)
-        .exclude(decision__in=[Decision.SKIP, Decision.UNDO])
+        decisions_standing(ReviewDecision.objects.filter(pair__project=project))
         .values("reviewer")
         .annotate(
             total=Count("id"),
             approved=Count("id", filter=Q(decision=Decision.APPROVE)),
             edited=Count("id", filter=Q(decision=Decision.EDIT)),
             rejected=Count("id", filter=Q(decision=Decision.REJECT)),
+            bulk=Count("id", filter=Q(is_bulk=True)),
             last=Max("created_at"),
         )
     )

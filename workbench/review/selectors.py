@@ -82,11 +82,23 @@ def project_stats(*, project: Project) -> dict:
     }
 
 
+def decisions_standing(qs: QuerySet[ReviewDecision]) -> QuerySet[ReviewDecision]:
+    """Decisions that count as work done: not a skip or an undo, and not undone since (by the reviewer's own undo, the
+    next version of the pair, or by undoing the bulk action it was part of)."""
+    undone = ReviewDecision.objects.filter(
+        pair=OuterRef("pair"), decision=Decision.UNDO, bulk_action__isnull=True, version_before=OuterRef("version_before") + 1
+    )
+    return (
+        qs.exclude(decision__in=[Decision.SKIP, Decision.UNDO])
+        .exclude(bulk_action__undone_at__isnull=False)
+        .exclude(Exists(undone))
+    )
+
+
 def reviewer_throughput(*, project: Project, hours: int = 24) -> list[dict]:
     since = timezone.now() - timedelta(hours=hours)
     rows = (
-        ReviewDecision.objects.filter(pair__project=project, created_at__gte=since, is_bulk=False)
-        .exclude(decision__in=[Decision.SKIP, Decision.UNDO])
+        decisions_standing(ReviewDecision.objects.filter(pair__project=project, created_at__gte=since, is_bulk=False))
         .values("reviewer__username")
         .annotate(n=Count("id"))
         .order_by("-n")
