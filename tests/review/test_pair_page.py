@@ -146,3 +146,31 @@ def test_the_conflict_page_offers_no_re_apply_over_an_admins_decision(client, pr
     response = client.post(url, {**sent, "version": "2"})
     assert response.status_code == 409 and "only an admin can change" in response.content.decode()
     assert QAPair.objects.get(pk=pair_one.pk).status == PairStatus.REJECTED
+
+
+def test_flags_of_an_edited_pair_are_said_to_be_the_models_and_mark_the_models_text(client, project, owner, reviewer):
+    """The flags describe the model's output. Once a reviewer edits the pair, the page says so, marks the missing facts
+    in the model's answer under the flag, and leaves the text now unmarked (the offsets point into the model's text)."""
+    from workbench.quality.models import PairFlag
+
+    (pair,) = make_pairs(project, 1, question="임기는 몇 년인가?", answer="대통령의 임기는 7년이다.")
+    at = pair.answer.index("7년")
+    PairFlag.objects.create(
+        pair=pair,
+        name="unsupported",
+        severity="warning",
+        score=0.5,
+        reason="Not in the source: 7년",
+        details={"missing": [{"text": "7년", "start": at, "end": at + 2}]},
+    )
+    client.login(username="owner", password=PASSWORD)
+    page = client.get(pair_url(project, pair)).content.decode()
+    assert 'id="flags-on-original"' not in page and "<mark>7년</mark>" in page
+    claimed = pair_claim(project=project, reviewer=reviewer)
+    edit = ReviewInput(decision="edit", version=1, question="임기는 몇 년인가?", answer="임기는 5년이며 중임할 수 없다.")
+    pair_review(pair_id=claimed.pk, reviewer=reviewer, data=ReviewInput(**{**edit.__dict__, "confirm": True}))
+    page = client.get(pair_url(project, pair)).content.decode()
+    assert 'id="flags-on-original"' in page
+    assert '<div class="unsupported-answer">대통령의 임기는 <mark>7년</mark>이다.</div>' in page
+    answer_now = page.split('id="pair-answer">', 1)[1].split("</dd>", 1)[0]
+    assert answer_now == "임기는 5년이며 중임할 수 없다." and "<mark>" not in answer_now

@@ -49,18 +49,23 @@ def _pair_context(pair: QAPair) -> dict:
     document = pair.chunk.document.text
     before = document[max(0, pair.chunk.start - CONTEXT_CHARS) : pair.chunk.start]
     after = document[pair.chunk.end : pair.chunk.end + CONTEXT_CHARS]
+    # The flags were raised on the model's output: on a pair edited since, their marks (copied spans, missing facts)
+    # point into the model's text, not the text shown now, which is left unmarked.
+    edited = (pair.question, pair.answer) != (pair.original_question, pair.original_answer)
+    marked = [] if edited else spans
     return {
         "pair": pair,
+        "flags_on_original": edited and bool(flags),
         "question_text": pair.question,
         "answer_text": pair.answer,
         "flags": sorted(flags, key=lambda f: (f.severity != "reject", f.name)),
         "reject_flags": sorted(f.name for f in flags if f.severity == "reject"),
         "source_segments": highlighted_segments(pair.chunk.text, spans),
-        "question_segments": highlighted_segments(pair.question, spans, field="question"),
-        "answer_segments": highlighted_segments(pair.answer, spans, field="answer"),
-        # Facts of the answer that the source lacks (unsupported), marked in the answer shown under its flag.
+        "question_segments": highlighted_segments(pair.question, marked, field="question"),
+        "answer_segments": highlighted_segments(pair.answer, marked, field="answer"),
+        # Facts of the model's answer that the source lacks (unsupported), marked in that answer under its flag.
         "unsupported_segments": highlighted_segments(
-            pair.answer,
+            pair.original_answer if edited else pair.answer,
             [dict(m, field="answer") for f in flags if f.name == "unsupported" for m in f.details.get("missing", [])],
             field="answer",
         ),
