@@ -74,7 +74,7 @@ def test_plain_form_post_without_javascript(client, owner, project):
         {"files": [SimpleUploadedFile("a.txt", KO.encode())], "text_field": "text", "title_field": "title", "id_field": "id"},
         follow=True,
     )
-    assert "a.txt: 1 new documents" in response.content.decode()
+    assert "a.txt: 1 new document," in response.content.decode()
 
 
 def test_preview_shows_count_and_histogram_without_writing(client, reviewer, project):
@@ -201,6 +201,6 @@ def test_django_admin_import(client, owner, project):
         follow=True,
     )
     body = response.content.decode()
-    assert "a.txt: 1 new documents" in body.lower()
+    assert "a.txt: 1 new document," in body.lower()
     assert "B.csv (row 1): no &#x27;text&#x27; column (columns: x)" in body
     assert SourceDocument.objects.filter(project=project).count() == 1

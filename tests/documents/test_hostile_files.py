@@ -36,7 +36,7 @@ HOSTILE = [
     ("surrogate.jsonl", files.jsonl('{"text": "가\\ud800나"}'), "lone surrogate (\\ud800)", "line 1"),
     ("surrogate-meta.jsonl", files.jsonl('{"text": "가나", "note": "\\udfff"}'), "lone surrogate (\\udfff)", "line 1"),
     ("deep.jsonl", ('{"text": "가", "m": ' + "[" * DEEP + "]" * DEEP + "}").encode(), "nested too deeply", "line 1"),
-    ("deep-meta.json", ('{"text": "가", "m": ' + "[" * 500 + "]" * 500 + "}").encode(), "nested more than 64 levels", "record 0"),
+    ("deep-meta.json", ('{"text": "가", "m": ' + "[" * 500 + "]" * 500 + "}").encode(), "nested more than 64 levels", "record 1"),
     (
         "long-id.jsonl",
         files.jsonl({"text": "가나다", "id": "x" * 301}),
@@ -49,7 +49,7 @@ HOSTILE = [
         "the 'id' field must be a string or an integer, got dict",
         "line 1",
     ),
-    ("bool-id.json", b'[{"text": "\xea\xb0\x80", "id": true}]', "must be a string or an integer, got bool", "record 0"),
+    ("bool-id.json", b'[{"text": "\xea\xb0\x80", "id": true}]', "must be a string or an integer, got bool", "record 1"),
     ("digits.jsonl", ('{"text": "가", "n": ' + "7" * 5000 + "}").encode(), "a number has too many digits", "line 1"),
     ("inflate-limit.pdf", files.pdf_deflate_bomb(), "the PDF could not be read (LimitReachedError", ""),
     ("page-cycle.pdf", files.pdf_pages_cycle(), "the PDF could not be read", ""),

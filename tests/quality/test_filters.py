@@ -461,3 +461,15 @@ def test_the_repeated_share_is_exact_wherever_it_can_reach_the_threshold(answer,
     share = len(a_grams & {q[i : i + 3] for i in range(len(q) - 2)}) / len(a_grams) if a_grams else 0.0
     found = _repeated_share(answer, question, threshold)
     assert found == share or (found == 0.0 and share < threshold)
+
+
+def test_the_unsupported_reason_names_each_fact_once_and_says_how_many_more():
+    source = "서울은 대한민국의 수도이다. 한강이 도시를 가로지른다."
+    places = ["부산", "대구", "광주", "대전", "울산", "수원", "창원", "청주", "전주", "포항"]
+    answer = "인천과 인천 사이, " + ", ".join(places) + "이 그 도시들이다. 인천은 항구이다."
+    (flag,) = [
+        f for f in assess(source, f"[[Q]] 도시들은?\n[[A]] {answer}", finish_reason="stop").flags if f.name == "unsupported"
+    ]
+    named = flag.reason.removeprefix("Not found in the source: ").split(" and ")[0].split(", ")
+    assert len(named) == len(set(named)) == 8 and named[0] == "“인천”"
+    assert flag.reason.endswith(" more.") and len(flag.details["missing"]) > 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from importlib import import_module
 from types import SimpleNamespace
@@ -197,6 +198,17 @@ def test_calibration_counts_reviewer_decisions(project):
     rows = {r["name"]: r for r in flag_calibration(project=project)}
     assert rows["echo"]["flagged"] == 1 and rows["echo"]["flagged_rejected_rate"] == 1.0
     assert rows["echo"]["clean_decided"] == 2 and rows["echo"]["clean_rejected_rate"] == 0.5
+    assert rows["echo"]["percent"] == pytest.approx(100 / len(pairs))
+
+
+def test_quality_page_shows_flag_rates_as_percentages(client, project, owner):
+    pairs = make_pairs(project, outputs() * 12)  # one echo in every len(outputs()): a rate under 5%
+    pairs_assess(pair_ids=[p.pk for p in pairs])
+    flagged = QAPair.objects.filter(project=project, flags__contains=["echo"]).count()
+    client.login(username=owner.username, password=PASSWORD)
+    body = client.get(reverse("quality:page", args=[project.slug])).content.decode()
+    shown = f"{flagged} ({round(100 * flagged / len(pairs), 1):g}%)"
+    assert re.search(r'data-flag="echo">.*?<td>' + re.escape(shown) + "</td>", body, re.S), shown
 
 
 def test_quality_page_for_members_only(client, project, reviewer, outsider, owner):

@@ -90,6 +90,12 @@ def test_stale_version_and_foreign_lease_are_409(project, reviewer, owner):
     assert stale.status_code == 409 and stale.json()["pair"]["version"] == claimed["version"]
 
 
+def test_a_pair_never_claimed_is_a_409_that_says_so(project, reviewer):
+    (pair,) = make_pairs(project, 1)
+    response = token_client(reviewer).post(f"/api/pairs/{pair.pk}/review", {"decision": "approve", "version": 1}, format="json")
+    assert response.status_code == 409 and "you never claimed it" in response.json()["detail"]
+
+
 def test_double_submit_through_the_api_records_once(project, reviewer):
     (pair,) = make_pairs(project, 1)
     api = token_client(reviewer)

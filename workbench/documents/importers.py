@@ -260,8 +260,8 @@ def _parse_json(text: str, fields: FieldMap) -> Iterator[ParsedDocument]:
             raise ImportProblem(f"expected a list of records, or an object with one list of records or a {fields.text!r} field")
         data = lists[0]
     records = data if isinstance(data, list) else [data]
-    for index, obj in enumerate(records):
-        yield _record(obj, fields, f"record {index}")
+    for number, obj in enumerate(records, start=1):  # counted from 1, as JSONL lines and CSV rows are
+        yield _record(obj, fields, f"record {number}")
 
 
 def _parse_csv(text: str, fields: FieldMap) -> Iterator[ParsedDocument]:

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -75,7 +76,8 @@ def document_upload(request, slug: str):
         else:
             messages.success(
                 request,
-                f"{f.name}: {f.documents_created} new documents, {f.documents_existing} already present, {f.chunks_created} chunk{'s' if f.chunks_created != 1 else ''}.",
+                f"{f.name}: {f.documents_created} new document{pluralize(f.documents_created)}, {f.documents_existing} already "
+                f"present, {f.chunks_created} chunk{pluralize(f.chunks_created)}.",
             )
     return redirect("documents:list", slug=slug)
 

@@ -407,7 +407,8 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     score = max(
         0.5 + 0.5 * len(strict_missing) / facts["strict"] if strict_missing else 0.0, noun_share if too_many_nouns else 0.0
     )
-    names = ", ".join(f"“{m['text']}”" for m in shown[:8])
+    distinct = list(dict.fromkeys(m["text"] for m in shown))  # each fact named once, however often the answer says it
+    names = ", ".join(f"“{text}”" for text in distinct[:8]) + (f" and {len(distinct) - 8} more" if len(distinct) > 8 else "")
     return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.", details={"missing": shown})
 
 

@@ -32,6 +32,7 @@ def flag_calibration(*, project: Project) -> list[dict]:
                 "name": name,
                 "flagged": stats["flagged"],
                 "rate": stats["flagged"] / total if total else 0.0,
+                "percent": 100 * stats["flagged"] / total if total else 0.0,  # shown to one decimal: 1 of 36 is 2.8%
                 "flagged_decided": stats["flagged_decided"],
                 "flagged_rejected_rate": stats["flagged_rejected"] / stats["flagged_decided"]
                 if stats["flagged_decided"]

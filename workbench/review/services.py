@@ -378,7 +378,10 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
                 if holder and pair.lease_expires_at and pair.lease_expires_at >= now:
                     raise ReviewConflict(f"{holder} is reviewing this pair now.", pair)
                 if pair.status == PairStatus.PENDING:
-                    raise ReviewConflict("Your lease on this pair lapsed; claim it again from the queue.", pair)
+                    raise ReviewConflict(
+                        "You do not hold this pair (your lease lapsed, or you never claimed it); claim it from the queue.",
+                        pair,
+                    )
                 if data.decision == Decision.SKIP:
                     raise ReviewConflict("This pair was already decided.", pair)
             if pair.status != PairStatus.PENDING and admin_decision_stands(pair, reviewer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from workbench.documents.importers import FieldMap
 from workbench.documents.services import documents_import
@@ -45,8 +46,9 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(
                     f"{f.status:9} {f.name}: {f.documents_created} new, {f.documents_existing} already present, "
-                    f"{f.chunks_created} chunks" + (f", read as {f.encoding}" if f.encoding else "")
+                    f"{f.chunks_created} chunk{pluralize(f.chunks_created)}" + (f", read as {f.encoding}" if f.encoding else "")
                 )
-        self.stdout.write(f"{report.documents_created} documents imported from {len(report.files)} files.")
+        n, files = report.documents_created, len(report.files)
+        self.stdout.write(f"{n} document{pluralize(n)} imported from {files} file{pluralize(files)}.")
         if not report.ok:
             raise CommandError("Some files were not imported (nothing from them was written).")
