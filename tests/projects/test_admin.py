@@ -81,6 +81,11 @@ def test_chunk_sizes_are_checked(client, owner):
     client.login(username="owner", password=PASSWORD)
     response = client.post(reverse("admin:projects_project_add"), form_data(chunk_target_size="2000"))
     assert response.status_code == 200
+    page = response.content.decode()
+    assert "The chunk target size must not be larger than the chunk maximum size." in page
+    assert "project_chunk_target_le_max" not in page  # the constraint's message, not its name
+    overlap = client.post(reverse("admin:projects_project_add"), form_data(chunk_overlap="900"))
+    assert "The chunk overlap must be smaller than the chunk target size." in overlap.content.decode()
     assert not Project.objects.exists()
 
 

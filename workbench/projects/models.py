@@ -117,10 +117,26 @@ class Project(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(chunk_target_size__lte=F("chunk_max_size")), name="project_chunk_target_le_max"),
-            models.CheckConstraint(condition=Q(chunk_overlap__lt=F("chunk_target_size")), name="project_chunk_overlap_lt_target"),
-            models.CheckConstraint(condition=Q(samples_per_chunk__gte=1), name="project_samples_per_chunk_positive"),
-            models.CheckConstraint(condition=Q(temperature__gte=0), name="project_temperature_non_negative"),
+            models.CheckConstraint(
+                condition=Q(chunk_target_size__lte=F("chunk_max_size")),
+                name="project_chunk_target_le_max",
+                violation_error_message="The chunk target size must not be larger than the chunk maximum size.",
+            ),
+            models.CheckConstraint(
+                condition=Q(chunk_overlap__lt=F("chunk_target_size")),
+                name="project_chunk_overlap_lt_target",
+                violation_error_message="The chunk overlap must be smaller than the chunk target size.",
+            ),
+            models.CheckConstraint(
+                condition=Q(samples_per_chunk__gte=1),
+                name="project_samples_per_chunk_positive",
+                violation_error_message="Samples per chunk must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0),
+                name="project_temperature_non_negative",
+                violation_error_message="The temperature must not be negative.",
+            ),
         ]
 
     def __str__(self) -> str:
