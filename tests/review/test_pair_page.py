@@ -22,7 +22,9 @@ def pair_url(project, pair):
 def test_reviewers_get_403_and_the_version_guards_admin_actions(client, project, owner, reviewer):
     (pair,) = make_pairs(project, 1)
     client.login(username="reviewer", password=PASSWORD)
-    assert client.get(pair_url(project, pair)).status_code == 403
+    refused = client.get(pair_url(project, pair))
+    assert refused.status_code == 403
+    assert 'id="forbidden"' in refused.content.decode() and "Only project admins can do this." in refused.content.decode()
     client.logout()
     client.login(username="owner", password=PASSWORD)
     assert client.post(pair_url(project, pair), {"action": "reject", "version": "1", "reason": ""}).status_code == 400
