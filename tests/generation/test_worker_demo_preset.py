@@ -80,3 +80,14 @@ def test_admin_form_offers_the_demo_model_and_applies_it(client, owner, data_dir
     assert response.status_code == 302, response.content.decode()[:2000]
     project = Project.objects.get(slug="demo-here")
     assert project.base_model == str(data_dir / "workbench-demo-model" / "base") and project.uses_demo_model
+
+
+def test_the_demo_project_is_labelled_as_running_the_demo_model(owner, data_dir):
+    """`bin/start`'s demo project names the demo preset wherever the preset is shown (it showed "Simple QA")."""
+    from workbench.demo.services import demo_generation_ensure, demo_project_ensure
+
+    project = demo_project_ensure(admin_username=owner.username)
+    demo_generation_ensure(project=project, model_dir=demo_model_dir())
+    project.refresh_from_db()
+    assert project.adapter_preset == "demo" and project.uses_demo_model
+    assert project.get_adapter_preset_display().startswith("Demo model")

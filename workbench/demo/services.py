@@ -130,7 +130,8 @@ def demo_generation_ensure(*, project: Project, model_dir: Path):
 
     project.base_model, project.adapter = str(model_dir / "base"), str(model_dir / "adapter")
     project.base_model_revision = project.adapter_revision = ""
-    project.save(update_fields=["base_model", "adapter", "base_model_revision", "adapter_revision"])
+    project.adapter_preset = "demo"  # labelled as what it runs, wherever the preset is shown (its prompt is simple-qa's)
+    project.save(update_fields=["base_model", "adapter", "base_model_revision", "adapter_revision", "adapter_preset"])
     if not GenerationRun.objects.filter(project=project).exists():
         return generation_run_create(project=project, created_by=project.created_by)
     return None

@@ -45,7 +45,7 @@ def decode_text(raw: bytes) -> tuple[str, str]:
             return text, "cp949"
     best = from_bytes(raw, cp_isolation=["cp949", "euc_kr", "utf_16", "utf_16_le", "utf_16_be", "johab", "latin_1"]).best()
     if best is None or best.encoding in {"latin_1", "ascii"} and _looks_binary(raw):
-        raise DecodeError("the file is not text in a known encoding (UTF-8, UTF-16, CP949/EUC-KR)")
+        raise DecodeError("the file is not text in a known encoding (UTF-8, UTF-16, CP949/EUC-KR, Johab, Latin-1)")
     # Prefer CP949, the superset Korean Windows writes, over EUC-KR: it decodes every EUC-KR file too.
     encoding = "cp949" if best.encoding in {"euc_kr", "cp949"} else best.encoding
     return raw.decode(encoding), encoding
