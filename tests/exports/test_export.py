@@ -240,6 +240,30 @@ def test_small_export_comes_straight_back(client, project, owner, reviewer):
     assert export.status == JobStatus.DONE and export.manifest["counts"]["total"] == 3
 
 
+def test_a_small_export_in_two_files_lists_both_to_download(client, project, owner, reviewer):
+    """With a train and a validation file, the page lists both with their links (a download sent one file only)."""
+    from workbench.exports.formats import split_of
+
+    seed = ExportOptions().split_seed
+    names = [f"doc-{i}" for i in range(100)]
+    to_validation = next(n for n in names if split_of(n, validation_percent=50, seed=seed) == "validation")
+    to_train = next(n for n in names if split_of(n, validation_percent=50, seed=seed) == "train")
+    for pair, name in zip(reviewed(project, reviewer)[::4], (to_validation, to_train)):
+        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.post(
+        reverse("exports:start", args=[project.slug]),
+        {"format": "messages", "include_edited": "on", "validation_percent": 50},
+        follow=True,
+    )
+    export = Export.objects.get(project=project)
+    assert sorted(f["file"] for f in export.manifest["files"]) == ["train.jsonl", "validation.jsonl"]
+    page = response.content.decode()
+    assert response.redirect_chain and f"Export {export.pk} is ready: " in page
+    for f in export.manifest["files"]:
+        assert reverse("exports:download", args=[project.slug, export.pk, f["file"]]) in page
+
+
 def test_an_empty_validation_split_is_said_not_hidden(client, project, owner, reviewer):
     """Two documents: a 1% validation share by document gets neither of them (their hashes fixed, as is the seed)."""
     for pair, name in zip(reviewed(project, reviewer)[::4], ("fixed-doc-a", "fixed-doc-b")):

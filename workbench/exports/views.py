@@ -65,7 +65,12 @@ def export_start(request, slug: str):
                 messages.warning(request, f"Export {export.pk}: {warning}")
             return redirect("exports:list", slug=slug)
         files = export.manifest["files"]
-        name = files[0]["file"] if len(files) == 1 else "manifest.json"
+        if len(files) > 1:
+            # Train and validation files: both listed with their links (one download could carry only one of them).
+            listed = ", ".join(f"{f['file']} ({f['rows']:,} rows)" for f in files)
+            messages.success(request, f"Export {export.pk} is ready: {listed}. Download each below.")
+            return redirect("exports:list", slug=slug)
+        name = files[0]["file"]
         path = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk) / name
         return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{project.slug}-{export.pk}-{name}")
     export = export_create(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user)
