@@ -65,6 +65,9 @@ def test_browser_filters_by_document_title_and_reviewer_name(client, project, ow
     assert f'data-pair="{other[0].pk}"' in page and f'data-pair="{mine[0].pk}"' not in page
     page = client.get(f"/p/{project.slug}/pairs/", {"reviewer": "REVIEWER"}).content.decode()
     assert page.count("data-pair=") == 1 and f'data-pair="{claimed.pk}"' in page
+    # Part of the username finds them too (usernames are often e-mail addresses); another's decisions are not listed.
+    assert client.get(f"/p/{project.slug}/pairs/", {"reviewer": "view"}).context["count"] == 1
+    assert client.get(f"/p/{project.slug}/pairs/", {"reviewer": "own"}).context["count"] == 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -60,8 +60,10 @@ def pairs_filtered(*, project: Project, params: dict) -> QuerySet[QAPair]:
         qs = qs.filter(chunk__document__title__icontains=params["document"])
     if params.get("run"):
         qs = qs.filter(generation__run_id=params["run"])
-    if params.get("reviewer"):
-        qs = qs.filter(Exists(ReviewDecision.objects.filter(pair=OuterRef("pk"), reviewer__username__iexact=params["reviewer"])))
+    if params.get("reviewer"):  # part of the username (often an e-mail address), as with document titles
+        who = params["reviewer"]
+        decided_by = Q(reviewer__username__icontains=who) | Q(reviewer__email__iexact=who)
+        qs = qs.filter(Exists(ReviewDecision.objects.filter(decided_by, pair=OuterRef("pk"))))
     if params.get("q"):
         # icontains on PostgreSQL uses the pg_trgm GIN indexes, which work for Korean (no word segmentation needed).
         qs = qs.filter(Q(question__icontains=params["q"]) | Q(answer__icontains=params["q"]))
