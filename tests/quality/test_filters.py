@@ -473,3 +473,12 @@ def test_the_unsupported_reason_names_each_fact_once_and_says_how_many_more():
     named = flag.reason.removeprefix("Not found in the source: ").split(" and ")[0].split(", ")
     assert len(named) == len(set(named)) == 8 and named[0] == "“인천”"
     assert flag.reason.endswith(" more.") and len(flag.details["missing"]) > 8
+
+
+def test_a_one_syllable_verb_of_a_synonym_group_joins_it_only_as_a_verb():
+    """살- (to live) is one term with 거주; the 살 of an age is not, so "몇 살" does not meet "어디에 거주"."""
+    assert "거주" in question_terms("그는 어디에 살고 있나요?") and "거주" in question_terms("그는 어디에 거주하나요?")
+    assert "거주" not in question_terms("그는 몇 살인가요?")
+    index = DuplicateIndex(0.7)
+    index.check_and_add(1, "그는 몇 살인가요?")
+    assert index.check_and_add(2, "그는 어디에 거주하나요?") == (None, 0.0)

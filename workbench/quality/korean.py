@@ -13,7 +13,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from workbench.quality.synonyms import CANONICAL
+from workbench.quality.synonyms import CANONICAL, VERB_STEMS
 
 _lock = threading.Lock()
 _kiwi = None
@@ -145,7 +145,9 @@ def _word_terms(word: str) -> frozenset[str]:
         if form in FRAME:
             continue
         for part in _split_compound(form) if tag == "NNG" else [form]:
-            part = canonical(part)
+            # A one-syllable verb stem of a synonym group stands for it only as a verb: the 살 of "몇 살" is an age,
+            # not 살- (거주), the 열 of "열 명" a number, not 열- (개최).
+            part = part if part in VERB_STEMS and not tag.startswith("V") else canonical(part)
             part = _ASKED.get(part, part)
             if part and part not in FRAME:
                 terms.add(part)

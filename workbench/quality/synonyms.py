@@ -109,3 +109,32 @@ CANONICAL: dict[str, str] = {}
 for _group in GROUPS:
     for _form in _group:
         CANONICAL.setdefault(_form, _group[0])
+
+# One-syllable verb and adjective stems of the groups that are also nouns, numerals or counters (살 age, 열 ten, 줄 line,
+# 벌 bee, 내 my, ...): they join their group only when Kiwi tags them as a verb or an adjective.
+VERB_STEMS = frozenset(
+    (
+        "뽑",
+        "맡",
+        "늘",
+        "줄",
+        "내",
+        "돕",
+        "살",
+        "같",
+        "벌",
+        "막",
+        "열",
+        "짜",
+        "쓰",
+        "가",
+        "맺",
+        "넣",
+        "들",
+        "빼",
+        "짓",
+        "죽",
+        "넘",
+        "갖",
+    )
+)
