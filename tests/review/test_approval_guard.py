@@ -129,3 +129,16 @@ def test_the_invisible_characters_scanned_at_import_are_those_of_every_code_poin
     from workbench.review import blank
 
     assert blank.INVISIBLE == blank._invisible(range(1, sys.maxunicode + 1))
+
+
+def test_an_edit_that_keeps_a_broken_character_needs_a_confirmation(project, reviewer):
+    """U+FFFD is what a broken decoding leaves (the malformed flag's); an edit is where a reviewer fixes it."""
+    (pair,) = make_pairs(project, 1, answer="답의 일부가 깨졌습니다 \ufffd\ufffd.")
+    held = pair_claim(project=project, reviewer=reviewer)
+    kept = ReviewInput(decision="edit", version=1, question="고친 질문입니까?", answer=held.answer)
+    with pytest.raises(ValidationError) as refused:
+        pair_review(pair_id=pair.pk, reviewer=reviewer, data=kept)
+    assert "U+FFFD" in refused.value.message_dict["confirm"][0]
+    assert QAPair.objects.get(pk=pair.pk).status == PairStatus.PENDING
+    fixed = ReviewInput(decision="edit", version=1, question="고친 질문입니까?", answer="답을 고쳤습니다.")
+    assert pair_review(pair_id=pair.pk, reviewer=reviewer, data=fixed).status == PairStatus.EDITED

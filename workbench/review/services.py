@@ -229,6 +229,11 @@ def _validate(data: ReviewInput) -> None:
             )
         if is_blank(data.answer):
             errors["answer"] = "An edited pair needs an answer (text that shows: spaces and invisible characters do not count)."
+        if not data.confirm and "\ufffd" in (data.question or "") + (data.answer or ""):
+            # What a broken decoding leaves (the `malformed` flag's U+FFFD): an edit is where a reviewer fixes it.
+            errors["confirm"] = (
+                "The edited text still holds a broken character (U+FFFD, shown as �): fix it, or confirm to keep it."
+            )
     if data.decision == Decision.REJECT and not data.reason.strip():
         errors["reason"] = "Say why the pair is rejected."
     if errors:
