@@ -94,6 +94,24 @@ def test_preview_shows_count_and_histogram_without_writing(client, reviewer, pro
     assert Chunk.objects.count() == stored
 
 
+def test_preview_of_a_long_document_shows_its_chunks_a_page_at_a_time(client, reviewer, project, monkeypatch):
+    from workbench.documents import views
+
+    monkeypatch.setattr(views, "PREVIEW_CHUNKS_PER_PAGE", 5)  # 100 in use: the same path at a test's size
+    text = (SHARED_DATA / "constitution.txt").read_bytes()
+    documents_import(project=project, files=[("constitution.txt", text)])
+    doc = SourceDocument.objects.get()
+    login(client, reviewer)
+    url = reverse("documents:preview", args=[project.slug, doc.pk])
+    first = client.get(url, {"target": 300, "maximum": 500, "overlap": 0})
+    total = len(first.context["chunks"])
+    assert total > 10 and first.content.decode().count('<pre class="chunk-text">') == 5
+    assert 'href="?target=300&amp;maximum=500&amp;overlap=0&amp;page=2"' in first.content.decode()
+    second = client.get(url, {"target": 300, "maximum": 500, "overlap": 0, "page": 2}).content.decode()
+    assert second.count('<pre class="chunk-text">') == 5 and "#5 · characters" in second and "#4 · characters" not in second
+    assert f"Chunks 5–9 of {total}" in second
+
+
 def test_document_text_is_escaped(client, owner, project):
     documents_import(project=project, files=[("x.md", b"# <script>alert(1)</script>\n\n<img src=x onerror=alert(2)>")])
     doc = SourceDocument.objects.get()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import urlencode
 
 from django.conf import settings as django_settings
 from django.contrib import messages
@@ -21,6 +22,8 @@ from workbench.documents.models import ImportJob, SourceDocument
 from workbench.documents.selectors import documents_for_project, size_histogram
 from workbench.documents.services import chunk_settings_for, documents_import, import_job_create, project_rechunk
 from workbench.projects.access import get_membership, get_project_for_admin
+
+PREVIEW_CHUNKS_PER_PAGE = 100
 
 
 @login_required
@@ -120,6 +123,9 @@ def document_preview(request, slug: str, pk: int):
         {"index": i, "start": s.start, "end": s.end, "size": s.size, "text": document.text[s.start : s.end]}
         for i, s in enumerate(spans)
     ]
+    # The figures cover every chunk; the texts are shown a page at a time (a long document made a page of megabytes).
+    page = Paginator(chunks, PREVIEW_CHUNKS_PER_PAGE).get_page(request.GET.get("page"))
+    query = urlencode({k: v for k, v in request.GET.items() if k != "page" and v})
     return render(
         request,
         "documents/document_preview.html",
@@ -128,6 +134,8 @@ def document_preview(request, slug: str, pk: int):
             "membership": membership,
             "document": document,
             "settings": settings,
+            "page": page,
+            "query": query,
             "form": form
             if request.GET
             else ChunkPreviewForm(initial={"target": settings.target, "maximum": settings.maximum, "overlap": settings.overlap}),
