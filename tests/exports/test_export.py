@@ -200,10 +200,24 @@ def test_export_command(project, reviewer, tmp_path, capsys):
     assert json.loads((tmp_path / "manifest.json").read_text())["options"]["grounded"] is True
 
 
+def reviewed_in_documents(project, reviewer, *hashes: str) -> None:
+    """`reviewed`, its two documents given these content hashes (which decide their split, as does the seed)."""
+    for pair, name in zip(reviewed(project, reviewer)[::4], hashes):
+        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
+
+
+def start_from_the_page(client, project, owner, *, validation_percent: int):
+    client.login(username=owner.username, password=PASSWORD)
+    return client.post(
+        reverse("exports:start", args=[project.slug]),
+        {"format": "messages", "include_edited": "on", "validation_percent": validation_percent},
+        follow=True,
+    )
+
+
 def test_export_command_says_what_it_includes_and_its_warnings(project, reviewer, tmp_path, capsys):
     """Rejected pairs only when --statuses names them, said on stderr; the manifest's warnings are printed too."""
-    for pair, name in zip(reviewed(project, reviewer)[::4], ("fixed-doc-a", "fixed-doc-b")):
-        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
+    reviewed_in_documents(project, reviewer, "fixed-doc-a", "fixed-doc-b")
     args = ["export_dataset", "--project", project.slug, "--format", "alpaca", "--validation-percent", "1"]
     call_command(*args, "--out", str(tmp_path / "default"))
     out = capsys.readouterr()
@@ -248,14 +262,8 @@ def test_a_small_export_in_two_files_lists_both_to_download(client, project, own
     names = [f"doc-{i}" for i in range(100)]
     to_validation = next(n for n in names if split_of(n, validation_percent=50, seed=seed) == "validation")
     to_train = next(n for n in names if split_of(n, validation_percent=50, seed=seed) == "train")
-    for pair, name in zip(reviewed(project, reviewer)[::4], (to_validation, to_train)):
-        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
-    client.login(username=owner.username, password=PASSWORD)
-    response = client.post(
-        reverse("exports:start", args=[project.slug]),
-        {"format": "messages", "include_edited": "on", "validation_percent": 50},
-        follow=True,
-    )
+    reviewed_in_documents(project, reviewer, to_validation, to_train)
+    response = start_from_the_page(client, project, owner, validation_percent=50)
     export = Export.objects.get(project=project)
     assert sorted(f["file"] for f in export.manifest["files"]) == ["train.jsonl", "validation.jsonl"]
     page = response.content.decode()
@@ -266,14 +274,8 @@ def test_a_small_export_in_two_files_lists_both_to_download(client, project, own
 
 def test_an_empty_validation_split_is_said_not_hidden(client, project, owner, reviewer):
     """Two documents: a 1% validation share by document gets neither of them (their hashes fixed, as is the seed)."""
-    for pair, name in zip(reviewed(project, reviewer)[::4], ("fixed-doc-a", "fixed-doc-b")):
-        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
-    client.login(username=owner.username, password=PASSWORD)
-    response = client.post(
-        reverse("exports:start", args=[project.slug]),
-        {"format": "messages", "include_edited": "on", "validation_percent": 1},
-        follow=True,
-    )
+    reviewed_in_documents(project, reviewer, "fixed-doc-a", "fixed-doc-b")
+    response = start_from_the_page(client, project, owner, validation_percent=1)
     export = Export.objects.get(project=project)
     warning = export.manifest["warnings"][0]
     assert "No validation file" in warning and "2 documents " in warning and "1% validation share" in warning
