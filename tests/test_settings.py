@@ -65,6 +65,7 @@ def test_bad_boolean_names_the_variable():
     result = manage("check", env={"DEBUG": "maybe"})
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+    assert result.stderr.startswith("Configuration error: ") and "Traceback" not in result.stderr
 
 
 def test_bad_broker_url_names_the_variable():
