@@ -51,7 +51,8 @@ def _pair_context(pair: QAPair) -> dict:
     after = document[pair.chunk.end : pair.chunk.end + CONTEXT_CHARS]
     # The flags were raised on the model's output: on a pair edited since, their marks (copied spans, missing facts)
     # point into the model's text, not the text shown now, which is left unmarked.
-    edited = (pair.question, pair.answer) != (pair.original_question, pair.original_answer)
+    original = (pair.original_question, pair.original_answer)
+    edited = any(original) and (pair.question, pair.answer) != original  # no original kept: the text is the model's
     marked = [] if edited else spans
     return {
         "pair": pair,
