@@ -2,7 +2,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect
-from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path
 
@@ -63,8 +62,7 @@ class SourceDocumentAdmin(admin.ModelAdmin):
                 else:
                     self.message_user(
                         request,
-                        f"{f.name}: {f.documents_created} new document{pluralize(f.documents_created)}, "
-                        f"{f.chunks_created} chunk{pluralize(f.chunks_created)}.",
+                        f.summary(),
                     )
             return redirect("admin:documents_sourcedocument_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "title": "Import documents", "opts": self.model._meta}

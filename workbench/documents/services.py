@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings as django_settings
 from django.db import DatabaseError, transaction
+from django.template.defaultfilters import pluralize
 
 from workbench.documents.chunking import ChunkSettings, chunk_text
 from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
@@ -46,6 +47,13 @@ class FileReport:
     error: str = ""
     locator: str = ""
     encoding: str = ""  # the encodings its text was read in, e.g. "cp949" (empty for PDF and DOCX)
+
+    def summary(self) -> str:
+        """What an imported file added, as the upload page and the admin say it."""
+        return (
+            f"{self.name}: {self.documents_created} new document{pluralize(self.documents_created)}, "
+            f"{self.documents_existing} already present, {self.chunks_created} chunk{pluralize(self.chunks_created)}."
+        )
 
     def as_dict(self) -> dict:
         # Names and messages echo the upload: kept storable (a job's report is a jsonb column) and printable.

@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -79,8 +78,7 @@ def document_upload(request, slug: str):
         else:
             messages.success(
                 request,
-                f"{f.name}: {f.documents_created} new document{pluralize(f.documents_created)}, {f.documents_existing} already "
-                f"present, {f.chunks_created} chunk{pluralize(f.chunks_created)}.",
+                f.summary(),
             )
     return redirect("documents:list", slug=slug)
 
