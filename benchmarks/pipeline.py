@@ -163,7 +163,7 @@ def requests_for(project, engine):
     return requests
 
 
-def engine_alone(args, warmup, project) -> dict:
+def engine_alone(args, warmup, project, max_batch: int) -> dict:
     import gc
 
     import pipeline_standin
@@ -180,12 +180,15 @@ def engine_alone(args, warmup, project) -> dict:
     engine = Engine(
         loaded,
         backend=settings.GENERATION_BACKEND,
-        max_batch=settings.GENERATION_MAX_BATCH,
+        max_batch=max_batch,
         compile=settings.GENERATION_COMPILE,
         fp8=settings.GENERATION_FP8,
     )
     params = SamplingParams(temperature=1.0, max_new_tokens=256, seed=1)
-    engine.generate(requests_for(warmup, engine), params)
+    warm = requests_for(warmup, engine)
+    # Enough to take every slot (the engine gives one call no more slots than a power of two above its work), so the
+    # measured call finds its decoder built and its CUDA graphs captured.
+    engine.generate((warm * (-(-max_batch // len(warm))))[: max(max_batch, len(warm))], params)
     requests = requests_for(project, engine)
     if loaded.device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -201,6 +204,8 @@ def engine_alone(args, warmup, project) -> dict:
         "pairs_per_hour": round(len(results) / seconds * 3600),
         "prompt_tokens_mean": round(sum(len(r.prompt_ids) for r in requests) / len(requests)),
         "backend": engine.backend,
+        "max_batch": max_batch,
+        "slots": getattr(engine._decoder, "slots", None),  # fewer than max_batch when the free GPU memory holds fewer
     }
     del engine, loaded, results
     gc.collect()
@@ -398,9 +403,14 @@ def run(args) -> None:
             time.sleep(1)
         print(f"waited for {args.wait_for}: {Path(args.wait_for).read_text().strip()!r}", flush=True)
     if not args.skip_engine:
-        report["engine"] = engine_alone(args, warmup, project)
-        print("engine alone:", json.dumps(report["engine"]), flush=True)
-    for handover in modes:
+        # The engine with the worker's GENERATION_MAX_BATCH is the one the run is compared with; --engine-slots adds
+        # others, measured in the same call.
+        sizes = [settings.GENERATION_MAX_BATCH] + [n for n in args.engine_slots if n != settings.GENERATION_MAX_BATCH]
+        for n in sizes:
+            key = "engine" if n == settings.GENERATION_MAX_BATCH else f"engine, max_batch {n}"
+            report[key] = engine_alone(args, warmup, project, n)
+            print(f"{key} alone:", json.dumps(report[key]), flush=True)
+    for handover in [] if args.skip_worker else modes:
         key = f"worker, handover {handover}"
         if ":" in handover:
             key += " ms switch interval"
@@ -432,6 +442,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="GPU worker processes, one per GPU (CUDA_VISIBLE_DEVICES)")
     parser.add_argument("--kill-after", type=float, default=0, help="SIGKILL the first GPU worker this many s into the run")
     parser.add_argument("--skip-engine", action="store_true")
+    parser.add_argument("--skip-worker", action="store_true", help="the engine alone only")
+    parser.add_argument(
+        "--engine-slots",
+        type=lambda v: [int(n) for n in v.split(",") if n],
+        default=[],
+        help="also run the engine alone with these GENERATION_MAX_BATCH values (comma-separated), in the same call",
+    )
     parser.add_argument("--wait-for", default="", help="make the projects, then wait for this file before loading the model")
     parser.add_argument("--timeout", type=float, default=1200)
     parser.add_argument("--json", default="")
