@@ -32,3 +32,12 @@ def test_an_api_url_that_names_nothing_is_a_json_404_and_a_page_stays_html(clien
     assert api.status_code == 404 and api.json() == {"detail": "Not found."}
     page = client.get("/no/such/page/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_an_api_url_that_names_nothing_is_json_also_with_debug_on(client, reviewer, settings):
+    settings.DEBUG = True  # bin/start's setting: Django's own 404 page would be its HTML debug page
+    for path in ("/api/no/such/thing", "/api/runs/", "/api/"):
+        response = token_client(reviewer).get(path)
+        assert response.status_code == 404 and response.json() == {"detail": "Not found."}, path
+    page = client.get("/no/such/page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
