@@ -249,6 +249,10 @@ DOCUMENTS_INLINE_MAX_BYTES = env_int(
 )  # larger uploads import as a Celery task
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_HANDLERS = [  # Django's two, with the file name a browser percent-encoded decoded (`"` is sent as %22)
+    "workbench.documents.uploads.MemoryUploadHandler",
+    "workbench.documents.uploads.TemporaryUploadHandler",
+]
 
 # --- Generation ----------------------------------------------------------------------------------------------------------
 GENERATION_BACKEND = env_str(

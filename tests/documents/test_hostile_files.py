@@ -241,3 +241,30 @@ def test_refused_bombs_take_little_memory():
     assert "the DOCX expands" in result.stdout and "over the limit of 104,857,600 bytes" in result.stdout
     growth_mb = int(lines[-1].split()[1]) / 1024
     assert growth_mb < 200, f"peak memory grew by {growth_mb:.0f} MB"
+
+
+@pytest.mark.parametrize("in_memory", [True, False], ids=["in-memory", "temporary-file"])
+def test_a_name_the_browser_percent_encoded_is_decoded(client, owner, project, settings, in_memory):
+    """A browser sends `"`, CR and LF in a file name as %22, %0D, %0A (the HTML standard's multipart encoding)."""
+    if not in_memory:
+        settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # the upload goes through the temporary-file handler
+    login(client, owner)
+    boundary = "----workbench"
+    disposition = 'form-data; name="files"; filename="보고서 %22최종%22%0A본.txt"'
+    body = (
+        f"--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: text/plain\r\n\r\n{KO}\r\n"
+        + "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"\r\n\r\n{value}\r\n'
+            for field, value in (("text_field", "text"), ("title_field", "title"), ("id_field", "id"))
+        )
+        + f"--{boundary}--\r\n"
+    ).encode()
+    response = client.post(
+        reverse("documents:upload", args=[project.slug]),
+        body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["files"][0]["name"] == '보고서 "최종" 본.txt'
+    assert SourceDocument.objects.get().origin_filename == '보고서 "최종" 본.txt'
