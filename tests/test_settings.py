@@ -104,6 +104,8 @@ def test_every_page_names_an_icon_that_exists(client):
 
     from django.contrib.staticfiles import finders
 
-    page = client.get("/accounts/login/").content.decode()
-    href = re.search(r'<link rel="icon" href="/static/([^"]+)"', page)
-    assert href and finders.find(href.group(1))
+    for path in ("/accounts/login/", "/admin/login/"):  # the site's pages and the admin's
+        page = client.get(path).content.decode()
+        href = re.search(r'<link rel="icon" href="/static/([^"]+)"', page)
+        assert href and finders.find(href.group(1)), path
+    assert "Genstruct Workbench administration" in client.get("/admin/login/").content.decode()
