@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests.conftest import PASSWORD, ROOT
 from tests.documents import files
 from tests.documents.files import KO, KO2
+from tests.review.test_api import token_client
 from workbench.documents.models import Chunk, SourceDocument
 
 DEEP = 100_000  # past the interpreter's recursion limit
@@ -268,3 +269,29 @@ def test_a_name_the_browser_percent_encoded_is_decoded(client, owner, project, s
     assert response.status_code == 200, response.json()
     assert response.json()["files"][0]["name"] == '보고서 "최종" 본.txt'
     assert SourceDocument.objects.get().origin_filename == '보고서 "최종" 본.txt'
+
+
+def test_a_file_whose_name_is_not_utf8_is_refused_not_dropped(client, owner, project):
+    """A client that sends its file name in another encoding (bytes that are not UTF-8): Django's parser skips that
+    part's header, so the file never arrives. The page and the API refuse the request; they do not report an empty
+    import as a success."""
+    login(client, owner)
+    boundary = "----workbench"
+    body = (
+        f"--{boundary}\r\n".encode()
+        + b'Content-Disposition: form-data; name="files"; filename="\xba\xb8\xb0\xed\xbc\xad.txt"\r\n'  # 보고서, EUC-KR
+        + f"Content-Type: text/plain\r\n\r\n{KO}\r\n".encode()
+        + "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"\r\n\r\n{value}\r\n'
+            for field, value in (("text_field", "text"), ("title_field", "title"), ("id_field", "id"))
+        ).encode()
+        + f"--{boundary}--\r\n".encode()
+    )
+    multipart = f"multipart/form-data; boundary={boundary}"
+    page = client.post(
+        reverse("documents:upload", args=[project.slug]), body, content_type=multipart, HTTP_ACCEPT="application/json"
+    )
+    assert page.status_code == 400 and page.json()["errors"]["files"][0]["code"] == "required"
+    api = token_client(owner).generic("POST", f"/api/projects/{project.slug}/documents", body, content_type=multipart)
+    assert api.status_code == 400 and "their names in UTF-8" in api.json()["files"][0]
+    assert not SourceDocument.objects.exists()

@@ -22,7 +22,12 @@ class ImportRequestSerializer(serializers.Serializer):
     files = serializers.ListField(
         child=serializers.FileField(),
         allow_empty=False,
-        error_messages={"empty": "No file was sent: upload one or more files as multipart form data in the 'files' field."},
+        error_messages={
+            "empty": (
+                "No file was sent: upload one or more files as multipart form data in the 'files' field, "
+                "their names in UTF-8 (a part whose header is not UTF-8 is not read)."
+            )
+        },
     )
     text_field = serializers.CharField(default="text", max_length=100)
     title_field = serializers.CharField(default="title", max_length=100)

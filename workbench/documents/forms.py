@@ -17,7 +17,8 @@ class MultipleFileField(forms.FileField):
     def clean(self, data, initial=None):
         single = super().clean
         if isinstance(data, (list, tuple)):
-            return [single(d, initial) for d in data]
+            # No file at all (also a part Django could not read, such as a file name that is not UTF-8): "required".
+            return [single(d, initial) for d in data or [None]]
         return [single(data, initial)]
 
 
