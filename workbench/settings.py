@@ -266,7 +266,7 @@ GENERATION_FP8 = env_str(
 )  # off | prefill | all: FP8 matmuls in the slots backend (Hopper GPUs; docs/PERFORMANCE.md)
 if GENERATION_FP8 not in ("off", "prefill", "all"):
     raise ImproperlyConfigured(f"GENERATION_FP8={GENERATION_FP8!r}: use off, prefill or all.")
-GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 256, minimum=1)  # sequences decoded together (slots) per GPU
+GENERATION_MAX_BATCH = env_int("GENERATION_MAX_BATCH", 512, minimum=1)  # sequences decoded together (slots) per GPU
 GENERATION_SAVE_EVERY = env_int("GENERATION_SAVE_EVERY", 64, minimum=1)  # samples stored together while a batch runs
 # How long the writer thread may hold the GIL before the generating thread gets it back, while both run (Python's
 # default is 5,000 µs; the figures with each: docs/PERFORMANCE.md, generation end to end). 0: Python's own.

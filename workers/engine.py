@@ -69,7 +69,7 @@ class Engine:
         loaded,
         *,
         backend: str = "auto",
-        max_batch: int = 256,
+        max_batch: int = 512,
         token_budget: int | None = None,
         compile: bool | None = None,
         fp8: str = "off",
