@@ -223,7 +223,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"workers.tasks.*": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The dispatch sweep (workbench/generation/tasks.py) queues again the batches whose worker stopped beating or whose
-# message never reached the broker or was lost. One beat process sends it: `celery beat` in production, `worker -B`
+# message never reached the broker or was lost, and the jobs (imports, exports, re-scoring) the broker did not take. One beat process sends it: `celery beat` in production, `worker -B`
 # in `manage.py serve`.
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -17,7 +17,7 @@ from workbench.documents.chunking import ChunkSettings, chunk_text
 from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
 from workbench.documents.models import Chunk, ImportJob, SourceDocument
 from workbench.documents.text import normalize_text
-from workbench.jobs import job_run
+from workbench.jobs import job_run, job_send_on_commit
 from workbench.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -238,8 +238,6 @@ def _job_dir(job_id: int) -> Path:
 def import_job_create(*, project: Project, uploads, fields: FieldMap, created_by) -> ImportJob:
     """A large upload: each file stored under MEDIA_ROOT as it streams in, then imported by a CPU worker. `uploads` are
     Django uploaded files (a name and `chunks()`)."""
-    from workbench.celery import app
-
     job = ImportJob.objects.create(project=project, created_by=created_by, fields=asdict(fields))
     directory = _job_dir(job.pk)
     stored = []
@@ -259,7 +257,7 @@ def import_job_create(*, project: Project, uploads, fields: FieldMap, created_by
         raise
     ImportJob.objects.filter(pk=job.pk).update(uploads=stored, files_total=len(stored))
     job.refresh_from_db()
-    transaction.on_commit(lambda: app.send_task("workbench.documents.tasks.run_import", args=[job.pk], queue="default"))
+    job_send_on_commit(job)
     return job
 
 

@@ -65,7 +65,12 @@ def document_upload(request, slug: str):
         job = import_job_create(project=project, uploads=uploads, fields=fields, created_by=request.user)
         if wants_json:
             return JsonResponse(import_job_payload(job, project), status=202)
-        messages.success(request, f"Import {job.pk} of {len(uploads)} file(s) started; its report appears below when it is done.")
+        if job.error:  # the broker did not take it: the files are kept, the sweep starts it once the broker answers
+            messages.warning(request, f"Import {job.pk} of {len(uploads)} file(s): {job.error}")
+        else:
+            messages.success(
+                request, f"Import {job.pk} of {len(uploads)} file(s) started; its report appears below when it is done."
+            )
         return redirect("documents:list", slug=slug)
     report = documents_import(project=project, files=((f.name, f.read()) for f in uploads), fields=fields)
     if wants_json:

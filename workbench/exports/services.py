@@ -24,7 +24,7 @@ from django.utils import timezone
 from workbench.exports.formats import EXTENSIONS, FORMATS, build, flat_columns, neutralize_cell, split_of
 from workbench.exports.models import Export
 from workbench.generation.models import Generation, GenerationRun, PairStatus, QAPair
-from workbench.jobs import job_run
+from workbench.jobs import job_run, job_send_on_commit
 from workbench.projects.models import Project
 from workbench.review.blank import is_blank
 from workbench.review.models import Decision, ReviewDecision
@@ -290,10 +290,8 @@ def export_record(*, project: Project, fmt: str, options: ExportOptions, created
 
 def export_create(*, project: Project, fmt: str, options: ExportOptions, created_by) -> Export:
     """A large export: recorded now, written by a CPU worker (progress on the row)."""
-    from workbench.celery import app
-
     export = export_record(project=project, fmt=fmt, options=options, created_by=created_by)
-    transaction.on_commit(lambda: app.send_task("workbench.exports.tasks.run_export", args=[export.pk], queue="default"))
+    job_send_on_commit(export)
     return export
 
 

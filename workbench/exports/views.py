@@ -74,7 +74,10 @@ def export_start(request, slug: str):
         path = Path(settings.MEDIA_ROOT) / "exports" / str(export.pk) / name
         return FileResponse(open(path, "rb"), as_attachment=True, filename=f"{project.slug}-{export.pk}-{name}")
     export = export_create(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user)
-    messages.success(request, f"Export {export.pk} of {rows:,} pairs started; its files appear here when it is done.")
+    if export.error:  # the broker did not take it: recorded, started by the sweep once the broker answers
+        messages.warning(request, f"Export {export.pk} of {rows:,} pairs: {export.error}")
+    else:
+        messages.success(request, f"Export {export.pk} of {rows:,} pairs started; its files appear here when it is done.")
     return redirect("exports:list", slug=slug)
 
 

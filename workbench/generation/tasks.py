@@ -1,13 +1,17 @@
-"""Tasks of the `default` queue for generation: the periodic dispatch sweep (sent by Celery beat)."""
+"""Tasks of the `default` queue for generation: the periodic dispatch sweep (sent by Celery beat), which also sends
+the background jobs (imports, exports, re-scoring) whose message the broker did not take."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from workbench.generation import services
+from workbench.jobs import jobs_dispatch_sweep
 
 
 @shared_task(name="workbench.generation.tasks.dispatch_sweep", ignore_result=True)
 def dispatch_sweep() -> dict[str, int]:
-    """Send again the batches no worker will otherwise pick up: stale heartbeats, unsent and lost messages."""
-    return {kind: len(ids) for kind, ids in services.generation_dispatch_sweep().items()}
+    """Send again the batches no worker will otherwise pick up (stale heartbeats, unsent and lost messages) and the
+    jobs the broker did not take."""
+    sent = {kind: len(ids) for kind, ids in services.generation_dispatch_sweep().items()}
+    return sent | {"jobs": jobs_dispatch_sweep()}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.db import connection, transaction
 
 from workbench.generation.models import QAPair
-from workbench.jobs import job_run
+from workbench.jobs import job_run, job_send_on_commit
 from workbench.projects.models import Project
 from workbench.quality.filters import (
     DuplicateIndex,
@@ -197,10 +197,8 @@ def _most_similar(question: str, candidates, questions: dict[int, str], threshol
 
 
 def scoring_job_create(*, project: Project, created_by=None) -> ScoringJob:
-    from workbench.celery import app
-
     job = ScoringJob.objects.create(project=project, created_by=created_by, total=QAPair.objects.filter(project=project).count())
-    transaction.on_commit(lambda: app.send_task("workbench.quality.tasks.rescore_project", args=[job.pk], queue="default"))
+    job_send_on_commit(job)
     return job
 
 

@@ -49,5 +49,8 @@ def scoring_job_json(request, slug: str):
 def rescore(request, slug: str):
     project = get_project_for_admin(request, slug)
     job = scoring_job_create(project=project, created_by=request.user)
-    messages.success(request, f"Re-scoring {job.total} pairs with the current thresholds.")
+    if job.error:  # the broker did not take it: recorded, started by the sweep once the broker answers
+        messages.warning(request, f"Re-scoring {job.total} pairs: {job.error}")
+    else:
+        messages.success(request, f"Re-scoring {job.total} pairs with the current thresholds.")
     return redirect("quality:page", slug=slug)
