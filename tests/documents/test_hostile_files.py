@@ -34,6 +34,12 @@ HOSTILE = [
     ("nul-raw.jsonl", b'{"text": "' + "가".encode() * 3000 + b'\x00"}', "invalid JSON (Invalid control character", "line 1"),
     ("nan.jsonl", files.jsonl('{"text": "가나다", "score": NaN}'), "invalid JSON (NaN is not a JSON number)", "line 1"),
     ("infinity.json", b'[{"text": "\xea\xb0\x80", "score": -Infinity}]', "-Infinity is not a JSON number", ""),
+    (
+        "overflow.jsonl",
+        files.jsonl('{"text": "가나다", "score": 1e999}'),
+        "invalid JSON (the number 1e999 is too large)",
+        "line 1",
+    ),
     ("surrogate.jsonl", files.jsonl('{"text": "가\\ud800나"}'), "lone surrogate (\\ud800)", "line 1"),
     ("surrogate-meta.jsonl", files.jsonl('{"text": "가나", "note": "\\udfff"}'), "lone surrogate (\\udfff)", "line 1"),
     ("deep.jsonl", ('{"text": "가", "m": ' + "[" * DEEP + "]" * DEEP + "}").encode(), "nested too deeply", "line 1"),

@@ -134,6 +134,7 @@ def test_hostile_lines_stop_with_their_number_and_nothing_written(tmp_path):
         (b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "source": "x", "output": "y"}', "line 2: invalid JSON"),
         (b'{"id": ' + b"7" * 5000 + b', "source": "x", "output": "y"}', "line 2: invalid JSON"),
         (b'{"id": NaN, "source": "x", "output": "y"}', "line 2: invalid JSON (NaN is not JSON)"),
+        (b'{"id": 1e999, "source": "x", "output": "y"}', "line 2: invalid JSON (the number 1e999 is too large)"),
         (b'{"id": 2, "source": "x", "output": "[[Q]] \\ud800?\\n[[A]] y."}', "line 2: holds text that is not Unicode"),
     ]:
         result = run(tmp_path, None, "--out", str(out), raw_bytes=good + b"\n" + bad + b"\n")

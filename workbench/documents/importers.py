@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import lzma
+import math
 import posixpath
 import re
 import tempfile
@@ -228,10 +229,18 @@ def _refuse_constant(name: str):
     raise ImportProblem(f"invalid JSON ({name} is not a JSON number)")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refused when it overflows to infinity (1e999): the database stores no infinity."""
+    value = float(text)
+    if math.isinf(value):
+        raise ImportProblem(f"invalid JSON (the number {text[:40]} is too large)")
+    return value
+
+
 def _json_loads(text: str, *, locator: str = "", column: bool = False):
     """json.loads with every way it fails on hostile input turned into a message."""
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         where = f" at column {exc.colno}" if column else ""
         raise ImportProblem(f"invalid JSON ({exc.msg}{where})", locator=locator or f"line {exc.lineno}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -87,9 +88,16 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: would be written back as Infinity, which is not JSON
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
 def _record(line: str, number: int) -> dict:
     try:
-        record = json.loads(line, parse_constant=_no_constant)
+        record = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise CommandError(f"line {number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
