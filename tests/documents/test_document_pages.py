@@ -174,6 +174,41 @@ def test_import_command_fails_loudly(project, tmp_path):
         call_command("import_documents", "--project", "nope", str(bad))
 
 
+def test_import_command_skips_a_folders_hidden_files_and_refuses_what_it_cannot_read(project, tmp_path, capsys):
+    import os
+
+    import pytest
+    from django.core.management import CommandError
+
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "a.md").write_text("# 제목\n\n" + KO, encoding="utf-8")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    call_command("import_documents", "--project", project.slug, str(folder))
+    out = capsys.readouterr().out
+    assert "Skipped 2 hidden files (names starting with a dot)." in out and "1 document imported from 1 file." in out
+    assert list(SourceDocument.objects.values_list("origin_filename", flat=True)) == [str(folder / "sub" / "a.md")]
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CommandError, match="No file to import in .*empty"):
+        call_command("import_documents", "--project", project.slug, str(empty))
+    only_hidden = tmp_path / "only-hidden"
+    only_hidden.mkdir()
+    (only_hidden / ".DS_Store").write_bytes(b"\x00")
+    with pytest.raises(CommandError, match=r"No file to import in .*only-hidden \(1 hidden\)"):
+        call_command("import_documents", "--project", project.slug, str(only_hidden))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/null"):
+        with pytest.raises(CommandError, match="Not a regular file"):
+            call_command("import_documents", "--project", project.slug, str(path))
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("import_documents", "--project", project.slug, str(tmp_path / "missing.txt"))
+
+
 def test_api_import_with_token(client, owner, reviewer, outsider, project):
     def token(user):
         out = io.StringIO()

@@ -26,14 +26,24 @@ class Command(BaseCommand):
         target = Project.objects.filter(slug=project).first()
         if target is None:
             raise CommandError(f"No project with slug {project!r}.")
-        files = []
+        files, hidden = [], 0
         for path in map(Path, paths):
             if path.is_dir():
-                files.extend(p for p in sorted(path.rglob("*")) if p.is_file())
+                # A folder's hidden files and folders (.DS_Store, .git/...) are not documents: skipped, and counted.
+                found = [p for p in sorted(path.rglob("*")) if p.is_file()]
+                shown = [p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts)]
+                hidden += len(found) - len(shown)
+                if not shown:
+                    raise CommandError(f"No file to import in {path}" + (f" ({len(found)} hidden)." if found else "."))
+                files.extend(shown)
             elif path.is_file():
                 files.append(path)
+            elif path.exists():
+                raise CommandError(f"Not a regular file: {path}")
             else:
                 raise CommandError(f"No such file: {path}")
+        if hidden:
+            self.stdout.write(f"Skipped {hidden} hidden file{pluralize(hidden)} (names starting with a dot).")
         report = documents_import(
             project=target,
             files=((str(p), p.read_bytes()) for p in files),
