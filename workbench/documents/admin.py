@@ -10,6 +10,7 @@ from workbench.documents.importers import FieldMap
 from workbench.documents.models import Chunk, SourceDocument
 from workbench.documents.services import documents_import, import_job_create
 from workbench.projects.access import require_some_project_admin
+from workbench.projects.admin_scope import ProjectScopedAdmin
 from workbench.projects.models import Project
 
 
@@ -23,7 +24,7 @@ class AdminImportForm(DocumentUploadForm):
 
 
 @admin.register(SourceDocument)
-class SourceDocumentAdmin(admin.ModelAdmin):
+class SourceDocumentAdmin(ProjectScopedAdmin):
     list_display = ["title", "project", "origin_filename", "origin_locator", "created_at"]
     list_filter = ["project"]
     search_fields = ["title", "external_id", "origin_filename"]
@@ -69,7 +70,7 @@ class SourceDocumentAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/documents/import.html", context)
 
 
-class ViewOnlyAdmin(admin.ModelAdmin):
+class ViewOnlyAdmin(ProjectScopedAdmin):
     """Records the product writes through its services (a pair's text, status and version change only through a
     review decision, which keeps its history and catches conflicts): the admin shows them, and changes none."""
 
@@ -85,6 +86,7 @@ class ViewOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Chunk)
 class ChunkAdmin(ViewOnlyAdmin):
+    project_lookup = "document__project"
     list_display = ["document", "index", "start", "end", "size", "is_current"]
     list_filter = ["is_current", "document__project"]
     readonly_fields = [f.name for f in Chunk._meta.fields]

@@ -11,6 +11,7 @@ from workbench.documents.admin import ViewOnlyAdmin
 from workbench.generation.models import Generation, GenerationRun, QAPair, RunStatus
 from workbench.generation.services import generation_run_start
 from workbench.projects.access import require_some_project_admin
+from workbench.projects.admin_scope import ProjectScopedAdmin
 from workbench.projects.models import Project
 
 
@@ -25,7 +26,7 @@ class StartRunForm(forms.Form):
 
 
 @admin.register(GenerationRun)
-class GenerationRunAdmin(admin.ModelAdmin):
+class GenerationRunAdmin(ProjectScopedAdmin):
     list_display = ["id", "project", "status", "samples_done", "samples_expected", "created_at"]
     list_filter = ["status", "project"]
     readonly_fields = [f.name for f in GenerationRun._meta.fields]
@@ -69,6 +70,7 @@ class GenerationRunAdmin(admin.ModelAdmin):
 
 @admin.register(Generation)
 class GenerationAdmin(ViewOnlyAdmin):
+    project_lookup = "run__project"
     list_display = ["id", "run", "chunk", "sample_index", "finish_reason", "completion_tokens"]
     list_filter = ["finish_reason"]
     readonly_fields = [f.name for f in Generation._meta.fields]

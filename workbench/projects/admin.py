@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.text import normalize_newlines
 
+from workbench.projects.admin_scope import ProjectScopedAdmin
 from workbench.projects.models import Membership, Project
 from workbench.projects.presets import preset_defaults
 from workbench.projects.services import ProjectAlreadyExists, project_create, slug_for
@@ -81,7 +82,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ProjectScopedAdmin):
+    project_lookup = ""
     form = ProjectAdminForm
     inlines = [MembershipInline]
     list_display = ["name", "slug", "adapter_preset", "created_at"]
@@ -134,7 +136,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ProjectScopedAdmin):
     list_display = ["project", "user", "role", "created_at"]
     list_filter = ["role", "project"]
     autocomplete_fields = ["user", "project"]
