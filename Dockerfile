@@ -12,6 +12,7 @@ RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput -v0
-RUN useradd --create-home workbench && mkdir -p /data && chown workbench /data
+# The paths the compose volumes mount (a named volume takes the owner of the image's folder) and the model cache.
+RUN useradd --create-home workbench && mkdir -p /data/media /models && chown -R workbench /data /models
 USER workbench
 EXPOSE 8000

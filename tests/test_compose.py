@@ -41,3 +41,28 @@ def test_volumes_for_database_models_and_exports():
     assert {"postgres-data", "model-cache", "media"} <= set(compose["volumes"])
     gpu_volumes = " ".join(compose["services"]["worker-gpu"]["volumes"])
     assert "model-cache:" in gpu_volumes
+
+
+def test_web_is_reached_only_through_the_proxy_whose_headers_it_trusts():
+    """The compose defaults trust X-Forwarded-Proto and X-Forwarded-For (one proxy), so the port is published on the
+    loopback address only: a client that reached port 8000 directly could otherwise claim HTTPS, or make every login
+    look as if it came from the proxy (one lockout for everyone)."""
+    compose = load()
+    env = compose["services"]["web"]["environment"]
+    assert env["TRUST_X_FORWARDED_PROTO"].endswith(":-1}") and env["LOGIN_PROXY_COUNT"] == "${LOGIN_PROXY_COUNT:-1}"
+    (port,) = compose["services"]["web"]["ports"]
+    assert port == "${WEB_BIND:-127.0.0.1}:8000:8000"
+
+
+def test_the_image_has_the_mounted_paths_owned_by_its_user():
+    """A named volume mounted on a path the image lacks is created root-owned; the containers run as `workbench`."""
+    compose = load()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    mounted = {
+        volume.split(":")[1]
+        for name in ("web", "worker-cpu", "worker-gpu")
+        for volume in compose["services"][name].get("volumes", [])
+    }
+    assert mounted == {"/data/media", "/models"}
+    assert "mkdir -p /data/media /models && chown -R workbench /data /models" in dockerfile
+    assert dockerfile.index("chown -R workbench") < dockerfile.index("USER workbench")
