@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var nextHtml = null; // the preloaded fragment; "" when the queue has nothing after the current pair
+  var loggedOut = false; // the server said the session has ended (401): nothing is sent until the page is reloaded
   var SENT = "workbench-draft-sent"; // sessionStorage: the draft of a decision sent by a page load
 
   function el(id) { return document.getElementById(id); }
@@ -68,8 +69,13 @@
     var review = el("review");
     nextHtml = null;
     if (!review || !window.fetch) return;
-    fetch(review.getAttribute("data-next-url"), { credentials: "same-origin" })
-      .then(function (r) { if (r.status === 204) return ""; if (!r.ok) throw new Error(r.status); return r.text(); })
+    fetch(review.getAttribute("data-next-url"), { credentials: "same-origin", headers: { "X-Review-Fetch": "1" } })
+      .then(function (r) {
+        if (r.status === 401) { loggedOut = true; showLoggedOut(); throw new Error(r.status); }
+        if (r.status === 204) return "";
+        if (!r.ok) throw new Error(r.status);
+        return r.text();
+      })
       .then(function (html) { nextHtml = html; })
       .catch(function () { nextHtml = null; });
   }
@@ -84,6 +90,7 @@
     var holder = document.createElement("div");
     holder.innerHTML = nextHtml; // server-rendered, autoescaped fragment of this page
     var fresh = holder.querySelector("#review");
+    if (!fresh) { window.location.reload(); return; } // not a pair (a page of another kind): let the server say
     el("review").replaceWith(fresh);
     ["conflict", "form-errors"].forEach(function (id) { var node = el(id); if (node) node.remove(); });
     window.scrollTo(0, 0);
@@ -102,9 +109,22 @@
     init();
   }
 
+  // The session ended (a logout in another tab, an expiry): nothing was recorded; say so and keep the draft, which the
+  // page shows again once the reviewer has logged in and reloaded it.
+  function showLoggedOut() {
+    var question = el("id_question"), answer = el("id_answer");
+    if (question && answer && (question.value !== question.defaultValue || answer.value !== answer.defaultValue)) saveDraft();
+    showMessage("Your session has ended, so this decision was not recorded. Log in again (in another tab), then reload " +
+      "this page: your text is kept as a draft.");
+  }
+
   // A server error (a 500, a proxy's 502) is no refusal page of ours: say so in a line of text, keep the draft, and
   // leave the pair on screen to try again, never the error page's markup.
   function showServerError(status) {
+    showMessage("The server could not record this (HTTP " + status + "). Nothing was changed and your text is kept; try again.");
+  }
+
+  function showMessage(text) {
     var here = document.querySelector("main");
     if (!here) return;
     var box = el("review-error");
@@ -115,7 +135,7 @@
       box.setAttribute("role", "alert");
       here.prepend(box);
     }
-    box.textContent = "The server could not record this (HTTP " + status + "). Nothing was changed and your text is kept; try again.";
+    box.textContent = text;
     window.scrollTo(0, 0);
   }
 
@@ -140,10 +160,16 @@
     var data = new FormData(form);
     data.set("decision", decision);
     var key = draftKey();
+    if (loggedOut) { showLoggedOut(); return; }
     if (nextHtml === null || !window.fetch) { return nativeSubmit(form, decision, key); }
-    fetch(form.action, { method: "POST", body: data, credentials: "same-origin", redirect: "manual" })
+    fetch(form.action, {
+      method: "POST", body: data, credentials: "same-origin", redirect: "manual", headers: { "X-Review-Fetch": "1" },
+    })
       .then(function (r) {
-        if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
+        if (r.status === 401) {
+          loggedOut = true;
+          showLoggedOut();
+        } else if (r.type === "opaqueredirect" || (r.status >= 300 && r.status < 400)) {
           removeDrafts(key); // taken: the draft has done its work
           if (nextHtml) showNext(); else window.location.reload();
         } else if (r.status >= 500) {

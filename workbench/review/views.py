@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -125,7 +126,22 @@ def queue(request, slug: str):
     return _render(request, membership, pair, flag=flag)
 
 
-@login_required
+def login_required_or_401(view):
+    """login_required, except that the review page's own requests (header X-Review-Fetch) from a session that has
+    ended get a 401 instead of the login page: the page then says so and keeps the draft, instead of taking the login
+    page's redirect for a decision recorded."""
+    guarded = login_required(view)
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated and request.headers.get("X-Review-Fetch"):
+            return HttpResponse("Your session has ended: log in again.", status=401, content_type="text/plain")
+        return guarded(request, *args, **kwargs)
+
+    return wrapper
+
+
+@login_required_or_401
 def next_pair(request, slug: str):
     """The pair after `after`, leased now and rendered as a fragment, so the page has it before the decision is sent."""
     membership = get_membership(request, slug)
@@ -148,7 +164,7 @@ def next_pair(request, slug: str):
     return render(request, "review/_pair.html", context)
 
 
-@login_required
+@login_required_or_401
 @require_POST
 def decide(request, slug: str, pk: int):
     membership = get_membership(request, slug)
