@@ -432,3 +432,23 @@ def test_an_export_that_fails_mid_write_leaves_no_cursor_behind(project, reviewe
     # The same connection goes on: a query after the failure runs (it failed with "current transaction is aborted").
     assert QAPair.objects.filter(project=project).count() > 0
     assert Export.objects.filter(project=project).count() == 0
+
+
+def test_dpo_leaves_out_a_question_only_edit_and_says_which_statuses_it_took(project, reviewer, tmp_path):
+    """A pair whose answer stayed the model's (only the question edited) has no preference in it; DPO takes edited
+    pairs whatever statuses were asked for, and its manifest says what it took."""
+    pairs = make_pairs(project, 2)
+    for pair, (question, answer) in zip(pairs, [("고친 질문?", "고친 답."), ("질문만 고쳤나요?", pairs[1].answer)]):
+        claimed = pair_claim(project=project, reviewer=reviewer)
+        assert claimed.pk == pair.pk
+        pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("edit", 1, question=question, answer=answer))
+    assert QAPair.objects.filter(status=PairStatus.EDITED).count() == 2
+    manifest = export_write(project=project, fmt="dpo", options=ExportOptions(statuses=("approved",)), out_dir=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [("고친 답.", pairs[0].answer)]
+    assert manifest["options"]["statuses"] == ["edited"] and manifest["counts"]["by_status"] == {"edited": 1}
+    assert manifest["counts"]["skipped_same_answer"] == 1
+    assert any("only the question was edited" in w for w in manifest["warnings"])
+    assert any("the statuses asked for (approved) do not apply" in w for w in manifest["warnings"])
+    default = export_write(project=project, fmt="dpo", options=ExportOptions(), out_dir=tmp_path / "default")
+    assert not any("do not apply" in w for w in default["warnings"])

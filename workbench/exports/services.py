@@ -179,7 +179,7 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     sinks: dict[str, _Sink] = {}
     counts: Counter = Counter()
-    skipped_empty = 0
+    skipped_empty = skipped_same = 0
     columns = flat_columns(grounded=options.grounded, metadata=options.metadata)
     outermost = not connection.in_atomic_block
     batch = settings.EXPORT_BATCH_ROWS
@@ -193,6 +193,10 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             for n, row in enumerate(rows, start=1):
                 if _has_empty_turn(fmt, row):
                     skipped_empty += 1
+                    continue
+                if fmt == "dpo" and row["answer"].strip() == row["original_answer"].strip():
+                    # Only the question was edited: chosen and rejected would be one text, no preference to learn.
+                    skipped_same += 1
                     continue
                 split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
                 if split not in sinks:
@@ -236,17 +240,28 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
             f"{skipped_empty} pair{'s' if skipped_empty != 1 else ''} left out: {turns} that shows nothing "
             "(empty, spaces or invisible characters only); a training set never gets an empty turn."
         )
-    files = [sink.close() for sink in sinks.values()]
+    if skipped_same:
+        warnings.append(
+            f"{skipped_same} edited pair{'s' if skipped_same != 1 else ''} left out: the answer is the model's own "
+            "(only the question was edited), so chosen and rejected would be the same text."
+        )
     exported_statuses = _statuses_for(fmt, options)
+    if fmt == "dpo" and PairStatus.EDITED not in options.statuses:
+        warnings.append(
+            "DPO pairs come from edited pairs only (the reviewer's answer chosen, the model's rejected); the statuses "
+            f"asked for ({', '.join(options.statuses)}) do not apply."
+        )
+    files = [sink.close() for sink in sinks.values()]
     manifest = {
         "project": project.slug,
         "format": fmt,
-        "options": asdict(options) | {"statuses": list(options.statuses)},
+        "options": asdict(options) | {"statuses": list(exported_statuses)},
         "counts": {
             "total": sum(counts.values()),
             "by_status": {s: sum(v for (st, _), v in counts.items() if st == s) for s in exported_statuses},
             "by_split": {split: sum(v for (_, sp), v in counts.items() if sp == split) for split in sinks},
             "skipped_empty": skipped_empty,
+            "skipped_same_answer": skipped_same,
         },
         "warnings": warnings,
         "files": sorted(files, key=lambda f: f["file"]),

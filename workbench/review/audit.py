@@ -20,7 +20,7 @@ from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.models import Project
 from workbench.review.decisions import decision_record
 from workbench.review.models import Audit, AuditItem, Decision, ReviewDecision, Verdict
-from workbench.review.services import ReviewConflict, normalize_newlines
+from workbench.review.services import ReviewConflict, normalize_input
 
 MAX_SAMPLE = 5000
 
@@ -106,7 +106,7 @@ def audit_claim(*, project: Project, auditor) -> AuditItem | None:
 
 def audit_verdict(*, item_id: int, auditor, verdict: str, note: str = "", reject_pair: bool = False) -> AuditItem:
     """Record the auditor's verdict once. Disagreeing needs a note; rejecting the pair needs the pair unchanged."""
-    note = normalize_newlines(note) or ""
+    note = normalize_input(note) or ""
     errors = {}
     if verdict not in Verdict.values:
         errors["verdict"] = "Choose agree or disagree."

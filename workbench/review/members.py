@@ -10,9 +10,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from workbench.auth import PasswordResetForm
-from workbench.generation.models import QAPair
+from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.access import get_membership, require_admin
 from workbench.projects.models import Role
 from workbench.projects.services import membership_add, membership_remove, membership_set_role
@@ -61,8 +62,13 @@ def _member_rows(project):
         )
     )
     by_user = {row["reviewer"]: row for row in decisions}
+    # Live leases only: a lapsed one holds nothing (the pair goes to the next reviewer who asks).
     held = dict(
-        QAPair.objects.filter(project=project, claimed_by__isnull=False).values_list("claimed_by").annotate(n=Count("id"))
+        QAPair.objects.filter(
+            project=project, status=PairStatus.PENDING, claimed_by__isnull=False, lease_expires_at__gte=timezone.now()
+        )
+        .values_list("claimed_by")
+        .annotate(n=Count("id"))
     )
     rows = []
     for m in project.memberships.select_related("user").order_by("role", "user__username"):

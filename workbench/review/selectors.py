@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -66,7 +67,8 @@ def pairs_filtered(*, project: Project, params: dict) -> QuerySet[QAPair]:
         qs = qs.filter(Exists(ReviewDecision.objects.filter(decided_by, pair=OuterRef("pk"))))
     if params.get("q"):
         # icontains on PostgreSQL uses the pg_trgm GIN indexes, which work for Korean (no word segmentation needed).
-        qs = qs.filter(Q(question__icontains=params["q"]) | Q(answer__icontains=params["q"]))
+        text = unicodedata.normalize("NFC", params["q"])  # stored text is NFC; a pasted query may not be
+        qs = qs.filter(Q(question__icontains=text) | Q(answer__icontains=text))
     return qs.select_related("chunk__document").order_by("id")
 
 

@@ -6,6 +6,7 @@ thinks; the lease in the row says who holds the pair until when.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -218,6 +219,12 @@ def normalize_newlines(text: str | None) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n") if text else text
 
 
+def normalize_input(text: str | None) -> str | None:
+    """A reviewer's text as stored: LF line ends, and Unicode NFC, as imported documents are (a Mac pastes decomposed
+    Hangul, NFD, which search, deduplication and training would take for other text)."""
+    return unicodedata.normalize("NFC", normalize_newlines(text)) if text else text
+
+
 def _validate(data: ReviewInput) -> None:
     errors = {}
     if data.decision not in {Decision.APPROVE, Decision.EDIT, Decision.REJECT, Decision.SKIP}:
@@ -360,11 +367,17 @@ def pair_review(*, pair_id: int, reviewer, data: ReviewInput) -> QAPair:
     conflict, to re-apply their text)."""
     data = replace(
         data,
-        question=normalize_newlines(data.question),
-        answer=normalize_newlines(data.answer),
-        reason=normalize_newlines(data.reason) or "",
+        question=normalize_input(data.question),
+        answer=normalize_input(data.answer),
+        reason=normalize_input(data.reason) or "",
     )
     _validate(data)
+    if data.decision == Decision.EDIT:
+        # An "edit" that changes nothing (E, then save) is an approval: the pair is not marked edited, and no preference
+        # pair with chosen equal to rejected reaches a DPO export.
+        current = QAPair.objects.filter(pk=pair_id, version=data.version).values_list("question", "answer").first()
+        if current is not None and current == ((data.question or "").strip(), (data.answer or "").strip()):
+            data = replace(data, decision=Decision.APPROVE, question=None, answer=None)
     if _postgres() and data.decision in _STATUS_AFTER:
         pair = _review_in_one_statement(pair_id, reviewer, data)
         if pair is not None:
@@ -513,7 +526,7 @@ def pair_admin_decide(*, pair_id: int, admin, action: str, version: int, reason:
     a reviewer holding the pair meets a conflict when they submit."""
     if action not in (Decision.REJECT, Decision.REOPEN):
         raise ValidationError(f"Unknown action {action!r}.")
-    reason = (normalize_newlines(reason) or "").strip()
+    reason = (normalize_input(reason) or "").strip()
     if action == Decision.REJECT and not reason:
         raise ValidationError({"reason": "Say why this pair is rejected."})
     with transaction.atomic():
@@ -528,3 +541,11 @@ def pair_admin_decide(*, pair_id: int, admin, action: str, version: int, reason:
         pair.claimed_by, pair.lease_expires_at = None, None
         pair.save(update_fields=["status", "version", "claimed_by", "lease_expires_at", "updated_at"])
         return pair
+
+
+def leases_release_on_logout(sender, request, user, **kwargs) -> None:
+    """A reviewer who logs out gives back the pending pairs they hold (the one on screen and the preloaded one), so
+    other reviewers get them now rather than when the lease lapses. A decision sent later meets a conflict that keeps
+    its text."""
+    if user is not None:
+        QAPair.objects.filter(claimed_by=user, status=PairStatus.PENDING).update(claimed_by=None, lease_expires_at=None)
