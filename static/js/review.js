@@ -112,8 +112,7 @@
   // The session ended (a logout in another tab, an expiry): nothing was recorded; say so and keep the draft, which the
   // page shows again once the reviewer has logged in and reloaded it.
   function showLoggedOut() {
-    var question = el("id_question"), answer = el("id_answer");
-    if (question && answer && (question.value !== question.defaultValue || answer.value !== answer.defaultValue)) saveDraft();
+    if (fieldsChanged()) saveDraft();
     showMessage("Your session has ended, so this decision was not recorded. Log in again (in another tab), then reload " +
       "this page: your text is kept as a draft.");
   }
@@ -152,9 +151,17 @@
     return false;
   }
 
+  // The fields differ from the pair as the server sent it (an edit not yet saved).
+  function fieldsChanged() {
+    var question = el("id_question"), answer = el("id_answer");
+    return !!(question && answer && (question.value !== question.defaultValue || answer.value !== answer.defaultValue));
+  }
+
   function submit(decision) {
     var form = el("decision-form");
     if (!form) return;
+    // A approves what the fields show: with changed text that is the edit (never the model's text with the edit dropped).
+    if (decision === "approve" && fieldsChanged()) decision = "edit";
     if (decision === "reject" && rejectReasonMissing(form)) { form.elements.reason_preset.focus(); return; }
     if (decision === "approve" && approveNeedsAsking()) return;
     var data = new FormData(form);

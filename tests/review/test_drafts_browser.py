@@ -1,5 +1,6 @@
-"""The session ends while a reviewer works (a logout in another tab, an expiry), in headless Chromium: the decision is
-not taken for recorded, the page says so, and the reviewer's text survives a new login."""
+"""A reviewer's text is never dropped by the page, in headless Chromium: when the session ends while they work (a
+logout in another tab, an expiry) the decision is not taken for recorded, the page says so, and the text survives a new
+login; A after an unsaved edit approves the text on screen."""
 
 from __future__ import annotations
 
@@ -76,3 +77,24 @@ def test_a_session_that_ends_before_the_next_pair_is_fetched_shows_no_broken_pag
         PairStatus.PENDING,
         PairStatus.PENDING,
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_after_an_unsaved_edit_approves_the_text_on_screen(live_server, project, reviewer):
+    """E, a change, Esc (leaves the field), then A: the pair is approved as the fields show it, the edit is not dropped."""
+    pairs = make_pairs(project, 2)
+    mine = "화면에 보이는 고친 답변입니다."
+    base = live_server.url
+    with chromium_page() as page:
+        log_in(page, base, reviewer)
+        page.goto(f"{base}/p/{project.slug}/review/")
+        shown(page, pairs[0])
+        wait_for_preload(page, pairs[0].pk)
+        page.focus("#id_answer")
+        page.keyboard.press("Control+a")
+        page.keyboard.type(mine)
+        page.keyboard.press("Escape")
+        page.keyboard.press("a")
+        shown(page, pairs[1])
+    stored = QAPair.objects.get(pk=pairs[0].pk)
+    assert (stored.status, stored.answer) == (PairStatus.EDITED, mine)
