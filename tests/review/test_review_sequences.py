@@ -115,3 +115,17 @@ def test_skip_then_undo_through_the_pages(client, project, reviewer):
     response = client.post(reverse("review:undo", args=[project.slug]), follow=True)
     assert f"pair {pairs[0].pk} is back with you" in response.content.decode()
     assert response.context["pair"].pk == pairs[0].pk
+
+
+def test_skip_then_undo_twice_says_already_undone_and_keeps_the_pair_on_screen(client, project, reviewer):
+    pairs = make_pairs(project, 3)
+    client.login(username=reviewer.username, password=PASSWORD)
+    client.get(reverse("review:queue", args=[project.slug]))
+    client.get(reverse("review:next", args=[project.slug]), {"after": pairs[0].pk})  # the preloaded pair, leased too
+    client.post(reverse("review:decide", args=[project.slug, pairs[0].pk]), {"decision": "skip", "version": 1})
+    client.post(reverse("review:undo", args=[project.slug]))
+    response = client.post(reverse("review:undo", args=[project.slug]), follow=True)
+    page = response.content.decode()
+    assert f"Your last decision (pair {pairs[0].pk}) is undone already" in page and "changed after you skipped" not in page
+    assert response.context["pair"].pk == pairs[0].pk  # the pair the first undo gave back, not the preloaded one
+    assert QAPair.objects.get(pk=pairs[0].pk).version == 2  # the second undo wrote nothing

@@ -47,6 +47,14 @@ class ReviewConflict(Exception):
         self.pair = pair
 
 
+class AlreadyUndone(Exception):
+    """The reviewer's last decision was undone already (U pressed twice): only the last decision can be undone."""
+
+    def __init__(self, message: str, pair: QAPair):
+        super().__init__(message)
+        self.pair = pair
+
+
 def _claimable(project: Project, now) -> QuerySet[QAPair]:
     return QAPair.objects.filter(project=project, status=PairStatus.PENDING).filter(
         Q(claimed_by__isnull=True) | Q(lease_expires_at__lt=now)
@@ -494,6 +502,10 @@ def review_undo(*, project: Project, reviewer) -> QAPair:
         if last is None:
             raise ValidationError("You have no decision to undo in this project.")
         pair = QAPair.objects.select_for_update().get(pk=last.pair_id)
+        if ReviewDecision.objects.filter(pair=pair, reviewer=reviewer, decision=Decision.UNDO, id__gt=last.id).exists():
+            raise AlreadyUndone(
+                f"Your last decision (pair {pair.pk}) is undone already; only the last decision can be undone.", pair
+            )
         now = timezone.now()
         if last.decision == Decision.SKIP:
             if pair.version != last.version_before:

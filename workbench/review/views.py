@@ -23,6 +23,7 @@ from workbench.review.models import BulkAction
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
 from workbench.review.services import (
     PRESET_REASONS,
+    AlreadyUndone,
     ReviewConflict,
     ReviewInput,
     admin_decision_stands,
@@ -200,6 +201,10 @@ def undo(request, slug: str):
     flag = request.POST.get("flag") if request.POST.get("flag") in FLAG_NAMES else None
     try:
         pair = review_undo(project=membership.project, reviewer=request.user)
+    except AlreadyUndone as exc:
+        messages.info(request, str(exc))
+        held = exc.pair.status == PairStatus.PENDING and exc.pair.claimed_by_id == request.user.pk
+        return redirect(_queue_url(slug, flag, exc.pair.pk if held else None))  # the pair it gave back stays on screen
     except (ValidationError, ReviewConflict) as exc:
         messages.error(request, exc.messages[0] if isinstance(exc, ValidationError) else str(exc))
         return redirect(_queue_url(slug, flag))
