@@ -11,7 +11,7 @@ from django.contrib.sessions.models import Session
 
 from tests.browser import chromium_page
 from tests.factories import make_pairs
-from tests.review.browser_steps import shown, wait_for_preload
+from tests.review.browser_steps import open_queue, replace_answer, shown, wait_for_preload
 from tests.review.test_review_browser import log_in
 from workbench.generation.models import PairStatus, QAPair
 from workbench.review.models import ReviewDecision
@@ -23,15 +23,10 @@ def test_an_edit_sent_after_the_session_ended_is_kept_and_said_not_recorded(live
     mine = "세션이 끝난 뒤 고친 답변입니다."
     base = live_server.url
     with chromium_page() as page:
-        log_in(page, base, reviewer)
-        page.goto(f"{base}/p/{project.slug}/review/")
-        shown(page, pairs[0])
-        wait_for_preload(page, pairs[0].pk)
+        open_queue(page, base, project, reviewer, pairs[0])
         Session.objects.all().delete()  # logged out elsewhere
         page.keyboard.press("e")
-        page.focus("#id_answer")
-        page.keyboard.press("Control+a")
-        page.keyboard.type(mine)
+        replace_answer(page, mine)
         page.keyboard.press("Control+Enter")
         page.wait_for_selector("#review-error")
         assert "Your session has ended, so this decision was not recorded" in page.inner_text("#review-error")
@@ -59,10 +54,7 @@ def test_a_session_that_ends_before_the_next_pair_is_fetched_shows_no_broken_pag
     pairs = make_pairs(project, 3)
     base = live_server.url
     with chromium_page() as page:
-        log_in(page, base, reviewer)
-        page.goto(f"{base}/p/{project.slug}/review/")
-        shown(page, pairs[0])
-        wait_for_preload(page, pairs[0].pk)
+        open_queue(page, base, project, reviewer, pairs[0])
         page.keyboard.press("a")  # recorded; the next pair shows from the preload, which then asks for the one after
         shown(page, pairs[1])
         Session.objects.all().delete()
@@ -86,13 +78,8 @@ def test_a_after_an_unsaved_edit_approves_the_text_on_screen(live_server, projec
     mine = "화면에 보이는 고친 답변입니다."
     base = live_server.url
     with chromium_page() as page:
-        log_in(page, base, reviewer)
-        page.goto(f"{base}/p/{project.slug}/review/")
-        shown(page, pairs[0])
-        wait_for_preload(page, pairs[0].pk)
-        page.focus("#id_answer")
-        page.keyboard.press("Control+a")
-        page.keyboard.type(mine)
+        open_queue(page, base, project, reviewer, pairs[0])
+        replace_answer(page, mine)
         page.keyboard.press("Escape")
         page.keyboard.press("a")
         shown(page, pairs[1])
