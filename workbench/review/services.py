@@ -47,12 +47,8 @@ class ReviewConflict(Exception):
         self.pair = pair
 
 
-class AlreadyUndone(Exception):
+class AlreadyUndone(ReviewConflict):
     """The reviewer's last decision was undone already (U pressed twice): only the last decision can be undone."""
-
-    def __init__(self, message: str, pair: QAPair):
-        super().__init__(message)
-        self.pair = pair
 
 
 def _claimable(project: Project, now) -> QuerySet[QAPair]:
