@@ -149,3 +149,29 @@ def test_a_hangul_only_name_gets_a_romanised_slug(client, owner):
     # A name with nothing to romanise still gets a slug.
     response = client.post(reverse("admin:projects_project_add"), form_data(name="…", slug=""))
     assert response.status_code == 302 and Project.objects.filter(slug="project").exists()
+
+
+def test_staff_who_add_a_project_administer_it_and_see_it(client, reviewer):
+    """The admin shows a non-superuser only the projects they administer: one who adds a project becomes its admin (even
+    after naming themself a reviewer in the members rows), so the project they saved is there to open."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import make_user
+
+    dana = make_user("dana", is_staff=True)
+    codenames = ["add_project", "change_project", "view_project", "add_membership", "change_membership", "view_membership"]
+    dana.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.login(username="dana", password=PASSWORD)
+    data = with_members(form_data(), (dana, Role.REVIEWER), (reviewer, Role.REVIEWER))
+    response = client.post(reverse("admin:projects_project_add"), data, follow=True)
+    assert response.status_code == 200
+    project = Project.objects.get(slug="law-qa")
+    assert project.created_by == dana
+    assert dict(project.memberships.values_list("user__username", "role")) == {"dana": "admin", "reviewer": "reviewer"}
+    assert project in response.context["cl"].queryset  # the changelist it lands on lists it
+    assert "your membership is admin" in response.content.decode()
+    assert client.get(reverse("admin:projects_project_change", args=[project.pk])).status_code == 200
+    # Without naming themself at all, the same.
+    response = client.post(reverse("admin:projects_project_add"), form_data(slug="law-qa-2", name="법률 QA 2"))
+    assert response.status_code == 302
+    assert Project.objects.get(slug="law-qa-2").memberships.get(user=dana).role == Role.ADMIN

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.text import normalize_newlines
 
 from workbench.projects.admin_scope import ProjectScopedAdmin
-from workbench.projects.models import Membership, Project
+from workbench.projects.models import Membership, Project, Role
 from workbench.projects.presets import preset_defaults
 from workbench.projects.services import ProjectAlreadyExists, project_create, slug_for
 
@@ -133,6 +133,20 @@ class ProjectAdmin(ProjectScopedAdmin):
             raise
         obj.pk, obj.created_at, obj.created_by = created.pk, created.created_at, created.created_by
         obj._state.adding = False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change and not request.user.is_superuser:
+            # Staff who may add projects administer the ones they add: without the membership the admin (scoped to the
+            # projects a user administers) would not show them the project they just saved. The inline rows are saved
+            # first, so naming oneself a reviewer there is overruled, with a message.
+            membership, made = Membership.objects.get_or_create(
+                project=form.instance, user=request.user, defaults={"role": Role.ADMIN}
+            )
+            if membership.role != Role.ADMIN:
+                membership.role = Role.ADMIN
+                membership.save(update_fields=["role"])
+                messages.warning(request, "You administer the projects you add: your membership is admin, not reviewer.")
 
 
 @admin.register(Membership)
