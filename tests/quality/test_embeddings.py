@@ -57,3 +57,43 @@ def test_off_by_default(project):
     with transaction.atomic():
         pairs_assess(pair_ids=[p.pk for p in pairs])
         assert not transaction.get_connection().run_on_commit
+
+
+def test_a_check_the_broker_did_not_take_is_kept_and_sent_by_the_sweep(transactional_db, project, tiny_encoder, monkeypatch):
+    """The pairs are stored and assessed whatever the broker does; the embedding check it did not take waits in a row
+    that the dispatch sweep sends once the broker answers, and the message then does its work."""
+    import base64
+    import json
+
+    from tests.generation.test_dispatch import broker_down, broker_up, drop_broker_pools, redis
+    from workbench.generation.tasks import dispatch_sweep
+    from workbench.quality.models import EmbeddingDispatch
+    from workers.embeddings import embed_question_duplicates
+
+    drop_broker_pools()
+    live = redis()
+    live.delete("gpu")
+    project.embedding_model = tiny_encoder
+    project.filter_thresholds = {"duplicate.embedding_similarity": -1.0}  # every later question is "close"
+    project.save()
+    pairs = make_pairs(project, [f"[[Q]] {q}\n[[A]] 답입니다." for q in QUESTIONS])
+    broker_down(monkeypatch)
+    try:
+        assert pairs_assess(pair_ids=[p.pk for p in pairs]) == 3  # no error for the storing thread
+        (kept,) = EmbeddingDispatch.objects.all()
+        assert kept.pair_ids == [p.pk for p in pairs] and kept.error
+        assert dispatch_sweep()["embeddings"] == 0 and EmbeddingDispatch.objects.count() == 1  # still down
+    finally:
+        broker_up(monkeypatch)
+    try:
+        assert dispatch_sweep()["embeddings"] == 1 and not EmbeddingDispatch.objects.exists()
+        (raw,) = live.lrange("gpu", 0, -1)
+        message = json.loads(raw)
+        assert message["headers"]["task"] == "workers.embeddings.embed_question_duplicates"
+        (ids,) = json.loads(base64.b64decode(message["body"]))[0]
+        assert ids == [p.pk for p in pairs]
+        assert dispatch_sweep()["embeddings"] == 0  # sent once
+    finally:
+        live.delete("gpu")
+    assert embed_question_duplicates(ids) == 2  # what the GPU worker does with it
+    assert QuestionEmbedding.objects.filter(pair__in=pairs).count() == 3

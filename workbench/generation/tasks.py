@@ -7,11 +7,12 @@ from celery import shared_task
 
 from workbench.generation import services
 from workbench.jobs import jobs_dispatch_sweep
+from workbench.quality.services import embeddings_dispatch_sweep
 
 
 @shared_task(name="workbench.generation.tasks.dispatch_sweep", ignore_result=True)
 def dispatch_sweep() -> dict[str, int]:
     """Send again the batches no worker will otherwise pick up (stale heartbeats, unsent and lost messages) and the
-    jobs the broker did not take."""
+    jobs and embedding checks the broker did not take."""
     sent = {kind: len(ids) for kind, ids in services.generation_dispatch_sweep().items()}
-    return sent | {"jobs": jobs_dispatch_sweep()}
+    return sent | {"jobs": jobs_dispatch_sweep(), "embeddings": embeddings_dispatch_sweep()}

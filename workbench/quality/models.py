@@ -83,3 +83,13 @@ class QuestionEmbedding(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["project", "model", "pair"], name="question_embedding_lookup")]
+
+
+class EmbeddingDispatch(models.Model):
+    """Questions whose embedding message the broker did not take (the optional embedding check): the dispatch sweep
+    sends them again and deletes the row once the broker takes it."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="+")
+    pair_ids = models.JSONField()
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from django.db import connection, transaction
@@ -17,7 +18,17 @@ from workbench.quality.filters import (
     question_bands,
     question_similarity,
 )
-from workbench.quality.models import FlagName, PairFlag, QuestionBand, QuestionEmbedding, ScoringJob, Severity
+from workbench.quality.models import (
+    EmbeddingDispatch,
+    FlagName,
+    PairFlag,
+    QuestionBand,
+    QuestionEmbedding,
+    ScoringJob,
+    Severity,
+)
+
+log = logging.getLogger(__name__)
 
 
 def _raw_output(pair: QAPair) -> tuple[str, str | None]:
@@ -96,11 +107,44 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     for flags, ids in by_flags.items():
         QAPair.objects.filter(pk__in=ids).update(flags=list(flags), is_flagged=bool(flags))
     if project.embedding_model:
-        from workbench.celery import app
-
         ids = [p.pk for p in pairs if p.question]
-        transaction.on_commit(lambda: app.send_task("workers.embeddings.embed_question_duplicates", args=[ids], queue="gpu"))
+        transaction.on_commit(lambda: embeddings_send(project_id=project.pk, pair_ids=ids))
     return len(pairs)
+
+
+EMBED_TASK = "workers.embeddings.embed_question_duplicates"
+
+
+def embeddings_send(*, project_id: int, pair_ids: list[int]) -> bool:
+    """Send the questions to the GPU workers' embedding check. When the broker does not take the message, the ids are
+    kept in an EmbeddingDispatch row (the pairs are stored either way) and the dispatch sweep sends them later."""
+    from workbench.celery import app
+
+    if not pair_ids:
+        return True
+    try:
+        app.send_task(EMBED_TASK, args=[pair_ids], queue="gpu")
+    except Exception as exc:  # whatever stops the broker from taking it: kept for the sweep
+        log.exception("could not send the embedding check of %d questions", len(pair_ids))
+        EmbeddingDispatch.objects.create(project_id=project_id, pair_ids=pair_ids, error=f"{type(exc).__name__}: {exc}"[:2000])
+        return False
+    return True
+
+
+def embeddings_dispatch_sweep() -> int:
+    """Send again the embedding checks the broker did not take. Returns how many messages were sent."""
+    from workbench.celery import app
+
+    sent = 0
+    for row in EmbeddingDispatch.objects.order_by("pk"):
+        try:
+            app.send_task(EMBED_TASK, args=[row.pair_ids], queue="gpu")
+        except Exception:
+            log.exception("the broker still does not take the embedding check of %d questions", len(row.pair_ids))
+            break
+        row.delete()
+        sent += 1
+    return sent
 
 
 def _bands_insert(rows: list[tuple[int, int, int, int]]) -> None:
