@@ -11,7 +11,8 @@ RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-
         && rm -rf /var/lib/apt/lists/*; fi
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --noinput -v0
+# Collected as production runs (DEBUG off): the manifest storage it serves with needs the manifest written here.
+RUN DEBUG=0 SECRET_KEY=only-for-collectstatic-at-build-time ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput -v0
 # The paths the compose volumes mount (a named volume takes the owner of the image's folder) and the model cache.
 RUN useradd --create-home workbench && mkdir -p /data/media /models && chown -R workbench /data /models
 USER workbench

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from tests.conftest import ROOT
@@ -66,3 +68,42 @@ def test_the_image_has_the_mounted_paths_owned_by_its_user():
     assert mounted == {"/data/media", "/models"}
     assert "mkdir -p /data/media /models && chown -R workbench /data /models" in dockerfile
     assert dockerfile.index("chown -R workbench") < dockerfile.index("USER workbench")
+
+
+def test_the_images_static_files_serve_the_production_settings(tmp_path):
+    """The image collects the static files at build time and serves them with DEBUG off, through the manifest storage:
+    the build's collectstatic must write that manifest, or every page answers 500 ("Missing staticfiles manifest
+    entry")."""
+    import os
+    import subprocess
+    import sys
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (line,) = [line for line in dockerfile.splitlines() if line.startswith("RUN ") and "collectstatic" in line]
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}}
+    env = clean | {"STATIC_ROOT": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(["sh", "-c", line.removeprefix("RUN ")], cwd=ROOT, env=env, check=True, timeout=300)
+    web = load()["services"]["web"]["environment"]
+    assert web["DEBUG"] == "0"
+    page = subprocess.run(
+        [sys.executable, "-c", RENDER_LOGIN_PAGE],
+        cwd=ROOT,
+        env=clean | {"DEBUG": web["DEBUG"], "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "testserver", "STATIC_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert page.returncode == 0, page.stderr[-3000:]
+    status, icon = page.stdout.split()
+    assert status == "200" and icon.startswith("/static/img/favicon.") and icon != "/static/img/favicon.svg"
+
+
+RENDER_LOGIN_PAGE = """
+import os, re
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+django.setup()
+from django.test import Client
+response = Client().get("/accounts/login/", secure=True)
+print(response.status_code, re.search(r'rel="icon" href="([^"]+)"', response.content.decode()).group(1))
+"""
