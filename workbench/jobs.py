@@ -87,7 +87,7 @@ def job_run(
     """Claim the job (queued -> running; with `resume`, a job a lost worker left running too), run `work(job)`, and
     record how it ended: done with the fields `work` returns, or failed with the error, which is raised again for
     Celery's log. A job another delivery has claimed, or that has ended, is returned untouched. `cleanup` runs after a
-    claimed job ends, either way."""
+    claimed job ends, either way (not when the worker is stopped under it: the job is delivered again)."""
     rows = model.objects.filter(pk=job_id)
     claimed = rows.filter(status__in=ACTIVE if resume else (JobStatus.QUEUED,)).update(status=JobStatus.RUNNING)
     job = (queryset if queryset is not None else model.objects).get(pk=job_id)
@@ -100,8 +100,10 @@ def job_run(
         rows.exclude(status=JobStatus.DONE).update(
             status=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
         )
-        raise
-    finally:
         if cleanup is not None:
             cleanup()
+        raise
+    # Not on a BaseException (the worker shutting down): the job stays running for its next delivery, with its files.
+    if cleanup is not None:
+        cleanup()
     return model.objects.get(pk=job_id)

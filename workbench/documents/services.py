@@ -87,12 +87,14 @@ def documents_import(
     fields: FieldMap = FieldMap(),
     limits: Limits | None = None,
     progress: Callable[[ImportReport], None] | None = None,
+    done: Iterable[FileReport] = (),
 ) -> ImportReport:
     """Import each file atomically: a file with one bad record imports nothing; other files are unaffected.
-    `progress` is called with the report so far after each file."""
+    `progress` is called with the report so far after each file. `done`: the reports of files an earlier attempt of
+    the same import recorded (a resumed job), which lead the report and count against the document limit."""
     limits = limits or Limits()
-    report = ImportReport()
-    budget = limits.max_documents
+    report = ImportReport(files=list(done))
+    budget = limits.max_documents - sum(f.documents_created + f.documents_existing for f in report.files)
     settings = chunk_settings_for(project)
     for name, raw in files:
         try:
@@ -263,12 +265,14 @@ def import_job_create(*, project: Project, uploads, fields: FieldMap, created_by
 
 def import_job_run(*, job_id: int) -> ImportJob:
     """Import a stored upload, file by file (each whole or not at all), with the progress and the report on the row.
-    A job runs once: a second delivery finds it no longer queued and leaves it. Its stored files are removed when it
-    ends, done or failed."""
+    A job a lost worker left running (its message delivered again once the broker's visibility timeout lapses, which
+    outlasts any live task) resumes after the files its report holds: each of those was committed whole. Its stored
+    files are removed when it ends, done or failed."""
     return job_run(
         model=ImportJob,
         job_id=job_id,
         work=_import_stored,
+        resume=True,
         queryset=ImportJob.objects.select_related("project"),
         cleanup=lambda: shutil.rmtree(_job_dir(job_id), ignore_errors=True),
     )
@@ -278,12 +282,14 @@ def _import_stored(job: ImportJob) -> dict:
     job_id = job.pk
     root = Path(django_settings.MEDIA_ROOT)
 
+    done = [FileReport(**f) for f in (job.report or {}).get("files", [])][: len(job.uploads)]
+
     def files():
-        for upload in job.uploads:
+        for upload in job.uploads[len(done) :]:
             yield upload["name"], (root / upload["path"]).read_bytes()
 
     def progress(report: ImportReport) -> None:
         ImportJob.objects.filter(pk=job_id).update(files_done=len(report.files), report=report.as_dict())
 
-    report = documents_import(project=job.project, files=files(), fields=FieldMap(**job.fields), progress=progress)
+    report = documents_import(project=job.project, files=files(), fields=FieldMap(**job.fields), progress=progress, done=done)
     return {"files_done": len(report.files), "report": report.as_dict()}

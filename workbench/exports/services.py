@@ -334,9 +334,15 @@ def _progress_writer(export_id: int):
 
 
 def export_run(*, export_id: int) -> Export:
-    """Write a recorded export's files, with its progress on the row (a job: `workbench.jobs.job_run`)."""
+    """Write a recorded export's files, with its progress on the row (a job: `workbench.jobs.job_run`). An export a
+    lost worker left running is written again from the start when its message comes back (the broker's visibility
+    timeout outlasts any live task): the files are replaced, and its snapshot is taken anew."""
     return job_run(
-        model=Export, job_id=export_id, work=_export_files, queryset=Export.objects.select_related("project", "created_by")
+        model=Export,
+        job_id=export_id,
+        work=_export_files,
+        queryset=Export.objects.select_related("project", "created_by"),
+        resume=True,
     )
 
 

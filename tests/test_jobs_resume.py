@@ -1,0 +1,88 @@
+"""A background import or export whose worker died (SIGKILL, out of memory, a lost host) is left running; its message
+comes back once the broker's visibility timeout lapses (which outlasts any live task), and that delivery finishes the
+job: an import after the files its report holds, each committed whole, an export from the start. Nothing is imported
+twice and the job does not stay running for good."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.factories import make_pairs
+from workbench.documents import services as documents
+from workbench.documents.importers import FieldMap
+from workbench.documents.models import SourceDocument
+from workbench.exports import services as exports
+from workbench.generation.models import PairStatus, QAPair
+from workbench.jobs import JobStatus
+
+TEXTS = {
+    "첫째.txt": "국회는 국민의 보통·평등·직접·비밀선거에 의하여 선출된 국회의원으로 구성한다.",
+    "둘째.txt": "대통령의 임기는 5년으로 하며, 중임할 수 없다.",
+    "셋째.txt": "법원은 최고법원인 대법원과 각급법원으로 조직된다.",
+}
+
+
+class WorkerKilled(BaseException):
+    """What a SIGKILL looks like from inside: the task ends without recording anything (not an Exception)."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_left_running_resumes_after_the_files_it_committed(project, owner, monkeypatch, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setattr(documents, "job_send_on_commit", lambda job: None)
+    uploads = [SimpleUploadedFile(name, text.encode()) for name, text in TEXTS.items()]
+    job = documents.import_job_create(project=project, uploads=uploads, fields=FieldMap(), created_by=owner)
+    parse = documents._parse
+    parsed = []
+
+    def killed_on_the_second_file(name, raw, **kwargs):
+        parsed.append(name)
+        if name == "둘째.txt" and len(parsed) == 2:
+            raise WorkerKilled
+        return parse(name, raw, **kwargs)
+
+    monkeypatch.setattr(documents, "_parse", killed_on_the_second_file)
+    with pytest.raises(WorkerKilled):
+        documents.import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING and job.files_done == 1
+    assert list(SourceDocument.objects.values_list("origin_filename", flat=True)) == ["첫째.txt"]
+
+    done = documents.import_job_run(job_id=job.pk)  # the message delivered again
+    assert done.status == JobStatus.DONE and done.files_done == 3
+    assert parsed == ["첫째.txt", "둘째.txt", "둘째.txt", "셋째.txt"]  # the first file was not read again
+    assert [(f["name"], f["status"], f["documents_created"]) for f in done.report["files"]] == [
+        ("첫째.txt", "imported", 1),
+        ("둘째.txt", "imported", 1),
+        ("셋째.txt", "imported", 1),
+    ]
+    assert sorted(SourceDocument.objects.values_list("origin_filename", flat=True)) == sorted(TEXTS)
+    assert not (tmp_path / "imports" / str(job.pk)).exists()  # its stored files removed once it ended
+    assert documents.import_job_run(job_id=job.pk).report == done.report  # a late third delivery changes nothing
+    assert SourceDocument.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_left_running_is_written_when_its_message_comes_back(project, owner, monkeypatch, settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setattr(exports, "job_send_on_commit", lambda job: None)
+    QAPair.objects.filter(pk__in=[p.pk for p in make_pairs(project, 4)]).update(status=PairStatus.APPROVED)
+    export = exports.export_create(project=project, fmt="messages", options=exports.ExportOptions(), created_by=owner)
+    write = exports.export_write
+
+    def killed_while_writing(**kwargs):
+        (kwargs["out_dir"]).mkdir(parents=True, exist_ok=True)
+        (kwargs["out_dir"] / "train.jsonl").write_text('{"half": ')  # a file cut off by the kill
+        raise WorkerKilled
+
+    monkeypatch.setattr(exports, "export_write", killed_while_writing)
+    with pytest.raises(WorkerKilled):
+        exports.export_run(export_id=export.pk)
+    export.refresh_from_db()
+    assert export.status == JobStatus.RUNNING
+    monkeypatch.setattr(exports, "export_write", write)
+    done = exports.export_run(export_id=export.pk)
+    assert done.status == JobStatus.DONE and done.rows_done == 4
+    lines = (tmp_path / "exports" / str(export.pk) / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and all(line.startswith('{"messages"') for line in lines)
