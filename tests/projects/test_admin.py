@@ -175,3 +175,91 @@ def test_staff_who_add_a_project_administer_it_and_see_it(client, reviewer):
     response = client.post(reverse("admin:projects_project_add"), form_data(slug="law-qa-2", name="법률 QA 2"))
     assert response.status_code == 302
     assert Project.objects.get(slug="law-qa-2").memberships.get(user=dana).role == Role.ADMIN
+
+
+def _members_rows(data, project):
+    """The change form's rows for the project's stored members, as the admin renders them."""
+    data = dict(data)
+    stored = list(project.memberships.order_by("pk"))
+    data["memberships-TOTAL_FORMS"] = data["memberships-INITIAL_FORMS"] = str(len(stored))
+    for i, m in enumerate(stored):
+        data |= {f"memberships-{i}-id": str(m.pk), f"memberships-{i}-project": str(project.pk)}
+        data |= {f"memberships-{i}-user": str(m.user_id), f"memberships-{i}-role": m.role}
+    return data
+
+
+def _change(client, project, **overrides):
+    base = form_data(name=project.name, slug=project.slug, apply_preset="", **overrides)
+    return client.post(reverse("admin:projects_project_change", args=[project.pk]), _members_rows(base, project))
+
+
+def test_settings_that_would_break_imports_or_the_queue_are_refused(client, owner, project):
+    client.login(username="owner", password=PASSWORD)
+    for overrides, field, message in [
+        ({"chunk_unit": "tokens", "tokenizer": ""}, "tokenizer", "need a tokenizer"),
+        ({"chunk_unit": "tokens", "tokenizer": "/nonexistent/tokenizer.json"}, "tokenizer", "could not be loaded"),
+        ({"lease_seconds": "99999999999999"}, "lease_seconds", "less than or equal to 86400"),
+    ]:
+        response = _change(client, project, **overrides)
+        assert response.status_code == 200, overrides
+        errors = response.context["adminform"].form.errors
+        assert message in " ".join(errors.get(field, [])), (overrides, errors)
+    fresh = Project.objects.get(pk=project.pk)
+    assert (fresh.chunk_unit, fresh.tokenizer, fresh.lease_seconds) == ("chars", "", 900)
+
+
+def test_an_emptied_thresholds_box_means_no_overrides(client, owner, project):
+    client.login(username="owner", password=PASSWORD)
+    Project.objects.filter(pk=project.pk).update(filter_thresholds={"echo.answer_copied_share": 0.7})
+    assert _change(client, project, filter_thresholds="").status_code == 302
+    assert Project.objects.get(pk=project.pk).filter_thresholds == {}
+    response = client.post(reverse("admin:projects_project_add"), form_data(name="빈 임계값", slug="", filter_thresholds=""))
+    assert response.status_code == 302
+    assert Project.objects.get(name="빈 임계값").filter_thresholds == {}
+
+
+def test_the_members_rows_keep_an_admin_and_a_removed_member_gives_back_their_pairs(client, owner, reviewer, project):
+    from django.utils import timezone
+
+    from tests.factories import make_pairs
+    from workbench.generation.models import QAPair
+
+    client.login(username="owner", password=PASSWORD)
+    data = _members_rows(form_data(name=project.name, slug=project.slug, apply_preset=""), project)
+    owner_row = next(k[: -len("-user")] for k, v in data.items() if k.endswith("-user") and v == str(owner.pk))
+    response = client.post(
+        reverse("admin:projects_project_change", args=[project.pk]), data | {f"{owner_row}-role": Role.REVIEWER}
+    )
+    assert response.status_code == 200 and "at least one admin" in response.content.decode()
+    response = client.post(reverse("admin:projects_project_change", args=[project.pk]), data | {f"{owner_row}-DELETE": "on"})
+    assert response.status_code == 200 and "at least one admin" in response.content.decode()
+    assert project.memberships.get(user=owner).role == Role.ADMIN
+
+    (held,) = make_pairs(project, 1)
+    QAPair.objects.filter(pk=held.pk).update(claimed_by=reviewer, lease_expires_at=timezone.now() + timezone.timedelta(minutes=9))
+    data = _members_rows(form_data(name=project.name, slug=project.slug, apply_preset=""), project)
+    reviewer_row = next(k[: -len("-user")] for k, v in data.items() if k.endswith("-user") and v == str(reviewer.pk))
+    response = client.post(reverse("admin:projects_project_change", args=[project.pk]), data | {f"{reviewer_row}-DELETE": "on"})
+    assert response.status_code == 302
+    assert not project.memberships.filter(user=reviewer).exists()
+    held.refresh_from_db()
+    assert held.claimed_by is None and held.lease_expires_at is None
+
+
+def test_a_project_added_with_no_admin_is_administered_by_the_one_who_added_it(client, owner, reviewer):
+    client.login(username="owner", password=PASSWORD)
+    response = client.post(reverse("admin:projects_project_add"), with_members(form_data(), (reviewer, Role.REVIEWER)))
+    assert response.status_code == 302
+    project = Project.objects.get(slug="law-qa")
+    assert dict(project.memberships.values_list("user__username", "role")) == {"owner": "admin", "reviewer": "reviewer"}
+
+
+def test_memberships_are_added_in_their_own_admin_but_changed_only_where_an_admin_is_kept(client, owner, project):
+    from workbench.projects.models import Membership
+
+    client.login(username="owner", password=PASSWORD)
+    membership = project.memberships.get(user=owner)
+    change = reverse("admin:projects_membership_change", args=[membership.pk])
+    client.post(change, {"project": str(project.pk), "user": str(owner.pk), "role": Role.REVIEWER})
+    assert client.post(reverse("admin:projects_membership_delete", args=[membership.pk]), {"post": "yes"}).status_code == 403
+    assert Membership.objects.get(pk=membership.pk).role == Role.ADMIN

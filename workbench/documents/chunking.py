@@ -21,6 +21,11 @@ _PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*", re.DOTALL)
 _LONG_RUN = re.compile(r"\S{200,}")
 
 
+class ChunkSettingsError(ValueError):
+    """Chunking settings that cannot be used (sizes out of order, a tokenizer missing or not loadable); the message
+    is meant for the user."""
+
+
 @dataclass(frozen=True)
 class ChunkSettings:
     unit: str = "chars"  # "chars" or "tokens"
@@ -31,11 +36,11 @@ class ChunkSettings:
 
     def __post_init__(self):
         if not 0 < self.target <= self.maximum:
-            raise ValueError("chunk target size must be positive and at most the maximum size")
+            raise ChunkSettingsError("chunk target size must be positive and at most the maximum size")
         if not 0 <= self.overlap < self.target:
-            raise ValueError("chunk overlap must be below the target size")
+            raise ChunkSettingsError("chunk overlap must be below the target size")
         if self.unit == "tokens" and not self.tokenizer:
-            raise ValueError("token-measured chunks need a tokenizer")
+            raise ChunkSettingsError("token-measured chunks need a tokenizer")
 
     @property
     def key(self) -> str:
@@ -89,7 +94,12 @@ def _load_tokenizer(name: str):
 def measure_for(settings: ChunkSettings) -> Callable[[str], int]:
     if settings.unit == "chars":
         return len
-    tokenizer = _load_tokenizer(settings.tokenizer)
+    try:
+        tokenizer = _load_tokenizer(settings.tokenizer)
+    except Exception as exc:  # a missing file, a damaged one, a hub id that cannot be reached
+        raise ChunkSettingsError(
+            f"the tokenizer {settings.tokenizer!r} could not be loaded ({type(exc).__name__}: {exc})"[:600]
+        ) from exc
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
 

@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from django.db import DatabaseError, transaction
 from django.template.defaultfilters import pluralize
 
-from workbench.documents.chunking import ChunkSettings, chunk_text
+from workbench.documents.chunking import ChunkSettings, ChunkSettingsError, chunk_text, measure_for
 from workbench.documents.importers import FieldMap, ImportProblem, Limits, ParsedDocument, parse_file
 from workbench.documents.models import Chunk, ImportJob, SourceDocument
 from workbench.documents.text import normalize_text
@@ -28,13 +28,23 @@ def content_hash(text: str) -> str:
 
 
 def chunk_settings_for(project: Project) -> ChunkSettings:
-    return ChunkSettings(
-        unit=project.chunk_unit,
-        target=project.chunk_target_size,
-        maximum=project.chunk_max_size,
-        overlap=project.chunk_overlap,
-        tokenizer=project.tokenizer if project.chunk_unit == "tokens" else "",
-    )
+    """The project's chunking settings, checked before anything is cut or written (its tokenizer loaded): a setting
+    that cannot be used raises ChunkSettingsError with a message for the user."""
+    try:
+        settings = ChunkSettings(
+            unit=project.chunk_unit,
+            target=project.chunk_target_size,
+            maximum=project.chunk_max_size,
+            overlap=project.chunk_overlap,
+            tokenizer=project.tokenizer if project.chunk_unit == "tokens" else "",
+        )
+        measure_for(settings)
+    except ChunkSettingsError as exc:
+        raise ChunkSettingsError(
+            f"The project's chunking settings cannot be used: {exc}. A project admin fixes them in the project's "
+            "settings (Chunking: the tokenizer, or measure chunks in characters)."
+        ) from exc
+    return settings
 
 
 @dataclass
@@ -95,7 +105,14 @@ def documents_import(
     limits = limits or Limits()
     report = ImportReport(files=list(done))
     budget = limits.max_documents - sum(f.documents_created + f.documents_existing for f in report.files)
-    settings = chunk_settings_for(project)
+    try:
+        settings = chunk_settings_for(project)
+    except ChunkSettingsError as exc:  # nothing can be chunked: every file fails with the reason, nothing is written
+        for name, _ in files:
+            report.files.append(FileReport(name=name, status="failed", error=str(exc)))
+        if progress:
+            progress(report)
+        return report
     for name, raw in files:
         try:
             parsed = _parse(name, raw, fields=fields, limits=limits)

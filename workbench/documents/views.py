@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from workbench.documents.chunking import chunk_text
+from workbench.documents.chunking import ChunkSettings, ChunkSettingsError, chunk_text
 from workbench.documents.forms import ChunkPreviewForm, DocumentUploadForm
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import ImportJob, SourceDocument
@@ -112,9 +112,12 @@ def document_preview(request, slug: str, pk: int):
     membership = get_membership(request, slug)
     project = membership.project
     document = get_object_or_404(SourceDocument, project=project, pk=pk)
-    settings = chunk_settings_for(project)
     form = ChunkPreviewForm(request.GET or None)
     error = ""
+    try:
+        settings = chunk_settings_for(project)
+    except ChunkSettingsError as exc:
+        settings, error = ChunkSettings(), f"{exc} The preview below measures characters."
     if form.is_valid():
         overrides = {k: v for k, v in form.cleaned_data.items() if v is not None}
         try:
@@ -153,7 +156,11 @@ def document_preview(request, slug: str, pk: int):
 @require_POST
 def rechunk(request, slug: str):
     project = get_project_for_admin(request, slug)
-    result = project_rechunk(project=project)
+    try:
+        result = project_rechunk(project=project)
+    except ChunkSettingsError as exc:  # checked before any chunk is retired: nothing changed
+        messages.error(request, f"{exc} Nothing was re-chunked.")
+        return redirect("documents:list", slug=project.slug)
     messages.success(
         request,
         f"Re-chunked with the current settings: {result['created']} new chunks, {result['retired']} retired "

@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.text import normalize_newlines
 
+from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.admin_scope import ProjectScopedAdmin
 from workbench.projects.models import Membership, Project, Role
 from workbench.projects.presets import preset_defaults
@@ -63,6 +64,11 @@ class ProjectAdminForm(forms.ModelForm):
         # Textareas come back with "\r\n"; validate and store the template with the "\n" the model card uses.
         return normalize_newlines(self.cleaned_data["prompt_template"])
 
+    def clean_filter_thresholds(self):
+        # An emptied box means no overrides (the field is not nullable).
+        value = self.cleaned_data.get("filter_thresholds")
+        return {} if value in (None, "") else value
+
     def clean_description(self):
         return normalize_newlines(self.cleaned_data["description"])
 
@@ -75,8 +81,31 @@ class ProjectAdminForm(forms.ModelForm):
         return cleaned
 
 
+class MembershipFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if self.instance.pk is None or any(self.errors):
+            return  # a new project: the one who adds it administers it unless the rows name an admin
+        # The roles after the save: the stored members as the rows change or remove them, and the new rows.
+        roles = dict(self.instance.memberships.values_list("pk", "role"))
+        added = []
+        for row in self.forms:
+            if not row.cleaned_data:
+                continue
+            stored = row.instance.pk
+            if row.cleaned_data.get("DELETE"):
+                roles.pop(stored, None)
+            elif stored is not None:
+                roles[stored] = row.cleaned_data.get("role")
+            else:
+                added.append(row.cleaned_data.get("role"))
+        if Role.ADMIN not in [*roles.values(), *added]:
+            raise forms.ValidationError("A project needs at least one admin: make someone else admin first.")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 1
     autocomplete_fields = ["user"]
 
@@ -134,23 +163,41 @@ class ProjectAdmin(ProjectScopedAdmin):
         obj.pk, obj.created_at, obj.created_by = created.pk, created.created_at, created.created_by
         obj._state.adding = False
 
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        # A member removed here gives back the pairs they hold, as on the Members page.
+        removed = [m.user_id for m in formset.deleted_objects if isinstance(m, Membership)]
+        if removed:
+            QAPair.objects.filter(project=form.instance, claimed_by__in=removed, status=PairStatus.PENDING).update(
+                claimed_by=None, lease_expires_at=None
+            )
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        if not change and not request.user.is_superuser:
-            # Staff who may add projects administer the ones they add: without the membership the admin (scoped to the
-            # projects a user administers) would not show them the project they just saved. The inline rows are saved
-            # first, so naming oneself a reviewer there is overruled, with a message.
-            membership, made = Membership.objects.get_or_create(
-                project=form.instance, user=request.user, defaults={"role": Role.ADMIN}
-            )
-            if membership.role != Role.ADMIN:
-                membership.role = Role.ADMIN
-                membership.save(update_fields=["role"])
-                messages.warning(request, "You administer the projects you add: your membership is admin, not reviewer.")
+        project = form.instance
+        if change or request.user.is_superuser and project.memberships.filter(role=Role.ADMIN).exists():
+            return
+        # The one who adds a project administers it when no admin is named (a project always has one), and staff who
+        # are not superusers always do: the admin shows them only the projects they administer. The inline rows are
+        # saved first, so naming oneself a reviewer there is overruled, with a message.
+        membership, _ = Membership.objects.get_or_create(project=project, user=request.user, defaults={"role": Role.ADMIN})
+        if membership.role != Role.ADMIN:
+            membership.role = Role.ADMIN
+            membership.save(update_fields=["role"])
+            messages.warning(request, "You administer the projects you add: your membership is admin, not reviewer.")
 
 
 @admin.register(Membership)
 class MembershipAdmin(ProjectScopedAdmin):
+    """Members are added here; roles are changed and members removed in the project's own form or on its Members page,
+    which keep an admin in every project and give back a removed member's pairs."""
+
     list_display = ["project", "user", "role", "created_at"]
     list_filter = ["role", "project"]
     autocomplete_fields = ["user", "project"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "user", "role", "created_at"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False

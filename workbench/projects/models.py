@@ -108,7 +108,7 @@ class Project(models.Model):
 
     # Review queue.
     queue_order = models.CharField(max_length=20, choices=QueueOrder.choices, default=QueueOrder.FLAGGED_FIRST)
-    lease_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(30)])
+    lease_seconds = models.PositiveIntegerField(default=900, validators=[MinValueValidator(30), MaxValueValidator(86400)])
 
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -142,10 +142,30 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        super().clean()
+        if self.chunk_unit != ChunkUnit.TOKENS:
+            return
+        if not self.tokenizer.strip():
+            raise ValidationError(
+                {"tokenizer": "Token-measured chunks need a tokenizer: a tokenizer.json file, a model directory or a hub id."}
+            )
+        if self.tokenizer.startswith(("/", ".", "~")) or self.tokenizer.endswith(".json"):
+            # A local tokenizer is loaded now (a hub id only when chunks are cut, where the hub may be reachable).
+            from workbench.documents.chunking import ChunkSettingsError, _load_tokenizer
+
+            try:
+                _load_tokenizer(self.tokenizer)
+            except Exception as exc:
+                error = ChunkSettingsError(f"{type(exc).__name__}: {exc}")
+                raise ValidationError({"tokenizer": f"This tokenizer could not be loaded ({error})."[:600]}) from exc
+
     def save(self, *args, **kwargs):
         # Browsers submit textareas with "\r\n": a template saved that way would send the model another prompt.
         self.prompt_template = normalize_newlines(self.prompt_template)
         self.description = normalize_newlines(self.description)
+        if self.filter_thresholds is None:  # an emptied thresholds box: no overrides
+            self.filter_thresholds = {}
         super().save(*args, **kwargs)
 
     @property

@@ -58,6 +58,8 @@ def project_create(
         with transaction.atomic():
             project.save()
     except IntegrityError:
+        if not Project.objects.filter(slug=slug).exists():
+            raise  # another constraint: not a slug taken by a concurrent create
         raise ProjectAlreadyExists(f"A project with slug {slug!r} already exists.") from None
     memberships_set(project=project, admins=admins, reviewers=reviewers)
     return project
