@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SHARED_DATA
-from workbench.documents.chunking import ChunkSettings, KiwiSentenceSplitter, chunk_text
+from workbench.documents.chunking import SENTENCE_WINDOW, ChunkSettings, KiwiSentenceSplitter, chunk_text
 from workbench.documents.text import is_hard_wrapped, normalize_text
 
 
@@ -85,13 +85,15 @@ def test_constitution_chunks_are_within_bounds_and_cover_the_text():
     assert all(text[: c.start].rstrip(" ").endswith("\n") for c in chunks[1:])
 
 
+SENTENCES = [
+    "대한민국의 영토는 한반도와 그 부속도서로 한다.",
+    "대한민국은 통일을 지향하며 평화적 통일 정책을 수립하고 이를 추진한다.",
+    "국군은 국가의 안전보장과 국토방위의 신성한 의무를 수행함을 사명으로 한다.",
+]
+
+
 def test_long_paragraph_is_cut_at_kiwi_sentence_boundaries():
-    sentences = [
-        "대한민국의 영토는 한반도와 그 부속도서로 한다.",
-        "대한민국은 통일을 지향하며 평화적 통일 정책을 수립하고 이를 추진한다.",
-        "국군은 국가의 안전보장과 국토방위의 신성한 의무를 수행함을 사명으로 한다.",
-    ]
-    text = " ".join(sentences * 20)  # one 1,700-character line
+    text = " ".join(SENTENCES * 20)  # one 1,700-character line
     cfg = ChunkSettings(target=300, maximum=400)
     chunks = chunk_text(text, cfg, splitter=KiwiSentenceSplitter())
     assert len(chunks) > 3
@@ -189,3 +191,39 @@ def test_long_run_inside_prose_is_cut_apart_from_its_sentences():
     assert all(c.size <= cfg.maximum for c in chunks)
     assert covered_nonspace(text, chunks)
     assert any(text[c.start : c.end].startswith("https://example.com/") for c in chunks)
+
+
+class RecordingKiwi(KiwiSentenceSplitter):
+    def __init__(self):
+        self.seen: list[int] = []
+
+    def boundaries(self, text):
+        self.seen.append(len(text))
+        return super().boundaries(text)
+
+
+def test_line_longer_than_the_sentence_window_is_split_a_window_at_a_time():
+    """One 60,000-character line (a one-record JSONL, a text file without line breaks): Kiwi, whose work grows faster
+    than its input, is never handed more than a window, yet the chunks still end at its sentence boundaries."""
+    text = " ".join(SENTENCES * 700)
+    assert len(text) > 5 * SENTENCE_WINDOW
+    cfg = ChunkSettings(target=300, maximum=400)
+    splitter = RecordingKiwi()
+    chunks = chunk_text(text, cfg, splitter=splitter)
+    assert max(splitter.seen) <= SENTENCE_WINDOW
+    assert sum(splitter.seen) <= 2 * len(text)
+    assert all(c.size <= cfg.maximum for c in chunks)
+    assert all(text[c.start : c.end].endswith("다.") for c in chunks)
+    assert covered_nonspace(text, chunks)
+
+
+def test_line_without_sentence_ends_is_split_a_window_at_a_time():
+    words = "대한민국은 통일을 지향하며 평화적 통일 정책을 수립하고 이를 추진하고 "
+    text = (words * 5000).strip()
+    cfg = ChunkSettings()
+    splitter = RecordingSplitter()
+    chunks = chunk_text(text, cfg, splitter=splitter)
+    assert max(splitter.seen) <= SENTENCE_WINDOW
+    assert all(c.size <= cfg.maximum for c in chunks)
+    assert all(c.size >= cfg.min_size for c in chunks)
+    assert covered_nonspace(text, chunks)
