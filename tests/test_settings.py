@@ -97,6 +97,17 @@ def test_generation_precision_and_compile_settings_are_checked_by_name():
     assert manage("check", env={"GENERATION_FP8": "prefill", "GENERATION_COMPILE": "off"}).returncode == 0
 
 
+def test_unknown_generation_backend_stops_startup_by_name():
+    from workers.engine import BACKENDS
+
+    result = manage("check", env={"GENERATION_BACKEND": "foo"})
+    assert result.returncode != 0
+    assert "GENERATION_BACKEND='foo': use auto, slots, batched or continuous." in result.stderr
+    assert result.stderr.startswith("Configuration error: ") and "Traceback" not in result.stderr
+    for backend in BACKENDS:  # every backend the engine knows is accepted
+        assert manage("check", env={"GENERATION_BACKEND": backend}).returncode == 0, backend
+
+
 def test_every_page_names_an_icon_that_exists(client):
     """Pages name the workbench's icon, so browsers do not ask for a /favicon.ico that is not there (a 404 and a console
     error on every page)."""

@@ -258,6 +258,8 @@ FILE_UPLOAD_HANDLERS = [  # Django's two, with the file name a browser percent-e
 GENERATION_BACKEND = env_str(
     "GENERATION_BACKEND", "auto"
 )  # auto (slots for Llama-shaped models) | slots | batched | continuous (see workers/engine.py)
+if GENERATION_BACKEND not in ("auto", "slots", "batched", "continuous"):  # workers.engine.BACKENDS
+    raise ImproperlyConfigured(f"GENERATION_BACKEND={GENERATION_BACKEND!r}: use auto, slots, batched or continuous.")
 GENERATION_COMPILE = (
     None if env_str("GENERATION_COMPILE", "auto").lower() == "auto" else env_bool("GENERATION_COMPILE", True)
 )  # torch.compile in the slots backend; auto = on GPUs
