@@ -3,6 +3,7 @@ check that the adapter fits the base before any weights are merged."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+# peft's file names for an adapter's weights (peft.utils.SAFETENSORS_WEIGHTS_NAME, WEIGHTS_NAME)
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 DEMO_MODEL_DIR_NAME = "workbench-demo-model"  # where `manage.py serve` trains the demo model, under the data directory
 
 
@@ -99,6 +102,39 @@ def missing(what: str, field: str, name: str, revision: str, spec: ModelSpec, ex
     return ModelLoadError(f"{found} ({_first_line(exc)}).\n{fix}")
 
 
+def _not_valid_json(name: str, revision: str, files: tuple[str, ...], exc: BaseException) -> str | None:
+    """What is damaged if one of `files` is there but is not JSON (a copy or download cut short): in a local directory,
+    the first such file; for a hub id, when a JSON decode error caused `exc`. None otherwise."""
+    if Path(name).is_dir():
+        for file in files:
+            path = Path(name) / file
+            if path.is_file():
+                try:
+                    json.loads(path.read_bytes())
+                except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                    return f"{path} is there but is not valid JSON ({_first_line(err)})"
+        return None
+    cause, depth = exc, 0
+    while cause is not None and depth < 10:
+        if isinstance(cause, (json.JSONDecodeError, UnicodeDecodeError)):
+            return f"{_where(name, revision)} has a file that is not valid JSON ({_first_line(exc)})"
+        cause, depth = cause.__cause__ or cause.__context__, depth + 1
+    return None
+
+
+def damaged(what: str, field: str, name: str, problem: str) -> ModelLoadError:
+    """A load error for a file that is there but cannot be read: copying it again fixes it, not pointing elsewhere."""
+    again = (
+        "copy it there again on every GPU worker"
+        if _looks_local(name)
+        else f"download it again (`hf download {name} --force-download`)"
+    )
+    return ModelLoadError(
+        f"{what} is damaged: {problem}.\nFix: the file is damaged or incomplete; {again}, or set the project's "
+        f"{field} (project settings, Generation) to another directory."
+    )
+
+
 def _kwargs(spec: ModelSpec, revision: str) -> dict:
     kwargs = {"local_files_only": offline()}
     if revision:
@@ -136,6 +172,8 @@ def _resolve(spec: ModelSpec):
     try:
         base_config = AutoConfig.from_pretrained(spec.base_model, **_kwargs(spec, spec.base_revision))
     except (OSError, ValueError) as exc:
+        if problem := _not_valid_json(spec.base_model, spec.base_revision, ("config.json",), exc):
+            raise damaged("Base model config", "Base model", spec.base_model, problem) from None
         raise missing("Base model weights", "Base model", spec.base_model, spec.base_revision, spec, exc) from None
 
     adapter_config = None
@@ -145,14 +183,26 @@ def _resolve(spec: ModelSpec):
         try:
             adapter_config = PeftConfig.from_pretrained(spec.adapter, **_kwargs(spec, spec.adapter_revision))
         except (OSError, ValueError) as exc:
+            if problem := _not_valid_json(spec.adapter, spec.adapter_revision, ("adapter_config.json",), exc):
+                raise damaged("Adapter config", "Adapter", spec.adapter, problem) from None
             raise missing("Adapter", "Adapter", spec.adapter, spec.adapter_revision, spec, exc) from None
+        if Path(spec.adapter).is_dir() and not any((Path(spec.adapter) / f).is_file() for f in ADAPTER_WEIGHT_FILES):
+            # peft would take the directory for a hub id and say only that the name is not a valid repo id.
+            raise ModelLoadError(
+                f"Adapter weights not found: local directory {spec.adapter} has adapter_config.json but no "
+                f"{' or '.join(ADAPTER_WEIGHT_FILES)}.\nFix: copy the adapter's weight file there on every GPU worker, "
+                f"or set the project's Adapter (project settings, Generation) to a directory that holds it."
+            )
 
     from_adapter = bool(spec.adapter) and (Path(spec.adapter) / "tokenizer_config.json").exists()
     source, revision = (spec.adapter, spec.adapter_revision) if from_adapter else (spec.base_model, spec.base_revision)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **_kwargs(spec, revision))
     except (OSError, ValueError, TypeError) as exc:
-        raise missing("Tokenizer", "Adapter" if from_adapter else "Base model", source, revision, spec, exc) from None
+        field = "Adapter" if from_adapter else "Base model"
+        if problem := _not_valid_json(source, revision, ("tokenizer_config.json", "tokenizer.json"), exc):
+            raise damaged("Tokenizer", field, source, problem) from None
+        raise missing("Tokenizer", field, source, revision, spec, exc) from None
     return base_config, adapter_config, tokenizer
 
 
@@ -209,7 +259,16 @@ def load_model(spec: ModelSpec, *, device: str | None = None) -> LoadedModel:
         )
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, spec.adapter, **_kwargs(spec, spec.adapter_revision))
+        try:
+            model = PeftModel.from_pretrained(model, spec.adapter, **_kwargs(spec, spec.adapter_revision))
+        except (OSError, ValueError) as exc:
+            raise missing("Adapter weights", "Adapter", spec.adapter, spec.adapter_revision, spec, exc) from None
+        except Exception as exc:  # present but unreadable, as for the base weights above
+            raise ModelLoadError(
+                f"Adapter weights could not be read: {_where(spec.adapter, spec.adapter_revision)} "
+                f"({type(exc).__name__}: {_first_line(exc)}).\nFix: the weight files are damaged or incomplete; copy or "
+                f"download them again (`hf download` resumes), or set the project's Adapter to another directory."
+            ) from exc
         if spec.merge:
             model = model.merge_and_unload()
     model.to(device)

@@ -37,6 +37,62 @@ def test_missing_adapter_names_what_is_missing(tiny_model, tmp_path):
         load_model(ModelSpec(base_model=tiny_model["base"], adapter=str(tmp_path / "nope")), device="cpu")
 
 
+def _model_copy(tiny_model, tmp_path):
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    shutil.copytree(tiny_model["base"], base)
+    shutil.copytree(tiny_model["adapter"], adapter)
+    return ModelSpec(base_model=str(base), adapter=str(adapter))
+
+
+def _cut_short(path):
+    path.write_bytes(path.read_bytes()[:60])
+
+
+def test_missing_adapter_weights_name_the_file(tiny_model, tmp_path):
+    from workers.loading import preflight
+
+    spec = _model_copy(tiny_model, tmp_path)
+    (tmp_path / "adapter" / "adapter_model.safetensors").unlink()
+    message = (
+        f"Adapter weights not found: local directory {spec.adapter} has adapter_config.json but no adapter_model.safetensors"
+    )
+    with pytest.raises(ModelLoadError, match=message):
+        preflight(spec)  # a run is refused before any worker loads weights
+    with pytest.raises(ModelLoadError, match=message) as error:
+        load_model(spec, device="cpu")
+    assert "Repo id" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "folder,file,what,field",
+    [
+        ("base", "config.json", "Base model config", "Base model"),
+        ("adapter", "adapter_config.json", "Adapter config", "Adapter"),
+        ("base", "tokenizer.json", "Tokenizer", "Base model"),
+        ("base", "tokenizer_config.json", "Tokenizer", "Base model"),
+    ],
+)
+def test_damaged_config_is_reported_as_damaged_not_missing(tiny_model, tmp_path, folder, file, what, field):
+    spec = _model_copy(tiny_model, tmp_path)
+    _cut_short(tmp_path / folder / file)
+    with pytest.raises(ModelLoadError) as error:
+        load_model(spec, device="cpu")
+    message = str(error.value)
+    assert message.startswith(f"{what} is damaged: {tmp_path / folder / file} is there but is not valid JSON")
+    assert (
+        f"Fix: the file is damaged or incomplete; copy it there again on every GPU worker, or set the project's {field}"
+        in message
+    )
+    assert "not found" not in message
+
+
+def test_damaged_adapter_weights_are_reported_as_damaged(tiny_model, tmp_path):
+    spec = _model_copy(tiny_model, tmp_path)
+    _cut_short(tmp_path / "adapter" / "adapter_model.safetensors")
+    with pytest.raises(ModelLoadError, match=r"(?s)Adapter weights could not be read: local directory .*damaged or incomplete"):
+        load_model(spec, device="cpu")
+
+
 def test_offline_hub_id_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match=r"MLP-KTLim/llama-3-Korean-Bllossom-8B@abc123 \(offline mode"):
