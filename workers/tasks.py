@@ -180,6 +180,25 @@ def generate_batch(self, batch_id: int) -> None:
             raise self.retry(exc=exc, countdown=min(60, 2**batch.attempts)) from None
 
 
+def context_overflow(chunk_id: int, prompt_tokens: int, max_new_tokens: int, limit: int) -> str:
+    """Why a chunk's prompt and its new tokens do not fit the model's context, with the change that makes them fit:
+    smaller chunks cannot help where the new tokens alone take the whole context, a lower max new tokens cannot help
+    where the prompt alone does."""
+    fits = limit - prompt_tokens
+    if fits < 1:
+        fix = "re-chunk the project smaller (the prompt alone fills the context)"
+        if max_new_tokens >= limit:
+            fix += f", and lower the project's max new tokens below {limit}"
+    elif max_new_tokens >= limit:
+        fix = f"lower the project's max new tokens (they alone fill the context; this chunk leaves room for {fits})"
+    else:
+        fix = f"lower the project's max new tokens to {fits} or less, or re-chunk the project smaller"
+    return (
+        f"chunk {chunk_id}: prompt of {prompt_tokens} tokens plus {max_new_tokens} new tokens exceeds the model's "
+        f"context of {limit}; {fix}"
+    )
+
+
 def batch_requests(engine, params: dict, batch, missing) -> list:
     """The engine's requests for a batch's missing samples, keyed (chunk, sample, batch)."""
     from workers.engine import SampleRequest
@@ -194,10 +213,7 @@ def batch_requests(engine, params: dict, batch, missing) -> list:
                 engine.tokenizer, params["prompt_template"], text=chunk.text, title=chunk.document.title
             )
             if limit and len(prompts[chunk.pk]) + params["max_new_tokens"] > limit:
-                raise ValueError(
-                    f"chunk {chunk.pk}: prompt of {len(prompts[chunk.pk])} tokens plus {params['max_new_tokens']} new "
-                    f"tokens exceeds the model's context of {limit}; re-chunk the project smaller"
-                )
+                raise ValueError(context_overflow(chunk.pk, len(prompts[chunk.pk]), params["max_new_tokens"], limit))
         requests.append(SampleRequest((chunk.pk, sample_index, batch.pk), prompts[chunk.pk]))
     return requests
 
