@@ -263,3 +263,30 @@ def test_memberships_are_added_in_their_own_admin_but_changed_only_where_an_admi
     client.post(change, {"project": str(project.pk), "user": str(owner.pk), "role": Role.REVIEWER})
     assert client.post(reverse("admin:projects_membership_delete", args=[membership.pk]), {"post": "yes"}).status_code == 403
     assert Membership.objects.get(pk=membership.pk).role == Role.ADMIN
+
+
+def test_a_staff_project_admin_changes_their_projects_settings_without_model_permissions(client, owner, reviewer, project):
+    """The guide sends project admins to the Django admin for a project's settings: being staff and the project's admin
+    is enough (no Django model permissions granted); other projects stay out of reach."""
+    from tests.factories import make_project, make_user
+
+    lead = make_user("lead", is_staff=True)
+    mine = make_project(slug="lead-qa", name="Lead QA", admins=[lead], reviewers=[reviewer])
+    client.login(username="lead", password=PASSWORD)
+    index = client.get(reverse("admin:index"))
+    assert index.status_code == 200 and reverse("admin:projects_project_changelist") in index.content.decode()
+    assert client.get(reverse("admin:projects_project_change", args=[mine.pk])).status_code == 200
+    response = _change(client, mine, lease_seconds="1200", chunk_target_size="800")
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    mine.refresh_from_db()
+    assert (mine.lease_seconds, mine.chunk_target_size) == (1200, 800)
+    other = client.get(reverse("admin:projects_project_change", args=[project.pk]), follow=True)
+    assert "doesn’t exist" in other.content.decode()
+    assert _change(client, project, lease_seconds="1200").status_code in (302, 403)  # redirected away: not changed
+    assert Project.objects.get(pk=project.pk).lease_seconds == 900
+    assert client.get(reverse("admin:projects_project_add")).status_code == 403  # adding projects needs the permission
+    # A reviewer made staff is not enough.
+    reviewer.is_staff = True
+    reviewer.save()
+    client.login(username="reviewer", password=PASSWORD)
+    assert client.get(reverse("admin:projects_project_change", args=[mine.pk])).status_code in (302, 403)

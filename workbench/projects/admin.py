@@ -7,7 +7,8 @@ from django.contrib import admin, messages
 from django.utils.text import normalize_newlines
 
 from workbench.generation.models import PairStatus, QAPair
-from workbench.projects.admin_scope import ProjectScopedAdmin
+from workbench.projects.access import projects_administered_by
+from workbench.projects.admin_scope import ProjectScopedAdmin, administers_any
 from workbench.projects.models import Membership, Project, Role
 from workbench.projects.presets import preset_defaults
 from workbench.projects.services import ProjectAlreadyExists, project_create, slug_for
@@ -103,11 +104,28 @@ class MembershipFormSet(forms.BaseInlineFormSet):
             raise forms.ValidationError("A project needs at least one admin: make someone else admin first.")
 
 
+def _administers(request, project) -> bool:
+    return project is not None and projects_administered_by(request.user).filter(pk=project.pk).exists()
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     formset = MembershipFormSet
     extra = 1
     autocomplete_fields = ["user"]
+
+    # A project's admins manage its members here as on its Members page, without Django's model permissions.
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) or _administers(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) or _administers(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) or _administers(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) or _administers(request, obj)
 
 
 @admin.register(Project)
@@ -162,6 +180,12 @@ class ProjectAdmin(ProjectScopedAdmin):
             raise
         obj.pk, obj.created_at, obj.created_by = created.pk, created.created_at, created.created_by
         obj._state.adding = False
+
+    def has_change_permission(self, request, obj=None):
+        # A project's admins change its settings (the app has no settings page of its own).
+        if super().has_change_permission(request, obj):
+            return True
+        return _administers(request, obj) if obj is not None else administers_any(request)
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)

@@ -1,6 +1,7 @@
 """The Django admin under the app's rule: a user who is not a superuser sees, in every model admin, only the rows of
 the projects they administer (being staff with a model's view permission is not enough), and the project filters list
-only those projects."""
+only those projects. Staff who administer a project see its rows without being granted the models' view permissions,
+and change its settings (ProjectAdmin)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,25 @@ from django.contrib import admin
 from workbench.projects.access import projects_administered_by
 
 
+def administers_any(request) -> bool:
+    user = request.user
+    return user.is_active and user.is_staff and projects_administered_by(user).exists()
+
+
 class ProjectScopedAdmin(admin.ModelAdmin):
     # The lookup from the model to its project ("" for Project itself).
     project_lookup = "project"
+
+    # A staff member who administers a project sees its rows here without being granted Django's model permissions
+    # (the rows are those of their projects only); changing anything still needs the permission, except where a
+    # model admin says otherwise (the project's own settings).
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or administers_any(request)
+
+    def has_view_permission(self, request, obj=None):
+        if super().has_view_permission(request, obj):
+            return True
+        return administers_any(request) and (obj is None or self.get_queryset(request).filter(pk=obj.pk).exists())
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
