@@ -106,3 +106,35 @@ def test_one_bad_record_fails_its_file_only(project):
     assert [f.status for f in report.files] == ["imported", "failed", "imported"]
     assert report.files[1].locator == "line 3"
     assert set(SourceDocument.objects.values_list("text", flat=True)) == {KO, KO2}
+
+
+def test_an_empty_file_among_others_fails_alone_on_the_page_and_in_the_api(client, owner, project):
+    """A zero-byte file is that file's failure in the report; the other files of the upload are imported."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+    from tests.review.test_api import token_client
+    from workbench.documents.models import SourceDocument
+
+    def files(tag):
+        return [
+            SimpleUploadedFile(f"좋은{tag}.txt", f"대통령의 임기는 5년으로 한다. {tag}".encode()),
+            SimpleUploadedFile("빈.txt", b""),
+        ]
+
+    client.login(username=owner.username, password=PASSWORD)
+    page = client.post(
+        reverse("documents:upload", args=[project.slug]),
+        {"files": files("가"), "text_field": "text", "title_field": "title", "id_field": "id"},
+        follow=True,
+    )
+    assert page.status_code == 200 and "the file is empty" in page.content.decode()
+    assert "Choose at least one file" not in page.content.decode()
+    api = token_client(owner).post(f"/api/projects/{project.slug}/documents", {"files": files("나")}, format="multipart")
+    assert [(f["name"], f["status"]) for f in api.json()["files"]] == [("좋은나.txt", "imported"), ("빈.txt", "failed")]
+    assert api.json()["files"][1]["error"] == "the file is empty"
+    assert sorted(SourceDocument.objects.filter(project=project).values_list("origin_filename", flat=True)) == [
+        "좋은가.txt",
+        "좋은나.txt",
+    ]

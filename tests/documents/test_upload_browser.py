@@ -29,7 +29,7 @@ def test_upload_several_files_with_progress(live_server, owner, project, tmp_pat
         items = page.locator("#upload-progress li").all_inner_texts()
         assert "1 new" in items[0] and "2 new" in items[1]
         assert "failed: line 2: invalid JSON" in items[2] and "nothing imported" in items[2]
-        assert "failed: The submitted file is empty." in items[3]  # the form's own words, not an HTTP status
+        assert "failed: the file is empty" in items[3]  # the import report's words, not an HTTP status
         assert page.locator("#upload-progress progress").evaluate_all("els => els.map(e => e.value)") == [100] * 4
         # The document table follows by itself; the link reloads the whole page.
         page.wait_for_function("() => document.querySelectorAll('#document-list tbody tr:not(:has(td.empty))').length === 3")

@@ -54,7 +54,10 @@ def document_upload(request, slug: str):
     if not form.is_valid():
         if wants_json:
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-        messages.error(request, "Choose at least one file to import.")
+        if form.has_error("files", "required"):
+            messages.error(request, "Choose at least one file to import.")
+        else:  # what is wrong, field by field
+            messages.error(request, " ".join(f"{name.replace('_', ' ')}: {e}" for name, es in form.errors.items() for e in es))
         return redirect("documents:list", slug=slug)
     uploads = form.cleaned_data["files"]
     fields = FieldMap(
