@@ -205,10 +205,16 @@ def test_sweep_sends_a_run_that_failed_to_dispatch_once_the_broker_answers(trans
     assert run_state(run.pk).status == RunStatus.DISPATCH_FAILED
     broker_up(monkeypatch)
     batches = sorted(GenerationBatch.objects.filter(run=run).values_list("pk", flat=True))
-    assert sorted(generation.generation_dispatch_sweep()["unsent"]) == batches
+    assert run_state(run.pk).preflight_requested_at is None  # its model check was not sent either
+    swept = generation.generation_dispatch_sweep()
+    assert sorted(swept["unsent"]) == batches and swept["preflight"] == [run.pk]
     assert run_state(run.pk).status == RunStatus.QUEUED and run_state(run.pk).error == ""
+    assert run_state(run.pk).preflight_requested_at is not None
     assert gpu_message_batch_ids() == batches
-    assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": []}  # sent once
+    # The check first: Redis hands out a list's oldest message (its right end) first.
+    tasks = [json.loads(raw)["headers"]["task"] for raw in redis().lrange("gpu", 0, -1)]
+    assert tasks[-1] == generation.PREFLIGHT_TASK and tasks.count(generation.PREFLIGHT_TASK) == 1
+    assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": [], "preflight": []}  # sent once
     redis().delete("gpu")
 
 
@@ -232,7 +238,7 @@ def test_sweep_sends_again_messages_the_broker_lost_and_only_those(transactional
             and json.loads(base64.b64decode(json.loads(m)["body"]))[0][0] == batches[1]
         ),
     )
-    assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": [batches[1]]}
+    assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": [batches[1]], "preflight": []}
     assert gpu_message_batch_ids() == batches
     GenerationBatch.objects.filter(run=run).update(dispatched_at=timezone.now() - timedelta(seconds=120))
     assert generation.generation_dispatch_sweep()["lost"] == []  # every batch has its message now
@@ -361,7 +367,7 @@ def test_a_live_heartbeating_batch_is_never_taken_by_the_sweep(start_worker, own
     swept_while_running = 0.0
     last = time.monotonic()
     while (current := batch.get()).status == BatchStatus.RUNNING:
-        assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": []}
+        assert generation.generation_dispatch_sweep() == {"stale": [], "unsent": [], "lost": [], "preflight": []}
         time.sleep(0.5)
         now = time.monotonic()
         swept_while_running += now - last

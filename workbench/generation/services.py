@@ -468,15 +468,33 @@ def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
 # --- Preflight: a GPU worker checks that the run's model resolves before its batches load it. ---------------------
 
 
-def _send_preflight(run_id: int) -> None:
-    import logging
-
+def _send_preflight(run_id: int) -> bool:
+    """Send the model check. One the broker does not take is marked unsent (no request time) for the dispatch sweep,
+    which sends it before the run's batches. True when sent."""
     from workbench.celery import app
 
     try:
         app.send_task(PREFLIGHT_TASK, args=[run_id], queue="gpu")
-    except Exception:  # the batches go on; the run page says that no GPU worker answered the check
-        logging.getLogger(__name__).exception("could not enqueue the preflight check of run %s", run_id)
+    except Exception:
+        log.exception("could not enqueue the preflight check of run %s", run_id)
+        GenerationRun.objects.filter(pk=run_id, preflight_status=PreflightStatus.PENDING).update(preflight_requested_at=None)
+        return False
+    return True
+
+
+def _preflights_send(live_runs) -> list[int]:
+    """Send the model checks the broker did not take (runs still live, their check pending and never sent)."""
+    sent = []
+    unsent = GenerationRun.objects.filter(
+        status__in=live_runs, preflight_status=PreflightStatus.PENDING, preflight_requested_at__isnull=True
+    )
+    for run_id in unsent.values_list("pk", flat=True):
+        if _send_preflight(run_id):
+            GenerationRun.objects.filter(pk=run_id, preflight_requested_at__isnull=True).update(
+                preflight_requested_at=timezone.now()
+            )
+            sent.append(run_id)
+    return sent
 
 
 def run_preflight_request(*, run: GenerationRun) -> None:
@@ -525,7 +543,8 @@ def generation_dispatch_sweep() -> dict[str, list[int]]:
       next store or heartbeat and stops (its attempt no longer holds the row);
     - `unsent`: queued batches whose message the broker did not take (a run failed to dispatch, a retry not sent);
     - `lost`: queued batches sent longer than GENERATION_STALE_SECONDS ago with no message in the broker (Redis lost it);
-      only where the broker can be read (Redis).
+      only where the broker can be read (Redis);
+    - `preflight`: runs whose model check the broker did not take (sent before their batches).
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.GENERATION_STALE_SECONDS)
@@ -553,6 +572,8 @@ def generation_dispatch_sweep() -> dict[str, list[int]]:
     if in_broker is not None:
         candidates = [pk for pk in waiting.filter(dispatched_at__lt=stale).values_list("pk", flat=True) if pk not in in_broker]
         lost = _take_for_sending(waiting.filter(pk__in=candidates, dispatched_at__lt=stale), now)
+    # A run's model check goes before its batches (a worker checks before it loads, on the FIFO gpu queue).
+    preflight = _preflights_send(live_runs)
     by_run: dict[int, list[int]] = {}
     for pk, run_id in GenerationBatch.objects.filter(pk__in=requeued + unsent + lost).values_list("pk", "run_id"):
         by_run.setdefault(run_id, []).append(pk)
@@ -566,6 +587,7 @@ def generation_dispatch_sweep() -> dict[str, list[int]]:
         "stale": [pk for pk in requeued if pk in sent],
         "unsent": [pk for pk in unsent if pk in sent],
         "lost": [pk for pk in lost if pk in sent],
+        "preflight": preflight,
     }
     if by_run:
         log.info("dispatch sweep: %s", {kind: len(ids) for kind, ids in result.items()})
