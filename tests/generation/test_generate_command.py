@@ -21,3 +21,22 @@ def test_chunks_per_batch_below_one_is_refused_by_name(project, size):
 def test_an_unknown_project_is_named(db):
     with pytest.raises(CommandError, match="No project with slug 'nowhere'"):
         call_command("generate", "--project", "nowhere")
+
+
+def test_with_the_broker_down_the_run_is_made_once_and_said_to_start_later(transactional_db, owner, tiny_model, monkeypatch):
+    """The run exists and the dispatch sweep sends it once the broker answers: the command says so and succeeds, so that
+    a script does not start the same run a second time."""
+    import io
+
+    from tests.generation.test_dispatch import _broker_pools_dropped, broker_down, project_with_chunks  # noqa: F401
+    from workbench.generation.models import RunStatus
+
+    project, _ = project_with_chunks(owner, tiny_model, 2)
+    broker_down(monkeypatch)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("generate", "--project", project.slug, stdout=out, stderr=err)
+    (run,) = GenerationRun.objects.filter(project=project)
+    assert run.status == RunStatus.DISPATCH_FAILED
+    assert f"Run {run.pk} is created but not started yet" in err.getvalue() and "Do not start it again" in err.getvalue()
+    assert "sent again automatically once the broker answers" in err.getvalue()
+    assert f"Run {run.pk}: " in out.getvalue()

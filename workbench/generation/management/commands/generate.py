@@ -30,7 +30,8 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         if run.status == RunStatus.DISPATCH_FAILED:
-            raise CommandError(f"Run {run.pk} was created but not started. {run.error}")
+            # Not a failure to start again: the run exists and the dispatch sweep sends it once the broker answers.
+            self.stderr.write(f"Run {run.pk} is created but not started yet. {run.error} Do not start it again.")
         self.stdout.write(
             f"Run {run.pk}: {run.samples_expected} samples from {run.chunk_count} chunks in {run.batches_total} batches."
         )
@@ -44,7 +45,7 @@ class Command(BaseCommand):
             if line != last:
                 self.stdout.write(line)
                 last = line
-            if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED):
                 break
             time.sleep(0.5)
         if run.status != RunStatus.SUCCEEDED:
