@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.text import normalize_newlines
 
-from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.access import projects_administered_by
 from workbench.projects.admin_scope import ProjectScopedAdmin, administers_any
 from workbench.projects.models import Membership, Project, Role
@@ -192,6 +191,8 @@ class ProjectAdmin(ProjectScopedAdmin):
         # A member removed here gives back the pairs they hold, as on the Members page.
         removed = [m.user_id for m in formset.deleted_objects if isinstance(m, Membership)]
         if removed:
+            from workbench.generation.models import PairStatus, QAPair  # an app above this one
+
             QAPair.objects.filter(project=form.instance, claimed_by__in=removed, status=PairStatus.PENDING).update(
                 claimed_by=None, lease_expires_at=None
             )
