@@ -54,7 +54,3 @@ def test_logout_ends_the_session(client, reviewer, project):
     login(client, reviewer)
     client.post(reverse("logout"))
     assert client.get(reverse("projects:detail", args=[project.slug])).status_code == 302
-
-
-def test_healthz(client, db):
-    assert client.get("/healthz").content == b"ok"
