@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 from django.urls import reverse
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, ROOT
 from tests.factories import make_pairs
 from tests.review.test_api import token_client
 from workbench.generation.models import QAPair
@@ -57,3 +63,83 @@ def test_deeply_nested_review_body_is_a_400(project, reviewer):
     response = api.post(f"/api/pairs/{pair['id']}/review", body, content_type="application/json")
     assert response.status_code == 400 and "nested too deeply" in response.json()["detail"]
     assert not ReviewDecision.objects.exists()
+
+
+HUGE = "99999999999999999999"  # past a bigint: SQLite cannot bind it at all
+
+SQLITE_HUGE_NUMBERS = textwrap.dedent(f"""
+    import json
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from tests.factories import make_pairs, make_project, make_user
+
+    call_command("migrate", verbosity=0)
+    owner = make_user("owner")
+    project = make_project(slug="kor-news", admins=[owner])
+    (pair,) = make_pairs(project, 1, with_generation=True)
+    client = Client(raise_request_exception=False)
+    client.login(username="owner", password="pw-for-tests-only")
+    answers = {{}}
+    for url in (
+        "/p/kor-news/pairs/?run={HUGE}",
+        "/p/kor-news/pairs/?page={HUGE}",
+        "/p/kor-news/review/?pair={HUGE}",
+        "/p/kor-news/review/next?after={HUGE}",
+        f"/p/kor-news/documents/{{pair.chunk.document_id}}/preview?target={HUGE}",
+    ):
+        answers["GET " + url] = client.get(url).status_code
+    answers["POST bulk-reject run={HUGE}"] = client.post("/p/kor-news/pairs/bulk-reject", {{"run": "{HUGE}", "reason": "x"}}).status_code
+    answers["pending"] = pair.__class__.objects.filter(status="pending").count()
+    print(json.dumps(answers))
+""")
+
+
+def test_huge_numbers_in_query_strings_are_refused_cleanly_on_sqlite(tmp_path):
+    """The single-machine start's SQLite raised OverflowError (a 500) on an id past 64 bits; PostgreSQL found nothing."""
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings",
+        "ALLOWED_HOSTS": "testserver",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_HUGE_NUMBERS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers.pop("pending") == 1  # the bulk rejection with a bad filter rejected nothing
+    assert answers.pop(f"POST bulk-reject run={HUGE}") == 302  # back to the browser, saying the filter is not valid
+    assert answers == {url: 200 for url in answers}, answers
+    # (the `next` fragment answers 200 with the next pair: a bad `after` excludes nothing)
+
+
+def test_pair_browser_refuses_a_run_id_past_the_id_column(client, owner, project):
+    make_pairs(project, 2)
+    client.login(username=owner.username, password=PASSWORD)
+    response = client.get(reverse("review:pairs", args=[project.slug]) + f"?run={HUGE}")
+    assert response.status_code == 200
+    assert response.context["count"] == 0  # an invalid filter lists nothing, not the whole project
+    assert "less than or equal to 9223372036854775807" in response.content.decode()
+
+
+@pytest.mark.parametrize("pair", ["²", "١٢", HUGE, "-1"])
+def test_queue_ignores_a_pair_parameter_that_is_not_an_id(client, reviewer, project, pair):
+    make_pairs(project, 1)
+    client.login(username=reviewer.username, password=PASSWORD)
+    response = client.get(reverse("review:queue", args=[project.slug]), {"pair": pair})
+    assert response.status_code == 200 and response.context["pair"] is not None  # the queue's next pair
+
+
+def test_chunk_preview_refuses_sizes_no_project_could_have(client, reviewer, project):
+    (pair,) = make_pairs(project, 1)
+    client.login(username=reviewer.username, password=PASSWORD)
+    url = reverse("documents:preview", args=[project.slug, pair.chunk.document_id])
+    response = client.get(url, {"target": HUGE})
+    assert response.status_code == 200
+    assert "less than or equal to 2147483647" in response.content.decode()

@@ -31,7 +31,11 @@ class DocumentUploadForm(forms.Form):
     id_field = forms.CharField(initial="id", max_length=100)
 
 
+# The project's chunk size columns (PositiveIntegerField): a preview tries only sizes a project could be saved with.
+CHUNK_SIZE_MAX = 2**31 - 1
+
+
 class ChunkPreviewForm(forms.Form):
-    target = forms.IntegerField(min_value=50, required=False)
-    maximum = forms.IntegerField(min_value=50, required=False)
-    overlap = forms.IntegerField(min_value=0, required=False)
+    target = forms.IntegerField(min_value=50, max_value=CHUNK_SIZE_MAX, required=False)
+    maximum = forms.IntegerField(min_value=50, max_value=CHUNK_SIZE_MAX, required=False)
+    overlap = forms.IntegerField(min_value=0, max_value=CHUNK_SIZE_MAX, required=False)

@@ -127,6 +127,8 @@ def document_preview(request, slug: str, pk: int):
             settings = replace(settings, **overrides)
         except ValueError as exc:
             error = str(exc)
+    elif form.is_bound:  # the project's own settings are shown, and why the sizes asked for were not tried
+        error = " ".join(f"{form[name].label}: {' '.join(errors)}" for name, errors in form.errors.items())
     spans = chunk_text(document.text, settings)
     chunks = [
         {"index": i, "start": s.start, "end": s.end, "size": s.size, "text": document.text[s.start : s.end]}

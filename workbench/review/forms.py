@@ -6,6 +6,10 @@ from workbench.generation.models import PairStatus
 from workbench.quality.filters import FLAG_NAMES
 from workbench.review.services import PRESET_REASONS
 
+# Ids in query strings and forms are refused above the id column's range (bigint): SQLite cannot even bind a larger
+# integer (OverflowError, a 500) where PostgreSQL would quietly find nothing.
+ID_MAX = 2**63 - 1
+
 
 def add_errors(form: forms.Form, exc) -> None:
     """A service's ValidationError shown on the form: on its field where the form has one, else above it."""
@@ -27,6 +31,15 @@ class DecisionForm(forms.Form):
         return ": ".join(p for p in parts if p)
 
 
+def query_id(value: str | None) -> int | None:
+    """An id from a query string or a plain form field, or None when it is not one (not a number, out of range)."""
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 1 <= number <= ID_MAX else None
+
+
 class PairFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "any status")] + list(PairStatus.choices))
     flag = forms.ChoiceField(required=False, choices=[("", "any flag")] + [(f, f) for f in FLAG_NAMES])
@@ -34,7 +47,7 @@ class PairFilterForm(forms.Form):
     max_score = forms.FloatField(required=False, min_value=0, max_value=1)
     document = forms.CharField(required=False, max_length=200, label="Document title")
     reviewer = forms.CharField(required=False, max_length=150, label="Reviewer")
-    run = forms.IntegerField(required=False, min_value=1)
+    run = forms.IntegerField(required=False, min_value=1, max_value=ID_MAX)
     q = forms.CharField(required=False, max_length=200, label="Search")
 
     def clean(self):
@@ -52,7 +65,7 @@ class BulkRejectForm(forms.Form):
 class BulkConfirmForm(forms.Form):
     """The set the admin saw on the confirmation page, sent back with the confirmation."""
 
-    count = forms.IntegerField(min_value=0)
+    count = forms.IntegerField(min_value=0, max_value=ID_MAX)
     digest = forms.CharField(min_length=64, max_length=64)
 
 

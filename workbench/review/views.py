@@ -18,7 +18,7 @@ from workbench.generation.models import PairStatus, QAPair
 from workbench.projects.access import get_membership, get_project_for_admin
 from workbench.quality.filters import FLAG_NAMES
 from workbench.review.bulk import BulkSelectionChanged, bulk_action_undo, bulk_reject_selection, pairs_bulk_reject_confirmed
-from workbench.review.forms import BulkConfirmForm, BulkRejectForm, DecisionForm, PairFilterForm, add_errors
+from workbench.review.forms import BulkConfirmForm, BulkRejectForm, DecisionForm, PairFilterForm, add_errors, query_id
 from workbench.review.models import BulkAction
 from workbench.review.selectors import highlighted_segments, history_for_pair, pair_for_review, pairs_filtered
 from workbench.review.services import (
@@ -118,8 +118,9 @@ def queue(request, slug: str):
     membership = get_membership(request, slug)
     flag = request.GET.get("flag") if request.GET.get("flag") in FLAG_NAMES else None
     pair = None
-    if request.GET.get("pair", "").isdigit():  # the pair an undo gave back, while the reviewer still holds it
-        pair = pair_held(project=membership.project, reviewer=request.user, pair_id=int(request.GET["pair"]))
+    held_id = query_id(request.GET.get("pair"))
+    if held_id is not None:  # the pair an undo gave back, while the reviewer still holds it
+        pair = pair_held(project=membership.project, reviewer=request.user, pair_id=held_id)
     if pair is None:
         pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag)
     if pair is not None:
@@ -147,11 +148,8 @@ def next_pair(request, slug: str):
     """The pair after `after`, leased now and rendered as a fragment, so the page has it before the decision is sent."""
     membership = get_membership(request, slug)
     flag = request.GET.get("flag") if request.GET.get("flag") in FLAG_NAMES else None
-    try:
-        after = int(request.GET.get("after", "0"))
-    except ValueError:
-        after = 0
-    pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag, exclude=(after,))
+    after = query_id(request.GET.get("after"))
+    pair = pair_claim(project=membership.project, reviewer=request.user, flag=flag, exclude=(after,) if after else ())
     if pair is None:
         return HttpResponse(status=204)
     context = {
