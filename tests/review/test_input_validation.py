@@ -143,3 +143,25 @@ def test_chunk_preview_refuses_sizes_no_project_could_have(client, reviewer, pro
     response = client.get(url, {"target": HUGE})
     assert response.status_code == 200
     assert "less than or equal to 2147483647" in response.content.decode()
+
+
+def test_api_reason_is_capped_as_the_review_page_caps_it(project, reviewer):
+    make_pairs(project, 1)
+    api = token_client(reviewer)
+    pair = api.post(f"/api/projects/{project.slug}/queue/claim").json()
+    url = f"/api/pairs/{pair['id']}/review"
+    response = api.post(url, {"decision": "reject", "version": 1, "reason": "가" * 2001}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"reason": ["Ensure this field has no more than 2000 characters."]}
+    assert not ReviewDecision.objects.exists() and QAPair.objects.get().status == "pending"
+    response = api.post(url, {"decision": "reject", "version": 1, "reason": "가" * 2000}, format="json")
+    assert response.status_code == 200 and ReviewDecision.objects.get().reason == "가" * 2000
+
+
+def test_admin_pair_page_reason_is_capped_as_its_field_says(client, owner, project):
+    (pair,) = make_pairs(project, 1)
+    client.login(username=owner.username, password=PASSWORD)
+    url = reverse("review:pair", args=[project.slug, pair.pk])
+    response = client.post(url, {"action": "reject", "version": "1", "reason": "x" * 2001})
+    assert response.status_code == 400 and "Keep the reason to 2,000 characters" in response.content.decode()
+    assert not ReviewDecision.objects.exists() and QAPair.objects.get().status == "pending"

@@ -16,7 +16,7 @@ from workbench.generation.models import QAPair
 from workbench.projects.access import get_membership
 from workbench.quality.filters import FLAG_NAMES
 from workbench.review.selectors import project_stats
-from workbench.review.services import ReviewConflict, ReviewInput, pair_claim, pair_review
+from workbench.review.services import REASON_MAX_CHARS, ReviewConflict, ReviewInput, pair_claim, pair_review
 
 
 class PairSerializer(serializers.ModelSerializer):
@@ -53,7 +53,7 @@ class ReviewSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)  # QAPair.version's column
     question = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     answer = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=REASON_MAX_CHARS)
     confirm = serializers.BooleanField(
         required=False, default=False, help_text="Approve a pair with a reject-level flag anyway (refused with 400 without it)."
     )

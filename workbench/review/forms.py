@@ -4,7 +4,7 @@ from django import forms
 
 from workbench.generation.models import PairStatus
 from workbench.quality.filters import FLAG_NAMES
-from workbench.review.services import PRESET_REASONS
+from workbench.review.services import PRESET_REASONS, REASON_MAX_CHARS
 
 # Ids in query strings and forms are refused above the id column's range (bigint): SQLite cannot even bind a larger
 # integer (OverflowError, a 500) where PostgreSQL would quietly find nothing.
@@ -23,7 +23,7 @@ class DecisionForm(forms.Form):
     question = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     answer = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 8}))
     reason_preset = forms.ChoiceField(required=False, choices=[("", "— reason —")] + [(r, r) for r in PRESET_REASONS])
-    reason = forms.CharField(required=False, max_length=2000)
+    reason = forms.CharField(required=False, max_length=REASON_MAX_CHARS)
     confirm = forms.BooleanField(required=False)
 
     def full_reason(self) -> str:
@@ -59,7 +59,7 @@ class PairFilterForm(forms.Form):
 
 
 class BulkRejectForm(forms.Form):
-    reason = forms.CharField(max_length=2000)
+    reason = forms.CharField(max_length=REASON_MAX_CHARS)
 
 
 class BulkConfirmForm(forms.Form):
@@ -82,5 +82,5 @@ class AuditStartForm(forms.Form):
 
 class AuditVerdictForm(forms.Form):
     verdict = forms.ChoiceField(choices=[("agree", "agree"), ("disagree", "disagree")])
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=REASON_MAX_CHARS)
     reject_pair = forms.BooleanField(required=False)

@@ -29,6 +29,9 @@ QUEUE_ORDERING = {
     QueueOrder.DOCUMENT_ORDER: ("chunk_id", "id"),
     QueueOrder.RANDOM: ("shuffle_key", "id"),
 }
+# A reviewer's or admin's own words on a decision, in every way in (review page, pair page, bulk rejection, API).
+REASON_MAX_CHARS = 2000
+
 PRESET_REASONS = [
     "Echoes the source instead of asking",
     "Answer is wrong or unsupported by the source",
@@ -537,6 +540,8 @@ def pair_admin_decide(*, pair_id: int, admin, action: str, version: int, reason:
     reason = (normalize_input(reason) or "").strip()
     if action == Decision.REJECT and not reason:
         raise ValidationError({"reason": "Say why this pair is rejected."})
+    if len(reason) > REASON_MAX_CHARS:
+        raise ValidationError({"reason": f"Keep the reason to {REASON_MAX_CHARS:,} characters (it has {len(reason):,})."})
     with transaction.atomic():
         pair = QAPair.objects.select_for_update().get(pk=pair_id)
         if pair.version != version:
