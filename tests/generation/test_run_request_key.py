@@ -64,12 +64,21 @@ def test_a_key_belongs_to_its_project(project, owner, tiny_model):
     assert GenerationRun.objects.get(pk=b.json()["id"]).project == other_project
 
 
-@pytest.mark.parametrize("key", ["x" * 201, "has space", "키", "tab\there"])
-def test_a_key_that_is_not_a_header_token_is_refused_and_starts_nothing(project, owner, key):
+@pytest.mark.parametrize("key", ["x" * 201, "키", "tab\there", "line\nbreak"])
+def test_a_key_that_is_not_printable_ascii_is_refused_and_starts_nothing(project, owner, key):
     response = _start(_client(owner), project, key)
     assert response.status_code == 400
     assert "printable ASCII" in response.json()["detail"][0]
     assert not GenerationRun.objects.filter(project=project).exists()
+
+
+def test_a_key_with_spaces_is_a_key_as_the_guide_says(project, owner):
+    client = _client(owner)
+    first = _start(client, project, "key with space")
+    again = _start(client, project, " key with space\t")  # as a proxy may pass it on: HTTP's whitespace is no part of it
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert GenerationRun.objects.get(project=project).request_key == "key with space"
 
 
 def test_the_same_key_at_the_same_moment_starts_one_run(project, owner, monkeypatch):

@@ -47,7 +47,7 @@ class RunCreateView(APIView):
                 "Idempotency-Key",
                 str,
                 OpenApiParameter.HEADER,
-                description="Optional, up to 200 printable ASCII characters: the same key again (a retried request) "
+                description="Optional, 1 to 200 printable ASCII characters (spaces included): the same key again (a retried request) "
                 "gets the run the first request started, with status 200, instead of a second run.",
             )
         ],
@@ -57,10 +57,10 @@ class RunCreateView(APIView):
     )
     def post(self, request, slug: str):
         project = get_project_for_admin(request, slug)
+        # Spaces around a header value are not part of it (HTTP's optional whitespace; gunicorn drops them too).
+        key = request.headers.get("Idempotency-Key", "").strip(" \t")
         try:
-            run, created = generation_run_start(
-                project=project, created_by=request.user, request_key=request.headers.get("Idempotency-Key", "")
-            )
+            run, created = generation_run_start(project=project, created_by=request.user, request_key=key)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"detail": exc.messages}) from None
         if run.status == RunStatus.DISPATCH_FAILED:

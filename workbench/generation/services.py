@@ -119,7 +119,8 @@ def run_parameters(project: Project) -> dict:
     }
 
 
-REQUEST_KEY = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII without spaces, as an Idempotency-Key header is
+# Printable ASCII, spaces included (legal inside an HTTP header value): a UUID, or a client's own "job 42 retry".
+REQUEST_KEY = re.compile(r"[\x20-\x7e]{1,200}")
 
 
 def generation_run_start(*, project: Project, created_by=None, request_key: str = "") -> tuple[GenerationRun, bool]:
@@ -127,7 +128,7 @@ def generation_run_start(*, project: Project, created_by=None, request_key: str 
     retried API call, a start form sent twice) gets the run it started, (run, False), and starts nothing, also when
     both requests arrive at once. Without a key, every call starts a run."""
     if request_key and not REQUEST_KEY.fullmatch(request_key):
-        raise ValidationError("The request key must be 1 to 200 printable ASCII characters without spaces.")
+        raise ValidationError("The request key must be 1 to 200 printable ASCII characters (spaces included).")
 
     def earlier() -> GenerationRun | None:
         return GenerationRun.objects.filter(project=project, request_key=request_key).first() if request_key else None
