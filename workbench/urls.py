@@ -38,3 +38,4 @@ urlpatterns = [
 
 handler400 = "workbench.projects.api_errors.bad_request"
 handler404 = "workbench.projects.api_errors.not_found"
+handler500 = "workbench.projects.api_errors.server_error"

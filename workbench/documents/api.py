@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -92,4 +92,7 @@ class ImportJobView(APIView):
     @extend_schema(responses={200: ImportJobSerializer}, summary="Progress and report of a background import.")
     def get(self, request, slug: str, job_id: int):
         project = get_project_for_admin(request, slug)
-        return Response(_job_payload(get_object_or_404(ImportJob, project=project, pk=job_id), project))
+        job = ImportJob.objects.filter(project=project, pk=job_id).first()
+        if job is None:
+            raise NotFound("No such import job.")
+        return Response(_job_payload(job, project))
