@@ -452,3 +452,39 @@ def test_dpo_leaves_out_a_question_only_edit_and_says_which_statuses_it_took(pro
     assert any("the statuses asked for (approved) do not apply" in w for w in manifest["warnings"])
     default = export_write(project=project, fmt="dpo", options=ExportOptions(), out_dir=tmp_path / "default")
     assert not any("do not apply" in w for w in default["warnings"])
+
+
+def _decide_all(project, reviewer, decisions: list[tuple[str, str | None, str | None]]) -> None:
+    for decision, question, answer in decisions:
+        pair = pair_claim(project=project, reviewer=reviewer)
+        pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput(decision, 1, question=question, answer=answer))
+
+
+def _to_train(count: int, percent: int) -> list[str]:
+    from workbench.exports.formats import split_of
+
+    names = (f"train-doc-{i}" for i in range(10_000))
+    return [n for n in names if split_of(n, validation_percent=percent, seed=ExportOptions().split_seed) == "train"][:count]
+
+
+def test_dpo_validation_warning_counts_the_documents_of_the_pairs_written(project, reviewer, tmp_path):
+    """Four documents hold reviewed pairs, but the DPO file takes the two edited pairs of one: the warning names that
+    one document, not every document of the statuses asked for."""
+    edited = make_pairs(project, 2)
+    approved = [make_pairs(project, 1)[0] for _ in range(3)]
+    for pair, name in zip([edited[0], *approved], _to_train(4, 30)):
+        SourceDocument.objects.filter(pk=pair.chunk.document_id).update(content_hash=name)
+    _decide_all(project, reviewer, [("edit", "고친 질문?", f"고친 답 {i}.") for i in range(2)] + [("approve", None, None)] * 3)
+    manifest = export_write(project=project, fmt="dpo", options=ExportOptions(validation_percent=30), out_dir=tmp_path)
+    assert manifest["counts"]["total"] == 2 and [f["file"] for f in manifest["files"]] == ["train.jsonl"]
+    (warning,) = manifest["warnings"]
+    assert warning.startswith("No validation file: none of the 1 document with exported pairs fell into the 30%")
+
+
+def test_validation_warning_when_every_pair_was_left_out_says_so(project, reviewer, tmp_path):
+    (pair,) = make_pairs(project, 1)
+    _decide_all(project, reviewer, [("edit", "질문만 고쳤나요?", pair.answer)])  # no preference: left out of DPO
+    manifest = export_write(project=project, fmt="dpo", options=ExportOptions(validation_percent=30), out_dir=tmp_path)
+    assert manifest["counts"]["total"] == 0 and manifest["counts"]["skipped_same_answer"] == 1
+    assert "No validation file: no pair was exported, so there was nothing to split." in manifest["warnings"]
+    assert not any("document" in w for w in manifest["warnings"])

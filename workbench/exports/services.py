@@ -161,14 +161,6 @@ class _Sink:
         return {"file": self.path.name, "rows": self.rows, "sha256": self.digest.hexdigest(), "bytes": self.path.stat().st_size}
 
 
-def _document_hashes(project: Project, options: ExportOptions):
-    return (
-        QAPair.objects.filter(project=project, status__in=options.statuses)
-        .values_list("chunk__document__content_hash", flat=True)
-        .distinct()
-    )
-
-
 def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir: Path, created_by=None, progress=None) -> dict:
     """Write the export's files and manifest into out_dir from one snapshot of the database; return the manifest.
 
@@ -180,6 +172,10 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     sinks: dict[str, _Sink] = {}
     counts: Counter = Counter()
     skipped_empty = skipped_same = 0
+    # The documents of the pairs written, for the warning when none fell into the validation share: the pairs the
+    # format takes and keeps (DPO: edited answers only), not every pair of the statuses asked for. Kept only while that
+    # warning may still be due, so a large export holds no set of every document.
+    train_documents: set[str] = set()
     columns = flat_columns(grounded=options.grounded, metadata=options.metadata)
     outermost = not connection.in_atomic_block
     batch = settings.EXPORT_BATCH_ROWS
@@ -199,6 +195,8 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
                     skipped_same += 1
                     continue
                 split = split_of(row["document_hash"], validation_percent=options.validation_percent, seed=options.split_seed)
+                if options.validation_percent and "validation" not in sinks:
+                    train_documents.add(row["document_hash"])
                 if split not in sinks:
                     sinks[split] = _Sink(out_dir / f"{split}.{EXTENSIONS[fmt]}", fmt, columns)
                 sinks[split].write(build(fmt, row, grounded=options.grounded, metadata=options.metadata))
@@ -224,12 +222,15 @@ def export_write(*, project: Project, fmt: str, options: ExportOptions, out_dir:
     warnings = []
     if options.validation_percent > 0 and "validation" not in sinks:
         # The split is by document: with few documents, none may fall into the validation share. Said, not hidden.
-        documents = _document_hashes(project, options).count()
-        warnings.append(
-            f"No validation file: none of the {documents} document{'s' if documents != 1 else ''} with exported pairs fell into "
-            f"the {options.validation_percent}% validation share (the split is by document, so no document is in both). "
-            "Add documents or raise the share to get one."
-        )
+        documents = len(train_documents)
+        if documents:
+            warnings.append(
+                f"No validation file: none of the {documents} document{'s' if documents != 1 else ''} with exported pairs "
+                f"fell into the {options.validation_percent}% validation share (the split is by document, so no document "
+                "is in both). Add documents or raise the share to get one."
+            )
+        else:
+            warnings.append("No validation file: no pair was exported, so there was nothing to split.")
     if skipped_empty:
         turns = (
             "a question, an answer or the model's original answer (the rejected side)"
