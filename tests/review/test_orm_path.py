@@ -153,3 +153,55 @@ def test_decisions_wait_for_a_worker_holding_the_write_lock_instead_of_failing(t
     assert out["vendor"] == "sqlite"
     assert out["decided"] == ["approved", "rejected", "pending"]
     assert out["after_writer"] == [True, True, True]  # each waited for the writer's commit
+
+
+SQLITE_CLAIMS_AT_ONCE = textwrap.dedent("""
+    import json
+    import threading
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from tests.factories import make_pairs, make_project, make_user
+    from workbench.generation.models import QAPair
+    from workbench.review.services import pair_claim
+
+    call_command("migrate", verbosity=0)
+    owner, reviewer = make_user("owner"), make_user("reviewer")
+    project = make_project(admins=[owner], reviewers=[reviewer])
+    make_pairs(project, 20)
+    connection.close()
+    start, got = threading.Barrier(8), []
+
+    def claim():
+        start.wait()
+        got.append(pair_claim(project=project, reviewer=reviewer).pk)
+        connection.close()
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = list(QAPair.objects.filter(claimed_by=reviewer).values_list("pk", flat=True))
+    print(json.dumps({"got": sorted(set(got)), "held": held, "answers": len(got)}))
+""")
+
+
+def test_claims_of_one_reviewer_at_once_lease_one_pair_on_sqlite(tmp_path):
+    """Two tabs (or a double click) asking for the next pair at the same moment get the same pair, not one each."""
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_CLAIMS_AT_ONCE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["answers"] == 8 and len(out["got"]) == 1 and out["held"] == out["got"]

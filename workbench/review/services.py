@@ -154,6 +154,13 @@ def pair_claim(*, project: Project, reviewer, flag: str | None = None, exclude: 
     now = timezone.now()
     if _postgres():
         return _claim_in_one_statement(project, reviewer, flag, tuple(exclude), now)
+    # SQLite: one transaction, which takes the write lock when it begins (IMMEDIATE), so two claims of one reviewer at
+    # once run one after the other and the second finds the pair the first leased.
+    with transaction.atomic():
+        return _claim_in_python(project, reviewer, flag, exclude, now)
+
+
+def _claim_in_python(project: Project, reviewer, flag: str | None, exclude, now) -> QAPair | None:
     held = QAPair.objects.filter(project=project, status=PairStatus.PENDING, claimed_by=reviewer, lease_expires_at__gte=now)
     if exclude:
         held = held.exclude(pk__in=exclude)
