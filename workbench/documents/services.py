@@ -310,3 +310,62 @@ def _import_stored(job: ImportJob) -> dict:
 
     report = documents_import(project=job.project, files=files(), fields=FieldMap(**job.fields), progress=progress, done=done)
     return {"files_done": len(report.files), "report": report.as_dict()}
+
+
+class DeletionRefused(Exception):
+    """A deletion that would pull rows from under a live generation run; the message is for the user."""
+
+
+def document_deletion_counts(*, document: SourceDocument) -> dict:
+    """What deleting the document removes with it (shown before anyone confirms)."""
+    from workbench.generation.models import QAPair  # apps above this one, not when the module loads
+    from workbench.review.models import ReviewDecision
+
+    pairs = QAPair.objects.filter(chunk__document=document)
+    return {
+        "chunks": Chunk.objects.filter(document=document).count(),
+        "pairs": pairs.count(),
+        "reviewed": pairs.exclude(status="pending").count(),
+        "decisions": ReviewDecision.objects.filter(pair__chunk__document=document).count(),
+    }
+
+
+def live_run_message(*, project: Project, lock: bool = False) -> str:
+    """Why the project's documents cannot be deleted now ("" when they can): a run of it is live."""
+    from workbench.generation.models import GenerationRun, RunStatus
+
+    live = GenerationRun.objects.filter(
+        project=project, status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DISPATCH_FAILED]
+    )
+    run = (live.select_for_update() if lock else live).order_by("pk").first()
+    if run is None:
+        return ""
+    return f"Run {run.pk} of project {project.name} is generating; cancel it or let it finish, then delete."
+
+
+@transaction.atomic
+def documents_delete(*, project: Project, document_ids) -> dict:
+    """Delete documents with everything made from them: chunks, generations, pairs and their reviews, flags and audit
+    items. Pairs keep their chunk's exact text (the chunk is protected while a pair or generation holds it), so those go
+    first. Refused while a run of the project is live: its workers would store results for chunks that are gone.
+    Exports already written keep their files."""
+    from workbench.generation.models import Generation, QAPair
+
+    refused = live_run_message(project=project, lock=True)
+    if refused:
+        raise DeletionRefused(refused)
+    documents = SourceDocument.objects.filter(project=project, pk__in=list(document_ids))
+    pairs = QAPair.objects.filter(chunk__document__in=documents)
+    counts = {"documents": documents.count(), "pairs": pairs.count()}
+    pairs.delete()
+    Generation.objects.filter(chunk__document__in=documents).delete()
+    counts["chunks"] = Chunk.objects.filter(document__in=documents).count()
+    documents.delete()
+    return counts
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Delete a project with everything in it (refused while one of its runs is live, as for documents)."""
+    documents_delete(project=project, document_ids=project.documents.values_list("pk", flat=True))
+    project.delete()

@@ -9,4 +9,5 @@ urlpatterns = [
     path("p/<slug:slug>/documents/imports/<int:pk>.json", views.import_status, name="import_status"),
     path("p/<slug:slug>/documents/rechunk", views.rechunk, name="rechunk"),
     path("p/<slug:slug>/documents/<int:pk>/preview", views.document_preview, name="preview"),
+    path("p/<slug:slug>/documents/<int:pk>/delete", views.document_delete, name="delete"),
 ]

@@ -19,7 +19,15 @@ from workbench.documents.forms import ChunkPreviewForm, DocumentUploadForm
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import ImportJob, SourceDocument
 from workbench.documents.selectors import documents_for_project, size_histogram
-from workbench.documents.services import chunk_settings_for, documents_import, import_job_create, project_rechunk
+from workbench.documents.services import (
+    DeletionRefused,
+    chunk_settings_for,
+    document_deletion_counts,
+    documents_delete,
+    documents_import,
+    import_job_create,
+    project_rechunk,
+)
 from workbench.projects.access import get_membership, get_project_for_admin
 
 PREVIEW_CHUNKS_PER_PAGE = 100
@@ -172,3 +180,27 @@ def rechunk(request, slug: str):
         "(pairs keep the chunks they came from).",
     )
     return redirect("documents:list", slug=slug)
+
+
+@login_required
+def document_delete(request, slug: str, pk: int):
+    """Delete one document and what was made from it, after a page that says what goes with it."""
+    project = get_project_for_admin(request, slug)
+    document = get_object_or_404(SourceDocument, project=project, pk=pk)
+    if request.method == "POST":
+        try:
+            counts = documents_delete(project=project, document_ids=[document.pk])
+        except DeletionRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Deleted “{document.title or document.origin_filename or '(untitled)'}”: {counts['chunks']} chunks and "
+                f"{counts['pairs']} pairs with their reviews.",
+            )
+        return redirect("documents:list", slug=project.slug)
+    return render(
+        request,
+        "documents/document_delete.html",
+        {"project": project, "document": document, "counts": document_deletion_counts(document=document)},
+    )

@@ -186,6 +186,22 @@ class ProjectAdmin(ProjectScopedAdmin):
             return True
         return _administers(request, obj) if obj is not None else administers_any(request)
 
+    # Deleting a project goes through the service (what was made from its documents first; refused during a live run).
+    def get_deleted_objects(self, objs, request):
+        from workbench.documents.services import live_run_message  # an app above this one
+
+        deleted, counts, _, _ = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), [m for m in (live_run_message(project=o) for o in objs) if m]
+
+    def delete_model(self, request, obj):
+        from workbench.documents.services import project_delete
+
+        project_delete(project=obj)
+
+    def delete_queryset(self, request, queryset):
+        for project in queryset:
+            self.delete_model(request, project)
+
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
         # A member removed here gives back the pairs they hold, as on the Members page.

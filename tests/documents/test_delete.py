@@ -1,0 +1,81 @@
+"""Deleting a document (its page, the Django admin) or a project (the Django admin): what was made from it goes with
+it (chunks, generations, pairs with their reviews and flags), other documents stay, and nothing is deleted while a run
+of the project is live."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.conftest import PASSWORD
+from tests.factories import make_pairs, make_project
+from workbench.documents.models import Chunk, SourceDocument
+from workbench.generation.models import Generation, GenerationRun, QAPair, RunStatus
+from workbench.projects.models import Project
+from workbench.quality.models import PairFlag
+from workbench.review.models import ReviewDecision
+from workbench.review.services import ReviewInput, pair_claim, pair_review
+
+
+@pytest.fixture
+def two_documents(project, reviewer):
+    doomed = make_pairs(project, 3, with_generation=True, flags_every=2)
+    kept = make_pairs(project, 2, with_generation=True)
+    GenerationRun.objects.filter(project=project).update(status=RunStatus.SUCCEEDED)
+    pair = pair_claim(project=project, reviewer=reviewer)
+    pair_review(pair_id=pair.pk, reviewer=reviewer, data=ReviewInput("approve", pair.version, confirm=True))
+    assert pair.pk == doomed[0].pk
+    return doomed[0].chunk.document, kept[0].chunk.document
+
+
+def test_an_admin_deletes_a_document_with_what_was_made_from_it(client, owner, reviewer, outsider, project, two_documents):
+    doomed, kept = two_documents
+    url = reverse("documents:delete", args=[project.slug, doomed.pk])
+    client.login(username=reviewer.username, password=PASSWORD)
+    assert client.get(url).status_code == 403 and client.post(url).status_code == 403
+    client.login(username=outsider.username, password=PASSWORD)
+    assert client.post(url).status_code == 404
+    client.login(username=owner.username, password=PASSWORD)
+    listing = client.get(reverse("documents:list", args=[project.slug])).content.decode()
+    assert url in listing
+    page = client.get(url).content.decode()
+    assert "<strong>1</strong> chunk," in page and "<strong>3</strong> pairs" in page and "(1 reviewed)" in page
+    assert "<strong>1</strong> review decision " in page
+    done = client.post(url, follow=True)
+    assert "Deleted “문서" in done.content.decode() and "1 chunks and 3 pairs" in done.content.decode()
+    assert not SourceDocument.objects.filter(pk=doomed.pk).exists()
+    assert not Chunk.objects.filter(document_id=doomed.pk).exists()
+    assert not QAPair.objects.filter(chunk__document_id=doomed.pk).exists()
+    assert Generation.objects.count() == 2 and QAPair.objects.count() == 2
+    assert not ReviewDecision.objects.exists() and not PairFlag.objects.exists()
+    assert SourceDocument.objects.filter(pk=kept.pk).exists() and Chunk.objects.filter(document=kept).count() == 1
+
+
+def test_nothing_is_deleted_while_a_run_of_the_project_is_live(client, owner, project, two_documents):
+    doomed, _ = two_documents
+    run = GenerationRun.objects.create(project=project, status=RunStatus.RUNNING)
+    client.login(username=owner.username, password=PASSWORD)
+    page = client.post(reverse("documents:delete", args=[project.slug, doomed.pk]), follow=True).content.decode()
+    assert f"Run {run.pk} of project Korean news is generating" in page
+    admin_page = client.get(reverse("admin:documents_sourcedocument_delete", args=[doomed.pk])).content.decode()
+    assert f"Run {run.pk} of project Korean news is generating" in admin_page
+    client.post(reverse("admin:documents_sourcedocument_delete", args=[doomed.pk]), {"post": "yes"})
+    client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"})
+    assert SourceDocument.objects.filter(pk=doomed.pk).exists() and QAPair.objects.count() == 5
+    assert Project.objects.filter(pk=project.pk).exists()
+
+
+def test_a_superuser_deletes_documents_and_projects_in_the_admin(client, owner, project, two_documents):
+    doomed, kept = two_documents
+    other = make_project(slug="other", admins=[owner])
+    make_pairs(other, 2, with_generation=True)
+    GenerationRun.objects.filter(project=other).update(status=RunStatus.CANCELLED)
+    client.login(username=owner.username, password=PASSWORD)
+    confirm = client.get(reverse("admin:documents_sourcedocument_delete", args=[doomed.pk]))
+    assert confirm.status_code == 200 and "Are you sure" in confirm.content.decode()
+    assert client.post(reverse("admin:documents_sourcedocument_delete", args=[doomed.pk]), {"post": "yes"}).status_code == 302
+    assert not SourceDocument.objects.filter(pk=doomed.pk).exists() and QAPair.objects.filter(project=project).count() == 2
+    assert client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"}).status_code == 302
+    assert not Project.objects.filter(pk=project.pk).exists()
+    assert not SourceDocument.objects.filter(project_id=project.pk).exists() and not ReviewDecision.objects.exists()
+    assert QAPair.objects.filter(project=other).count() == 2  # another project untouched
