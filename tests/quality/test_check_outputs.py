@@ -148,3 +148,28 @@ def test_a_byte_order_mark_is_read_and_an_unwritable_out_is_said(tmp_path):
     assert result.returncode == 0 and json.loads(result.stdout)["id"] == 1
     result = run(tmp_path, None, "--out", str(tmp_path), raw_bytes=line + b"\n")
     assert result.returncode != 0 and f"Cannot write {tmp_path}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`manage.py check_outputs big.jsonl | head -1`: the closed pipe ends the command without a traceback."""
+    lines = [
+        json.dumps(
+            {"id": i, "source": "대한민국은 민주공화국이다.", "output": f"[[Q]] 질문 {i}?\n[[A]] 대한민국은 민주공화국이다."}
+        )
+        for i in range(3000)
+    ]
+    path = tmp_path / "outputs.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "check_outputs", str(path)],
+        cwd=ROOT,
+        env=os.environ | {"DJANGO_SETTINGS_MODULE": "workbench.settings"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = command.stdout.readline()
+    command.stdout.close()  # what `head -1` does after its line
+    stderr = command.stderr.read().decode()
+    command.wait(timeout=300)
+    assert json.loads(first)["id"] == 0
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr[-2000:]

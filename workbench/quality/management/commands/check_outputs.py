@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -79,6 +80,11 @@ class Command(BaseCommand):
                     ensure_ascii=False,
                 )
                 sink.write(line + "\n")
+            sink.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): nothing more is wanted, and nothing went wrong. Later writes of the
+            # interpreter's own (its final flush) go nowhere instead of printing a traceback.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finally:
             if out:
                 sink.close()
