@@ -14,17 +14,41 @@ from workbench.generation.selectors import run_progress
 from workbench.generation.services import generation_run_cancel, generation_run_start
 from workbench.projects.access import get_membership, get_project_for_admin
 
+BATCH_NOTE = {"index": serializers.IntegerField(), "error": serializers.CharField(), "attempts": serializers.IntegerField()}
+WORKER_THROUGHPUT = {
+    "worker": serializers.CharField(),
+    "gpu": serializers.CharField(),
+    "pairs": serializers.IntegerField(),
+    "output_tokens": serializers.IntegerField(),
+    "seconds": serializers.FloatField(),
+    "tokens_per_second": serializers.IntegerField(allow_null=True),
+    "pairs_per_hour": serializers.IntegerField(allow_null=True),
+}
+# Every field `run_progress` answers with (tests/generation/test_api_schema.py keeps the two the same).
 RunSerializer = inline_serializer(
     "RunProgress",
     {
         "id": serializers.IntegerField(),
-        "status": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=RunStatus.choices),
         "samples_done": serializers.IntegerField(),
         "samples_expected": serializers.IntegerField(),
         "percent": serializers.FloatField(),
+        "batches_total": serializers.IntegerField(),
+        "batches_done": serializers.IntegerField(),
+        "batches_failed": serializers.IntegerField(),
         "pairs_per_minute": serializers.FloatField(allow_null=True),
         "eta_seconds": serializers.IntegerField(allow_null=True),
         "error": serializers.CharField(),
+        "preflight_status": serializers.CharField(help_text="pending, passed, failed, inconclusive, or empty"),
+        "notice": serializers.CharField(help_text="Why a queued run waits (no GPU worker answered its model check)."),
+        "failed_batches": inline_serializer("BatchNote", BATCH_NOTE, many=True),
+        "workers": inline_serializer(
+            "WorkerThroughput", WORKER_THROUGHPUT, many=True, help_text="Per worker and GPU: tokens/s and pairs/hour."
+        ),
+        "retrying_batches": inline_serializer("BatchNote", BATCH_NOTE, many=True),
+        "created_at": serializers.DateTimeField(),
+        "started_at": serializers.DateTimeField(allow_null=True),
+        "finished_at": serializers.DateTimeField(allow_null=True),
     },
 )
 
