@@ -488,3 +488,12 @@ def test_validation_warning_when_every_pair_was_left_out_says_so(project, review
     assert manifest["counts"]["total"] == 0 and manifest["counts"]["skipped_same_answer"] == 1
     assert "No validation file: no pair was exported, so there was nothing to split." in manifest["warnings"]
     assert not any("document" in w for w in manifest["warnings"])
+
+
+def test_an_export_with_nothing_approved_says_so_instead_of_an_empty_download(client, project, owner):
+    make_pairs(project, 3)  # pending only
+    response = start_from_the_page(client, project, owner, validation_percent=0)
+    export = Export.objects.get(project=project)
+    page = response.content.decode()
+    assert response.redirect_chain and f"Export {export.pk} has no rows" in page and "approved or edited" in page
+    assert export.manifest["counts"]["total"] == 0

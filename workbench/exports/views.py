@@ -59,6 +59,15 @@ def export_start(request, slug: str):
         export = export_run(
             export_id=export_record(project=project, fmt=form.cleaned_data["format"], options=options, created_by=request.user).pk
         )
+        if not export.manifest["counts"]["total"]:
+            # An empty file downloaded without a word looked like a broken export.
+            wanted = " or ".join(export.manifest.get("options", {}).get("statuses", statuses))
+            messages.warning(
+                request,
+                f"Export {export.pk} has no rows: no pair of this project is {wanted} in a way this format takes. "
+                "Review pairs first; the empty files are listed below.",
+            )
+            return redirect("exports:list", slug=slug)
         if export.manifest.get("warnings"):
             # Something the admin asked for is missing (an empty validation split): say so, files listed below.
             for warning in export.manifest["warnings"]:
