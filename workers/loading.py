@@ -206,15 +206,21 @@ def _resolve(spec: ModelSpec):
     return base_config, adapter_config, tokenizer
 
 
-def preflight(spec: ModelSpec) -> str:
+def preflight(spec: ModelSpec, *, max_new_tokens: int | None = None) -> str:
     """What a run needs before any weights are read: base model, adapter and tokenizer resolve at their revisions (the
-    local directory, or the cache under HF_HUB_OFFLINE), and the adapter fits the base, checked against the base's
-    modules built on the meta device (no memory). Raises ModelLoadError saying what is missing and how to fix it;
-    returns a one-line summary."""
+    local directory, or the cache under HF_HUB_OFFLINE), the adapter fits the base, checked against the base's
+    modules built on the meta device (no memory), and the run's max new tokens leave room for a prompt in the model's
+    context. Raises ModelLoadError saying what is wrong and how to fix it; returns a one-line summary."""
     import torch
     from transformers import AutoModelForCausalLM
 
     base_config, adapter_config, tokenizer = _resolve(spec)
+    context = getattr(base_config, "max_position_embeddings", None)
+    if max_new_tokens and context and max_new_tokens >= context:
+        raise ModelLoadError(
+            f"The project's max new tokens ({max_new_tokens}) fill the whole context of {_where(spec.base_model, spec.base_revision)} "
+            f"({context} tokens): no prompt would fit.\nFix: lower the project's max new tokens (the model card uses 256)."
+        )
     if adapter_config is not None:
         with torch.device("meta"):
             skeleton = AutoModelForCausalLM.from_config(base_config)

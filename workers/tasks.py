@@ -347,7 +347,7 @@ def preflight_run(self, run_id: int) -> None:
     if run is None:
         return  # finished, cancelled or checked already
     try:
-        report = preflight(model_spec(run.parameters))
+        report = preflight(model_spec(run.parameters), max_new_tokens=run.parameters.get("max_new_tokens"))
     except ModelLoadError as exc:
         generation.run_preflight_record(run_id=run_id, worker=worker, status=PreflightStatus.FAILED, report=str(exc))
     except Exception as exc:  # e.g. the hub did not answer in time: the batches will tell; the run goes on

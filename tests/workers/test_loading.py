@@ -132,3 +132,12 @@ def test_adapter_targeting_missing_modules_is_refused(tiny_model, tmp_path):
     adapter = _adapter_copy(tiny_model, tmp_path, target_modules=["q_proj", "c_attn"])
     with pytest.raises(ModelLoadError, match="targets modules the base model does not have: c_attn"):
         load_model(ModelSpec(base_model=tiny_model["base"], adapter=adapter), device="cpu")
+
+
+def test_max_new_tokens_that_fill_the_context_fail_the_model_check(tiny_model):
+    from workers.loading import preflight
+
+    spec = ModelSpec(base_model=tiny_model["base"], adapter=tiny_model["adapter"])
+    assert "layers" in preflight(spec, max_new_tokens=256)  # the tiny model's context is 1,024 tokens
+    with pytest.raises(ModelLoadError, match=r"max new tokens \(1024\) fill the whole context .* \(1024 tokens\)"):
+        preflight(spec, max_new_tokens=1024)
