@@ -11,16 +11,29 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tests.factories import make_pairs
 from workbench.documents import services as documents
 from workbench.documents.importers import FieldMap
-from workbench.documents.models import SourceDocument
+from workbench.documents.models import ImportJob, SourceDocument
 from workbench.exports import services as exports
+from workbench.exports.models import Export
 from workbench.generation.models import PairStatus, QAPair
-from workbench.jobs import JobStatus
+from workbench.jobs import JOB_MAX_ATTEMPTS, JOB_STALE_MARGIN, JobBusy, JobStatus
 
 TEXTS = {
     "첫째.txt": "국회는 국민의 보통·평등·직접·비밀선거에 의하여 선출된 국회의원으로 구성한다.",
     "둘째.txt": "대통령의 임기는 5년으로 하며, 중임할 수 없다.",
     "셋째.txt": "법원은 최고법원인 대법원과 각급법원으로 조직된다.",
 }
+
+
+def _claim_goes_stale(model, pk):
+    """As if the task time limit had passed since the claim: a live task would have been stopped by then."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    model.objects.filter(pk=pk).update(
+        claimed_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + JOB_STALE_MARGIN + 1)
+    )
 
 
 class WorkerKilled(BaseException):
@@ -49,7 +62,10 @@ def test_an_import_left_running_resumes_after_the_files_it_committed(project, ow
     assert job.status == JobStatus.RUNNING and job.files_done == 1
     assert list(SourceDocument.objects.values_list("origin_filename", flat=True)) == ["첫째.txt"]
 
-    done = documents.import_job_run(job_id=job.pk)  # the message delivered again
+    with pytest.raises(JobBusy):  # delivered again at once (the worker process was killed): too early to tell
+        documents.import_job_run(job_id=job.pk)
+    _claim_goes_stale(ImportJob, job.pk)
+    done = documents.import_job_run(job_id=job.pk)  # delivered again once the claim is stale
     assert done.status == JobStatus.DONE and done.files_done == 3
     assert parsed == ["첫째.txt", "둘째.txt", "둘째.txt", "셋째.txt"]  # the first file was not read again
     assert [(f["name"], f["status"], f["documents_created"]) for f in done.report["files"]] == [
@@ -82,7 +98,57 @@ def test_an_export_left_running_is_written_when_its_message_comes_back(project, 
     export.refresh_from_db()
     assert export.status == JobStatus.RUNNING
     monkeypatch.setattr(exports, "export_write", write)
+    _claim_goes_stale(Export, export.pk)
     done = exports.export_run(export_id=export.pk)
     assert done.status == JobStatus.DONE and done.rows_done == 4
     lines = (tmp_path / "exports" / str(export.pk) / "train.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and all(line.startswith('{"messages"') for line in lines)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_worker_keeps_dying_fails_after_its_attempts(project, owner, monkeypatch, settings, tmp_path):
+    """A file that kills the worker every time (out of memory, a crashing reader) is not run for ever."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setattr(documents, "job_send_on_commit", lambda job: None)
+    job = documents.import_job_create(
+        project=project, uploads=[SimpleUploadedFile("첫째.txt", TEXTS["첫째.txt"].encode())], fields=FieldMap(), created_by=owner
+    )
+
+    def killed(name, raw, **kwargs):
+        raise WorkerKilled
+
+    monkeypatch.setattr(documents, "_parse", killed)
+    for _ in range(JOB_MAX_ATTEMPTS):
+        with pytest.raises(WorkerKilled):
+            documents.import_job_run(job_id=job.pk)
+        _claim_goes_stale(ImportJob, job.pk)
+    ended = documents.import_job_run(job_id=job.pk)
+    assert ended.status == JobStatus.FAILED and f"stopped while running this job {JOB_MAX_ATTEMPTS} times" in ended.error
+    assert not (tmp_path / "imports" / str(job.pk)).exists() and not SourceDocument.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_copy_of_the_message_waits_and_then_finds_the_job_done(project, owner, monkeypatch, settings, tmp_path):
+    """A duplicate delivery while the job runs elsewhere does not run it beside the first: the task looks again later."""
+    from workbench.documents.tasks import run_import
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setattr(documents, "job_send_on_commit", lambda job: None)
+    job = documents.import_job_create(
+        project=project, uploads=[SimpleUploadedFile("첫째.txt", TEXTS["첫째.txt"].encode())], fields=FieldMap(), created_by=owner
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, claimed_at=timezone_now(), attempts=1)
+    retried = []
+    monkeypatch.setattr(run_import, "retry", lambda countdown, **kw: retried.append(countdown) or RuntimeError("retry"))
+    with pytest.raises(RuntimeError, match="retry"):
+        run_import.run(job.pk)
+    assert retried and retried[0] > settings.CELERY_TASK_TIME_LIMIT  # looks again once the claim would be stale
+    assert not SourceDocument.objects.exists() and ImportJob.objects.get(pk=job.pk).attempts == 1
+    ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.DONE)
+    assert run_import.run(job.pk) is None  # the later look finds it done and leaves it
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()

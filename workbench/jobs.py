@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from django.apps import apps
 from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 Job = TypeVar("Job", bound=models.Model)
@@ -37,6 +39,18 @@ JOB_TASKS = {
     "quality.ScoringJob": "workbench.quality.tasks.rescore_project",
 }
 NOT_SENT = "Not started yet: the task broker did not take the job"
+# A job's claim is stale (its worker gone) this long after the task time limit; and how often a job whose worker died
+# is run again.
+JOB_STALE_MARGIN = 60
+JOB_MAX_ATTEMPTS = 3
+
+
+class JobBusy(Exception):
+    """Another delivery holds the job, claimed `seconds` before its claim goes stale: look again then."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the job is running elsewhere; looking again in {seconds:.0f} s")
+        self.seconds = seconds
 
 
 def job_send(job: models.Model) -> bool:
@@ -84,15 +98,40 @@ def job_run(
     queryset: models.QuerySet | None = None,
     cleanup: Callable[[], None] | None = None,
 ) -> Job:
-    """Claim the job (queued -> running; with `resume`, a job a lost worker left running too), run `work(job)`, and
-    record how it ended: done with the fields `work` returns, or failed with the error, which is raised again for
-    Celery's log. A job another delivery has claimed, or that has ended, is returned untouched. `cleanup` runs after a
-    claimed job ends, either way (not when the worker is stopped under it: the job is delivered again)."""
+    """Claim the job, run `work(job)`, and record how it ended: done with the fields `work` returns, or failed with the
+    error, which is raised again for Celery's log. `cleanup` runs after a claimed job ends, either way (not when the
+    worker is stopped under it: the job is delivered again).
+
+    A queued job is claimed. With `resume`, so is a running job whose claim is older than the task time limit (its
+    worker is gone: a live task would have been stopped by then); one claimed more recently raises JobBusy, and the
+    task looks again when that claim would be stale (a second copy of the message, or one redelivered at once after
+    its worker was killed, never runs beside the first). Each claim counts an attempt; a job whose workers died
+    JOB_MAX_ATTEMPTS times (a file that crashes the reader, an export that runs out of memory) fails instead of being
+    run once more. A job that has ended is returned untouched."""
+    from django.conf import settings
+
     rows = model.objects.filter(pk=job_id)
-    claimed = rows.filter(status__in=ACTIVE if resume else (JobStatus.QUEUED,)).update(status=JobStatus.RUNNING)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + JOB_STALE_MARGIN)
+    claimable = Q(status=JobStatus.QUEUED)
+    if resume:
+        claimable |= Q(status=JobStatus.RUNNING) & (Q(claimed_at__lt=stale) | Q(claimed_at__isnull=True))
+    claimed = rows.filter(claimable).update(status=JobStatus.RUNNING, attempts=F("attempts") + 1, claimed_at=now)
     job = (queryset if queryset is not None else model.objects).get(pk=job_id)
     if not claimed:
+        if resume and job.status == JobStatus.RUNNING and job.claimed_at is not None:
+            raise JobBusy((job.claimed_at - stale).total_seconds() + 1)
         return job
+    if job.attempts > JOB_MAX_ATTEMPTS:
+        rows.update(
+            status=JobStatus.FAILED,
+            finished_at=now,
+            error=f"The worker stopped while running this job {job.attempts - 1} times (out of memory, or a file that "
+            "crashes its reader?); it is not run again. Nothing of a file it did not finish was written.",
+        )
+        if cleanup is not None:
+            cleanup()
+        return model.objects.get(pk=job_id)
     try:
         rows.update(status=JobStatus.DONE, finished_at=timezone.now(), **work(job))
     except Exception as exc:

@@ -76,6 +76,9 @@ class ImportJob(models.Model):
     report = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Claims by deliveries of its message (workbench.jobs.job_run): a job whose worker died is resumed, a few times.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

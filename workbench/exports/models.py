@@ -32,6 +32,9 @@ class Export(models.Model):
     file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Claims by deliveries of its message (workbench.jobs.job_run): a job whose worker died is resumed, a few times.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
