@@ -65,7 +65,15 @@ def test_nothing_is_deleted_while_a_run_of_the_project_is_live(client, owner, pr
     assert Project.objects.filter(pk=project.pk).exists()
 
 
-def test_a_superuser_deletes_documents_and_projects_in_the_admin(client, owner, project, two_documents):
+def test_a_superuser_deletes_documents_and_projects_in_the_admin(
+    client, owner, project, two_documents, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from workbench.exports.models import Export
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    export = Export.objects.create(project=project, created_by=owner, format="messages", options={})
+    (tmp_path / "exports" / str(export.pk)).mkdir(parents=True)
+    (tmp_path / "exports" / str(export.pk) / "train.jsonl").write_text("{}")
     doomed, kept = two_documents
     other = make_project(slug="other", admins=[owner])
     make_pairs(other, 2, with_generation=True)
@@ -75,7 +83,11 @@ def test_a_superuser_deletes_documents_and_projects_in_the_admin(client, owner, 
     assert confirm.status_code == 200 and "Are you sure" in confirm.content.decode()
     assert client.post(reverse("admin:documents_sourcedocument_delete", args=[doomed.pk]), {"post": "yes"}).status_code == 302
     assert not SourceDocument.objects.filter(pk=doomed.pk).exists() and QAPair.objects.filter(project=project).count() == 2
-    assert client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"}).status_code == 302
+    confirm = client.get(reverse("admin:projects_project_delete", args=[project.pk])).content.decode()
+    assert "2 pairs" in confirm and "1 review decisions" not in confirm  # counts, not every row
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"}).status_code == 302
+    assert not (tmp_path / "exports" / str(export.pk)).exists()  # its files go with it
     assert not Project.objects.filter(pk=project.pk).exists()
     assert not SourceDocument.objects.filter(project_id=project.pk).exists() and not ReviewDecision.objects.exists()
     assert QAPair.objects.filter(project=other).count() == 2  # another project untouched

@@ -8,7 +8,7 @@ from django.urls import path
 from workbench.documents.forms import DocumentUploadForm
 from workbench.documents.importers import FieldMap
 from workbench.documents.models import Chunk, SourceDocument
-from workbench.documents.services import documents_delete, documents_import, import_job_create
+from workbench.documents.services import DeletionRefused, documents_delete, documents_import, import_job_create
 from workbench.projects.access import require_some_project_admin
 from workbench.projects.admin_scope import ProjectScopedAdmin
 from workbench.projects.models import Project
@@ -37,19 +37,26 @@ class SourceDocumentAdmin(ProjectScopedAdmin):
     # Deleting goes through the service, which removes what was made from the documents first (chunks are protected
     # while pairs and generations hold them); the confirmation page lists what goes, and refuses during a live run.
     def get_deleted_objects(self, objs, request):
-        from workbench.documents.services import live_run_message
+        from workbench.documents.services import deletion_summary, live_run_message
 
-        deleted, counts, _, _ = super().get_deleted_objects(objs, request)
+        ids = [o.pk for o in objs]
+        deleted, counts = deletion_summary(documents=SourceDocument.objects.filter(pk__in=ids))
         refused = [m for m in {live_run_message(project=o.project) for o in objs} if m]
         return deleted, counts, set(), refused
 
     def delete_model(self, request, obj):
-        documents_delete(project=obj.project, document_ids=[obj.pk])
+        try:
+            documents_delete(project=obj.project, document_ids=[obj.pk])
+        except DeletionRefused as exc:  # a run started since the confirmation page
+            self.message_user(request, str(exc), messages.ERROR)
 
     def delete_queryset(self, request, queryset):
         for project_id in set(queryset.values_list("project_id", flat=True)):
             project = Project.objects.get(pk=project_id)
-            documents_delete(project=project, document_ids=queryset.filter(project=project).values_list("pk", flat=True))
+            try:
+                documents_delete(project=project, document_ids=queryset.filter(project=project).values_list("pk", flat=True))
+            except DeletionRefused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
 
     def get_urls(self):
         return [path("import/", self.admin_site.admin_view(self.import_view), name="documents_import")] + super().get_urls()

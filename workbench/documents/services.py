@@ -235,6 +235,7 @@ def project_rechunk(*, project: Project) -> dict:
     """Cut every document with the project's current settings. Chunks from earlier settings are retired, not deleted:
     pairs generated from them stay attached to the exact text they came from."""
     settings = chunk_settings_for(project)
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # not beside a deletion of its documents
     documents = SourceDocument.objects.filter(project=project)
     retired = (
         Chunk.objects.filter(document__project=project, is_current=True)
@@ -351,6 +352,8 @@ def documents_delete(*, project: Project, document_ids) -> dict:
     Exports already written keep their files."""
     from workbench.generation.models import Generation, QAPair
 
+    # The project's row first (a run starting or retried, a re-chunk take it too), then its live runs.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
     refused = live_run_message(project=project, lock=True)
     if refused:
         raise DeletionRefused(refused)
@@ -366,6 +369,25 @@ def documents_delete(*, project: Project, document_ids) -> dict:
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
-    """Delete a project with everything in it (refused while one of its runs is live, as for documents)."""
+    """Delete a project with everything in it (refused while one of its runs is live, as for documents), and once
+    that commits the files of its exports and stored uploads, which no row would reach any more."""
+    folders = [Path(django_settings.MEDIA_ROOT) / "exports" / str(pk) for pk in project.exports.values_list("pk", flat=True)]
+    folders += [_job_dir(pk) for pk in project.import_jobs.values_list("pk", flat=True)]
     documents_delete(project=project, document_ids=project.documents.values_list("pk", flat=True))
     project.delete()
+    transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
+
+
+def deletion_summary(*, documents) -> tuple[list[str], dict[str, int]]:
+    """What deleting these documents takes with it, as counts (the admin's confirmation page; listing every row of a
+    large project would take longer than a request may)."""
+    from workbench.generation.models import QAPair
+    from workbench.review.models import ReviewDecision
+
+    counts = {
+        "documents": documents.count(),
+        "chunks": Chunk.objects.filter(document__in=documents).count(),
+        "pairs": QAPair.objects.filter(chunk__document__in=documents).count(),
+        "review decisions": ReviewDecision.objects.filter(pair__chunk__document__in=documents).count(),
+    }
+    return [f"{n:,} {name}" for name, n in counts.items()], counts

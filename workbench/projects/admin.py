@@ -188,15 +188,20 @@ class ProjectAdmin(ProjectScopedAdmin):
 
     # Deleting a project goes through the service (what was made from its documents first; refused during a live run).
     def get_deleted_objects(self, objs, request):
-        from workbench.documents.services import live_run_message  # an app above this one
+        from workbench.documents.models import SourceDocument  # apps above this one
+        from workbench.documents.services import deletion_summary, live_run_message
 
-        deleted, counts, _, _ = super().get_deleted_objects(objs, request)
+        deleted, counts = deletion_summary(documents=SourceDocument.objects.filter(project__in=[o.pk for o in objs]))
+        deleted = [f"{len(objs)} project{'s' if len(objs) != 1 else ''}: {', '.join(o.name for o in objs)}", *deleted]
         return deleted, counts, set(), [m for m in (live_run_message(project=o) for o in objs) if m]
 
     def delete_model(self, request, obj):
-        from workbench.documents.services import project_delete
+        from workbench.documents.services import DeletionRefused, project_delete
 
-        project_delete(project=obj)
+        try:
+            project_delete(project=obj)
+        except DeletionRefused as exc:  # a run started since the confirmation page
+            self.message_user(request, str(exc), messages.ERROR)
 
     def delete_queryset(self, request, queryset):
         for project in queryset:
