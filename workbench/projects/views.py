@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -16,6 +17,7 @@ from workbench.projects.selectors import projects_for_user
 log = logging.getLogger(__name__)
 
 # A probe asks often and gives up after a few seconds: a broker that does not connect within this is down for it.
+BROKER_CHECK_EVERY_SECONDS = 10
 BROKER_CHECK_TIMEOUT_SECONDS = 2
 
 
@@ -51,7 +53,22 @@ def _database_state() -> str:
     return "ok"
 
 
+_broker_seen: tuple[float, str] = (0.0, "")  # (monotonic time, state) of the last broker check
+
+
 def _broker_state() -> str:
+    """The broker's state, checked at most every BROKER_CHECK_EVERY_SECONDS per web process (a probe every second must
+    not open a broker connection, and wait its timeout, every second while the broker is away)."""
+    global _broker_seen
+    seen_at, state = _broker_seen
+    if state and time.monotonic() - seen_at < BROKER_CHECK_EVERY_SECONDS:
+        return state
+    state = _broker_check()
+    _broker_seen = (time.monotonic(), state)
+    return state
+
+
+def _broker_check() -> str:
     from workbench.celery import app
 
     timeouts = {"socket_connect_timeout": BROKER_CHECK_TIMEOUT_SECONDS, "socket_timeout": BROKER_CHECK_TIMEOUT_SECONDS}
@@ -67,8 +84,11 @@ def _broker_state() -> str:
 
 @require_GET
 def healthz(request):
-    """Readiness: 200 when the database and the task broker both answer, 503 naming what is down. Unauthenticated,
-    so it says only "ok" or "down" per component (the log has the reason)."""
+    """Readiness: 503 when the database does not answer (no page can be served); 200 otherwise, with the task broker's
+    state: without the broker the web tier still serves review, and queues runs, imports and exports for the dispatch
+    sweep, so a load balancer must not take every web node out for it ("degraded"). Unauthenticated, so it says only
+    "ok" or "down" per component (the log has the reason)."""
     components = {"database": _database_state(), "broker": _broker_state()}
-    down = [name for name, state in components.items() if state != "ok"]
-    return JsonResponse({"status": "down" if down else "ok", **components}, status=503 if down else 200)
+    if components["database"] != "ok":
+        return JsonResponse({"status": "down", **components}, status=503)
+    return JsonResponse({"status": "ok" if components["broker"] == "ok" else "degraded", **components})
