@@ -92,3 +92,18 @@ def test_django_404_messages_become_not_found_in_the_api(rf):
 
     response = api_exception_handler(Http404("No ImportJob matches the given query."), {"request": None})
     assert response.status_code == 404 and response.data == {"detail": "Not found."}
+
+
+def test_a_suspicious_request_in_an_api_view_is_a_json_400_not_a_server_error(rf, caplog):
+    """SuspiciousOperation (a multipart body that sends Django's parser in circles, a bad header) is the client's error:
+    400, logged under django.security as Django logs it, not a 500 for the operators' error reporting."""
+    from django.core.exceptions import SuspiciousMultipartForm
+    from rest_framework.request import Request
+
+    request = Request(rf.post("/api/projects/x/documents"))
+    with caplog.at_level(logging.ERROR):
+        response = api_exception_handler(SuspiciousMultipartForm("The multipart parser got stuck"), {"request": request})
+    assert response.status_code == 400 and json.loads(response.content) == {
+        "detail": "Bad request: the request could not be read."
+    }
+    assert [r.name for r in caplog.records] == ["django.security.SuspiciousMultipartForm"]

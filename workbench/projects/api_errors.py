@@ -5,8 +5,10 @@ off). A client reads `detail` as it does from every other refusal."""
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.core.signals import got_request_exception
 from django.http import Http404, JsonResponse
 from django.utils.log import log_response
@@ -84,6 +86,10 @@ def api_exception_handler(exc, context):
     if response is not None:
         return response
     request = getattr(context.get("request"), "_request", None)
+    if isinstance(exc, SuspiciousOperation):
+        # A malformed request (a broken multipart body, say): the client's error, logged where Django logs it, as 400.
+        logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
+        return JsonResponse({"detail": "Bad request: the request could not be read."}, status=400)
     set_rollback()
     got_request_exception.send(sender=None, request=request)
     response = JsonResponse({"detail": SERVER_ERROR}, status=500)
