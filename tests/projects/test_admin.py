@@ -196,8 +196,8 @@ def _change(client, project, **overrides):
 def test_settings_that_would_break_imports_or_the_queue_are_refused(client, owner, project):
     client.login(username="owner", password=PASSWORD)
     for overrides, field, message in [
-        ({"chunk_unit": "tokens", "tokenizer": ""}, "tokenizer", "need a tokenizer"),
-        ({"chunk_unit": "tokens", "tokenizer": "/nonexistent/tokenizer.json"}, "tokenizer", "could not be loaded"),
+        ({"chunk_unit": "tokens", "tokenizer": ""}, "chunk_unit", "need a tokenizer"),
+        ({"chunk_unit": "tokens", "tokenizer": "/nonexistent/tokenizer.json"}, "chunk_unit", "could not be loaded"),
         ({"lease_seconds": "99999999999999"}, "lease_seconds", "less than or equal to 86400"),
     ]:
         response = _change(client, project, **overrides)
@@ -280,6 +280,13 @@ def test_a_staff_project_admin_changes_their_projects_settings_without_model_per
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     mine.refresh_from_db()
     assert (mine.lease_seconds, mine.chunk_target_size) == (1200, 800)
+    page = client.get(reverse("admin:projects_project_change", args=[mine.pk])).content.decode()
+    assert "memberships-__prefix__" not in page  # no add row: its user search needs the users' view permission
+    assert 'name="base_model"' not in page and 'name="tokenizer"' not in page  # what the workers load: operators'
+    refused = _change(client, mine, base_model="/etc", tokenizer="/etc/passwd", chunk_unit="tokens")
+    assert refused.status_code == 200 and "need a tokenizer" in refused.content.decode()  # the posted one is ignored
+    mine.refresh_from_db()
+    assert (mine.base_model, mine.tokenizer, mine.chunk_unit) != ("/etc", "/etc/passwd", "tokens")
     other = client.get(reverse("admin:projects_project_change", args=[project.pk]), follow=True)
     assert "doesn’t exist" in other.content.decode()
     assert _change(client, project, lease_seconds="1200").status_code in (302, 403)  # redirected away: not changed

@@ -103,6 +103,10 @@ class MembershipFormSet(forms.BaseInlineFormSet):
             raise forms.ValidationError("A project needs at least one admin: make someone else admin first.")
 
 
+def _may_search_users(request) -> bool:
+    return request.user.has_perm("auth.view_user")  # superusers too
+
+
 def _administers(request, project) -> bool:
     return project is not None and projects_administered_by(request.user).filter(pk=project.pk).exists()
 
@@ -118,7 +122,14 @@ class MembershipInline(admin.TabularInline):
         return super().has_view_permission(request, obj) or _administers(request, obj)
 
     def has_add_permission(self, request, obj=None):
-        return super().has_add_permission(request, obj) or _administers(request, obj)
+        # Adding needs the user search, which Django allows only with the users' view permission: without it, a
+        # project admin adds members on the project's Members page.
+        return super().has_add_permission(request, obj) or _administers(request, obj) and _may_search_users(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        if _may_search_users(request) or super().has_change_permission(request, obj):
+            return super().get_readonly_fields(request, obj)
+        return ["user"]  # a project admin by membership alone changes roles and removes members here
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) or _administers(request, obj)
@@ -179,6 +190,24 @@ class ProjectAdmin(ProjectScopedAdmin):
             raise
         obj.pk, obj.created_at, obj.created_by = created.pk, created.created_at, created.created_by
         obj._state.adding = False
+
+    # Which model and files the workers load, and which tokenizer the web host reads, stay with those granted the
+    # permission to change projects (operators): a project admin by membership alone changes the rest.
+    MODEL_SOURCES = [
+        "adapter_preset",
+        "base_model",
+        "base_model_revision",
+        "adapter",
+        "adapter_revision",
+        "tokenizer",
+        "embedding_model",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not super().has_change_permission(request, obj):
+            fields += self.MODEL_SOURCES
+        return fields
 
     def has_change_permission(self, request, obj=None):
         # A project's admins change its settings (the app has no settings page of its own).

@@ -147,8 +147,11 @@ class Project(models.Model):
         if self.chunk_unit != ChunkUnit.TOKENS:
             return
         if not self.tokenizer.strip():
+            # On the chunk unit: the Tokenizer field may not be on the form of whoever switches the unit.
             raise ValidationError(
-                {"tokenizer": "Token-measured chunks need a tokenizer: a tokenizer.json file, a model directory or a hub id."}
+                {
+                    "chunk_unit": "Token-measured chunks need a tokenizer (the Tokenizer field): a tokenizer.json file, a model directory or a hub id."
+                }
             )
         if self.tokenizer.startswith(("/", ".", "~")) or self.tokenizer.endswith(".json"):
             # A local tokenizer is loaded now (a hub id only when chunks are cut, where the hub may be reachable).
@@ -158,7 +161,7 @@ class Project(models.Model):
                 _load_tokenizer(self.tokenizer)
             except Exception as exc:
                 error = ChunkSettingsError(f"{type(exc).__name__}: {exc}")
-                raise ValidationError({"tokenizer": f"This tokenizer could not be loaded ({error})."[:600]}) from exc
+                raise ValidationError({"chunk_unit": f"The tokenizer could not be loaded ({error})."[:600]}) from exc
 
     def save(self, *args, **kwargs):
         # Browsers submit textareas with "\r\n": a template saved that way would send the model another prompt.
