@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.generation.test_dispatch import _broker_pools_dropped, broker_down, broker_up, project_with_chunks  # noqa: F401
 from workbench.documents.models import Chunk, SourceDocument
-from workbench.generation.models import GenerationRun
+from workbench.generation.models import GenerationRun, RunStatus
 
 
 @pytest.mark.parametrize("size", ["-3", "0"])
@@ -26,15 +29,13 @@ def test_an_unknown_project_is_named(db):
 def test_with_the_broker_down_the_run_is_made_once_and_said_to_start_later(transactional_db, owner, tiny_model, monkeypatch):
     """The run exists and the dispatch sweep sends it once the broker answers: the command says so and succeeds, so that
     a script does not start the same run a second time."""
-    import io
-
-    from tests.generation.test_dispatch import _broker_pools_dropped, broker_down, project_with_chunks  # noqa: F401
-    from workbench.generation.models import RunStatus
-
     project, _ = project_with_chunks(owner, tiny_model, 2)
     broker_down(monkeypatch)
     out, err = io.StringIO(), io.StringIO()
-    call_command("generate", "--project", project.slug, stdout=out, stderr=err)
+    try:
+        call_command("generate", "--project", project.slug, stdout=out, stderr=err)
+    finally:
+        broker_up(monkeypatch)  # the app's pool made for the dead broker goes with it
     (run,) = GenerationRun.objects.filter(project=project)
     assert run.status == RunStatus.DISPATCH_FAILED
     assert f"Run {run.pk} is created but not started yet" in err.getvalue() and "Do not start it again" in err.getvalue()
