@@ -14,6 +14,20 @@ import textwrap
 
 from tests.conftest import ROOT
 
+
+def run_on_sqlite(script: str, tmp_path) -> dict:
+    """Run a script in a process of its own on an SQLite database in tmp_path; the JSON its last line prints."""
+    env = os.environ | {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
+        "WORKBENCH_DATA_DIR": str(tmp_path),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings",
+    }
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 SQLITE_QUEUE = textwrap.dedent("""
     import json
 
@@ -67,15 +81,7 @@ SQLITE_QUEUE = textwrap.dedent("""
 
 
 def test_claim_skip_decide_and_undo_on_sqlite(tmp_path):
-    env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
-        "WORKBENCH_DATA_DIR": str(tmp_path),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DJANGO_SETTINGS_MODULE": "workbench.settings",
-    }
-    result = subprocess.run([sys.executable, "-c", SQLITE_QUEUE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(SQLITE_QUEUE, tmp_path)
     a, b, c, d = out["ids"]
     assert out["vendor"] == "sqlite"
     assert out["reload"] == [a, a]  # a reload gives back the held pair
@@ -139,17 +145,7 @@ SQLITE_BESIDE_A_WRITER = textwrap.dedent("""
 def test_decisions_wait_for_a_worker_holding_the_write_lock_instead_of_failing(tmp_path):
     """On SQLite a decision made while the GPU worker stores results waits for the worker's transaction and is recorded
     ("database is locked" at once was a 500 in the review page)."""
-    env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
-        "WORKBENCH_DATA_DIR": str(tmp_path),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DJANGO_SETTINGS_MODULE": "workbench.settings",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SQLITE_BESIDE_A_WRITER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(SQLITE_BESIDE_A_WRITER, tmp_path)
     assert out["vendor"] == "sqlite"
     assert out["decided"] == ["approved", "rejected", "pending"]
     assert out["after_writer"] == [True, True, True]  # each waited for the writer's commit
@@ -193,15 +189,5 @@ SQLITE_CLAIMS_AT_ONCE = textwrap.dedent("""
 
 def test_claims_of_one_reviewer_at_once_lease_one_pair_on_sqlite(tmp_path):
     """Two tabs (or a double click) asking for the next pair at the same moment get the same pair, not one each."""
-    env = os.environ | {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'workbench.sqlite3'}",
-        "WORKBENCH_DATA_DIR": str(tmp_path),
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DJANGO_SETTINGS_MODULE": "workbench.settings",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SQLITE_CLAIMS_AT_ONCE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(SQLITE_CLAIMS_AT_ONCE, tmp_path)
     assert out["answers"] == 8 and len(out["got"]) == 1 and out["held"] == out["got"]
