@@ -53,6 +53,15 @@ class JobBusy(Exception):
         self.seconds = seconds
 
 
+def job_task(task, run: Callable[..., object], **job_id: int) -> None:
+    """The body of a job's Celery task (bound, unlimited retries): run the job, and when another delivery holds it,
+    look again once that claim would be stale."""
+    try:
+        run(**job_id)
+    except JobBusy as busy:
+        raise task.retry(countdown=busy.seconds) from None
+
+
 def job_send(job: models.Model) -> bool:
     """Send the job's task. When the broker does not take it, the job stays queued with the reason in its `error` (on
     the row and on `job`), and the sweep sends it later; nothing was lost. True when sent."""
