@@ -94,6 +94,9 @@ def generate_batch(self, batch_id: int) -> None:
     if batch is None:
         if generation.batch_held_by_live_worker(batch_id=batch_id):  # look again once its heartbeat could be stale
             raise self.retry(countdown=settings.GENERATION_STALE_SECONDS)
+        # Its holder's heartbeat may have gone stale between the two looks: claim once more before leaving it.
+        batch = generation.batch_claim(batch_id=batch_id, worker=worker)
+    if batch is None:
         return  # finished already, or its run was cancelled (or a worker took it over from its batch before)
     if batch.attempts > settings.GENERATION_MAX_ATTEMPTS:
         generation.batch_fail_exhausted(batch_id=batch_id)

@@ -17,3 +17,5 @@ def test_the_run_progress_schema_names_every_field_the_api_answers(owner, projec
     assert set(components["RunProgress"]["properties"]) == set(answered)
     assert set(components["RunProgress"]["required"]) == set(answered)
     assert components["RunProgress"]["properties"]["workers"]["items"]["$ref"].endswith("/WorkerThroughput")
+    batches = components["RunProgress"]["properties"]
+    assert batches["failed_batches"]["items"] == batches["retrying_batches"]["items"]  # one BatchNote component

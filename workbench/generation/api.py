@@ -14,16 +14,23 @@ from workbench.generation.selectors import run_progress
 from workbench.generation.services import generation_run_cancel, generation_run_start
 from workbench.projects.access import get_membership, get_project_for_admin
 
-BATCH_NOTE = {"index": serializers.IntegerField(), "error": serializers.CharField(), "attempts": serializers.IntegerField()}
-WORKER_THROUGHPUT = {
-    "worker": serializers.CharField(),
-    "gpu": serializers.CharField(),
-    "pairs": serializers.IntegerField(),
-    "output_tokens": serializers.IntegerField(),
-    "seconds": serializers.FloatField(),
-    "tokens_per_second": serializers.IntegerField(allow_null=True),
-    "pairs_per_hour": serializers.IntegerField(allow_null=True),
-}
+
+class BatchNoteSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+
+
+class WorkerThroughputSerializer(serializers.Serializer):
+    worker = serializers.CharField()
+    gpu = serializers.CharField()
+    pairs = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    seconds = serializers.FloatField()
+    tokens_per_second = serializers.IntegerField(allow_null=True)
+    pairs_per_hour = serializers.IntegerField(allow_null=True)
+
+
 # Every field `run_progress` answers with (tests/generation/test_api_schema.py keeps the two the same).
 RunSerializer = inline_serializer(
     "RunProgress",
@@ -41,11 +48,9 @@ RunSerializer = inline_serializer(
         "error": serializers.CharField(),
         "preflight_status": serializers.CharField(help_text="pending, passed, failed, inconclusive, or empty"),
         "notice": serializers.CharField(help_text="Why a queued run waits (no GPU worker answered its model check)."),
-        "failed_batches": inline_serializer("BatchNote", BATCH_NOTE, many=True),
-        "workers": inline_serializer(
-            "WorkerThroughput", WORKER_THROUGHPUT, many=True, help_text="Per worker and GPU: tokens/s and pairs/hour."
-        ),
-        "retrying_batches": inline_serializer("BatchNote", BATCH_NOTE, many=True),
+        "failed_batches": BatchNoteSerializer(many=True),
+        "workers": WorkerThroughputSerializer(many=True, help_text="Per worker and GPU: tokens/s and pairs/hour."),
+        "retrying_batches": BatchNoteSerializer(many=True),
         "created_at": serializers.DateTimeField(),
         "started_at": serializers.DateTimeField(allow_null=True),
         "finished_at": serializers.DateTimeField(allow_null=True),
