@@ -19,6 +19,7 @@ from workbench.documents.models import Chunk, ImportJob, SourceDocument
 from workbench.documents.text import normalize_text
 from workbench.jobs import job_run, job_send_on_commit
 from workbench.projects.models import Project
+from workbench.projects.services import project_lock
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def project_rechunk(*, project: Project) -> dict:
     """Cut every document with the project's current settings. Chunks from earlier settings are retired, not deleted:
     pairs generated from them stay attached to the exact text they came from."""
     settings = chunk_settings_for(project)
-    Project.objects.select_for_update().filter(pk=project.pk).first()  # not beside a deletion of its documents
+    project_lock(project.pk)  # not beside a deletion of its documents
     documents = SourceDocument.objects.filter(project=project)
     retired = (
         Chunk.objects.filter(document__project=project, is_current=True)
@@ -353,7 +354,7 @@ def documents_delete(*, project: Project, document_ids) -> dict:
     from workbench.generation.models import Generation, QAPair
 
     # The project's row first (a run starting or retried, a re-chunk take it too), then its live runs.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    project_lock(project.pk)
     refused = live_run_message(project=project, lock=True)
     if refused:
         raise DeletionRefused(refused)

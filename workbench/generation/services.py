@@ -29,6 +29,7 @@ from workbench.generation.models import (
 from workbench.generation.parsing import parse_output
 from workbench.projects.models import Project
 from workbench.projects.prompts import validate_prompt_template
+from workbench.projects.services import project_lock
 
 GPU_TASK = "workers.tasks.generate_batch"
 PREFLIGHT_TASK = "workers.tasks.preflight_run"
@@ -144,11 +145,6 @@ def generation_run_start(*, project: Project, created_by=None, request_key: str 
         return run, False  # the same request, committed first by another process
 
 
-def _lock_project(project_id: int) -> None:
-    """Serialise starting a run with deleting the project's documents (documents_delete takes the same lock)."""
-    Project.objects.select_for_update().filter(pk=project_id).first()
-
-
 @transaction.atomic
 def generation_run_create(
     *,
@@ -159,7 +155,7 @@ def generation_run_create(
     request_key: str = "",
 ) -> GenerationRun:
     """Freeze the parameters, split the chunks into batches, and enqueue them once the transaction commits."""
-    _lock_project(project.pk)  # a deletion of the project's documents waits, or this waits for it
+    project_lock(project.pk)  # a deletion of the project's documents waits, or this waits for it
     validate_prompt_template(project.prompt_template)
     if chunks is None:
         chunks = list(
@@ -449,7 +445,7 @@ def generation_run_retry(*, run: GenerationRun) -> GenerationRun:
     does not answer. A batch resumed moments after its run was cancelled may still have its old worker on it until
     that worker's next store; both then store into the same (chunk, sample) keys, so nothing is written twice and
     progress is recounted from the rows."""
-    _lock_project(run.project_id)
+    project_lock(run.project_id)
     run = GenerationRun.objects.select_for_update().get(pk=run.pk)
     if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.DISPATCH_FAILED):
         raise ValidationError(

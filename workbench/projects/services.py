@@ -84,9 +84,15 @@ class MembershipError(ValidationError):
     pass
 
 
+def project_lock(project_id: int) -> None:
+    """Take the project's row lock until the transaction ends: what must not interleave within one project takes it
+    (membership changes, so two admins demoting each other leave one; deleting documents against starting, retrying a
+    run or re-chunking)."""
+    Project.objects.select_for_update().filter(pk=project_id).first()
+
+
 def _lock_memberships(project: Project) -> None:
-    """Serialise membership changes of one project (two admins demoting each other must not leave none)."""
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    project_lock(project.pk)
 
 
 def _check_an_admin_remains(project: Project) -> None:
