@@ -100,7 +100,7 @@ def build_cases(seed: int = 11) -> list[dict]:
     cases = []
     used_topics: set[str] = set()
 
-    def add(source, output, finish, labels, kind):
+    def add(source, output, finish, labels, kind, only=None):
         cases.append(
             {
                 "id": len(cases),
@@ -110,6 +110,7 @@ def build_cases(seed: int = 11) -> list[dict]:
                 "labels": sorted(labels),
                 "kind": kind,
             }
+            | ({"only": only} if only else {})
         )
 
     def good_pair(chunk):
@@ -181,6 +182,7 @@ def build_cases(seed: int = 11) -> list[dict]:
             phrase = topic(a, rng) + "입니다"
             add(chunk, f"[[Q]] {q}\n[[A]] " + " ".join([phrase] * rng.randint(5, 12)) + ".", "stop", ["repetition"], "loop")
     substance_cases([c for c in chunks() if sentences(c)], random.Random(seed + 1), add)
+    in_chunk_cases([c for c in chunks() if len(sentences(c)) >= 2], random.Random(seed + 2), add)
     return cases
 
 
@@ -303,6 +305,64 @@ def substance_cases(chunks_: list[str], rng: random.Random, add) -> None:
             add(chunk, f"[[Q]] {q}\n[[A]] {_reword_answer(sentence, rng)}", "stop", [], "good, reworded answer")
 
 
+# --- facts of the chunk in the wrong place --------------------------------------------------------------------------
+# Every word of such an answer is in the chunk, but one noun comes from another sentence: "국회의장은 …" where the
+# sentence says "대통령은 …". These cases are judged for `unsupported` only (`only`), so the other flags' figures keep
+# their meaning; the clean answers beside them join two of the chunk's sentences or frame one, as models do.
+_PARTICLES = {"JKS", "JKO", "JX", "JKG", "JKB"}
+_JOINS = (("한다.", "하고,"), ("된다.", "되고,"), ("있다.", "있고,"), ("없다.", "없고,"), ("이다.", "이고,"))
+_FRAMES = ("문서에 따르면, ", "본문에 의하면 ", "이 조항에서는 ", "해당 내용을 보면, ")
+
+
+def _noun_slots(sentence: str) -> list[tuple[str, str, int]]:
+    """(noun, particle, start) for each noun of two or more Hangul letters followed at once by a particle."""
+    from workbench.quality.korean import morphemes
+
+    found = morphemes(sentence)
+    out = []
+    for (form, tag, start, length), (p_form, p_tag, p_start, _) in zip(found, found[1:]):
+        if tag in ("NNG", "NNP") and len(form) >= 2 and re.fullmatch(r"[가-힣]+", form):
+            if p_tag in _PARTICLES and p_start == start + length and sentence[start : start + length] == form:
+                out.append((form, p_form, start))
+    return out
+
+
+def in_chunk_cases(chunks_: list[str], rng: random.Random, add) -> None:
+    for chunk in chunks_ * 2:
+        sents = sentences(chunk)
+        i = rng.randrange(len(sents))
+        sentence = sents[i]
+        roll = rng.random()
+        if roll < 0.5:
+            slots = _noun_slots(sentence)
+            others = {(form, particle) for s in sents if s != sentence for form, particle, _ in _noun_slots(s)}
+            choices = [
+                (form, start, other)
+                for form, particle, start in slots
+                for other, other_particle in sorted(others)
+                if other_particle == particle and other not in sentence and form not in other and other not in form
+            ]
+            if not choices:
+                continue
+            form, start, other = rng.choice(choices)
+            swapped = sentence[:start] + other + sentence[start + len(form) :]
+            q = f"{topic(sentence, rng)}에 대해 알려 주세요."
+            answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
+            add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], "noun from another sentence", ["unsupported"])
+        elif roll < 0.8 and i + 1 < len(sents):
+            first, second = sentence, sents[i + 1]
+            join = next(((e, j) for e, j in _JOINS if first.endswith(e)), None)
+            if join and rng.random() < 0.6:
+                answer = first[: -len(join[0])] + join[1] + " " + polite(second)
+            else:
+                answer = polite(first) + " " + polite(second)
+            q = f"{topic(first, rng)}에 관해 설명해 주세요."
+            add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", [], "good, two sentences", ["unsupported"])
+        else:
+            q = f"{topic(sentence, rng)}은 무엇인가요?"
+            add(chunk, f"[[Q]] {q}\n[[A]] {rng.choice(_FRAMES)}{polite(sentence)}", "stop", [], "good, framed", ["unsupported"])
+
+
 def evaluate(cases: list[dict]) -> dict:
     from workbench.quality.filters import DuplicateIndex, assess
 
@@ -330,7 +390,7 @@ def evaluate(cases: list[dict]) -> dict:
             tp = fp = fn = 0
             misses = []
             for case, flags in zip(cases, predicted):
-                if not keep(case):
+                if not keep(case) or flag not in case.get("only", FLAGS):
                     continue
                 want, got = flag in case["labels"], flag in flags
                 tp += want and got

@@ -375,6 +375,49 @@ def test_a_number_of_the_source_stating_another_fact_is_unsupported():
         assert "unsupported" not in names(clean, source=ARTICLES), clean
 
 
+CONSTITUTION = (
+    "제66조 ① 대통령은 국가의 원수이며, 외국에 대하여 국가를 대표한다.\n"
+    "제48조 국회는 의장 1인과 부의장 2인을 선출한다. 국회의장은 국회를 대표하고 의사를 정리한다.\n"
+    "제9조 국가는 전통문화의 계승·발전과 민족문화의 창달에 노력하여야 한다."
+)
+
+
+def test_a_noun_of_the_chunk_in_another_sentences_place_is_unsupported():
+    # Every word is in the chunk; 국회의장 is not the one the sentence restated says represents the state.
+    result = assess(
+        CONSTITUTION, "[[Q]] 국가의 원수는 누구인가요?\n[[A]] 국회의장은 국가의 원수이며, 외국에 대하여 국가를 대표합니다."
+    )
+    (flag,) = [f for f in result.flags if f.name == "unsupported"]
+    assert [(m["text"], m["kind"]) for m in flag.details["missing"]] == [("국회의장", "misplaced")]
+    assert result.answer[flag.details["missing"][0]["start"] : flag.details["missing"][0]["end"]] == "국회의장"
+    assert flag.reason == "Not in the source's sentence it restates: “국회의장”."
+    # In the middle of a sentence, across its punctuation (계승·발전) and with the ending reworded.
+    swapped = "[[Q]] 국가는 무엇에 노력하나요?\n[[A]] 제9조 국가는 국회의 계승·발전과 민족문화의 창달에 노력해야 합니다."
+    assert [m["text"] for f in assess(CONSTITUTION, swapped).flags for m in f.details.get("missing", [])] == ["국회"]
+
+
+def test_nouns_of_other_sentences_joined_or_asked_about_stay_clean():
+    for clean in (
+        "[[Q]] 대통령은 어떤 지위인가요?\n[[A]] 대통령은 국가의 원수이며, 외국에 대하여 국가를 대표합니다.",
+        # Two sentences in one answer, each clause restating its own.
+        "[[Q]] 누가 대표하나요?\n[[A]] 대통령은 외국에 대하여 국가를 대표하고, 국회의장은 국회를 대표합니다.",
+        # A fact of another sentence joined in with its own words: its neighbours are not the restated sentence's.
+        "[[Q]] 대통령은?\n[[A]] 대통령은 국가의 원수이며 국회의장과 달리 외국에 대하여 국가를 대표합니다.",
+        # The question named the noun the answer brings in.
+        "[[Q]] 국회의장과 대통령 중 국가의 원수는?\n[[A]] 국회의장이 아니라 대통령이 국가의 원수이며, 외국에 대하여 국가를 대표합니다.",
+        "[[Q]] 제9조는 무엇을 정하나요?\n[[A]] 문서에 따르면, 국가는 전통문화의 계승·발전과 민족문화의 창달에 노력하여야 합니다.",
+    ):
+        assert "unsupported" not in names(clean, source=CONSTITUTION), clean
+
+
+def test_misplaced_nouns_need_a_sentence_to_be_misplaced_from():
+    # One sentence: a noun missing from it is missing from the chunk, judged as before.
+    one = "대통령은 국가의 원수이며, 외국에 대하여 국가를 대표한다."
+    assert "unsupported" not in names(
+        "[[Q]] 대통령은?\n[[A]] 대통령은 국가의 원수이며, 외국에 대하여 국가를 대표합니다.", source=one
+    )
+
+
 def test_sentences_end_at_a_period_outside_numbers_and_dates():
     text = "부담금은 기준액의 1.5배로 한다. 이 법은 1988. 2. 25.부터 시행한다.\n부칙"
     assert [m.group() for m in _SENTENCE.finditer(text)] == [

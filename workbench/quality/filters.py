@@ -408,9 +408,17 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     score = max(
         0.5 + 0.5 * len(strict_missing) / facts["strict"] if strict_missing else 0.0, noun_share if too_many_nouns else 0.0
     )
-    distinct = list(dict.fromkeys(m["text"] for m in shown))  # each fact named once, however often the answer says it
-    names = ", ".join(f"“{text}”" for text in distinct[:8]) + (f" and {len(distinct) - 8} more" if len(distinct) > 8 else "")
-    return Flag("unsupported", round(min(1.0, score), 3), f"Not found in the source: {names}.", details={"missing": shown})
+    parts = []
+    for kinds, lead in (
+        (("number", "name", "noun"), "Not found in the source"),
+        (("misplaced",), "Not in the source's sentence it restates"),
+    ):
+        # each fact named once, however often the answer says it
+        distinct = list(dict.fromkeys(m["text"] for m in shown if m["kind"] in kinds))
+        if distinct:
+            more = f" and {len(distinct) - 8} more" if len(distinct) > 8 else ""
+            parts.append(f"{lead}: " + ", ".join(f"“{text}”" for text in distinct[:8]) + more + ".")
+    return Flag("unsupported", round(min(1.0, score), 3), " ".join(parts), details={"missing": shown})
 
 
 _DEFAULT_CONFIG = FilterConfig()

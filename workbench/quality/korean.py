@@ -318,6 +318,7 @@ _SPACES = re.compile(r"\s+")
 _NOT_HANGUL = re.compile(r"[^가-힣]")
 _NOT_HANGUL_OR_SPACE = re.compile(r"[^가-힣 ]+")
 _HANGUL_OR_HANJA = re.compile(r"[가-힣]+|[\u4e00-\u9fff]+")
+_NOT_LETTER = re.compile(r"[^가-힣\u4e00-\u9fff]+")
 
 
 # Sentences state their own facts. A period ends one only before a space that no digit follows: "1.5배",
@@ -342,33 +343,44 @@ class SourceFacts:
     def __init__(self, source: str):
         self.compact = _SPACES.sub("", source)
         self.compact_lower = self.compact.lower()
+        self.letters = _NOT_LETTER.sub("", source)
         facts = numeric_facts(source)
         self.numbers = {(v, u) for v, u, _, _ in facts} | {(v, "") for v, _, _, _ in facts}
-        self.sentences = []
+        self.sentences = []  # (Hangul character pairs, numbers by unit, Hangul and Hanja letters) of each sentence
         for m in _SENTENCE.finditer(source):
             by_unit: dict[str, set[str]] = {}
             for v, u, _, _ in numeric_facts(m.group()):
                 by_unit.setdefault(u, set()).add(v)
-            self.sentences.append((_hangul_pairs(m.group()), by_unit))
+            self.sentences.append((_hangul_pairs(m.group()), by_unit, _NOT_LETTER.sub("", m.group())))
         # A number that every sentence stating its unit states (the only 년 of the chunk is 5년) conflicts with none.
-        self.unanimous = {(v, u) for v, u, _, _ in facts if all(v in by_unit[u] for _, by_unit in self.sentences if u in by_unit)}
+        self.unanimous = {
+            (v, u) for v, u, _, _ in facts if all(v in by_unit[u] for _, by_unit, _ in self.sentences if u in by_unit)
+        }
 
-    def conflicting(self, pairs: frozenset[str], value: str, unit: str) -> set[str] | None:
+    def aligned(self, pairs: frozenset[str]) -> list[int] | None:
+        """The sentences an answer's clause restates: the one holding the largest share of its Hangul character pairs,
+        at least ALIGNED_SHARE of them, and those within 0.05 of it. None when no sentence holds enough."""
+        if len(pairs) < 4:
+            return None
+        size = len(pairs)
+        shares = [len(pairs & mine) / size for mine, _, _ in self.sentences]
+        best = max(shares, default=0.0)
+        if best < ALIGNED_SHARE:
+            return None
+        return [i for i, share in enumerate(shares) if share >= best - 0.05]
+
+    def conflicting(self, aligned: list[int] | None, value: str, unit: str) -> set[str] | None:
         """The values the source gives for `unit` in the sentences the answer's sentence is aligned with, when none of
         them is `value`: the number is in the source, but as another fact ("대법원장의 임기는 5년" where the source says
         6년 and 5년 is the president's term). None when aligned with no sentence or when one of them agrees."""
-        if not unit or len(pairs) < 4:
-            return None
-        shares = [(len(pairs & mine) / len(pairs), by_unit) for mine, by_unit in self.sentences]
-        best = max((share for share, _ in shares), default=0.0)
-        if best < ALIGNED_SHARE:
+        if not unit or not aligned:
             return None
         values = set()
-        for share, by_unit in shares:
-            if share >= best - 0.05:
-                if value in by_unit.get(unit, ()):
-                    return None
-                values |= by_unit.get(unit, set())
+        for i in aligned:
+            by_unit = self.sentences[i][1]
+            if value in by_unit.get(unit, ()):
+                return None
+            values |= by_unit.get(unit, set())
         return values or None
 
 
@@ -390,6 +402,13 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
     clauses = None  # the answer's clauses, split when a number needs its own
+    alignments: dict[int, list[int] | None] = {}  # a clause's start: the sentences it restates
+
+    def aligned(clause: tuple[int, int, str]) -> list[int] | None:
+        if clause[0] not in alignments:
+            alignments[clause[0]] = src.aligned(_hangul_pairs(clause[2]))
+        return alignments[clause[0]]
+
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
             continue
@@ -400,8 +419,8 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
                 continue
             if clauses is None:
                 clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
-            pairs = next((_hangul_pairs(clause) for s, e, clause in clauses if s <= start < e), None)
-            if pairs is None or not src.conflicting(pairs, value, unit):
+            clause = next((c for c in clauses if c[0] <= start < c[1]), None)
+            if clause is None or not src.conflicting(aligned(clause), value, unit):
                 continue
         missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
     for m in _LATIN.finditer(answer):
@@ -444,4 +463,64 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
                     continue
                 nouns_missing += 1
                 missing.append({"text": form, "kind": "noun", "start": begin, "end": begin + length})
+    if len(src.sentences) > 1:
+        if clauses is None:
+            clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
+        for clause in clauses:
+            if _NOT_LETTER.sub("", clause[2])[:-3] in src.letters:
+                continue  # the source's own words up to the clause's ending: nothing in it is out of place
+            for fact in _misplaced(src, clause, aligned(clause), covered):
+                if question_compact is None:
+                    question_compact = _SPACES.sub("", question)
+                if fact["text"] not in question_compact:
+                    strict += 1
+                    missing.append(fact)
     return {"missing": missing, "strict": strict, "nouns": nouns, "nouns_missing": nouns_missing}
+
+
+def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int] | None, covered) -> list[dict]:
+    """Nouns of the chunk in the wrong place: the clause restates a sentence of the source, the words on either side of
+    a word are that sentence's own, and the word's noun is not in the sentence but elsewhere in the chunk ("국회의장은
+    국가의 원수이며" where the sentence says "대통령은 국가의 원수이며" and 국회의장 is named in another). A noun the
+    clause adds with its own context (a second fact joined in) has neighbours the sentence lacks and is left alone."""
+    if not aligned:
+        return []
+    here = src.sentences[aligned[0]][2] if len(aligned) == 1 else "\n".join(src.sentences[i][2] for i in aligned)
+    start, _, text = clause
+    words = text.split()
+    letters = _NOT_HANGUL_OR_SPACE.sub("", " ".join(words)).split(" ")
+    found = []
+    end = 0
+    for k, (word, hangul) in enumerate(zip(words, letters)):
+        word_start = text.find(word, end)
+        end = word_start + len(word)
+        if len(hangul) < 2 or hangul in here:
+            continue
+        before = letters[k - 1] if k else ""
+        after = letters[k + 1] if k + 1 < len(letters) else ""
+        if k + 2 == len(letters):
+            after = after[:1]  # the clause's last word carries the ending, which answers change ("진다" → "집니다")
+        if not (before or after) or before not in here or after not in here:
+            continue
+        # Nouns written together are one fact (국회 + 의장: "국회의장"), judged by their parts.
+        runs: list[list[tuple[str, int, int]]] = []
+        for form, tag, offset, length in analyse_word(word):
+            if tag not in ("NNG", "NNP") or not _HANGUL_OR_HANJA.fullmatch(form) or word[offset : offset + length] != form:
+                runs.append([])
+            elif runs and runs[-1] and runs[-1][-1][1] + len(runs[-1][-1][0]) == offset:
+                runs[-1].append((form, offset, length))
+            else:
+                runs.append([(form, offset, length)])
+        for run in runs:
+            if not run:
+                continue
+            first, last = run[0][1], run[-1][1] + run[-1][2]
+            if word[first:last] in here:
+                continue
+            # A part of two letters or more that its sentence lacks and another sentence of the chunk has.
+            if not any(len(form) >= 2 and form not in here and form in src.compact for form, _, _ in run):
+                continue
+            begin = start + word_start + first
+            if not any(s <= begin < e for s, e in covered):
+                found.append({"text": word[first:last], "kind": "misplaced", "start": begin, "end": start + word_start + last})
+    return found
