@@ -8,7 +8,9 @@ answers, answers that repeat the question, outputs cut at random points with fin
 broken formats, paraphrased duplicate questions, answers in English, and degenerate loops; and the substance cases:
 questions reworded as people reword them (synonyms, clause order, endings) with same-frame and same-subject questions
 that are not duplicates, answers with one fact swapped (a number, a date, a name) and clean answers reworded around the
-same facts. `--held-out` evaluates the hand-written set benchmarks/quality_heldout.jsonl instead (see its first line).
+same facts; and, judged for `unsupported` only, answers quoting a sentence with one noun swapped for one of another
+sentence of the chunk or of another document, beside clean answers that join two sentences or frame one. `--held-out`
+evaluates the hand-written set benchmarks/quality_heldout.jsonl instead (see its first line).
 
     python benchmarks/quality_eval.py [--write cases.jsonl] [--held-out]
 """
@@ -183,6 +185,7 @@ def build_cases(seed: int = 11) -> list[dict]:
             add(chunk, f"[[Q]] {q}\n[[A]] " + " ".join([phrase] * rng.randint(5, 12)) + ".", "stop", ["repetition"], "loop")
     substance_cases([c for c in chunks() if sentences(c)], random.Random(seed + 1), add)
     in_chunk_cases([c for c in chunks() if len(sentences(c)) >= 2], random.Random(seed + 2), add)
+    outside_noun_cases([c for c in chunks() if len(sentences(c)) >= 2], random.Random(seed + 3), add)
     return cases
 
 
@@ -361,6 +364,31 @@ def in_chunk_cases(chunks_: list[str], rng: random.Random, add) -> None:
         else:
             q = f"{topic(sentence, rng)}은 무엇인가요?"
             add(chunk, f"[[Q]] {q}\n[[A]] {rng.choice(_FRAMES)}{polite(sentence)}", "stop", [], "good, framed", ["unsupported"])
+
+
+def outside_noun_cases(chunks_: list[str], rng: random.Random, add) -> None:
+    """A noun of a quoted sentence swapped for a noun that another document uses with the same particle and this
+    chunk never uses: a wrong role or title the chunk does not name ("국무총리" for "대통령")."""
+    for chunk in chunks_:
+        if rng.random() >= 0.5:
+            continue
+        sents = sentences(chunk)
+        sentence = rng.choice(sents)
+        other_sentence = rng.choice(sentences(rng.choice(chunks_)))
+        others = {(form, particle) for form, particle, _ in _noun_slots(other_sentence) if form not in chunk}
+        choices = [
+            (form, start, other)
+            for form, particle, start in _noun_slots(sentence)
+            for other, other_particle in sorted(others)
+            if other_particle == particle and form not in other and other not in form
+        ]
+        if not choices:
+            continue
+        form, start, other = rng.choice(choices)
+        swapped = sentence[:start] + other + sentence[start + len(form) :]
+        q = f"{topic(sentence, rng)}에 대해 알려 주세요."
+        answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
+        add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], "noun from another document", ["unsupported"])
 
 
 def evaluate(cases: list[dict]) -> dict:

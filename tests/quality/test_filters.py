@@ -377,6 +377,7 @@ def test_a_number_of_the_source_stating_another_fact_is_unsupported():
 
 CONSTITUTION = (
     "제66조 ① 대통령은 국가의 원수이며, 외국에 대하여 국가를 대표한다.\n"
+    "② 대통령은 국가의 독립·영토의 보전·국가의 계속성과 헌법을 수호할 책무를 진다.\n"
     "제48조 국회는 의장 1인과 부의장 2인을 선출한다. 국회의장은 국회를 대표하고 의사를 정리한다.\n"
     "제9조 국가는 전통문화의 계승·발전과 민족문화의 창달에 노력하여야 한다."
 )
@@ -406,6 +407,22 @@ def test_nouns_of_other_sentences_joined_or_asked_about_stay_clean():
         # The question named the noun the answer brings in.
         "[[Q]] 국회의장과 대통령 중 국가의 원수는?\n[[A]] 국회의장이 아니라 대통령이 국가의 원수이며, 외국에 대하여 국가를 대표합니다.",
         "[[Q]] 제9조는 무엇을 정하나요?\n[[A]] 문서에 따르면, 국가는 전통문화의 계승·발전과 민족문화의 창달에 노력하여야 합니다.",
+    ):
+        assert "unsupported" not in names(clean, source=CONSTITUTION), clean
+
+
+def test_a_noun_the_chunk_lacks_in_place_of_the_sentences_own_is_a_strict_fact():
+    # One common noun missing used to count only beside others; standing in for the sentence's 대통령 it is a wrong title.
+    result = assess(CONSTITUTION, "[[Q]] 국가의 원수는?\n[[A]] 국무총리는 국가의 원수이며, 외국에 대하여 국가를 대표합니다.")
+    (flag,) = [f for f in result.flags if f.name == "unsupported"]
+    assert [(m["text"], m["kind"]) for m in flag.details["missing"]] == [("국무총리", "substituted")]
+    assert flag.reason == "Not found in the source: “국무총리”."
+    # A synonym in the sentence's place (책무 / 의무, 국가 / 나라) is the same fact; a noun added beside the sentence's
+    # words, with no word of the sentence in its place, is judged as a common noun, as before.
+    for clean in (
+        "[[Q]] 책무는?\n[[A]] 대통령은 국가의 독립·영토의 보전·국가의 계속성과 헌법을 수호할 의무를 집니다.",
+        "[[Q]] 대통령은?\n[[A]] 대통령은 나라의 원수이며, 외국에 대하여 국가를 대표합니다.",
+        "[[Q]] 대통령은?\n[[A]] 대통령은 국가의 원수이며, 외국에 대하여 공식적으로 국가를 대표합니다.",
     ):
         assert "unsupported" not in names(clean, source=CONSTITUTION), clean
 

@@ -410,7 +410,7 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     )
     parts = []
     for kinds, lead in (
-        (("number", "name", "noun"), "Not found in the source"),
+        (("number", "name", "noun", "substituted"), "Not found in the source"),
         (("misplaced",), "Not in the source's sentence it restates"),
     ):
         # each fact named once, however often the answer says it

@@ -329,6 +329,9 @@ _SENTENCE = re.compile(r"[^\s](?:[^\n.!?。]|[.!?。](?=\S|\s\d))*[.!?。]?")
 _CLAUSE = re.compile(r"[^\s](?:[^\n.!?。,]|[.!?。,](?=\S|\s\d))*[.!?。,]?")
 # An answer's sentence is aligned with the source sentence that holds this share of its Hangul character pairs.
 ALIGNED_SHARE = 0.6
+# For a noun in another's place, less: the noun itself takes a clause's pairs ("국무총리는" for "대통령은" is 5 of 11),
+# and the words on both sides of it must be the sentence's own besides.
+NOUN_ALIGNED_SHARE = 0.5
 
 
 def _hangul_pairs(text: str) -> frozenset[str]:
@@ -357,15 +360,19 @@ class SourceFacts:
             (v, u) for v, u, _, _ in facts if all(v in by_unit[u] for _, by_unit, _ in self.sentences if u in by_unit)
         }
 
-    def aligned(self, pairs: frozenset[str]) -> list[int] | None:
-        """The sentences an answer's clause restates: the one holding the largest share of its Hangul character pairs,
-        at least ALIGNED_SHARE of them, and those within 0.05 of it. None when no sentence holds enough."""
+    def shares(self, pairs: frozenset[str]) -> list[float]:
+        """The share of an answer clause's Hangul character pairs each sentence holds (none for under four pairs)."""
         if len(pairs) < 4:
-            return None
+            return []
         size = len(pairs)
-        shares = [len(pairs & mine) / size for mine, _, _ in self.sentences]
+        return [len(pairs & mine) / size for mine, _, _ in self.sentences]
+
+    @staticmethod
+    def aligned(shares: list[float], minimum: float = ALIGNED_SHARE) -> list[int] | None:
+        """The sentences an answer's clause restates: the one holding the largest share of its Hangul character pairs,
+        at least `minimum` of them, and those within 0.05 of it. None when no sentence holds enough."""
         best = max(shares, default=0.0)
-        if best < ALIGNED_SHARE:
+        if best < minimum:
             return None
         return [i for i, share in enumerate(shares) if share >= best - 0.05]
 
@@ -402,12 +409,12 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     missing, strict, nouns, nouns_missing = [], 0, 0, 0
     covered = []  # character ranges of the answer already judged as numbers
     clauses = None  # the answer's clauses, split when a number needs its own
-    alignments: dict[int, list[int] | None] = {}  # a clause's start: the sentences it restates
+    clause_shares: dict[int, list[float]] = {}  # a clause's start: the share of its pairs each sentence holds
 
-    def aligned(clause: tuple[int, int, str]) -> list[int] | None:
-        if clause[0] not in alignments:
-            alignments[clause[0]] = src.aligned(_hangul_pairs(clause[2]))
-        return alignments[clause[0]]
+    def aligned(clause: tuple[int, int, str], minimum: float = ALIGNED_SHARE) -> list[int] | None:
+        if clause[0] not in clause_shares:
+            clause_shares[clause[0]] = src.shares(_hangul_pairs(clause[2]))
+        return src.aligned(clause_shares[clause[0]], minimum)
 
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
@@ -463,19 +470,39 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
                     continue
                 nouns_missing += 1
                 missing.append({"text": form, "kind": "noun", "start": begin, "end": begin + length})
-    if len(src.sentences) > 1:
+    if len(src.sentences) > 1 and _NOT_LETTER.sub("", answer)[:-3] not in src.letters:
         if clauses is None:
             clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
         for clause in clauses:
             if _NOT_LETTER.sub("", clause[2])[:-3] in src.letters:
                 continue  # the source's own words up to the clause's ending: nothing in it is out of place
-            for fact in _misplaced(src, clause, aligned(clause), covered):
+            for fact in _misplaced(src, clause, aligned(clause, NOUN_ALIGNED_SHARE), covered):
                 if question_compact is None:
                     question_compact = _SPACES.sub("", question)
-                if fact["text"] not in question_compact:
-                    strict += 1
-                    missing.append(fact)
+                if fact["text"] in question_compact:
+                    continue
+                # A noun counted among the missing common nouns above is now a strict fact.
+                inside = [m for m in missing if m["kind"] == "noun" and fact["start"] <= m["start"] < fact["end"]]
+                if inside:
+                    missing = [m for m in missing if m not in inside]
+                    nouns_missing -= len(inside)
+                strict += 1
+                missing.append(fact)
     return {"missing": missing, "strict": strict, "nouns": nouns, "nouns_missing": nouns_missing}
+
+
+def _replaced(here: str, before: str | None, after: str, size: int) -> str | None:
+    """The letters of about `size` that the sentence has between `before` and `after`: the word the answer's word stands
+    in for; for the clause's first word (`before` None), at the sentence's start. None where there is none. A one-letter
+    neighbour (이, 수, 그, or the first letter kept of a last word) is found anywhere and proves nothing: None."""
+    if len(before if before is not None else after) < 2:
+        return None
+    gap = f"(.{{1,{size + 4}}}?)"
+    pattern = re.escape(before) + gap + re.escape(after) if before is not None else "^" + gap + re.escape(after)
+    for sentence in here.split("\n"):
+        if m := re.search(pattern, sentence):
+            return m.group(1)
+    return None
 
 
 def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int] | None, covered) -> list[dict]:
@@ -517,10 +544,22 @@ def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int
             first, last = run[0][1], run[-1][1] + run[-1][2]
             if word[first:last] in here:
                 continue
-            # A part of two letters or more that its sentence lacks and another sentence of the chunk has.
-            if not any(len(form) >= 2 and form not in here and form in src.compact for form, _, _ in run):
+            # A part of two letters or more that its sentence lacks: another sentence of the chunk has it (misplaced),
+            # or none has, nor a synonym of it (substituted: a wrong title or role in the sentence's own words).
+            parts = [form for form, _, _ in run if len(form) >= 2 and form not in here]
+            if not parts:
+                continue
+            kind = "misplaced" if any(form in src.compact for form in parts) else "substituted"
+            # The sentence's own word in its place: needed for a noun the chunk lacks; a synonym (책무 / 의무) is no
+            # other fact.
+            replaced = _replaced(here, before if k else None, after, len(hangul))
+            if replaced is None and kind == "substituted":
+                continue
+            if replaced is not None and {canonical(form) for form in parts} & {
+                canonical(f) for f, _, _, _ in analyse_word(replaced)
+            }:
                 continue
             begin = start + word_start + first
             if not any(s <= begin < e for s, e in covered):
-                found.append({"text": word[first:last], "kind": "misplaced", "start": begin, "end": start + word_start + last})
+                found.append({"text": word[first:last], "kind": kind, "start": begin, "end": start + word_start + last})
     return found
