@@ -218,6 +218,57 @@ def test_sweep_sends_a_run_that_failed_to_dispatch_once_the_broker_answers(trans
     redis().delete("gpu")
 
 
+def test_two_sweeps_at_once_send_a_model_check_and_an_embedding_check_once(transactional_db, owner, tiny_model, monkeypatch):
+    """Celery beat sends one sweep at a time, but a sweep can outlive its interval, and an operator may run two beats:
+    while one sweep is sending a check, another sweep runs through, and the check still goes out once."""
+    import threading
+
+    from django.db import connection
+
+    from workbench.generation.tasks import dispatch_sweep
+    from workbench.quality.models import EmbeddingDispatch
+
+    project, _ = project_with_chunks(owner, tiny_model, 2)
+    redis().delete("gpu")
+    broker_down(monkeypatch)
+    run = generation.generation_run_create(project=project, created_by=owner, batch_chunks=2)
+    broker_up(monkeypatch)
+    assert run_state(run.pk).preflight_requested_at is None
+    EmbeddingDispatch.objects.create(project=project, pair_ids=[7, 8], error="the broker did not answer")
+
+    real_send = app.send_task
+    others: list[threading.Thread] = []
+
+    def other_sweep():
+        try:
+            dispatch_sweep()
+        finally:
+            connection.close()
+
+    def send_task(name, *args, **kwargs):
+        if name in (generation.PREFLIGHT_TASK, "workers.embeddings.embed_question_duplicates") and len(others) < 2:
+            if not any(t.name == name for t in others):
+                # The other sweep runs while this one is sending; it gets as far as it can in a second.
+                others.append(threading.Thread(target=other_sweep, name=name))
+                others[-1].start()
+                others[-1].join(1.0)
+        return real_send(name, *args, **kwargs)
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    try:
+        dispatch_sweep()
+    finally:
+        for thread in others:
+            thread.join(30)
+    assert len(others) == 2 and not any(t.is_alive() for t in others)
+    tasks = [json.loads(raw)["headers"]["task"] for raw in redis().lrange("gpu", 0, -1)]
+    assert tasks.count(generation.PREFLIGHT_TASK) == 1
+    assert tasks.count("workers.embeddings.embed_question_duplicates") == 1
+    assert tasks.count(generation.GPU_TASK) == 1  # the run's one batch, sent by one of the two
+    assert run_state(run.pk).preflight_requested_at is not None and not EmbeddingDispatch.objects.exists()
+    redis().delete("gpu")
+
+
 def test_sweep_sends_again_messages_the_broker_lost_and_only_those(transactional_db, owner, tiny_model, settings):
     settings.GENERATION_STALE_SECONDS = 60
     project, _ = project_with_chunks(owner, tiny_model, 6)

@@ -493,11 +493,13 @@ def _preflights_send(live_runs) -> list[int]:
         status__in=live_runs, preflight_status=PreflightStatus.PENDING, preflight_requested_at__isnull=True
     )
     for run_id in unsent.values_list("pk", flat=True):
-        if _send_preflight(run_id):
-            GenerationRun.objects.filter(pk=run_id, preflight_requested_at__isnull=True).update(
-                preflight_requested_at=timezone.now()
-            )
-            sent.append(run_id)
+        # Taken with a conditional update before it is sent, in one transaction: a concurrent sweep's update waits for
+        # this one and then takes nothing, so one check goes out; a sweep that dies before its commit leaves it unsent.
+        with transaction.atomic():
+            if not unsent.filter(pk=run_id).update(preflight_requested_at=timezone.now()):
+                continue
+            if _send_preflight(run_id):  # one the broker refused is marked unsent again for the next sweep
+                sent.append(run_id)
     return sent
 
 

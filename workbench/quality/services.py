@@ -136,13 +136,19 @@ def embeddings_dispatch_sweep() -> int:
     from workbench.celery import app
 
     sent = 0
-    for row in EmbeddingDispatch.objects.order_by("pk"):
-        try:
-            app.send_task(EMBED_TASK, args=[row.pair_ids], queue="gpu")
-        except Exception:
-            log.exception("the broker still does not take the embedding check of %d questions", len(row.pair_ids))
-            break
-        row.delete()
+    for pk, pair_ids in EmbeddingDispatch.objects.order_by("pk").values_list("pk", "pair_ids"):
+        # The row is deleted before its message is sent, in one transaction: a concurrent sweep's delete waits for this
+        # one and then deletes (and sends) nothing; a refused message, or a sweep that dies first, keeps the row.
+        with transaction.atomic():
+            deleted, _ = EmbeddingDispatch.objects.filter(pk=pk).delete()
+            if not deleted:
+                continue
+            try:
+                app.send_task(EMBED_TASK, args=[pair_ids], queue="gpu")
+            except Exception:
+                log.exception("the broker still does not take the embedding check of %d questions", len(pair_ids))
+                transaction.set_rollback(True)
+                break
         sent += 1
     return sent
 
