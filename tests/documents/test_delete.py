@@ -91,3 +91,60 @@ def test_a_superuser_deletes_documents_and_projects_in_the_admin(
     assert not Project.objects.filter(pk=project.pk).exists()
     assert not SourceDocument.objects.filter(project_id=project.pk).exists() and not ReviewDecision.objects.exists()
     assert QAPair.objects.filter(project=other).count() == 2  # another project untouched
+
+
+def _everything(project, user):
+    """One row of every kind a project holds: pairs from a run (batch, generations) and imported ones, flags, question
+    bands and an embedding, a review decision made by a bulk action, an audit of it, an export, an import job, a
+    scoring job, an embedding check waiting for the broker."""
+    from workbench.documents.models import ImportJob
+    from workbench.exports.models import Export
+    from workbench.generation.models import GenerationBatch
+    from workbench.quality.models import EmbeddingDispatch, QuestionBand, QuestionEmbedding, ScoringJob
+    from workbench.review.models import Audit, AuditItem, BulkAction
+
+    pairs = make_pairs(project, 3, with_generation=True, flags_every=2) + make_pairs(project, 2)
+    run = GenerationRun.objects.filter(project=project).get()
+    run.status = RunStatus.SUCCEEDED
+    run.save()
+    GenerationBatch.objects.create(run=run, index=0)
+    QuestionBand.objects.create(project=project, pair=pairs[0], band=-1, hash=1)
+    QuestionEmbedding.objects.create(project=project, pair=pairs[1], model="e5", vector=b"\0")
+    EmbeddingDispatch.objects.create(project=project, pair_ids=[pairs[0].pk])
+    action = BulkAction.objects.create(project=project, created_by=user, decision="reject", pair_count=1)
+    decision = ReviewDecision.objects.create(
+        pair=pairs[3], reviewer=user, decision="reject", status_before="pending", status_after="rejected",
+        version_before=1, bulk_action=action,
+    )  # fmt: skip
+    audit = Audit.objects.create(project=project, created_by=user, sample_size=1)
+    AuditItem.objects.create(
+        audit=audit, pair=pairs[3], decision=decision, reviewer=user, pair_version=2, question="q", answer="a"
+    )
+    Export.objects.create(project=project, created_by=user, format="messages", options={})
+    ImportJob.objects.create(project=project)
+    ScoringJob.objects.create(project=project)
+
+
+def _row_counts():
+    from django.apps import apps
+
+    return {m._meta.label: m._base_manager.count() for m in apps.get_models() if m._meta.app_label in WORKBENCH_APPS}
+
+
+WORKBENCH_APPS = {"projects", "documents", "generation", "quality", "review", "exports"}
+
+
+def test_a_deleted_project_leaves_the_database_as_it_was_before_it(owner, reviewer):
+    """Every table, walked as Django's collector walks it (hidden relations too): deleting a project whose rows of
+    every kind exist gives back exactly the row counts from before it was made, and another project keeps its own."""
+    from workbench.documents.services import project_delete
+
+    other = make_project(slug="other", admins=[owner])
+    _everything(other, owner)
+    before = _row_counts()
+    doomed = make_project(slug="doomed", admins=[owner], reviewers=[reviewer])
+    _everything(doomed, owner)
+    assert all(before.values()) and all(n > before[label] for label, n in _row_counts().items()), "a kind of row is missing"
+    project_delete(project=doomed)
+    assert _row_counts() == before
+    assert QAPair.objects.filter(project=other).count() == 5

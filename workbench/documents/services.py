@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from django.conf import settings as django_settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, models, transaction
+from django.db.models.deletion import get_candidate_relations_to_delete
 from django.template.defaultfilters import pluralize
 
 from workbench.documents.chunking import ChunkSettings, ChunkSettingsError, chunk_text, measure_for
@@ -351,7 +352,7 @@ def documents_delete(*, project: Project, document_ids) -> dict:
     items. Pairs keep their chunk's exact text (the chunk is protected while a pair or generation holds it), so those go
     first. Refused while a run of the project is live: its workers would store results for chunks that are gone.
     Exports already written keep their files."""
-    from workbench.generation.models import Generation, QAPair
+    from workbench.generation.models import QAPair
 
     # The project's row first (a run starting or retried, a re-chunk take it too), then its live runs.
     project_lock(project.pk)
@@ -359,13 +360,35 @@ def documents_delete(*, project: Project, document_ids) -> dict:
     if refused:
         raise DeletionRefused(refused)
     documents = SourceDocument.objects.filter(project=project, pk__in=list(document_ids))
-    pairs = QAPair.objects.filter(chunk__document__in=documents)
-    counts = {"documents": documents.count(), "pairs": pairs.count()}
-    pairs.delete()
-    Generation.objects.filter(chunk__document__in=documents).delete()
-    counts["chunks"] = Chunk.objects.filter(document__in=documents).count()
-    documents.delete()
+    counts = {
+        "documents": documents.count(),
+        "pairs": QAPair.objects.filter(chunk__document__in=documents).count(),
+        "chunks": Chunk.objects.filter(document__in=documents).count(),
+    }
+    rows_delete(documents)
     return counts
+
+
+def rows_delete(queryset: models.QuerySet) -> int:
+    """Delete the queryset's rows and every row that depends on them, leaves first, each table in one DELETE filtered
+    by a subquery; rows that only point at them (SET_NULL) are cleared. Django's `delete()` loads every row as a model
+    instance first, which for a large project (a million pairs) outlasts a request and its memory. There are no delete
+    signals in the workbench to skip. PROTECT counts as CASCADE here: the caller deletes on purpose what protects (a
+    chunk's pairs and generations go before the chunk)."""
+    model = queryset.model
+    for m2m in model._meta.many_to_many:
+        through = m2m.remote_field.through
+        if through._meta.auto_created:
+            rows_delete(through._base_manager.filter(**{f"{m2m.m2m_field_name()}__in": queryset.values("pk")}))
+    for relation in get_candidate_relations_to_delete(model._meta):  # as the collector walks them, hidden ones too
+        if relation.on_delete is models.DO_NOTHING:
+            continue
+        dependents = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": queryset.values("pk")})
+        if relation.on_delete is models.SET_NULL:
+            dependents.update(**{relation.field.name: None})
+        else:
+            rows_delete(dependents)
+    return queryset._raw_delete(queryset.db)
 
 
 @transaction.atomic
@@ -375,7 +398,7 @@ def project_delete(*, project: Project) -> None:
     folders = [Path(django_settings.MEDIA_ROOT) / "exports" / str(pk) for pk in project.exports.values_list("pk", flat=True)]
     folders += [_job_dir(pk) for pk in project.import_jobs.values_list("pk", flat=True)]
     documents_delete(project=project, document_ids=project.documents.values_list("pk", flat=True))
-    project.delete()
+    rows_delete(Project.objects.filter(pk=project.pk))
     transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
 
 
