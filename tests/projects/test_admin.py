@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
-from workbench.projects.models import Project, Role
+from tests.factories import make_user
+from workbench.projects.models import Membership, Project, Role
 from workbench.projects.presets import PRESETS
 
 
@@ -297,3 +298,29 @@ def test_a_staff_project_admin_changes_their_projects_settings_without_model_per
     reviewer.save()
     client.login(username="reviewer", password=PASSWORD)
     assert client.get(reverse("admin:projects_project_change", args=[mine.pk])).status_code in (302, 403)
+
+
+def test_two_admins_demoting_each_other_in_the_admin_leave_one(client, owner, project, monkeypatch):
+    """The owner's form was loaded while both were admins; before it is checked, the other admin demotes the owner.
+    The owner's own row, left as shown, is not saved: the check counts the stored role, so the form is refused instead
+    of leaving the project without an admin."""
+    from workbench.projects.admin import MembershipFormSet
+
+    second = make_user("second-admin", is_staff=True)
+    Membership.objects.create(project=project, user=second, role=Role.ADMIN)
+    client.login(username="owner", password=PASSWORD)
+    base = form_data(name=project.name, slug=project.slug, apply_preset="")
+    data = _members_rows(base, project)
+    i = next(i for i in range(int(data["memberships-TOTAL_FORMS"])) if data[f"memberships-{i}-user"] == str(second.pk))
+    data[f"memberships-{i}-role"] = Role.REVIEWER
+    check = MembershipFormSet.clean
+
+    def after_the_other_admin(formset):
+        Membership.objects.filter(project=project, user=owner).update(role=Role.REVIEWER)
+        return check(formset)
+
+    monkeypatch.setattr(MembershipFormSet, "clean", after_the_other_admin)
+    response = client.post(reverse("admin:projects_project_change", args=[project.pk]), data)
+    assert response.status_code == 200 and "at least one admin" in response.content.decode()
+    roles = dict(project.memberships.values_list("user__username", "role"))
+    assert (roles["owner"], roles["second-admin"]) == (Role.REVIEWER, Role.ADMIN)

@@ -10,7 +10,7 @@ from workbench.projects.access import projects_administered_by
 from workbench.projects.admin_scope import ProjectScopedAdmin, administers_any
 from workbench.projects.models import Membership, Project, Role
 from workbench.projects.presets import preset_defaults
-from workbench.projects.services import ProjectAlreadyExists, project_create, slug_for
+from workbench.projects.services import ProjectAlreadyExists, project_create, project_lock, slug_for
 
 SETTINGS_FIELDS = (
     "base_model",
@@ -86,7 +86,11 @@ class MembershipFormSet(forms.BaseInlineFormSet):
         super().clean()
         if self.instance.pk is None or any(self.errors):
             return  # a new project: the one who adds it administers it unless the rows name an admin
-        # The roles after the save: the stored members as the rows change or remove them, and the new rows.
+        # The project's row lock until the admin's transaction commits: another admin's change of the members (here or
+        # on the Members page) lands before this check or after this save, never between. The roles after the save:
+        # the members as stored now, as the rows change or remove them (a row left as it was shown is not saved, so
+        # the stored role stands even where another admin changed it since the page was loaded), and the new rows.
+        project_lock(self.instance.pk)
         roles = dict(self.instance.memberships.values_list("pk", "role"))
         added = []
         for row in self.forms:
@@ -96,7 +100,8 @@ class MembershipFormSet(forms.BaseInlineFormSet):
             if row.cleaned_data.get("DELETE"):
                 roles.pop(stored, None)
             elif stored is not None:
-                roles[stored] = row.cleaned_data.get("role")
+                if row.has_changed():
+                    roles[stored] = row.cleaned_data.get("role")
             else:
                 added.append(row.cleaned_data.get("role"))
         if Role.ADMIN not in [*roles.values(), *added]:
