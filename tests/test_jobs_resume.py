@@ -152,3 +152,41 @@ def timezone_now():
     from django.utils import timezone
 
     return timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_sends_again_a_job_whose_worker_stopped_and_whose_message_is_gone(
+    project, owner, monkeypatch, settings, tmp_path
+):
+    """The single-machine start's filesystem broker does not give back a message taken by a worker that stopped (Redis
+    does, after its visibility timeout): the dispatch sweep queues such a job again once its claim is stale, and the
+    next claim finishes it after the files it committed."""
+    from workbench.celery import app
+    from workbench.jobs import WORKER_STOPPED, jobs_dispatch_sweep
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setattr(documents, "job_send_on_commit", lambda job: None)
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, **kwargs: sent.append((name, args)))
+    uploads = [SimpleUploadedFile(name, text.encode()) for name, text in TEXTS.items()]
+    job = documents.import_job_create(project=project, uploads=uploads, fields=FieldMap(), created_by=owner)
+    parse = documents._parse
+
+    def killed_on_the_second_file(name, raw, **kwargs):
+        if name == "둘째.txt":
+            monkeypatch.setattr(documents, "_parse", parse)
+            raise WorkerKilled
+        return parse(name, raw, **kwargs)
+
+    monkeypatch.setattr(documents, "_parse", killed_on_the_second_file)
+    with pytest.raises(WorkerKilled):
+        documents.import_job_run(job_id=job.pk)
+    assert jobs_dispatch_sweep() == 0 and sent == []  # its claim is recent: the worker may be alive
+    _claim_goes_stale(ImportJob, job.pk)
+    assert jobs_dispatch_sweep() == 1 and sent == [("workbench.documents.tasks.run_import", [job.pk])]
+    queued = ImportJob.objects.get(pk=job.pk)
+    assert queued.status == JobStatus.QUEUED and queued.error == WORKER_STOPPED and queued.files_done == 1
+    assert jobs_dispatch_sweep() == 0 and len(sent) == 1  # sent once
+    done = documents.import_job_run(job_id=job.pk)
+    assert done.status == JobStatus.DONE and done.files_done == 3 and done.error == "" and done.attempts == 2
+    assert sorted(SourceDocument.objects.values_list("origin_filename", flat=True)) == sorted(TEXTS)

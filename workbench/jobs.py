@@ -89,11 +89,28 @@ def job_send_on_commit(job: models.Model) -> None:
     transaction.on_commit(lambda: job_send(job))
 
 
+WORKER_STOPPED = "The worker running this job stopped; it was queued again"
+
+
 def jobs_dispatch_sweep() -> int:
-    """Send again every job whose message the broker did not take. Returns how many were sent."""
+    """Send again every job whose message the broker did not take, and every job whose worker stopped under it: one
+    running with a claim older than the task time limit (a live task would have been stopped by then), whose message
+    no broker gives back soon (the filesystem broker of the single-machine start never does, Redis only after its
+    visibility timeout). Such a job is queued again with a conditional update on that same claim (a worker that claimed
+    it meanwhile keeps it) and sent; the next claim resumes it as a redelivery would. Returns how many were sent."""
+    from django.conf import settings
+
+    stale = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + JOB_STALE_MARGIN)
     sent = 0
     for label in JOB_TASKS:
-        for job in apps.get_model(label).objects.filter(status=JobStatus.QUEUED, error__startswith=NOT_SENT):
+        model = apps.get_model(label)
+        for job in model.objects.filter(status=JobStatus.RUNNING, claimed_at__lt=stale):
+            if model.objects.filter(pk=job.pk, status=JobStatus.RUNNING, claimed_at=job.claimed_at).update(
+                status=JobStatus.QUEUED, error=WORKER_STOPPED
+            ):
+                job.status, job.error = JobStatus.QUEUED, WORKER_STOPPED
+                sent += job_send(job)
+        for job in model.objects.filter(status=JobStatus.QUEUED, error__startswith=NOT_SENT):
             sent += job_send(job)
     return sent
 
@@ -125,7 +142,7 @@ def job_run(
     claimable = Q(status=JobStatus.QUEUED)
     if resume:
         claimable |= Q(status=JobStatus.RUNNING) & (Q(claimed_at__lt=stale) | Q(claimed_at__isnull=True))
-    claimed = rows.filter(claimable).update(status=JobStatus.RUNNING, attempts=F("attempts") + 1, claimed_at=now)
+    claimed = rows.filter(claimable).update(status=JobStatus.RUNNING, attempts=F("attempts") + 1, claimed_at=now, error="")
     job = (queryset if queryset is not None else model.objects).get(pk=job_id)
     if not claimed:
         if resume and job.status == JobStatus.RUNNING and job.claimed_at is not None:
