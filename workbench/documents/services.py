@@ -319,17 +319,19 @@ class DeletionRefused(Exception):
     """A deletion that would pull rows from under a live generation run; the message is for the user."""
 
 
-def document_deletion_counts(*, document: SourceDocument) -> dict:
-    """What deleting the document removes with it (shown before anyone confirms)."""
+def deletion_counts(*, documents) -> dict[str, int]:
+    """What deleting these documents removes with them, counted (shown before anyone confirms; listing every row of a
+    large project would take longer than a request may)."""
     from workbench.generation.models import QAPair  # apps above this one, not when the module loads
     from workbench.review.models import ReviewDecision
 
-    pairs = QAPair.objects.filter(chunk__document=document)
+    pairs = QAPair.objects.filter(chunk__document__in=documents)
     return {
-        "chunks": Chunk.objects.filter(document=document).count(),
+        "documents": documents.count(),
+        "chunks": Chunk.objects.filter(document__in=documents).count(),
         "pairs": pairs.count(),
         "reviewed": pairs.exclude(status="pending").count(),
-        "decisions": ReviewDecision.objects.filter(pair__chunk__document=document).count(),
+        "decisions": ReviewDecision.objects.filter(pair__chunk__document__in=documents).count(),
     }
 
 
@@ -352,19 +354,13 @@ def documents_delete(*, project: Project, document_ids) -> dict:
     items. Pairs keep their chunk's exact text (the chunk is protected while a pair or generation holds it), so those go
     first. Refused while a run of the project is live: its workers would store results for chunks that are gone.
     Exports already written keep their files."""
-    from workbench.generation.models import QAPair
-
     # The project's row first (a run starting or retried, a re-chunk take it too), then its live runs.
     project_lock(project.pk)
     refused = live_run_message(project=project, lock=True)
     if refused:
         raise DeletionRefused(refused)
     documents = SourceDocument.objects.filter(project=project, pk__in=list(document_ids))
-    counts = {
-        "documents": documents.count(),
-        "pairs": QAPair.objects.filter(chunk__document__in=documents).count(),
-        "chunks": Chunk.objects.filter(document__in=documents).count(),
-    }
+    counts = deletion_counts(documents=documents)
     rows_delete(documents)
     return counts
 
@@ -403,15 +399,8 @@ def project_delete(*, project: Project) -> None:
 
 
 def deletion_summary(*, documents) -> tuple[list[str], dict[str, int]]:
-    """What deleting these documents takes with it, as counts (the admin's confirmation page; listing every row of a
-    large project would take longer than a request may)."""
-    from workbench.generation.models import QAPair
-    from workbench.review.models import ReviewDecision
-
-    counts = {
-        "documents": documents.count(),
-        "chunks": Chunk.objects.filter(document__in=documents).count(),
-        "pairs": QAPair.objects.filter(chunk__document__in=documents).count(),
-        "review decisions": ReviewDecision.objects.filter(pair__chunk__document__in=documents).count(),
-    }
+    """`deletion_counts` as the admin's confirmation page lists them."""
+    counts = deletion_counts(documents=documents)
+    names = {"documents": "documents", "chunks": "chunks", "pairs": "pairs", "decisions": "review decisions"}
+    counts = {name: counts[key] for key, name in names.items()}
     return [f"{n:,} {name}" for name, n in counts.items()], counts

@@ -22,7 +22,7 @@ from workbench.documents.selectors import documents_for_project, size_histogram
 from workbench.documents.services import (
     DeletionRefused,
     chunk_settings_for,
-    document_deletion_counts,
+    deletion_counts,
     documents_delete,
     documents_import,
     import_job_create,
@@ -202,5 +202,9 @@ def document_delete(request, slug: str, pk: int):
     return render(
         request,
         "documents/document_delete.html",
-        {"project": project, "document": document, "counts": document_deletion_counts(document=document)},
+        {
+            "project": project,
+            "document": document,
+            "counts": deletion_counts(documents=SourceDocument.objects.filter(pk=document.pk)),
+        },
     )
