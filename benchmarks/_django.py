@@ -45,3 +45,20 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+SEED_TEXT = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다. " * 8
+
+
+def seed_chunks(project, count: int = 1000, *, prefix: str = "d") -> list[int]:
+    """`count` documents of the project, one chunk each (SEED_TEXT); the chunks' ids."""
+    from workbench.documents.models import Chunk, SourceDocument
+
+    text = SEED_TEXT
+    chunks = []
+    for d in range(count):
+        doc = SourceDocument.objects.create(project=project, content_hash=f"{prefix}{d}", text=text, title=f"문서 {d}")
+        chunks.append(
+            Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text)).pk
+        )
+    return chunks

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _django import setup
+from _django import seed_chunks, setup
 
 DB = "workbench_bench_delete"
 
@@ -29,7 +29,6 @@ def seed(slug: str, pairs: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from workbench.documents.models import Chunk, SourceDocument
     from workbench.generation.models import GenerationRun
     from workbench.projects.services import project_create
 
@@ -37,13 +36,7 @@ def seed(slug: str, pairs: int) -> None:
     project = project_create(slug=slug, name=slug, admins=[user])
     run = GenerationRun.objects.create(project=project, status="succeeded")
     rng = random.Random(3)
-    text = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다. " * 8
-    chunks = []
-    for d in range(1000):
-        doc = SourceDocument.objects.create(project=project, content_hash=f"{slug}-{d}", text=text, title=f"문서 {d}")
-        chunks.append(
-            Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text)).pk
-        )
+    chunks = seed_chunks(project, prefix=f"{slug}-")
     with connection.cursor() as cursor:
         q, a = "대한민국의 주권은 누구에게 있나요?", "대한민국의 주권은 국민에게 있습니다."
         with cursor.copy(

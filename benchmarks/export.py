@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _django import setup
+from _django import seed_chunks, setup
 
 DB = "workbench_bench_export"
 
@@ -26,18 +26,11 @@ DB = "workbench_bench_export"
 def seed(pairs: int) -> None:
     from django.db import connection
 
-    from workbench.documents.models import Chunk, SourceDocument
     from workbench.projects.services import project_create
 
     project = project_create(slug="export-bench", name="export bench")
     rng = random.Random(2)
-    text = "대한민국은 민주공화국이다. 대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다. " * 8
-    chunks = []
-    for d in range(1000):
-        doc = SourceDocument.objects.create(project=project, content_hash=f"d{d}", text=text, title=f"문서 {d}")
-        chunks.append(
-            Chunk.objects.create(document=doc, chunking_key="k", index=0, text=text, start=0, end=len(text), size=len(text)).pk
-        )
+    chunks = seed_chunks(project, prefix="d")
     with connection.cursor() as cursor:
         with cursor.copy(
             "COPY generation_qapair (project_id, chunk_id, question, answer, original_question, original_answer, status, "

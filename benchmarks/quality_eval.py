@@ -337,21 +337,8 @@ def in_chunk_cases(chunks_: list[str], rng: random.Random, add) -> None:
         sentence = sents[i]
         roll = rng.random()
         if roll < 0.5:
-            slots = _noun_slots(sentence)
             others = {(form, particle) for s in sents if s != sentence for form, particle, _ in _noun_slots(s)}
-            choices = [
-                (form, start, other)
-                for form, particle, start in slots
-                for other, other_particle in sorted(others)
-                if other_particle == particle and other not in sentence and form not in other and other not in form
-            ]
-            if not choices:
-                continue
-            form, start, other = rng.choice(choices)
-            swapped = sentence[:start] + other + sentence[start + len(form) :]
-            q = f"{topic(sentence, rng)}에 대해 알려 주세요."
-            answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
-            add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], "noun from another sentence", ["unsupported"])
+            _noun_swapped(chunk, sentence, others, rng, add, "noun from another sentence")
         elif roll < 0.8 and i + 1 < len(sents):
             first, second = sentence, sents[i + 1]
             join = next(((e, j) for e, j in _JOINS if first.endswith(e)), None)
@@ -376,19 +363,24 @@ def outside_noun_cases(chunks_: list[str], rng: random.Random, add) -> None:
         sentence = rng.choice(sents)
         other_sentence = rng.choice(sentences(rng.choice(chunks_)))
         others = {(form, particle) for form, particle, _ in _noun_slots(other_sentence) if form not in chunk}
-        choices = [
-            (form, start, other)
-            for form, particle, start in _noun_slots(sentence)
-            for other, other_particle in sorted(others)
-            if other_particle == particle and form not in other and other not in form
-        ]
-        if not choices:
-            continue
-        form, start, other = rng.choice(choices)
-        swapped = sentence[:start] + other + sentence[start + len(form) :]
-        q = f"{topic(sentence, rng)}에 대해 알려 주세요."
-        answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
-        add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], "noun from another document", ["unsupported"])
+        _noun_swapped(chunk, sentence, others, rng, add, "noun from another document")
+
+
+def _noun_swapped(chunk: str, sentence: str, others: set[tuple[str, str]], rng: random.Random, add, kind: str) -> None:
+    """Add the sentence, as an answer, with one noun swapped for one of `others` taking the same particle."""
+    choices = [
+        (form, start, other)
+        for form, particle, start in _noun_slots(sentence)
+        for other, other_particle in sorted(others)
+        if other_particle == particle and other not in sentence and form not in other and other not in form
+    ]
+    if not choices:
+        return
+    form, start, other = rng.choice(choices)
+    swapped = sentence[:start] + other + sentence[start + len(form) :]
+    q = f"{topic(sentence, rng)}에 대해 알려 주세요."
+    answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
+    add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], kind, ["unsupported"])
 
 
 def evaluate(cases: list[dict]) -> dict:
