@@ -248,6 +248,9 @@ DOCUMENTS_MAX_ARCHIVE_BYTES = env_int("DOCUMENTS_MAX_ARCHIVE_BYTES", 1024 * 1024
 DOCUMENTS_INLINE_MAX_BYTES = env_int(
     "DOCUMENTS_INLINE_MAX_BYTES", 1024 * 1024, minimum=0
 )  # larger uploads import as a Celery task
+# A deletion from a page or the admin that takes more pairs than this is refused there (a request would time out and
+# roll back): `manage.py delete_project` deletes it.
+DELETE_INLINE_MAX_PAIRS = env_int("DELETE_INLINE_MAX_PAIRS", 250_000, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = [  # Django's two, with the file name a browser percent-encoded decoded (`"` is sent as %22)

@@ -148,3 +148,38 @@ def test_a_deleted_project_leaves_the_database_as_it_was_before_it(owner, review
     project_delete(project=doomed)
     assert _row_counts() == before
     assert QAPair.objects.filter(project=other).count() == 5
+
+
+def test_a_deletion_too_large_for_a_request_is_refused_there_and_made_by_the_command(
+    client, owner, project, two_documents, settings, monkeypatch
+):
+    """Above DELETE_INLINE_MAX_PAIRS a page or the admin would outlast the request (and roll back): they say so and name
+    the command, which deletes the same way, after a confirmation."""
+    from django.core.management import CommandError, call_command
+
+    doomed, kept = two_documents
+    settings.DELETE_INLINE_MAX_PAIRS = 2
+    client.login(username=owner.username, password=PASSWORD)
+    url = reverse("documents:delete", args=[project.slug, doomed.pk])
+    page = client.get(url).content.decode()
+    expected = f"3 pairs go with this deletion, more than a request deletes in time (2, DELETE_INLINE_MAX_PAIRS): run `python manage.py delete_project {project.slug} --document ID`"
+    assert expected in page and "Delete the document and all of this" not in page
+    assert expected in client.post(url, follow=True).content.decode()
+    admin_page = client.get(reverse("admin:projects_project_delete", args=[project.pk])).content.decode()
+    assert "5 pairs go with this deletion" in admin_page and f"delete_project {project.slug}`" in admin_page
+    client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"})
+    assert SourceDocument.objects.filter(pk=doomed.pk).exists() and QAPair.objects.count() == 5
+
+    with pytest.raises(CommandError, match="has no document 999999"):
+        call_command("delete_project", project.slug, "--document", "999999", "--yes")
+    monkeypatch.setattr("builtins.input", lambda prompt: "no")
+    with pytest.raises(CommandError, match="Nothing deleted"):
+        call_command("delete_project", project.slug, "--document", str(doomed.pk))
+    assert SourceDocument.objects.filter(pk=doomed.pk).exists()
+    call_command("delete_project", project.slug, "--document", str(doomed.pk), "--yes")
+    assert not SourceDocument.objects.filter(pk=doomed.pk).exists() and QAPair.objects.count() == 2
+    monkeypatch.setattr("builtins.input", lambda prompt: "yes")
+    call_command("delete_project", project.slug)
+    assert not Project.objects.filter(pk=project.pk).exists() and not SourceDocument.objects.filter(pk=kept.pk).exists()
+    with pytest.raises(CommandError, match="No project with slug"):
+        call_command("delete_project", project.slug, "--yes")

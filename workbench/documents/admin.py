@@ -37,12 +37,15 @@ class SourceDocumentAdmin(ProjectScopedAdmin):
     # Deleting goes through the service, which removes what was made from the documents first (chunks are protected
     # while pairs and generations hold them); the confirmation page lists what goes, and refuses during a live run.
     def get_deleted_objects(self, objs, request):
-        from workbench.documents.services import deletion_summary, live_run_message
+        from workbench.documents.services import deletion_counts, deletion_summary, live_run_message, too_large_message
 
         ids = [o.pk for o in objs]
         deleted, counts = deletion_summary(documents=SourceDocument.objects.filter(pk__in=ids))
         refused = [m for m in {live_run_message(project=o.project) for o in objs} if m]
-        return deleted, counts, set(), refused
+        for project in {o.project for o in objs}:
+            mine = SourceDocument.objects.filter(pk__in=ids, project=project)
+            refused.append(too_large_message(project=project, counts=deletion_counts(documents=mine)))
+        return deleted, counts, set(), [m for m in refused if m]
 
     def delete_model(self, request, obj):
         try:

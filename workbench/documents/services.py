@@ -348,12 +348,24 @@ def live_run_message(*, project: Project, lock: bool = False) -> str:
     return f"Run {run.pk} of project {project.name} is generating; cancel it or let it finish, then delete."
 
 
+def too_large_message(*, project: Project, counts: dict[str, int], documents: bool = True) -> str:
+    """Why this deletion is not made in a request ("" when it can be): more pairs than DELETE_INLINE_MAX_PAIRS."""
+    limit = django_settings.DELETE_INLINE_MAX_PAIRS
+    if counts["pairs"] <= limit:
+        return ""
+    command = f"python manage.py delete_project {project.slug}" + (" --document ID" if documents else "")
+    return (
+        f"{counts['pairs']:,} pairs go with this deletion, more than a request deletes in time ({limit:,}, "
+        f"DELETE_INLINE_MAX_PAIRS): run `{command}` on the server instead."
+    )
+
+
 @transaction.atomic
-def documents_delete(*, project: Project, document_ids) -> dict:
+def documents_delete(*, project: Project, document_ids, inline: bool = True, documents_only: bool = True) -> dict:
     """Delete documents with everything made from them: chunks, generations, pairs and their reviews, flags and audit
     items. Pairs keep their chunk's exact text (the chunk is protected while a pair or generation holds it), so those go
     first. Refused while a run of the project is live: its workers would store results for chunks that are gone.
-    Exports already written keep their files."""
+    Exports already written keep their files. `inline` (a page, the admin): refused above DELETE_INLINE_MAX_PAIRS."""
     # The project's row first (a run starting or retried, a re-chunk take it too), then its live runs.
     project_lock(project.pk)
     refused = live_run_message(project=project, lock=True)
@@ -361,6 +373,9 @@ def documents_delete(*, project: Project, document_ids) -> dict:
         raise DeletionRefused(refused)
     documents = SourceDocument.objects.filter(project=project, pk__in=list(document_ids))
     counts = deletion_counts(documents=documents)
+    too_large = inline and too_large_message(project=project, counts=counts, documents=documents_only)
+    if too_large:
+        raise DeletionRefused(too_large)
     rows_delete(documents)
     return counts
 
@@ -388,12 +403,14 @@ def rows_delete(queryset: models.QuerySet) -> int:
 
 
 @transaction.atomic
-def project_delete(*, project: Project) -> None:
+def project_delete(*, project: Project, inline: bool = True) -> None:
     """Delete a project with everything in it (refused while one of its runs is live, as for documents), and once
     that commits the files of its exports and stored uploads, which no row would reach any more."""
     folders = [Path(django_settings.MEDIA_ROOT) / "exports" / str(pk) for pk in project.exports.values_list("pk", flat=True)]
     folders += [_job_dir(pk) for pk in project.import_jobs.values_list("pk", flat=True)]
-    documents_delete(project=project, document_ids=project.documents.values_list("pk", flat=True))
+    documents_delete(
+        project=project, document_ids=project.documents.values_list("pk", flat=True), inline=inline, documents_only=False
+    )
     rows_delete(Project.objects.filter(pk=project.pk))
     transaction.on_commit(lambda: [shutil.rmtree(folder, ignore_errors=True) for folder in folders])
 

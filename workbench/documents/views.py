@@ -27,6 +27,7 @@ from workbench.documents.services import (
     documents_import,
     import_job_create,
     project_rechunk,
+    too_large_message,
 )
 from workbench.projects.access import get_membership, get_project_for_admin
 
@@ -199,12 +200,14 @@ def document_delete(request, slug: str, pk: int):
                 f"{counts['pairs']} pairs with their reviews.",
             )
         return redirect("documents:list", slug=project.slug)
+    counts = deletion_counts(documents=SourceDocument.objects.filter(pk=document.pk))
     return render(
         request,
         "documents/document_delete.html",
         {
             "project": project,
             "document": document,
-            "counts": deletion_counts(documents=SourceDocument.objects.filter(pk=document.pk)),
+            "counts": counts,
+            "too_large": too_large_message(project=project, counts=counts),
         },
     )

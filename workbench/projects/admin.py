@@ -223,11 +223,15 @@ class ProjectAdmin(ProjectScopedAdmin):
     # Deleting a project goes through the service (what was made from its documents first; refused during a live run).
     def get_deleted_objects(self, objs, request):
         from workbench.documents.models import SourceDocument  # apps above this one
-        from workbench.documents.services import deletion_summary, live_run_message
+        from workbench.documents.services import deletion_counts, deletion_summary, live_run_message, too_large_message
 
         deleted, counts = deletion_summary(documents=SourceDocument.objects.filter(project__in=[o.pk for o in objs]))
         deleted = [f"{len(objs)} project{'s' if len(objs) != 1 else ''}: {', '.join(o.name for o in objs)}", *deleted]
-        return deleted, counts, set(), [m for m in (live_run_message(project=o) for o in objs) if m]
+        refused = [live_run_message(project=o) for o in objs]
+        refused += [
+            too_large_message(project=o, counts=deletion_counts(documents=o.documents.all()), documents=False) for o in objs
+        ]
+        return deleted, counts, set(), [m for m in refused if m]
 
     def delete_model(self, request, obj):
         from workbench.documents.services import DeletionRefused, project_delete
