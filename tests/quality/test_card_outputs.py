@@ -30,5 +30,6 @@ def test_second_output_is_malformed_truncated_and_echo(finish_reason):
 @pytest.mark.parametrize("finish_reason", ["stop", None])
 def test_good_outputs_are_not_flagged_for_quoting_facts(index, finish_reason):
     result = assess(article(), outputs()[index], finish_reason=finish_reason)
-    assert not {"echo", "truncated", "malformed"} & set(result.flag_names), [f.reason for f in result.flags]
+    # Real outputs of the model: their answers restate the article in other words, and none of them is unsupported.
+    assert not {"echo", "truncated", "malformed", "unsupported"} & set(result.flag_names), [f.reason for f in result.flags]
     assert result.question and result.answer
