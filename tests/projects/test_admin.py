@@ -283,6 +283,14 @@ def test_a_staff_project_admin_changes_their_projects_settings_without_model_per
     assert (mine.lease_seconds, mine.chunk_target_size) == (1200, 800)
     page = client.get(reverse("admin:projects_project_change", args=[mine.pk])).content.decode()
     assert "memberships-__prefix__" not in page  # no add row: its user search needs the users' view permission
+    # The members' rows are there, and a role is changed with them.
+    assert 'name="memberships-TOTAL_FORMS" value="2"' in page and 'name="memberships-1-role"' in page
+    rows = _members_rows(form_data(name=mine.name, slug=mine.slug, apply_preset=""), mine)
+    i = next(i for i in range(2) if rows[f"memberships-{i}-user"] == str(reviewer.pk))
+    rows[f"memberships-{i}-role"] = Role.ADMIN
+    assert client.post(reverse("admin:projects_project_change", args=[mine.pk]), rows).status_code == 302
+    assert mine.memberships.get(user=reviewer).role == Role.ADMIN
+    mine.memberships.filter(user=reviewer).update(role=Role.REVIEWER)
     assert 'name="base_model"' not in page and 'name="tokenizer"' not in page  # what the workers load: operators'
     refused = _change(client, mine, base_model="/etc", tokenizer="/etc/passwd", chunk_unit="tokens")
     assert refused.status_code == 200 and "need a tokenizer" in refused.content.decode()  # the posted one is ignored

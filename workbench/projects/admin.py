@@ -142,6 +142,12 @@ class MembershipInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) or _administers(request, obj)
 
+    def get_queryset(self, request):
+        # Django empties an inline's rows when its permission check *without* a project fails, which it does for a
+        # project's admin by membership; the inline is shown only after the checks with the project above, and its
+        # formset holds that project's rows only.
+        return admin.options.BaseModelAdmin.get_queryset(self, request)
+
 
 @admin.register(Project)
 class ProjectAdmin(ProjectScopedAdmin):
