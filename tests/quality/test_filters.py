@@ -427,6 +427,27 @@ def test_a_noun_the_chunk_lacks_in_place_of_the_sentences_own_is_a_strict_fact()
         assert "unsupported" not in names(clean, source=CONSTITUTION), clean
 
 
+def test_short_answers_with_a_wrong_title_are_caught_however_the_sentences_tie():
+    one = "제66조 ① 대통령은 국가의 원수이며, 외국에 대하여 국가를 대표한다."
+    two = one + "\n제86조 ① 국무총리는 국회의 동의를 얻어 대통령이 임명한다."
+    for source, answer, kind in (
+        (one, "국무총리는 국가의 원수이다.", "substituted"),  # one sentence, the noun nowhere in it
+        (one, "국무총리가 국가의 원수이다.", "substituted"),
+        # The clause holds as many pairs of the second sentence (국무총리는): the rest of it restates the first.
+        (two, "국무총리는 국가의 원수이다.", "misplaced"),
+    ):
+        flags = [f for f in assess(source, f"[[Q]] 국가의 원수는 누구인가?\n[[A]] {answer}").flags if f.name == "unsupported"]
+        assert [(m["text"], m["kind"]) for f in flags for m in f.details["missing"]] == [("국무총리", kind)], answer
+    for clean in ("대통령이 국가의 원수입니다.", "대통령은 국가의 원수이고 국회의 동의를 얻어 국무총리를 임명합니다."):
+        assert "unsupported" not in names(f"[[Q]] 누구인가?\n[[A]] {clean}", source=two), clean
+
+
+def test_a_number_stated_as_another_fact_is_named_as_in_the_wrong_place():
+    result = assess(ARTICLES, "[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 5년이다.")
+    (flag,) = [f for f in result.flags if f.name == "unsupported"]
+    assert flag.reason == "Not in the source's sentence it restates: “5년”."
+
+
 def test_misplaced_nouns_need_a_sentence_to_be_misplaced_from():
     # One sentence: a noun missing from it is missing from the chunk, judged as before.
     one = "대통령은 국가의 원수이며, 외국에 대하여 국가를 대표한다."

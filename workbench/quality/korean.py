@@ -331,7 +331,7 @@ _CLAUSE = re.compile(r"[^\s](?:[^\n.!?。,]|[.!?。,](?=\S|\s\d))*[.!?。,]?")
 ALIGNED_SHARE = 0.6
 # For a noun in another's place, less: the noun itself takes a clause's pairs ("국무총리는" for "대통령은" is 5 of 11),
 # and the words on both sides of it must be the sentence's own besides.
-NOUN_ALIGNED_SHARE = 0.5
+NOUN_ALIGNED_SHARE = 0.4
 
 
 def _hangul_pairs(text: str) -> frozenset[str]:
@@ -429,6 +429,9 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
             clause = next((c for c in clauses if c[0] <= start < c[1]), None)
             if clause is None or not src.conflicting(aligned(clause), value, unit):
                 continue
+            # In the chunk, but the sentence it restates gives another value: misplaced, as a noun would be.
+            missing.append({"text": answer[start:end].strip(), "kind": "misplaced", "start": start, "end": end})
+            continue
         missing.append({"text": answer[start:end].strip(), "kind": "number", "start": start, "end": end})
     for m in _LATIN.finditer(answer):
         if any(s <= m.start() < e for s, e in covered) or len(m.group()) < 2 and not m.group().isupper():
@@ -470,7 +473,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
                     continue
                 nouns_missing += 1
                 missing.append({"text": form, "kind": "noun", "start": begin, "end": begin + length})
-    if len(src.sentences) > 1 and _NOT_LETTER.sub("", answer)[:-3] not in src.letters:
+    if _NOT_LETTER.sub("", answer)[:-3] not in src.letters:
         if clauses is None:
             clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
         for clause in clauses:
@@ -512,7 +515,8 @@ def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int
     clause adds with its own context (a second fact joined in) has neighbours the sentence lacks and is left alone."""
     if not aligned:
         return []
-    here = src.sentences[aligned[0]][2] if len(aligned) == 1 else "\n".join(src.sentences[i][2] for i in aligned)
+    texts = [src.sentences[i][2] for i in aligned]
+    joined = texts[0] if len(texts) == 1 else "\n".join(texts)
     start, _, text = clause
     words = text.split()
     letters = _NOT_HANGUL_OR_SPACE.sub("", " ".join(words)).split(" ")
@@ -521,8 +525,19 @@ def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int
     for k, (word, hangul) in enumerate(zip(words, letters)):
         word_start = text.find(word, end)
         end = word_start + len(word)
-        if len(hangul) < 2 or hangul in here:
+        if len(hangul) < 2 or hangul in joined and (len(texts) == 1 or all(hangul in t for t in texts)):
             continue
+        here = joined
+        if hangul in joined:
+            # The clause restates sentences as much as each other, and only some of them have this word ("국무총리는
+            # 국가의 원수이다" beside "대통령은 국가의 원수이며" and "국무총리는 국회의 동의를 얻어"): the sentences the
+            # rest of the clause restates decide.
+            rest = src.aligned(src.shares(_hangul_pairs(text[:word_start] + " " + text[end:])), NOUN_ALIGNED_SHARE)
+            if not rest:
+                continue
+            here = "\n".join(src.sentences[i][2] for i in rest)
+            if hangul in here:
+                continue
         before = letters[k - 1] if k else ""
         after = letters[k + 1] if k + 1 < len(letters) else ""
         if k + 2 == len(letters):
