@@ -85,6 +85,7 @@ def test_a_superuser_deletes_documents_and_projects_in_the_admin(
     assert not SourceDocument.objects.filter(pk=doomed.pk).exists() and QAPair.objects.filter(project=project).count() == 2
     confirm = client.get(reverse("admin:projects_project_delete", args=[project.pk])).content.decode()
     assert "2 pairs" in confirm and "1 review decisions" not in confirm  # counts, not every row
+    assert "1 exports (their files too)" in confirm and "2 generation runs" in confirm and "2 memberships" in confirm
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(reverse("admin:projects_project_delete", args=[project.pk]), {"post": "yes"}).status_code == 302
     assert not (tmp_path / "exports" / str(export.pk)).exists()  # its files go with it

@@ -28,6 +28,17 @@ def test_outsider_does_not_see_project_in_list(client, project, outsider):
     login(client, outsider)
     body = client.get(reverse("projects:list")).content.decode()
     assert project.name not in body and "not a member of any project" in body
+    assert "Ask a project's admin to add you" in body and "admin/projects/project/add" not in body
+    # Staff are sent to the admin only with the permission to add projects there (it answers 403 without).
+    from django.contrib.auth.models import Permission
+
+    outsider.is_staff = True
+    outsider.save()
+    body = client.get(reverse("projects:list")).content.decode()
+    assert "or an operator for the permission to add projects" in body and "admin/projects/project/add" not in body
+    outsider.user_permissions.add(Permission.objects.get(codename="add_project"))
+    body = client.get(reverse("projects:list")).content.decode()
+    assert "Create one in the" in body and reverse("admin:projects_project_add") in body
 
 
 def test_outsider_gets_404_for_project(client, project, outsider):

@@ -228,11 +228,21 @@ class ProjectAdmin(ProjectScopedAdmin):
 
     # Deleting a project goes through the service (what was made from its documents first; refused during a live run).
     def get_deleted_objects(self, objs, request):
-        from workbench.documents.models import SourceDocument  # apps above this one
+        from workbench.documents.models import ImportJob, SourceDocument  # apps above this one
         from workbench.documents.services import deletion_counts, deletion_summary, live_run_message, too_large_message
+        from workbench.exports.models import Export
+        from workbench.generation.models import GenerationRun
 
         deleted, counts = deletion_summary(documents=SourceDocument.objects.filter(project__in=[o.pk for o in objs]))
+        ids = [o.pk for o in objs]
+        more = {
+            "generation runs": GenerationRun.objects.filter(project__in=ids).count(),
+            "exports (their files too)": Export.objects.filter(project__in=ids).count(),
+            "background imports (their stored uploads too)": ImportJob.objects.filter(project__in=ids).count(),
+            "memberships": Membership.objects.filter(project__in=ids).count(),
+        }
         deleted = [f"{len(objs)} project{'s' if len(objs) != 1 else ''}: {', '.join(o.name for o in objs)}", *deleted]
+        deleted += [f"{n:,} {name}" for name, n in more.items() if n]
         refused = [live_run_message(project=o) for o in objs]
         refused += [
             too_large_message(project=o, counts=deletion_counts(documents=o.documents.all()), documents=False) for o in objs
