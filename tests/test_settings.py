@@ -120,3 +120,19 @@ def test_every_page_names_an_icon_that_exists(client):
         href = re.search(r'<link rel="icon" href="/static/([^"]+)"', page)
         assert href and finders.find(href.group(1)), path
     assert "Genstruct Workbench administration" in client.get("/admin/login/").content.decode()
+
+
+def test_a_request_error_is_logged_once():
+    """Django's console handler (on with DEBUG) and the root's both printed each django.request record."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning('Forbidden (Permission denied): /x/')"
+    )
+    env = os.environ | {"DEBUG": "1", "DJANGO_SETTINGS_MODULE": "workbench.settings"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("Forbidden (Permission denied): /x/") == 1
