@@ -48,6 +48,14 @@ def test_the_last_admin_cannot_leave_or_be_demoted(client, project, owner):
         assert "A project needs at least one admin" in response.content.decode()
     admin.refresh_from_db()
     assert admin.role == Role.ADMIN
+    # With another admin, the owner may leave; the page says so in the second person.
+    second = make_user("second-admin")
+    project.memberships.create(user=second, role=Role.ADMIN)
+    left = client.post(members_url(project), {"action": "remove", "member": admin.pk}, follow=True).content.decode()
+    assert f"You left {project.name}; your decisions stay in its history." in left
+    assert not project.memberships.filter(user=owner).exists()
+    project.memberships.create(user=owner, role=Role.ADMIN)
+    admin = project.memberships.get(user=owner)
     # Bad input is a message, never a 500.
     for data in (
         {"action": "role", "member": "x"},

@@ -112,9 +112,10 @@ def members(request, slug: str):
                     QAPair.objects.filter(project=project, claimed_by=removed.user_id).update(
                         claimed_by=None, lease_expires_at=None
                     )
-                    messages.success(request, f"{removed.user.get_username()} removed; their decisions stay in the history.")
                     if removed.user_id == request.user.pk:
+                        messages.success(request, f"You left {project.name}; your decisions stay in its history.")
                         return redirect("projects:list")
+                    messages.success(request, f"{removed.user.get_username()} removed; their decisions stay in the history.")
                 return redirect("review:members", slug)
             else:
                 raise ValidationError("Unknown action.")
