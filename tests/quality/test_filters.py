@@ -57,6 +57,7 @@ def test_malformed_variants():
 def test_tolerated_formats():
     assert parse_output("\n\n  ［［Q］］ 질문인가요?\n［［A］］ 답입니다.<|eot_id|>").ok
     assert parse_output("[[ Q ]] 질문인가요? [[A]] 답입니다.</s>").answer == "답입니다."
+    assert parse_output("[[Q]]] 질문인가요?\n[[A]]] 답입니다.") == parse_output("[[Q]] 질문인가요?\n[[A]] 답입니다.")
     assert parse_output("[[Q]] 첫 질문?\n[[A]] 첫 답.\n[[Q]] 둘째 질문?\n[[A]] 둘째 답.").answer == "첫 답."
 
 

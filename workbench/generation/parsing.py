@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Tolerated: full-width brackets, spaces inside the markers, lower case, stray special tokens.
-_Q = re.compile(r"[\[［]\s*[\[［]\s*[Qq]\s*[\]］]\s*[\]］]")
-_A = re.compile(r"[\[［]\s*[\[［]\s*[Aa]\s*[\]］]\s*[\]］]")
+# Tolerated: full-width brackets, spaces inside the markers, lower case, a bracket too many ("[[A]]]"), stray special
+# tokens.
+_Q = re.compile(r"[\[［]\s*[\[［]\s*[Qq]\s*[\]］]\s*[\]］][\]］]*")
+_A = re.compile(r"[\[［]\s*[\[［]\s*[Aa]\s*[\]］]\s*[\]］][\]］]*")
 _SPECIAL = re.compile(r"<\|[A-Za-z0-9_]+\|>|</?s>")
 
 
