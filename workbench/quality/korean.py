@@ -329,8 +329,8 @@ _SENTENCE = re.compile(r"[^\s](?:[^\n.!?。]|[.!?。](?=\S|\s\d))*[.!?。]?")
 _CLAUSE = re.compile(r"[^\s](?:[^\n.!?。,]|[.!?。,](?=\S|\s\d))*[.!?。,]?")
 # An answer's sentence is aligned with the source sentence that holds this share of its Hangul character pairs.
 ALIGNED_SHARE = 0.6
-# For a noun in another's place, less: the noun itself takes a clause's pairs ("국무총리는" for "대통령은" is 5 of 11),
-# and the words on both sides of it must be the sentence's own besides.
+# For a noun in another's place, less to begin with: the noun itself takes a short clause's pairs ("국무총리는" for
+# "대통령은" leaves 5 of 11); below ALIGNED_SHARE the rest of the clause, without the word, must reach it.
 NOUN_ALIGNED_SHARE = 0.4
 
 
@@ -479,7 +479,8 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         for clause in clauses:
             if _NOT_LETTER.sub("", clause[2])[:-3] in src.letters:
                 continue  # the source's own words up to the clause's ending: nothing in it is out of place
-            for fact in _misplaced(src, clause, aligned(clause, NOUN_ALIGNED_SHARE), covered):
+            aligned(clause)  # the clause's shares, kept for the numbers' check too
+            for fact in _misplaced(src, clause, clause_shares[clause[0]], covered):
                 if question_compact is None:
                     question_compact = _SPACES.sub("", question)
                 if fact["text"] in question_compact:
@@ -508,13 +509,15 @@ def _replaced(here: str, before: str | None, after: str, size: int) -> str | Non
     return None
 
 
-def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int] | None, covered) -> list[dict]:
+def _misplaced(src: SourceFacts, clause: tuple[int, int, str], shares: list[float], covered) -> list[dict]:
     """Nouns of the chunk in the wrong place: the clause restates a sentence of the source, the words on either side of
     a word are that sentence's own, and the word's noun is not in the sentence but elsewhere in the chunk ("국회의장은
     국가의 원수이며" where the sentence says "대통령은 국가의 원수이며" and 국회의장 is named in another). A noun the
     clause adds with its own context (a second fact joined in) has neighbours the sentence lacks and is left alone."""
+    aligned = src.aligned(shares, NOUN_ALIGNED_SHARE)
     if not aligned:
         return []
+    strong = max(shares) >= ALIGNED_SHARE
     texts = [src.sentences[i][2] for i in aligned]
     joined = texts[0] if len(texts) == 1 else "\n".join(texts)
     start, _, text = clause
@@ -528,11 +531,14 @@ def _misplaced(src: SourceFacts, clause: tuple[int, int, str], aligned: list[int
         if len(hangul) < 2 or hangul in joined and (len(texts) == 1 or all(hangul in t for t in texts)):
             continue
         here = joined
-        if hangul in joined:
-            # The clause restates sentences as much as each other, and only some of them have this word ("국무총리는
-            # 국가의 원수이다" beside "대통령은 국가의 원수이며" and "국무총리는 국회의 동의를 얻어"): the sentences the
-            # rest of the clause restates decide.
-            rest = src.aligned(src.shares(_hangul_pairs(text[:word_start] + " " + text[end:])), NOUN_ALIGNED_SHARE)
+        if not strong or hangul in joined:
+            # Where the clause belongs is uncertain: the word takes a short clause's pairs with it ("국무총리는 국가의
+            # 원수이다": 5 of its 11 in "대통령은 국가의 원수이며"), or the clause restates sentences as much as each other
+            # and only some have the word. The sentences the rest of the clause restates decide, as firmly as for a
+            # number; looked for only when the word has a noun.
+            if not any(t in ("NNG", "NNP") and len(f) >= 2 for f, t, _, _ in analyse_word(word)):
+                continue
+            rest = src.aligned(src.shares(_hangul_pairs(text[:word_start] + " " + text[end:])), ALIGNED_SHARE)
             if not rest:
                 continue
             here = "\n".join(src.sentences[i][2] for i in rest)
