@@ -411,10 +411,10 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
     clauses = None  # the answer's clauses, split when a number needs its own
     clause_shares: dict[int, list[float]] = {}  # a clause's start: the share of its pairs each sentence holds
 
-    def aligned(clause: tuple[int, int, str], minimum: float = ALIGNED_SHARE) -> list[int] | None:
+    def shares_of(clause: tuple[int, int, str]) -> list[float]:
         if clause[0] not in clause_shares:
             clause_shares[clause[0]] = src.shares(_hangul_pairs(clause[2]))
-        return src.aligned(clause_shares[clause[0]], minimum)
+        return clause_shares[clause[0]]
 
     for value, unit, start, end in numeric_facts(answer):
         if any(s <= start < e for s, e in covered):
@@ -427,7 +427,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
             if clauses is None:
                 clauses = [(m.start(), m.end(), m.group()) for m in _CLAUSE.finditer(answer)]
             clause = next((c for c in clauses if c[0] <= start < c[1]), None)
-            if clause is None or not src.conflicting(aligned(clause), value, unit):
+            if clause is None or not src.conflicting(src.aligned(shares_of(clause)), value, unit):
                 continue
             # In the chunk, but the sentence it restates gives another value: misplaced, as a noun would be.
             missing.append({"text": answer[start:end].strip(), "kind": "misplaced", "start": start, "end": end})
@@ -479,8 +479,7 @@ def answer_facts(answer: str, source: str, question: str = "") -> dict:
         for clause in clauses:
             if _NOT_LETTER.sub("", clause[2])[:-3] in src.letters:
                 continue  # the source's own words up to the clause's ending: nothing in it is out of place
-            aligned(clause)  # the clause's shares, kept for the numbers' check too
-            for fact in _misplaced(src, clause, clause_shares[clause[0]], covered):
+            for fact in _misplaced(src, clause, shares_of(clause), covered):
                 if question_compact is None:
                     question_compact = _SPACES.sub("", question)
                 if fact["text"] in question_compact:
