@@ -92,14 +92,15 @@ def embed_question_duplicates(pair_ids: list[int]) -> int:
     from workbench.generation.models import QAPair
     from workbench.quality.filters import FilterConfig
     from workbench.quality.models import QuestionEmbedding
-    from workbench.quality.services import pairs_flag_embedding_duplicates, question_embeddings_store
+    from workbench.quality.services import model_question, pairs_flag_embedding_duplicates, question_embeddings_store
 
-    pairs = list(QAPair.objects.filter(pk__in=pair_ids).exclude(question="").select_related("project").order_by("id"))
+    # The model's questions, as the other flags judge the model's output (a reviewer's edit changes none of them).
+    pairs = [p for p in QAPair.objects.filter(pk__in=pair_ids).select_related("project").order_by("id") if model_question(p)]
     if not pairs or not pairs[0].project.embedding_model:
         return 0
     project = pairs[0].project
     model_name = project.embedding_model
-    vectors = embed([p.question for p in pairs], model_name=model_name)
+    vectors = embed([model_question(p) for p in pairs], model_name=model_name)
     question_embeddings_store(
         project=project,
         model=model_name,

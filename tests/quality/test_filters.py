@@ -25,7 +25,7 @@ from workbench.quality.filters import (
     question_similarity,
     term_keys,
 )
-from workbench.quality.korean import _SENTENCE, MAX_TERMS, question_terms, term_similarity
+from workbench.quality.korean import _SENTENCE, MAX_TERMS, numeric_facts, question_terms, term_similarity
 
 SOURCE = (
     "서울 지하철은 1974년 8월 15일 서울역과 청량리역 사이 약 7.8킬로미터 구간의 1호선이 개통되면서 시작되었다. "
@@ -447,6 +447,23 @@ def test_a_number_stated_as_another_fact_is_named_as_in_the_wrong_place():
     result = assess(ARTICLES, "[[Q]] 대법원장의 임기는?\n[[A]] 대법원장의 임기는 5년이다.")
     (flag,) = [f for f in result.flags if f.name == "unsupported"]
     assert flag.reason == "Not in the source's sentence it restates: “5년”."
+
+
+SUBWAY = "서울 지하철 2호선은 1980년대에 개통했다. 그 노선은 21세기에 연장되었다."
+
+
+def test_a_counter_that_begins_another_noun_is_read_with_it():
+    # "2호선" is a line, not article 2; "1980년대" a decade, not the year 1980; "21세기" a century, not an age.
+    assert [(v, u, SUBWAY[s:e]) for v, u, s, e in numeric_facts(SUBWAY)] == [
+        ("2", "호선", "2호선"),
+        ("1980", "년대", "1980년대"),
+        ("21", "세기", "21세기"),
+    ]
+    assert "unsupported" not in names("[[Q]] 2호선은?\n[[A]] 2호선은 1980년대에 개통했습니다.", source=SUBWAY)
+    # The mark covers the whole fact, and names it once.
+    flags = [f for f in assess(SUBWAY, "[[Q]] 언제?\n[[A]] 4호선은 1990년대에 개통했습니다.").flags if f.name == "unsupported"]
+    assert [m["text"] for f in flags for m in f.details["missing"]] == ["4호선", "1990년대"]
+    assert flags[0].reason == "Not found in the source: “4호선”, “1990년대”."
 
 
 def test_misplaced_nouns_need_a_sentence_to_be_misplaced_from():

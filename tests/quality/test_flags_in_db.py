@@ -20,6 +20,7 @@ from workbench.quality.filters import TERM_BAND, question_bands
 from workbench.quality.models import PairFlag, QuestionBand, ScoringJob
 from workbench.quality.selectors import flag_calibration
 from workbench.quality.services import pairs_assess, scoring_job_create
+from workbench.review.services import ReviewInput, pair_lease, pair_review
 
 
 def make_pairs(project, raws, *, chunk_text=None, finish="stop"):
@@ -39,8 +40,17 @@ def make_pairs(project, raws, *, chunk_text=None, finish="stop"):
         from workbench.generation.parsing import parse_output
 
         p = parse_output(raw)
+        question, answer = p.question or "", p.answer or ""
         pairs.append(
-            QAPair.objects.create(project=project, chunk=chunk, generation=g, question=p.question or "", answer=p.answer or "")
+            QAPair.objects.create(
+                project=project,
+                chunk=chunk,
+                generation=g,
+                question=question,
+                answer=answer,
+                original_question=question,
+                original_answer=answer,
+            )
         )
     return pairs
 
@@ -88,7 +98,15 @@ def pairs_in_own_chunks(project, questions, *, start=0):
         g = Generation.objects.create(run=run, chunk=chunk, sample_index=0, raw_text=raw, finish_reason="stop")
         parsed = parse_output(raw)
         pairs.append(
-            QAPair.objects.create(project=project, chunk=chunk, generation=g, question=parsed.question, answer=parsed.answer)
+            QAPair.objects.create(
+                project=project,
+                chunk=chunk,
+                generation=g,
+                question=parsed.question,
+                answer=parsed.answer,
+                original_question=parsed.question,
+                original_answer=parsed.answer,
+            )
         )
     return pairs
 
@@ -119,6 +137,31 @@ def test_project_wide_duplicates_in_other_chunks_within_one_call_and_across_call
     # Re-assessing a later pair alone finds the same duplicate through the stored bands.
     pairs_assess(pair_ids=[later[2].pk])
     assert PairFlag.objects.get(pair=later[2], name="duplicate").details["similar_to"] == later[1].pk
+
+
+def test_a_rescore_after_edits_flags_what_the_model_wrote(project, reviewer):
+    # Every flag describes the model's output: a reviewer's edit of the question changes neither the duplicate flag of
+    # the pair edited nor the other pairs' (the edit is compared with nothing), as it changes no echo or truncation.
+    first, second, third = pairs_in_own_chunks(
+        project, ["국회의원의 임기는 몇 년인가요?", "국회의원의 임기는 몇 년 인가요?!", "헌법 제1조는 무엇을 규정하나요?"]
+    )
+    pairs_assess(pair_ids=[first.pk, second.pk, third.pk])
+    before = {p.pk: QAPair.objects.get(pk=p.pk).flags for p in (first, second, third)}
+    assert before == {first.pk: [], second.pk: ["duplicate"], third.pk: []}
+    for pair, question in ((second, "국회의원은 몇 번 연임할 수 있나요?"), (third, "국회의원의 임기는 몇 년인가요?")):
+        assert pair_lease(project=project, reviewer=reviewer, pair_id=pair.pk)
+        pair_review(
+            pair_id=pair.pk,
+            reviewer=reviewer,
+            data=ReviewInput(decision="edit", question=question, answer="답입니다.", version=pair.version),
+        )
+    pairs_assess(pair_ids=[first.pk, second.pk, third.pk])
+    assert {p.pk: QAPair.objects.get(pk=p.pk).flags for p in (first, second, third)} == before
+    assert PairFlag.objects.get(pair=second, name="duplicate").details["similar_to"] == first.pk
+    # The bands stored are the model's questions' too: a later pair asking the edited question finds nothing.
+    (later,) = pairs_in_own_chunks(project, ["국회의원은 몇 번 연임할 수 있나요?"], start=10)
+    pairs_assess(pair_ids=[later.pk])
+    assert QAPair.objects.get(pk=later.pk).flags == []
 
 
 def stored_keys(pair) -> set[tuple[int, int]]:

@@ -222,6 +222,15 @@ _UNITS = {
     "표": "표",
     "단계": "단계",
     "기": "기",
+    # Counters that make another noun of the one they begin with: a line, a decade, a century are not a number, a year
+    # or an age ("2호선", "1980년대", "21세기"), and the longest is matched first.
+    "호선": "호선",
+    "년대": "년대",
+    "세기": "세기",
+    "년도": "년",
+    "학년": "학년",
+    "개국": "개국",
+    "분기": "분기",
 }
 _UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
 _SCALES = {"천": 1000, "만": 10_000, "억": 100_000_000, "조": 1_000_000_000_000}

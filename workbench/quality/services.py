@@ -31,6 +31,20 @@ from workbench.quality.models import (
 log = logging.getLogger(__name__)
 
 
+def model_question(pair: QAPair) -> str:
+    """The question the model wrote. Flags describe the model's output and a reviewer's edit does not change them,
+    duplicates included: a re-score after edits compares the questions the first scoring compared."""
+    return pair.original_question if pair.generation_id else pair.question
+
+
+def _model_questions(pairs) -> dict[int, str]:
+    """{id: the model's question} of a queryset of pairs, read without loading them."""
+    return {
+        pk: original if generation_id else question
+        for pk, generation_id, question, original in pairs.values_list("id", "generation_id", "question", "original_question")
+    }
+
+
 def _raw_output(pair: QAPair) -> tuple[str, str | None]:
     if pair.generation_id:
         reason = pair.generation.finish_reason
@@ -55,31 +69,30 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     new_bands: list[tuple[int, int, int, int]] = []  # (project, pair, band, hash)
     per_chunk: dict[int, DuplicateIndex] = {}
     # Earlier questions of the same chunks, for the same-chunk comparison.
-    for earlier in (
-        QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk)
-        .exclude(question="")
-        .values_list("id", "chunk_id", "question")
-    ):
-        per_chunk.setdefault(earlier[1], DuplicateIndex.for_config(cfg)).check_and_add(earlier[0], earlier[2])
+    earlier = QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk)
+    chunk_of = dict(earlier.values_list("id", "chunk_id"))
+    for pk, question in sorted(_model_questions(earlier).items()):
+        if question:
+            per_chunk.setdefault(chunk_of[pk], DuplicateIndex.for_config(cfg)).check_and_add(pk, question)
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
-    bands_of = {p.pk: question_bands(p.question, term_threshold) for p in pairs if p.question}
+    mine = {p.pk: model_question(p) for p in pairs}
+    bands_of = {pk: question_bands(question, term_threshold) for pk, question in mine.items() if question}
     stored = _pairs_sharing_bands(project, bands_of, before=pairs[-1].pk)  # their own bands were deleted above
-    questions = dict(QAPair.objects.filter(pk__in={i for ids in stored.values() for i in ids}).values_list("id", "question"))
+    questions = _model_questions(QAPair.objects.filter(pk__in={i for ids in stored.values() for i in ids}))
     in_call: dict[tuple[int, int], list[int]] = {}
     for pair in pairs:
         raw, finish = _raw_output(pair)
         result = assess(pair.chunk.text, raw, finish_reason=finish, cfg=cfg)
         flags = list(result.flags)
-        if pair.question:
-            same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(
-                pair.pk, pair.question
-            )
+        question = mine[pair.pk]
+        if question:
+            same, same_sim = per_chunk.setdefault(pair.chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(pair.pk, question)
             bands = bands_of[pair.pk]
             candidates = {i for key in bands for i in stored.get(key, ()) if i < pair.pk} | {
                 i for key in bands for i in in_call.get(key, ())
             }
-            other, other_sim = _most_similar(pair.question, candidates, questions, threshold, term_threshold)
+            other, other_sim = _most_similar(question, candidates, questions, threshold, term_threshold)
             if same is not None and same_sim >= other_sim:
                 flags.append(duplicate_flag(same, same_sim, same_chunk=True, label="pair"))
             elif other is not None:
@@ -87,7 +100,7 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
             new_bands += [(project.pk, pair.pk, b, h) for b, h in bands]
             for key in bands:
                 in_call.setdefault(key, []).append(pair.pk)
-            questions[pair.pk] = pair.question
+            questions[pair.pk] = question
         for flag in flags:
             flag.severity = cfg.severities.get(flag.name, flag.severity)
             new_flags.append(
@@ -107,7 +120,7 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     for flags, ids in by_flags.items():
         QAPair.objects.filter(pk__in=ids).update(flags=list(flags), is_flagged=bool(flags))
     if project.embedding_model:
-        ids = [p.pk for p in pairs if p.question]
+        ids = [pk for pk, question in mine.items() if question]
         transaction.on_commit(lambda: embeddings_send(project_id=project.pk, pair_ids=ids))
     return len(pairs)
 
