@@ -16,6 +16,8 @@ from workbench.quality.filters import (
     TERM_BAND,
     DuplicateIndex,
     FilterConfig,
+    _clause_loop,
+    _clause_loops,
     _loops,
     _repeated_share,
     _source_index,
@@ -119,6 +121,26 @@ def test_a_short_loop_in_a_long_answer_is_found_at_the_threshold():
     strict = FilterConfig.from_overrides({"repetition.min_repeats": 5})
     result = assess(SOURCE, four, finish_reason="stop", cfg=strict)
     assert "repetition" not in [f.name for f in result.flags]
+
+
+def test_a_clause_said_three_times_in_a_row_is_a_loop():
+    clause = "대통령은 국가의 원수이며 외국에 대하여 국가를 대표한다."
+    looped = f"[[Q]] 대통령의 지위는?\n[[A]] 대통령의 지위는 다음과 같다. {clause} {clause} {clause} 이상이다."
+    (flag,) = [f for f in assess(SOURCE, looped, finish_reason="stop").flags if f.name == "repetition"]
+    assert "is repeated 3 times in a row" in flag.reason and "국가의 원수" in flag.reason
+    # Twice is a restatement; a word three times is emphasis (the test above); both are settings.
+    assert "repetition" not in names(looped.replace(f"{clause} {clause} {clause}", f"{clause} {clause}"))
+    lenient = FilterConfig.from_overrides({"repetition.min_clause_repeats": 4})
+    assert "repetition" not in [f.name for f in assess(SOURCE, looped, finish_reason="stop", cfg=lenient).flags]
+    longer = FilterConfig.from_overrides({"repetition.min_clause_chars": 40})
+    assert "repetition" not in [f.name for f in assess(SOURCE, looped, finish_reason="stop", cfg=longer).flags]
+
+
+@given(st.lists(st.sampled_from(["국가의", "원수", "대통령은", "가", "나다", "헌법을", "."]), max_size=60), st.integers(3, 12))
+@settings(max_examples=300, deadline=None)
+def test_the_clause_search_finds_the_matches_of_the_full_regex_search(words, chars):
+    text = " ".join(words)
+    assert [m.span() for m in _clause_loops(text, chars, 3)] == [m.span() for m in _clause_loop(chars, 3).finditer(text)]
 
 
 def test_thresholds_and_severity_are_project_settings():

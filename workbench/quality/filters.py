@@ -45,6 +45,10 @@ DEFAULTS: dict[str, float] = {
     "language.source_hangul_share": 0.5,
     # A phrase repeated back to back this many times, or this low a share of distinct word trigrams, is a loop.
     "repetition.min_repeats": 4,
+    # A clause (this many characters or more) said three times in a row is a loop too: prose repeats a word for
+    # emphasis ("도시를 도시를 도시를"), never a whole clause.
+    "repetition.min_clause_repeats": 3,
+    "repetition.min_clause_chars": 10,
     "repetition.min_distinct_trigram_share": 0.4,
     # Near-duplicate questions: Jaccard similarity of character trigrams (without case, spaces, punctuation). The
     # model's questions share templates ("…에 대해 설명해 주세요"), so two questions about different subjects reach
@@ -346,40 +350,73 @@ def _loops(text: str):
             i += 1
 
 
-def _may_loop(text: str, words: list[str], min_repeats: int) -> bool:
-    """Whether the search for loops is worth running (it costs about as much as all the other filters together): a
-    long loop compresses far better than prose, and a short one in a long answer repeats a word at a steady step
-    (every word, or every second one, ...) `min_repeats` times."""
+def _may_loop(text: str, words: list[str], min_repeats: int, min_clause_repeats: int) -> tuple[bool, bool]:
+    """Whether the searches for loops, and for clauses said again and again, are worth running (each costs about as
+    much as all the other filters together): a long loop compresses far better than prose, and a short one in a long
+    answer repeats a word at a steady step (every word, or every second one, ...) `min_repeats` times; a clause of
+    several words repeats each of them at a steady step of two or more words `min_clause_repeats` times (prose that
+    compresses well, an echo of a long passage, does not, so compressing says nothing of clauses)."""
     encoded = text.encode("utf-8")
-    if len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded):
-        return True
-    if len(words) < min_repeats:
-        return False
-    frequent = [word for word, n in Counter(words).items() if n >= min_repeats]
-    for word in frequent:
+    loop = len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded)
+    clause = False
+    fewest = min_clause_repeats if loop else min(min_repeats, min_clause_repeats)
+    if len(words) < fewest or loop and min_clause_repeats >= min_repeats:
+        return loop, False
+    for word, n in Counter(words).items():
+        if n < fewest:
+            continue
         at = [i for i, w in enumerate(words) if w == word]
         run, last_step = 1, 0  # occurrences in a row at one step
         for before, here in zip(at, at[1:]):
             step = here - before
-            run = 1 if step > 8 else run + 1 if step == last_step else 2
+            run = 1 if step > 40 or step > 8 and step != last_step else run + 1 if step == last_step else 2
             last_step = step
-            if run >= min_repeats:
-                return True
-    return False
+            loop = loop or run >= min_repeats and step <= 8
+            clause = clause or run >= min_clause_repeats and step >= 2
+        if loop and clause:
+            break
+    return loop, clause
+
+
+@lru_cache(maxsize=16)
+def _clause_loop(chars: int, repeats: int) -> re.Pattern:
+    return re.compile(rf"(.{{{chars},200}}?)(?:\s*\1){{{repeats - 1},}}", re.DOTALL)
+
+
+def _clause_loops(text: str, chars: int, repeats: int):
+    """The matches of `_clause_loop(chars, repeats).finditer(text)`, the regex tried only where a match can start: its
+    first `chars` characters occur again within the next 220 (a unit of up to 200 and the spaces after it)."""
+    match, find, i, end = _clause_loop(chars, repeats).match, text.find, 0, len(text) - chars * repeats
+    while i <= end:
+        if find(text[i : i + chars], i + chars, i + 220 + chars) != -1 and (found := match(text, i)):
+            yield found
+            i = found.end()
+        else:
+            i += 1
 
 
 def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterConfig) -> Flag | None:
     text = " ".join(t for t in (question, answer) if t) or raw
     min_repeats = int(cfg["repetition.min_repeats"])
+    min_clause_repeats = int(cfg["repetition.min_clause_repeats"])
     best = None
     words = text.split()
-    for match in _loops(text) if _may_loop(text, words, min_repeats) else ():
+    may_loop, may_repeat_clause = _may_loop(text, words, min_repeats, min_clause_repeats)
+    for match in _loops(text) if may_loop else ():
         unit = match.group(1)
         if not any(ch.isalpha() for ch in unit):
             continue  # rules of dashes, dotted leaders and numbers in tables are layout, not a loop
         repeats = len(re.findall(re.escape(unit), match.group(0)))
         if repeats >= min_repeats and (best is None or len(match.group(0)) > len(best[0])):
             best = (match.group(0), unit, repeats)
+    if best is None and may_repeat_clause and min_clause_repeats < min_repeats:
+        for match in _clause_loops(text, int(cfg["repetition.min_clause_chars"]), min_clause_repeats):
+            unit = match.group(1)
+            if len(unit.split()) < 2 or sum(ch.isalpha() for ch in unit) < 0.5 * len(unit.strip()):
+                continue  # one word (the loop search's business), or layout
+            repeats = len(re.findall(re.escape(unit), match.group(0)))
+            if best is None or len(match.group(0)) > len(best[0]):
+                best = (match.group(0), unit, repeats)
     if best:
         return Flag(
             "repetition", min(1.0, best[2] / (2 * min_repeats)), f"“{best[1].strip()}” is repeated {best[2]} times in a row."
