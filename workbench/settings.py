@@ -236,10 +236,15 @@ MODEL_CACHE_DIR = env_path("MODEL_CACHE_DIR", DATA_DIR / "models")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"client_errors_without_traceback": {"()": "workbench.logs.ClientErrorsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # Django's own console handler (on with DEBUG) printed each of its records a second time beside the root's.
-    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+    "loggers": {
+        # Django's own console handler (on with DEBUG) printed each of its records a second time beside the root's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # A 403 or 400 is the client's error: one line, not the traceback of the PermissionDenied that answered it.
+        "django.request": {"handlers": [], "filters": ["client_errors_without_traceback"], "propagate": True},
+    },
 }
 
 # --- Document import limits -------------------------------------------------------------------------------------------
