@@ -186,6 +186,7 @@ def build_cases(seed: int = 11) -> list[dict]:
     substance_cases([c for c in chunks() if sentences(c)], random.Random(seed + 1), add)
     in_chunk_cases([c for c in chunks() if len(sentences(c)) >= 2], random.Random(seed + 2), add)
     outside_noun_cases([c for c in chunks() if len(sentences(c)) >= 2], random.Random(seed + 3), add)
+    role_swap_cases([c for c in chunks() if sentences(c)], random.Random(seed + 4), add)
     return cases
 
 
@@ -364,6 +365,57 @@ def outside_noun_cases(chunks_: list[str], rng: random.Random, add) -> None:
         other_sentence = rng.choice(sentences(rng.choice(chunks_)))
         others = {(form, particle) for form, particle, _ in _noun_slots(other_sentence) if form not in chunk}
         _noun_swapped(chunk, sentence, others, rng, add, "noun from another document")
+
+
+_ALLOMORPHS = {"은": ("은", "는"), "는": ("은", "는"), "이": ("이", "가"), "가": ("이", "가"), "을": ("을", "를"), "를": ("을", "를"),
+               "과": ("과", "와"), "와": ("과", "와")}  # fmt: skip
+
+
+def _after(noun: str, particle: str) -> str:
+    """The particle in the spelling that follows this noun (은 after a consonant, 는 after a vowel)."""
+    if particle not in _ALLOMORPHS:
+        return particle
+    last = noun[-1]
+    consonant = "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 != 0
+    return _ALLOMORPHS[particle][0 if consonant else 1]
+
+
+def role_swap_cases(chunks_: list[str], rng: random.Random, add) -> None:
+    """Two nouns of one sentence trading places, each with its particle in the case it had ("국무총리는 국무회의의
+    의장이 되고, 대통령은 부의장이 된다" for "대통령은 ... 국무총리는 ..."): every word is the sentence's own, and the
+    sentence says the opposite."""
+    for chunk in chunks_:
+        if rng.random() >= 0.5:
+            continue
+        sentence = rng.choice(sentences(chunk))
+        # Whole words only: a noun inside a compound ("헌법재판소의 장") is no role of its own.
+        slots = [slot for slot in _noun_slots(sentence) if slot[2] == 0 or sentence[slot[2] - 1] == " "]
+        case = {"는": "은", "가": "이", "를": "을", "와": "과"}
+        pairs = [
+            (a, b)
+            for i, a in enumerate(slots)
+            for b in slots[i + 1 :]
+            if case.get(a[1], a[1]) == case.get(b[1], b[1]) and a[0] != b[0] and a[0] not in b[0] and b[0] not in a[0]
+        ]
+        if not pairs:
+            continue
+        (first, first_particle, first_at), (second, second_particle, second_at) = rng.choice(pairs)
+        first_end, second_end = first_at + len(first) + len(first_particle), second_at + len(second) + len(second_particle)
+        if (
+            sentence[first_at + len(first) : first_end] != first_particle
+            or sentence[second_at + len(second) : second_end] != second_particle
+        ):
+            continue
+        swapped = (
+            sentence[:first_at]
+            + second + _after(second, first_particle)
+            + sentence[first_end:second_at]
+            + first + _after(first, second_particle)
+            + sentence[second_end:]
+        )  # fmt: skip
+        q = f"{topic(sentence, rng)}에 대해 알려 주세요."
+        answer = polite(swapped) if rng.random() < 0.5 else _reword_answer(swapped, rng)
+        add(chunk, f"[[Q]] {q}\n[[A]] {answer}", "stop", ["unsupported"], "nouns of a sentence swapped", ["unsupported"])
 
 
 def _noun_swapped(chunk: str, sentence: str, others: set[tuple[str, str]], rng: random.Random, add, kind: str) -> None:

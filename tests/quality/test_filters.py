@@ -471,6 +471,37 @@ def test_a_number_stated_as_another_fact_is_named_as_in_the_wrong_place():
     assert flag.reason == "Not in the source's sentence it restates: “5년”."
 
 
+CABINET = (
+    "제88조 ① 국무회의는 정부의 권한에 속하는 중요한 정책을 심의한다.\n"
+    "② 국무회의는 대통령·국무총리와 15인 이상 30인 이하의 국무위원으로 구성한다.\n"
+    "③ 대통령은 국무회의의 의장이 되고, 국무총리는 부의장이 된다.\n"
+    "제54조 ① 국회는 국가의 예산안을 심의·확정한다. ② 정부는 예산안을 편성하여 국회에 제출하고, 국회는 이를 의결한다."
+)
+
+
+def test_a_noun_of_the_sentence_in_another_nouns_role_is_unsupported():
+    # Every word is the sentence's own; the sentence makes 대통령 the chair and 국무총리 the vice-chair.
+    for answer, swapped in (
+        ("국무총리는 국무회의의 의장이 됩니다.", ["국무총리"]),
+        ("국무총리는 국무회의의 의장이 되고, 대통령은 부의장이 됩니다.", ["국무총리", "대통령"]),
+        ("정부는 예산안을 편성하여 국회에 제출합니다.", []),
+        ("국회는 예산안을 편성하여 국회에 제출합니다.", ["국회"]),
+    ):
+        flags = [f for f in assess(CABINET, f"[[Q]] 누가?\n[[A]] {answer}").flags if f.name == "unsupported"]
+        assert [m["text"] for f in flags for m in f.details["missing"] if m["kind"] == "swapped"] == swapped, answer
+        if swapped:
+            assert flags[0].reason.startswith(
+                "In another's role in the sentence it restates: “국무총리”" if len(swapped) > 1 else "In another's role"
+            )
+    for clean in (
+        "대통령은 국무회의의 의장이 되고, 국무총리는 부의장이 됩니다.",
+        "국무총리는 부의장이 되고, 대통령은 국무회의의 의장이 됩니다.",  # the clauses in the other order
+        "국회는 예산안을 심의하여 확정합니다.",  # the sentence's 이를, named
+        "국무회의의 의장은 대통령이고 부의장은 국무총리입니다.",
+    ):
+        assert "unsupported" not in names(f"[[Q]] 누가?\n[[A]] {clean}", source=CABINET), clean
+
+
 SUBWAY = "서울 지하철 2호선은 1980년대에 개통했다. 그 노선은 21세기에 연장되었다."
 
 

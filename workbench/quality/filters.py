@@ -449,6 +449,7 @@ def _unsupported(source: str, question: str | None, answer: str | None, cfg: Fil
     for kinds, lead in (
         (("number", "name", "noun", "substituted"), "Not found in the source"),
         (("misplaced",), "Not in the source's sentence it restates"),
+        (("swapped",), "In another's role in the sentence it restates"),
     ):
         # each fact named once, however often the answer says it
         distinct = list(dict.fromkeys(m["text"] for m in shown if m["kind"] in kinds))

@@ -364,6 +364,8 @@ class SourceFacts:
             for v, u, _, _ in numeric_facts(m.group()):
                 by_unit.setdefault(u, set()).add(v)
             self.sentences.append((_hangul_pairs(m.group()), by_unit, _NOT_LETTER.sub("", m.group())))
+        # The Hangul letters of each word of each sentence, read when a clause's word may have swapped roles.
+        self.sentence_words = [_NOT_HANGUL_OR_SPACE.sub("", m.group()).split() for m in _SENTENCE.finditer(source)]
         # A number that every sentence stating its unit states (the only 년 of the chunk is 5년) conflicts with none.
         self.unanimous = {
             (v, u) for v, u, _, _ in facts if all(v in by_unit[u] for _, by_unit, _ in self.sentences if u in by_unit)
@@ -517,6 +519,63 @@ def _replaced(here: str, before: str | None, after: str, size: int) -> str | Non
     return None
 
 
+# Particles that are one case in two spellings, after a consonant or a vowel.
+_PARTICLE_CASE = {"는": "은", "가": "이", "를": "을", "과": "와", "로": "으로"}
+
+
+def _onset(word: str) -> int:
+    """The first syllable's initial consonant and vowel (됩 and 된 alike), -1 for no Hangul syllable."""
+    return (ord(word[0]) - 0xAC00) // 28 if word and "가" <= word[0] <= "힣" else -1
+
+
+def _subject(word: str) -> tuple[str, str, int, int] | None:
+    """(noun, case particle, start, end of the noun) of a word that is one noun of two letters or more and a particle
+    ("국무총리는"), else None."""
+    analysed = analyse_word(word)
+    if len(analysed) != 2:
+        return None
+    (noun, tag, offset, length), (particle, particle_tag, _, _) = analysed
+    if tag not in ("NNG", "NNP") or len(noun) < 2 or not particle_tag.startswith("J") or word[offset : offset + length] != noun:
+        return None
+    return noun, _PARTICLE_CASE.get(particle, particle), offset, offset + length
+
+
+def _swapped(sentence: list[str], word: str, hangul: str, after: str, next_after: str | None) -> tuple[int, int, str] | None:
+    """A noun of the sentence put in another noun's role: the clause says "국무총리는 국무회의의 의장이" where the
+    sentence says "대통령은 국무회의의 의장이 되고, 국무총리는 부의장이 된다". The two words after it follow each other
+    in the sentence as in the clause, once, after a word whose noun differs but whose particle is the same case (where
+    the word after it ends the clause, that word alone, of three letters or more or ending the sentence as well); the
+    word itself is the sentence's, elsewhere. (start, end, noun) of the noun in the word, or None."""
+    if len(after) < 2 or hangul not in sentence:
+        return None
+    onset = _onset(after)
+    if any(sentence[i] == hangul and _onset(sentence[i + 1]) == onset for i in range(len(sentence) - 1)):
+        return None  # the sentence says it so where the word is its own ("의장이 되고" for "의장이 됩니다")
+    if next_after is None:
+        # The clause's last word: the sentence's own where the clause ends at a comma, the sentence's last word with
+        # the ending an answer changes ("가진다" → "가집니다": the first syllable's consonant and vowel compared).
+        last = len(sentence) - 1
+        at = [i for i in range(1, len(sentence)) if sentence[i] == after and len(after) >= 3]
+        if not at and sentence and _onset(sentence[last]) == _onset(after):
+            at = [last]
+    else:
+        # The word after next may be the clause's last, whose ending answers change ("된다" → "됩니다").
+        onset = _onset(next_after)
+        at = [i for i in range(1, len(sentence) - 1) if sentence[i] == after and _onset(sentence[i + 1]) == onset]
+    if len(at) != 1 or sentence[at[0] - 1] == hangul or hangul in sentence[at[0] - 2 : at[0]]:
+        return None
+    mine, theirs = _subject(word), _subject(sentence[at[0] - 1])
+    if (
+        mine is None
+        or theirs is None
+        or mine[0] == theirs[0]
+        or mine[1] != theirs[1]
+        or canonical(mine[0]) == canonical(theirs[0])
+    ):
+        return None
+    return mine[2], mine[3], mine[0]
+
+
 def _misplaced(src: SourceFacts, clause: tuple[int, int, str], shares: list[float], covered) -> list[dict]:
     """Nouns of the chunk in the wrong place: the clause restates a sentence of the source, the words on either side of
     a word are that sentence's own, and the word's noun is not in the sentence but elsewhere in the chunk ("국회의장은
@@ -536,7 +595,18 @@ def _misplaced(src: SourceFacts, clause: tuple[int, int, str], shares: list[floa
     for k, (word, hangul) in enumerate(zip(words, letters)):
         word_start = text.find(word, end)
         end = word_start + len(word)
-        if len(hangul) < 2 or hangul in joined and (len(texts) == 1 or all(hangul in t for t in texts)):
+        if len(hangul) < 2:
+            continue
+        if hangul in joined and (len(texts) == 1 or all(hangul in t for t in texts)):
+            if strong and len(texts) == 1 and k + 1 < len(letters):
+                following = letters[k + 2] if k + 2 < len(letters) else None
+                swapped = _swapped(src.sentence_words[aligned[0]], word, hangul, letters[k + 1], following)
+                if swapped is not None:
+                    begin = start + word_start + swapped[0]
+                    if not any(s <= begin < e for s, e in covered):
+                        found.append(
+                            {"text": swapped[2], "kind": "swapped", "start": begin, "end": start + word_start + swapped[1]}
+                        )
             continue
         here = joined
         if not strong or hangul in joined:
