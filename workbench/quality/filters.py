@@ -359,12 +359,15 @@ def _may_loop(text: str, words: list[str], min_repeats: int, min_clause_repeats:
     encoded = text.encode("utf-8")
     loop = len(encoded) >= 24 and len(zlib.compress(encoded)) < 0.6 * len(encoded)
     clause = False
-    fewest = min_clause_repeats if loop else min(min_repeats, min_clause_repeats)
-    if len(words) < fewest or loop and min_clause_repeats >= min_repeats:
+    # Words said again: a word looping says itself min_repeats - 1 times more, a clause of two words or more twice as
+    # often as it repeats. Counted at C speed before anything is counted per word.
+    again = len(words) - len(set(words))
+    clauses = min_clause_repeats < min_repeats and again >= 2 * (min_clause_repeats - 1)
+    if not clauses and (loop or again < min_repeats - 1):
         return loop, False
-    for word, n in Counter(words).items():
-        if n < fewest:
-            continue
+    fewest = min_clause_repeats if loop else min(min_repeats, min_clause_repeats)
+    frequent = [word for word, n in Counter(words).items() if n >= fewest]
+    for word in frequent:
         at = [i for i, w in enumerate(words) if w == word]
         run, last_step = 1, 0  # occurrences in a row at one step
         for before, here in zip(at, at[1:]):

@@ -359,13 +359,18 @@ class SourceFacts:
         facts = numeric_facts(source)
         self.numbers = {(v, u) for v, u, _, _ in facts} | {(v, "") for v, _, _, _ in facts}
         self.sentences = []  # (Hangul character pairs, numbers by unit, Hangul and Hanja letters) of each sentence
+        # The Hangul letters of each word of each sentence, and the same joined by spaces: read when a clause's word
+        # may have swapped roles.
+        self.sentence_words, self.sentence_spaced = [], []
         for m in _SENTENCE.finditer(source):
+            sentence = m.group()
             by_unit: dict[str, set[str]] = {}
-            for v, u, _, _ in numeric_facts(m.group()):
+            for v, u, _, _ in numeric_facts(sentence):
                 by_unit.setdefault(u, set()).add(v)
-            self.sentences.append((_hangul_pairs(m.group()), by_unit, _NOT_LETTER.sub("", m.group())))
-        # The Hangul letters of each word of each sentence, read when a clause's word may have swapped roles.
-        self.sentence_words = [_NOT_HANGUL_OR_SPACE.sub("", m.group()).split() for m in _SENTENCE.finditer(source)]
+            self.sentences.append((_hangul_pairs(sentence), by_unit, _NOT_LETTER.sub("", sentence)))
+            words = _NOT_HANGUL_OR_SPACE.sub("", sentence).split()
+            self.sentence_words.append(words)
+            self.sentence_spaced.append(" " + " ".join(words) + " ")
         # A number that every sentence stating its unit states (the only 년 of the chunk is 5년) conflicts with none.
         self.unanimous = {
             (v, u) for v, u, _, _ in facts if all(v in by_unit[u] for _, by_unit, _ in self.sentences if u in by_unit)
@@ -540,6 +545,17 @@ def _subject(word: str) -> tuple[str, str, int, int] | None:
     return noun, _PARTICLE_CASE.get(particle, particle), offset, offset + length
 
 
+def _positions(words: list[str], word: str) -> list[int]:
+    """Where `word` is in `words` (found by list.index, without a Python loop over the words)."""
+    found, i = [], -1
+    try:
+        while True:
+            i = words.index(word, i + 1)
+            found.append(i)
+    except ValueError:
+        return found
+
+
 def _swapped(sentence: list[str], word: str, hangul: str, after: str, next_after: str | None) -> tuple[int, int, str] | None:
     """A noun of the sentence put in another noun's role: the clause says "국무총리는 국무회의의 의장이" where the
     sentence says "대통령은 국무회의의 의장이 되고, 국무총리는 부의장이 된다". The two words after it follow each other
@@ -548,22 +564,21 @@ def _swapped(sentence: list[str], word: str, hangul: str, after: str, next_after
     word itself is the sentence's, elsewhere. (start, end, noun) of the noun in the word, or None."""
     if len(after) < 2 or hangul not in sentence:
         return None
-    onset = _onset(after)
-    if any(sentence[i] == hangul and _onset(sentence[i + 1]) == onset for i in range(len(sentence) - 1)):
-        return None  # the sentence says it so where the word is its own ("의장이 되고" for "의장이 됩니다")
     if next_after is None:
         # The clause's last word: the sentence's own where the clause ends at a comma, the sentence's last word with
         # the ending an answer changes ("가진다" → "가집니다": the first syllable's consonant and vowel compared).
-        last = len(sentence) - 1
-        at = [i for i in range(1, len(sentence)) if sentence[i] == after and len(after) >= 3]
-        if not at and sentence and _onset(sentence[last]) == _onset(after):
-            at = [last]
+        at = _positions(sentence, after) if len(after) >= 3 else []
+        if not at and _onset(sentence[-1]) == _onset(after):
+            at = [len(sentence) - 1]
     else:
         # The word after next may be the clause's last, whose ending answers change ("된다" → "됩니다").
         onset = _onset(next_after)
-        at = [i for i in range(1, len(sentence) - 1) if sentence[i] == after and _onset(sentence[i + 1]) == onset]
-    if len(at) != 1 or sentence[at[0] - 1] == hangul or hangul in sentence[at[0] - 2 : at[0]]:
+        at = [i for i in _positions(sentence, after) if i + 1 < len(sentence) and _onset(sentence[i + 1]) == onset]
+    if len(at) != 1 or at[0] == 0 or sentence[at[0] - 1] == hangul or hangul in sentence[at[0] - 2 : at[0]]:
         return None
+    onset = _onset(after)
+    if any(sentence[i + 1 : i + 2] and _onset(sentence[i + 1]) == onset for i in _positions(sentence, hangul)):
+        return None  # the sentence says it so where the word is its own ("의장이 되고" for "의장이 됩니다")
     mine, theirs = _subject(word), _subject(sentence[at[0] - 1])
     if (
         mine is None
@@ -598,7 +613,13 @@ def _misplaced(src: SourceFacts, clause: tuple[int, int, str], shares: list[floa
         if len(hangul) < 2:
             continue
         if hangul in joined and (len(texts) == 1 or all(hangul in t for t in texts)):
-            if strong and len(texts) == 1 and k + 1 < len(letters):
+            # A word followed by the word the sentence has after it restates the sentence (most words): not swapped.
+            if (
+                strong
+                and len(texts) == 1
+                and k + 1 < len(letters)
+                and f" {hangul} {letters[k + 1]} " not in src.sentence_spaced[aligned[0]]
+            ):
                 following = letters[k + 2] if k + 2 < len(letters) else None
                 swapped = _swapped(src.sentence_words[aligned[0]], word, hangul, letters[k + 1], following)
                 if swapped is not None:
