@@ -96,6 +96,7 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0, progress=None) -> d
     say(f"  training a rank-16 LoRA adapter for {steps} steps ...")
     trained = time.perf_counter()
     reported = trained
+    timeline = TimeLeft(steps)
     for step in range(steps):
         prompt, answer = data[rng.randrange(len(data))]
         ids = torch.tensor([prompt + answer])
@@ -107,13 +108,13 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0, progress=None) -> d
         optimizer.zero_grad()
         losses.append(loss.item())
         now = time.perf_counter()
+        timeline.add(now, step + 1)
         if now - reported >= 10 or step + 1 == steps:
             reported = now
-            per_step = (now - trained) / (step + 1)
             recent = losses[-20:]
             say(
                 f"  step {step + 1}/{steps} · loss {sum(recent) / len(recent):.2f} · {_duration(now - started)} so far, "
-                f"about {_duration(per_step * (steps - step - 1))} left"
+                f"about {_duration(timeline.left())} left"
             )
     say("  saving the base model and the adapter ...")
     model.eval()
@@ -138,6 +139,26 @@ def build(out_dir: Path, *, steps: int = 500, seed: int = 0, progress=None) -> d
     }
     (out_dir / "demo-model.json").write_text(json.dumps(info, indent=2))
     return info
+
+
+class TimeLeft:
+    """The time the remaining steps take at the pace of the last `window` seconds: a CPU that other work slows down (or
+    frees) is seen within a report or two, where the average since the start kept the first steps' pace."""
+
+    def __init__(self, steps: int, window: float = 30.0):
+        self.steps, self.window = steps, window
+        self.points: list[tuple[float, int]] = []  # (time, steps done)
+
+    def add(self, now: float, done: int) -> None:
+        self.points.append((now, done))
+        while len(self.points) > 2 and now - self.points[1][0] >= self.window:
+            self.points.pop(0)
+
+    def left(self) -> float:
+        if len(self.points) < 2:
+            return 0.0
+        (first, first_done), (last, last_done) = self.points[0], self.points[-1]
+        return (last - first) / max(1, last_done - first_done) * (self.steps - last_done)
 
 
 def _duration(seconds: float) -> str:

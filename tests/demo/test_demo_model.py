@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from django.test import override_settings
 
 from workbench.demo.services import demo_model_cache_dir, demo_model_ensure
@@ -31,3 +32,16 @@ def test_trained_once_per_machine_with_progress_then_copied(tmp_path, monkeypatc
 
     loaded = load_model(ModelSpec(base_model=str(copy / "base"), adapter=str(copy / "adapter")), device="cpu")
     assert loaded.tokenizer.convert_tokens_to_ids("<|eot_id|>") == 128009
+
+
+def test_the_time_left_follows_the_recent_pace():
+    from workers.demo_model import TimeLeft
+
+    timeline = TimeLeft(steps=500, window=30)
+    for step in range(1, 101):  # 100 steps at 0.1 s each
+        timeline.add(step * 0.1, step)
+    assert timeline.left() == pytest.approx(400 * 0.1)
+    for step in range(101, 201):  # then the machine is loaded: 1 s a step
+        timeline.add(10 + (step - 100) * 1.0, step)
+    # The last 30 s are the slow steps only; the average since the start (0.55 s a step) would say 165 s.
+    assert timeline.left() == pytest.approx(300 * 1.0)
