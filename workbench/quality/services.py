@@ -69,11 +69,13 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     new_bands: list[tuple[int, int, int, int]] = []  # (project, pair, band, hash)
     per_chunk: dict[int, DuplicateIndex] = {}
     # Earlier questions of the same chunks, for the same-chunk comparison.
-    earlier = QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk)
-    chunk_of = dict(earlier.values_list("id", "chunk_id"))
-    for pk, question in sorted(_model_questions(earlier).items()):
-        if question:
-            per_chunk.setdefault(chunk_of[pk], DuplicateIndex.for_config(cfg)).check_and_add(pk, question)
+    for pk, chunk_id, generation_id, question, original in (
+        QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk)
+        .order_by("id")
+        .values_list("id", "chunk_id", "generation_id", "question", "original_question")
+    ):
+        if question := original if generation_id else question:
+            per_chunk.setdefault(chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(pk, question)
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
     mine = {p.pk: model_question(p) for p in pairs}
