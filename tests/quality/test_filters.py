@@ -136,6 +136,15 @@ def test_a_clause_said_three_times_in_a_row_is_a_loop():
     assert "repetition" not in [f.name for f in assess(SOURCE, looped, finish_reason="stop", cfg=longer).flags]
 
 
+def test_clause_settings_below_their_floor_still_end():
+    # 0 characters or one repeat would match nothing at every position: the search holds to 2 and 2.
+    clause = "대통령은 국가의 원수이며 외국에 대하여 국가를 대표한다."
+    looped = f"[[Q]] 지위는?\n[[A]] {clause} {clause} {clause} 이상이다."
+    for overrides in ({"repetition.min_clause_chars": 0}, {"repetition.min_clause_repeats": 1, "repetition.min_clause_chars": 0}):
+        flags = assess(SOURCE, looped, finish_reason="stop", cfg=FilterConfig.from_overrides(overrides)).flags
+        assert "repetition" in [f.name for f in flags], overrides
+
+
 @given(st.lists(st.sampled_from(["국가의", "원수", "대통령은", "가", "나다", "헌법을", "."]), max_size=60), st.integers(3, 12))
 @settings(max_examples=300, deadline=None)
 def test_the_clause_search_finds_the_matches_of_the_full_regex_search(words, chars):

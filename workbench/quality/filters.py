@@ -393,7 +393,7 @@ def _clause_loops(text: str, chars: int, repeats: int):
     while i <= end:
         if find(text[i : i + chars], i + chars, i + 220 + chars) != -1 and (found := match(text, i)):
             yield found
-            i = found.end()
+            i = max(found.end(), i + 1)
         else:
             i += 1
 
@@ -401,7 +401,9 @@ def _clause_loops(text: str, chars: int, repeats: int):
 def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterConfig) -> Flag | None:
     text = " ".join(t for t in (question, answer) if t) or raw
     min_repeats = int(cfg["repetition.min_repeats"])
-    min_clause_repeats = int(cfg["repetition.min_clause_repeats"])
+    # A clause is said at least twice and holds at least two characters, whatever the project set (0 would make the
+    # search match nothing at every position).
+    min_clause_repeats = max(2, int(cfg["repetition.min_clause_repeats"]))
     best = None
     words = text.split()
     may_loop, may_repeat_clause = _may_loop(text, words, min_repeats, min_clause_repeats)
@@ -413,7 +415,7 @@ def _repetition(question: str | None, answer: str | None, raw: str, cfg: FilterC
         if repeats >= min_repeats and (best is None or len(match.group(0)) > len(best[0])):
             best = (match.group(0), unit, repeats)
     if best is None and may_repeat_clause and min_clause_repeats < min_repeats:
-        for match in _clause_loops(text, int(cfg["repetition.min_clause_chars"]), min_clause_repeats):
+        for match in _clause_loops(text, max(2, int(cfg["repetition.min_clause_chars"])), min_clause_repeats):
             unit = match.group(1)
             if len(unit.split()) < 2 or sum(ch.isalpha() for ch in unit) < 0.5 * len(unit.strip()):
                 continue  # one word (the loop search's business), or layout
