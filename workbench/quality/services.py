@@ -31,18 +31,19 @@ from workbench.quality.models import (
 log = logging.getLogger(__name__)
 
 
-def model_question(pair: QAPair) -> str:
+def _the_models(generation_id: int | None, question: str, original_question: str) -> str:
     """The question the model wrote. Flags describe the model's output and a reviewer's edit does not change them,
     duplicates included: a re-score after edits compares the questions the first scoring compared."""
-    return pair.original_question if pair.generation_id else pair.question
+    return original_question if generation_id else question
+
+
+def model_question(pair: QAPair) -> str:
+    return _the_models(pair.generation_id, pair.question, pair.original_question)
 
 
 def _model_questions(pairs) -> dict[int, str]:
     """{id: the model's question} of a queryset of pairs, read without loading them."""
-    return {
-        pk: original if generation_id else question
-        for pk, generation_id, question, original in pairs.values_list("id", "generation_id", "question", "original_question")
-    }
+    return {pk: _the_models(*values) for pk, *values in pairs.values_list("id", "generation_id", "question", "original_question")}
 
 
 def _raw_output(pair: QAPair) -> tuple[str, str | None]:
@@ -69,12 +70,12 @@ def pairs_assess(*, pair_ids: Sequence[int]) -> int:
     new_bands: list[tuple[int, int, int, int]] = []  # (project, pair, band, hash)
     per_chunk: dict[int, DuplicateIndex] = {}
     # Earlier questions of the same chunks, for the same-chunk comparison.
-    for pk, chunk_id, generation_id, question, original in (
+    for pk, chunk_id, *values in (
         QAPair.objects.filter(chunk_id__in={p.chunk_id for p in pairs}, id__lt=pairs[0].pk)
         .order_by("id")
         .values_list("id", "chunk_id", "generation_id", "question", "original_question")
     ):
-        if question := original if generation_id else question:
+        if question := _the_models(*values):
             per_chunk.setdefault(chunk_id, DuplicateIndex.for_config(cfg)).check_and_add(pk, question)
     # Project-wide: the bands of all these questions looked up at once; the pairs of this call are compared with the
     # earlier ones among them in memory.
